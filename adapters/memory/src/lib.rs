@@ -1,0 +1,341 @@
+//! The BYOC memory adapter: a size-bounded in-memory cache inside a WebAssembly component.
+//!
+//! Configuration (all optional):
+//! - `max-bytes` (size, default 64 MiB): bound on the bytes of keys and values stored;
+//! - `max-entries` (integer, default 0 = unbounded): bound on the number of entries;
+//! - `eviction` (text, default `lru`): which entry makes room when a bound is reached:
+//!   `lru` the least recently read or written, `lfu` the least often read or written (ties:
+//!   least recent), `ttl` the one expiring soonest (entries without TTL last; ties: least
+//!   recent). Expired entries are always purged before anything live is evicted.
+//!
+//! A value larger than `max-bytes` is rejected with `value-too-large`. Every index is
+//! ordered or hashed so that each operation costs O(log n); `scan` walks keys in order.
+
+use byoc_guest_sdk::{
+    Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, Result, ScanCursor,
+    ScanPage, Usage, now_ms,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+use std::rc::Rc;
+
+/// Default `max-bytes`.
+const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+
+/// Expired entries purged per write at most, so a write's cost stays bounded.
+const PURGE_PER_WRITE: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    Lru,
+    Lfu,
+    Ttl,
+}
+
+/// Position in the eviction queue: the smallest rank is evicted first.
+type Rank = (u64, u64);
+
+struct Slot {
+    value: Vec<u8>,
+    expires_at: Option<u64>,
+    /// Reads and writes, for `lfu`.
+    uses: u64,
+    rank: Rank,
+}
+
+/// The memory adapter's state.
+pub struct Memory {
+    policy: Policy,
+    max_bytes: u64,
+    max_entries: u64,
+    map: HashMap<Rc<str>, Slot>,
+    /// All keys in order, for `scan`.
+    ordered: BTreeSet<Rc<str>>,
+    /// Eviction order.
+    queue: BTreeSet<(Rank, Rc<str>)>,
+    /// Entries with a TTL by expiry, for purging.
+    expiring: BTreeSet<(u64, Rc<str>)>,
+    tick: u64,
+    bytes: u64,
+    evictions: u64,
+    expirations: u64,
+}
+
+fn cost(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
+impl Memory {
+    fn rank(&mut self, uses: u64, expires_at: Option<u64>) -> Rank {
+        self.tick += 1;
+        match self.policy {
+            Policy::Lru => (self.tick, 0),
+            Policy::Lfu => (uses, self.tick),
+            Policy::Ttl => (expires_at.unwrap_or(u64::MAX), self.tick),
+        }
+    }
+
+    /// Records a use of `key`: moves it in the eviction queue.
+    fn touch(&mut self, key: &Rc<str>) {
+        let Some((uses, expires_at, old)) = self
+            .map
+            .get(key)
+            .map(|s| (s.uses + 1, s.expires_at, s.rank))
+        else {
+            return;
+        };
+        let rank = self.rank(uses, expires_at);
+        self.queue.remove(&(old, Rc::clone(key)));
+        self.queue.insert((rank, Rc::clone(key)));
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.uses = uses;
+            slot.rank = rank;
+        }
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Slot> {
+        let (key, slot) = self.map.remove_entry(key)?;
+        self.ordered.remove(&key);
+        self.queue.remove(&(slot.rank, Rc::clone(&key)));
+        if let Some(at) = slot.expires_at {
+            self.expiring.remove(&(at, Rc::clone(&key)));
+        }
+        self.bytes -= cost(&key, &slot.value);
+        Some(slot)
+    }
+
+    /// Removes up to `limit` entries that expired at `now`.
+    fn purge_expired(&mut self, now: u64, limit: usize) {
+        let due: Vec<Rc<str>> = self
+            .expiring
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .take(limit)
+            .map(|(_, key)| Rc::clone(key))
+            .collect();
+        for key in due {
+            self.remove(&key);
+            self.expirations += 1;
+        }
+    }
+
+    /// Evicts until an entry of `needed` bytes fits in both bounds.
+    fn make_room(&mut self, needed: u64, now: u64) {
+        while self.bytes + needed > self.max_bytes
+            || (self.max_entries > 0 && self.map.len() as u64 >= self.max_entries)
+        {
+            if self.expiring.first().is_some_and(|(at, _)| *at <= now) {
+                self.purge_expired(now, 1);
+                continue;
+            }
+            let Some((_, victim)) = self.queue.first().cloned() else {
+                break;
+            };
+            self.remove(&victim);
+            self.evictions += 1;
+        }
+    }
+
+    fn set_expiry(&mut self, key: &Rc<str>, expires_at: Option<u64>) {
+        let Some(old) = self.map.get(key).map(|s| s.expires_at) else {
+            return;
+        };
+        if let Some(at) = old {
+            self.expiring.remove(&(at, Rc::clone(key)));
+        }
+        if let Some(at) = expires_at {
+            self.expiring.insert((at, Rc::clone(key)));
+        }
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.expires_at = expires_at;
+        }
+        if self.policy == Policy::Ttl {
+            self.touch(key);
+        }
+    }
+}
+
+impl Adapter for Memory {
+    const NAME: &'static str = "memory";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const NATIVE: Capabilities = Capabilities::EXISTS
+        .union(Capabilities::SCAN)
+        .union(Capabilities::TTL)
+        .union(Capabilities::EXPIRE)
+        .union(Capabilities::CLEAR)
+        .union(Capabilities::STATS);
+
+    fn config_fields() -> Vec<ConfigField> {
+        vec![
+            ConfigField::new(
+                "max-bytes",
+                ConfigKind::Size,
+                false,
+                "Bound on the bytes of keys and values stored (default 64 MiB).",
+            ),
+            ConfigField::new(
+                "max-entries",
+                ConfigKind::Integer,
+                false,
+                "Bound on the number of entries (default 0: unbounded).",
+            ),
+            ConfigField::new(
+                "eviction",
+                ConfigKind::Text,
+                false,
+                "Eviction policy: lru (default), lfu or ttl.",
+            ),
+        ]
+    }
+
+    fn open(config: &Config) -> Result<Self> {
+        let policy = match config.text("eviction").unwrap_or("lru") {
+            "lru" => Policy::Lru,
+            "lfu" => Policy::Lfu,
+            "ttl" => Policy::Ttl,
+            other => {
+                return Err(Error::InvalidConfig(format!(
+                    "eviction `{other}` is not one of lru, lfu, ttl"
+                )));
+            }
+        };
+        let max_entries = config.integer("max-entries").unwrap_or(0);
+        let max_entries = u64::try_from(max_entries).map_err(|_| {
+            Error::InvalidConfig(format!("max-entries must be 0 or more, got {max_entries}"))
+        })?;
+        Ok(Memory {
+            policy,
+            max_bytes: config.size("max-bytes").unwrap_or(DEFAULT_MAX_BYTES),
+            max_entries,
+            map: HashMap::new(),
+            ordered: BTreeSet::new(),
+            queue: BTreeSet::new(),
+            expiring: BTreeSet::new(),
+            tick: 0,
+            bytes: 0,
+            evictions: 0,
+            expirations: 0,
+        })
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Entry>> {
+        let Some((key, slot)) = self.map.get_key_value(key) else {
+            return Ok(None);
+        };
+        let entry = Entry {
+            value: slot.value.clone(),
+            expires_at: slot.expires_at,
+        };
+        let key = Rc::clone(key);
+        if entry.is_live(now_ms()) {
+            self.touch(&key);
+        }
+        Ok(Some(entry))
+    }
+
+    fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
+        let needed = cost(key, &entry.value);
+        if needed > self.max_bytes {
+            return Err(Error::ValueTooLarge(format!(
+                "entry of {needed} bytes exceeds this instance's max-bytes of {}",
+                self.max_bytes
+            )));
+        }
+        let now = now_ms();
+        let uses = self.remove(key).map_or(0, |old| old.uses);
+        self.purge_expired(now, PURGE_PER_WRITE);
+        self.make_room(needed, now);
+        let key: Rc<str> = Rc::from(key);
+        let rank = self.rank(uses + 1, entry.expires_at);
+        self.ordered.insert(Rc::clone(&key));
+        self.queue.insert((rank, Rc::clone(&key)));
+        if let Some(at) = entry.expires_at {
+            self.expiring.insert((at, Rc::clone(&key)));
+        }
+        self.bytes += needed;
+        self.map.insert(
+            key,
+            Slot {
+                value: entry.value,
+                expires_at: entry.expires_at,
+                uses: uses + 1,
+                rank,
+            },
+        );
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &str) -> Result<bool> {
+        Ok(self.remove(key).is_some())
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>> {
+        Ok(self.ordered.iter().map(|k| k.to_string()).collect())
+    }
+
+    fn exists(&mut self, key: &str, now: u64) -> Result<bool> {
+        Ok(self
+            .map
+            .get(key)
+            .is_some_and(|s| s.expires_at.is_none_or(|at| at > now)))
+    }
+
+    fn scan(
+        &mut self,
+        pattern: &str,
+        cursor: Option<ScanCursor>,
+        count: u32,
+        now: u64,
+    ) -> Result<ScanPage> {
+        let start = match &cursor {
+            Some(c) => Bound::Excluded(c.after.as_str()),
+            None => Bound::Unbounded,
+        };
+        let map = &self.map;
+        Ok(byoc_guest_sdk::sorted_page(
+            self.ordered
+                .range::<str, _>((start, Bound::Unbounded))
+                .map(|k| &**k),
+            pattern,
+            count,
+            |key| {
+                map.get(key)
+                    .is_some_and(|s| s.expires_at.is_none_or(|at| at > now))
+            },
+        ))
+    }
+
+    fn expire(&mut self, key: &str, expires_at: Option<u64>, now: u64) -> Result<bool> {
+        let Some((key, slot)) = self.map.get_key_value(key) else {
+            return Ok(false);
+        };
+        if slot.expires_at.is_some_and(|at| at <= now) {
+            return Ok(false);
+        }
+        let key = Rc::clone(key);
+        self.set_expiry(&key, expires_at);
+        Ok(true)
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        self.map.clear();
+        self.ordered.clear();
+        self.queue.clear();
+        self.expiring.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+
+    fn usage(&mut self) -> Result<Usage> {
+        self.purge_expired(now_ms(), usize::MAX);
+        Ok(Usage {
+            keys: self.map.len() as u64,
+            bytes: self.bytes,
+            evictions: self.evictions,
+            expirations: self.expirations,
+            extra: vec![("max-bytes".to_owned(), self.max_bytes)],
+        })
+    }
+}
+
+byoc_guest_sdk::export_adapter!(Memory);

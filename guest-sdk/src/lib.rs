@@ -1,0 +1,182 @@
+//! Write a BYOC cache adapter in a few dozen lines of Rust.
+//!
+//! An adapter is a WebAssembly component (`wasm32-wasip2`) exporting the `adapter` world of
+//! the `byoc:cache` WIT package. This crate owns the generated bindings: you implement the
+//! [`Adapter`] trait — `open`, `get`, `set`, `delete` and `keys` — and call
+//! [`export_adapter!`]. The SDK derives everything else:
+//!
+//! - key validation, TTL arguments (`set` with TTL 0 is rejected) and glob patterns are
+//!   checked before your code runs;
+//! - TTL bookkeeping: entries carry an absolute expiry (wall clock, ms since the UNIX
+//!   epoch), expired entries read as missing and are deleted lazily; `ttl` and `expire`
+//!   are built on `get`/`set`;
+//! - `exists`, `get-multi`, `set-multi`, `delete-multi` from the single-key operations;
+//! - `scan` (paged, sorted, exactly-once) and `clear` from [`Adapter::keys`];
+//! - hit/miss counters for `stats`, and configuration checked against
+//!   [`Adapter::config_fields`] before [`Adapter::open`].
+//!
+//! Override any provided method to implement it natively, and list it in
+//! [`Adapter::NATIVE`] so `info` reports it truthfully.
+//!
+//! ```ignore
+//! use byoc_guest_sdk::{Adapter, Config, Entry, Result};
+//! use std::collections::HashMap;
+//!
+//! #[derive(Default)]
+//! struct Tiny(HashMap<String, Entry>);
+//!
+//! impl Adapter for Tiny {
+//!     const NAME: &'static str = "tiny";
+//!     const VERSION: &'static str = "0.1.0";
+//!     fn open(_config: &Config) -> Result<Self> { Ok(Tiny::default()) }
+//!     fn get(&mut self, key: &str) -> Result<Option<Entry>> { Ok(self.0.get(key).cloned()) }
+//!     fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
+//!         self.0.insert(key.to_owned(), entry);
+//!         Ok(())
+//!     }
+//!     fn delete(&mut self, key: &str) -> Result<bool> { Ok(self.0.remove(key).is_some()) }
+//!     fn keys(&mut self) -> Result<Vec<String>> { Ok(self.0.keys().cloned().collect()) }
+//! }
+//!
+//! byoc_guest_sdk::export_adapter!(Tiny);
+//! ```
+
+extern crate self as byoc_guest_sdk;
+
+mod bridge;
+mod config;
+mod derive;
+mod entry;
+mod scan;
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "adapter",
+        pub_export_macro: true,
+        export_macro_name: "__export_adapter_world",
+        default_bindings_module: "::byoc_guest_sdk::bindings",
+        runtime_path: "::byoc_guest_sdk::__wit_bindgen::rt",
+        bitflags_path: "::byoc_guest_sdk::__wit_bindgen::rt::bitflags",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+pub use bindings::byoc::cache::types::CacheStats as Stats;
+pub use bindings::byoc::cache::types::{
+    Capabilities, ConfigField, ConfigKind, ConfigValue, Error, Item, KeyTtl, ProviderInfo,
+    ScanPage, Stat,
+};
+pub use bridge::Bridge;
+pub use config::Config;
+pub use entry::{Entry, now_ms};
+pub use scan::{ScanCursor, sorted_page};
+
+/// Result of adapter operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an adapter stores now, for `stats`. Hit and miss counters are kept by the SDK.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Keys stored (expired but not yet purged keys may be included).
+    pub keys: u64,
+    /// Bytes of keys and values stored.
+    pub bytes: u64,
+    /// Entries removed to make room.
+    pub evictions: u64,
+    /// Entries removed by the adapter because their TTL passed (the SDK adds its own lazy
+    /// purges to this).
+    pub expirations: u64,
+    /// Adapter-specific counters.
+    pub extra: Vec<(String, u64)>,
+}
+
+/// A cache adapter. Implement the five required methods; override a provided one only to
+/// do it natively (and then list it in [`NATIVE`](Adapter::NATIVE)).
+///
+/// The SDK calls your methods only with valid keys, and never with an entry whose TTL
+/// arithmetic overflowed. Your `get` may return expired entries: the SDK filters them and
+/// deletes them lazily.
+pub trait Adapter: Sized + 'static {
+    /// Short stable name reported in `info`, e.g. `"memory"`.
+    const NAME: &'static str;
+    /// The adapter's version reported in `info`.
+    const VERSION: &'static str;
+    /// Operations implemented natively. `get`, `set` and `delete` are always native; add
+    /// a flag for each provided method you override.
+    const NATIVE: Capabilities = Capabilities::empty();
+
+    /// The configuration fields `open` accepts. The SDK rejects any other field, a value of
+    /// another kind, and a missing required field, before `open` runs.
+    fn config_fields() -> Vec<ConfigField> {
+        Vec::new()
+    }
+
+    /// Creates the adapter from its (validated) configuration.
+    fn open(config: &Config) -> Result<Self>;
+
+    /// The entry stored under `key`, expired or not, or `None`.
+    fn get(&mut self, key: &str) -> Result<Option<Entry>>;
+
+    /// Stores `entry` under `key`, replacing any previous entry.
+    fn set(&mut self, key: &str, entry: Entry) -> Result<()>;
+
+    /// Removes `key`; returns whether an entry (expired or not) was removed.
+    fn delete(&mut self, key: &str) -> Result<bool>;
+
+    /// Every stored key (expired ones may be included). Used by the derived `scan`, `clear`
+    /// and `stats`; an adapter with many keys should override `scan` natively.
+    fn keys(&mut self) -> Result<Vec<String>>;
+
+    /// Whether `key` holds a live entry. Derived from `get`.
+    fn exists(&mut self, key: &str, now: u64) -> Result<bool> {
+        derive::exists(self, key, now)
+    }
+
+    /// One page of a scan. Derived from `keys`: sorts every key on each page, so it costs
+    /// O(n log n) per page.
+    fn scan(
+        &mut self,
+        pattern: &str,
+        cursor: Option<ScanCursor>,
+        count: u32,
+        now: u64,
+    ) -> Result<ScanPage> {
+        derive::scan(self, pattern, cursor, count, now)
+    }
+
+    /// Changes the expiry of a live key (`expires_at` in ms since the UNIX epoch, `None`
+    /// for no expiry). Derived from `get` + `set`.
+    fn expire(&mut self, key: &str, expires_at: Option<u64>, now: u64) -> Result<bool> {
+        derive::expire(self, key, expires_at, now)
+    }
+
+    /// Removes every key. Derived from `keys` + `delete`.
+    fn clear(&mut self) -> Result<()> {
+        derive::clear(self)
+    }
+
+    /// What is stored now. Derived from `keys` + `get` (O(n)).
+    fn usage(&mut self) -> Result<Usage> {
+        derive::usage(self)
+    }
+
+    /// Checks the backend. The default answers Ok (nothing to check for in-memory state).
+    fn ping(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Exports `$adapter` (a type implementing [`Adapter`]) as the component's `adapter` world.
+/// Call it once, at the root of the adapter crate.
+#[macro_export]
+macro_rules! export_adapter {
+    ($adapter:ty) => {
+        #[doc(hidden)]
+        type __ByocExports = $crate::Bridge<$adapter>;
+        $crate::bindings::__export_adapter_world!(__ByocExports with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,157 @@
+//! Typed adapter configuration, as passed once to an adapter's `init`.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A typed configuration value (the WIT `config-value`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ConfigValue {
+    /// A flag.
+    Boolean(bool),
+    /// A signed integer.
+    Integer(i64),
+    /// Text.
+    Text(String),
+    /// A size in bytes.
+    Size(u64),
+    /// A duration, carried as whole milliseconds.
+    DurationMs(u64),
+    /// A list of strings.
+    TextList(Vec<String>),
+}
+
+impl ConfigValue {
+    /// The name of this value's kind, as adapters declare it.
+    pub fn kind(&self) -> ConfigKind {
+        match self {
+            ConfigValue::Boolean(_) => ConfigKind::Boolean,
+            ConfigValue::Integer(_) => ConfigKind::Integer,
+            ConfigValue::Text(_) => ConfigKind::Text,
+            ConfigValue::Size(_) => ConfigKind::Size,
+            ConfigValue::DurationMs(_) => ConfigKind::DurationMs,
+            ConfigValue::TextList(_) => ConfigKind::TextList,
+        }
+    }
+
+    /// A duration value (rounded up to whole milliseconds).
+    pub fn duration(d: Duration) -> Self {
+        ConfigValue::DurationMs(u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+    }
+}
+
+/// The kind of value a configuration field takes (the WIT `config-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigKind {
+    /// [`ConfigValue::Boolean`]
+    Boolean,
+    /// [`ConfigValue::Integer`]
+    Integer,
+    /// [`ConfigValue::Text`]
+    Text,
+    /// [`ConfigValue::Size`]
+    Size,
+    /// [`ConfigValue::DurationMs`]
+    DurationMs,
+    /// [`ConfigValue::TextList`]
+    TextList,
+}
+
+/// One field an adapter accepts, from its `describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigField {
+    /// Field name, e.g. `max-bytes`.
+    pub name: String,
+    /// The kind of value it takes.
+    pub kind: ConfigKind,
+    /// Whether `init` fails without it.
+    pub required: bool,
+    /// What it means and its default.
+    pub doc: String,
+}
+
+/// An adapter's configuration: named, typed values, checked against the adapter's
+/// declared fields before its `init` runs.
+///
+/// ```
+/// use byoc::{AdapterConfig, ConfigValue};
+///
+/// let config = AdapterConfig::new()
+///     .with("max-bytes", ConfigValue::Size(16 << 20))
+///     .with("eviction", ConfigValue::Text("lfu".into()));
+/// assert_eq!(config.get("eviction"), Some(&ConfigValue::Text("lfu".into())));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct AdapterConfig {
+    entries: Vec<(String, ConfigValue)>,
+}
+
+impl AdapterConfig {
+    /// An empty configuration: every field takes its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `name` to `value`, replacing an earlier value of the same name.
+    pub fn with(mut self, name: impl Into<String>, value: ConfigValue) -> Self {
+        self.set(name, value);
+        self
+    }
+
+    /// Sets `name` to `value`, replacing an earlier value of the same name.
+    pub fn set(&mut self, name: impl Into<String>, value: ConfigValue) {
+        let name = name.into();
+        match self.entries.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => *v = value,
+            None => self.entries.push((name, value)),
+        }
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&ConfigValue> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Every field with its value, in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ConfigValue)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    /// Checks the configuration against an adapter's declared fields: no unknown field,
+    /// each of its declared kind, every required field present. Errors name `adapter`.
+    pub fn validate(&self, adapter: &str, fields: &[ConfigField]) -> crate::Result<()> {
+        let invalid = |msg: String| {
+            Err(crate::Error::InvalidConfig(format!(
+                "adapter `{adapter}`: {msg}"
+            )))
+        };
+        for (name, value) in self.iter() {
+            let Some(field) = fields.iter().find(|f| f.name == name) else {
+                let known: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                let known = if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                };
+                return invalid(format!("unknown field `{name}` (known fields: {known})"));
+            };
+            if value.kind() != field.kind {
+                return invalid(format!(
+                    "field `{name}` takes a {:?} value, got a {:?}",
+                    field.kind,
+                    value.kind()
+                ));
+            }
+        }
+        match fields
+            .iter()
+            .find(|f| f.required && self.get(&f.name).is_none())
+        {
+            Some(f) => invalid(format!("required field `{}` is missing: {}", f.name, f.doc)),
+            None => Ok(()),
+        }
+    }
+}

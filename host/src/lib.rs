@@ -1,0 +1,59 @@
+//! # BYOC — Bring Your Own Cache
+//!
+//! One typed cache API for applications; storage backends that are WebAssembly components
+//! running in a capability-limited sandbox.
+//!
+//! - [`Provider`]: the contract every backend implements (get/set/delete/exists, multi
+//!   operations, scan by glob pattern, ttl/expire, clear, stats, ping, info). Its WIT form
+//!   is `wit/provider.wit`.
+//! - [`WasmProvider`]: a provider served by a component (for example the embedded
+//!   [`builtin::MEMORY_ADAPTER`]) on a [`Runtime`], with memory limits, per-call deadlines
+//!   and trap recovery. [`NativeMemoryProvider`]: moka in process.
+//! - [`Registry`]: providers by name with typed [`AdapterConfig`].
+//! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types with key prefix,
+//!   default TTL, [`Postcard`] or [`Json`] serialization, and [`Cache::swap_provider`].
+//!
+//! ```
+//! use byoc::{Contract, Registry};
+//! use serde::{Deserialize, Serialize};
+//! use std::time::Duration;
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct User { id: u64, name: String }
+//!
+//! # async fn demo() -> byoc::Result<()> {
+//! let registry = Registry::new()?;                       // built-ins: memory, native-memory
+//! let provider = registry.create("memory", Default::default()).await?; // sandboxed wasm
+//! let users = Contract::<User>::new("users", provider)
+//!     .key_prefix("user:")
+//!     .default_ttl(Duration::from_secs(3600))
+//!     .cache();
+//!
+//! users.set("42", &User { id: 42, name: "Ada".into() }, None).await?;
+//! assert_eq!(users.get("42").await?.map(|u| u.name), Some("Ada".into()));
+//! assert_eq!(users.get("43").await?, None);              // a miss
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod builtin;
+mod cache;
+mod config;
+mod error;
+mod native;
+mod provider;
+mod registry;
+mod serializer;
+mod types;
+pub mod wasm;
+
+pub use cache::{Cache, Contract, DECODE_FAILURES};
+pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
+pub use error::{Error, Result};
+pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
+pub use provider::{KEYS_PAGE, Provider};
+pub use registry::{Factory, FactoryFuture, MEMORY, NATIVE_MEMORY, Registry};
+pub use serializer::{Json, Postcard, Serializer};
+pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
+pub use wasm::{Limits, Runtime, RuntimeConfig, WasmProvider};

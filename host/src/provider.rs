@@ -1,0 +1,118 @@
+//! The host-side provider trait every backend implements.
+
+use crate::{Error, Item, KeyTtl, ProviderInfo, Result, ScanPage, Stats};
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// Scan page size used by [`Provider::keys`].
+pub const KEYS_PAGE: u32 = 1000;
+
+/// A cache backend: the WIT `provider` interface as an async Rust trait.
+///
+/// Implemented by [`WasmProvider`](crate::WasmProvider) (a sandboxed component) and
+/// [`NativeMemoryProvider`](crate::NativeMemoryProvider) (moka, in process). Object safe:
+/// caches hold an `Arc<dyn Provider>`.
+///
+/// # Contract
+///
+/// Every implementation, native or wasm, behaves as follows; the conformance suite in
+/// `tests/` checks each point.
+///
+/// - **Keys** are 1..=1024 bytes of UTF-8 without ASCII control characters
+///   ([`byoc_common::validate_key`]); any other key fails with [`Error::InvalidKey`] and
+///   the call has no effect.
+/// - **Missing vs empty**: `get` of a missing or expired key is `Ok(None)`; the empty value
+///   is a value.
+/// - **TTL**: `None` means no expiry. A TTL is rounded up to whole milliseconds, so any
+///   non-zero duration keeps the key at least 1 ms. `set` with a zero TTL fails with
+///   [`Error::InvalidArgument`] (a zero TTL never means "forever"). `expire` with
+///   `Some(Duration::ZERO)` deletes the key; `expire` with `None` removes the expiry.
+///   An expired key is indistinguishable from a missing one.
+/// - **Multi operations** keep the order of their input; `get_multi` answers `None` for
+///   missing keys. `set_multi` validates every key and TTL before storing anything.
+/// - **Scan** follows Redis `SCAN` with glob patterns (`*`, `?`, `[..]`, `\`): a key
+///   present for the whole scan is returned exactly once; pages hold at most `count` keys
+///   and may be empty before the cursor is `None`.
+/// - **Values too large** for the provider fail with [`Error::ValueTooLarge`]; the
+///   previous value, if any, is kept.
+/// - A failed call leaves the cache as it was, except as the multi operations state.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The value under `key`, or `None` if missing or expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` under `key` with an optional TTL (see the contract for zero).
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()>;
+
+    /// Removes `key`; whether a live key was removed.
+    async fn delete(&self, key: &str) -> Result<bool>;
+
+    /// Whether `key` holds a live value.
+    async fn exists(&self, key: &str) -> Result<bool>;
+
+    /// The values of `keys`, in order.
+    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// Stores every item.
+    async fn set_multi(&self, items: &[Item]) -> Result<()>;
+
+    /// Removes every key; how many live keys were removed.
+    async fn delete_multi(&self, keys: &[String]) -> Result<u64>;
+
+    /// One page of the keys matching `pattern`; start with `cursor: None`.
+    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage>;
+
+    /// The remaining lifetime of `key`.
+    async fn ttl(&self, key: &str) -> Result<KeyTtl>;
+
+    /// Changes the lifetime of an existing key; whether it existed.
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool>;
+
+    /// Removes every key of this provider.
+    async fn clear(&self) -> Result<()>;
+
+    /// Counters since the provider started.
+    async fn stats(&self) -> Result<Stats>;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Name, version and native capabilities.
+    fn info(&self) -> ProviderInfo;
+
+    /// Every key matching `pattern`, gathered from [`scan`](Provider::scan) pages of
+    /// [`KEYS_PAGE`] keys. Prefer `scan` for large key sets.
+    async fn keys(&self, pattern: &str) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.scan(pattern, cursor.as_deref(), KEYS_PAGE).await?;
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
+}
+
+/// A TTL for `set` in whole milliseconds, rounded up; zero is rejected.
+pub(crate) fn set_ttl_ms(ttl: Option<Duration>) -> Result<Option<u64>> {
+    match ttl {
+        None => Ok(None),
+        Some(d) if d.is_zero() => Err(Error::InvalidArgument(
+            "a TTL of zero is not allowed; pass None to store without expiry".into(),
+        )),
+        Some(d) => Ok(Some(duration_ms_ceil(d))),
+    }
+}
+
+/// A TTL for `expire` in whole milliseconds, rounded up; zero stays zero (delete now).
+pub(crate) fn expire_ttl_ms(ttl: Option<Duration>) -> Option<u64> {
+    ttl.map(duration_ms_ceil)
+}
+
+fn duration_ms_ceil(d: Duration) -> u64 {
+    let micros = d.as_micros();
+    u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX)
+}

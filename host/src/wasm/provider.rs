@@ -1,0 +1,419 @@
+//! [`WasmProvider`]: the provider trait over instances of a component.
+
+use super::bindings::{self, WitItem};
+use super::instance::{Limits, Live, Shared};
+use super::runtime::{AdapterComponent, Runtime};
+use crate::provider::{expire_ttl_ms, set_ttl_ms};
+use crate::{
+    AdapterConfig, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage,
+    Stats,
+};
+use async_trait::async_trait;
+use byoc_common::validate_key;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Most partitions a provider may have.
+pub const MAX_PARTITIONS: usize = 64;
+
+/// A provider served by a sandboxed WebAssembly component.
+///
+/// # Instances and concurrency
+///
+/// The provider runs `partitions` instances of the component, each in its own store
+/// (own linear memory, own limits) behind its own lock. A key always goes to the same
+/// instance, chosen by a hash of the key, so stateful adapters (memory) stay consistent
+/// while calls on different partitions run in parallel; there is no global lock.
+/// Operations on many keys are split by partition; `scan`, `clear`, `stats` and `ping`
+/// visit every partition. The default is one partition per available core.
+///
+/// Limits given in an adapter's configuration apply per instance, except where the
+/// registry's factory divides them (the `memory` factory divides `max-bytes` and
+/// `max-entries` among partitions).
+///
+/// # Traps
+///
+/// A trap or an exceeded deadline fails the call with [`Error::Trapped`] or
+/// [`Error::DeadlineExceeded`]; the instance is dropped (with what it held) and the next
+/// call on that partition starts a fresh one. Other partitions are not affected.
+pub struct WasmProvider {
+    shared: Arc<Shared>,
+    partitions: Box<[Mutex<Option<Live>>]>,
+    info: ProviderInfo,
+    config_fields: Vec<ConfigField>,
+}
+
+impl std::fmt::Debug for WasmProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmProvider")
+            .field("adapter", &self.shared.name())
+            .field("partitions", &self.partitions.len())
+            .field("limits", &self.shared.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`WasmProvider`]; see [`WasmProvider::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct WasmProviderBuilder {
+    runtime: Runtime,
+    component: AdapterComponent,
+    config: AdapterConfig,
+    limits: Limits,
+    partitions: usize,
+}
+
+/// The default partition count: the available parallelism.
+pub fn default_partitions() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_PARTITIONS)
+}
+
+impl WasmProviderBuilder {
+    /// The adapter's configuration (default: empty, every field at its default).
+    pub fn config(mut self, config: AdapterConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Per-instance limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Number of instances (default [`default_partitions`]; clamped to 1..=64).
+    pub fn partitions(mut self, partitions: usize) -> Self {
+        self.partitions = partitions.clamp(1, MAX_PARTITIONS);
+        self
+    }
+
+    /// Checks the configuration against the adapter's declared fields, then starts the
+    /// first instance (so a bad configuration fails here, not on the first call).
+    pub async fn build(self) -> Result<WasmProvider> {
+        let tick = self.runtime.inner().epoch_tick;
+        let ticks = self
+            .limits
+            .call_deadline
+            .as_nanos()
+            .div_ceil(tick.as_nanos().max(1));
+        let shared = Arc::new(Shared {
+            engine: self.runtime.inner().engine.clone(),
+            config: self
+                .config
+                .iter()
+                .map(|(n, v)| bindings::config_entry(n, v))
+                .collect(),
+            component: self.component,
+            limits: self.limits,
+            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1),
+            traps: AtomicU64::new(0),
+            instantiations: AtomicU64::new(0),
+        });
+        let mut probe = shared.instantiate().await?;
+        let description = probe
+            .adapter
+            .byoc_cache_lifecycle()
+            .call_describe(&mut probe.store)
+            .await
+            .map_err(|e| shared.trap_error(e))?;
+        let config_fields: Vec<ConfigField> =
+            description.config.into_iter().map(Into::into).collect();
+        self.config.validate(shared.name(), &config_fields)?;
+        let info: ProviderInfo = description.info.into();
+        if info.contract.split('.').next() != byoc_common::CONTRACT_VERSION.split('.').next()
+            || info.contract.split('.').nth(1) != byoc_common::CONTRACT_VERSION.split('.').nth(1)
+        {
+            return Err(Error::Load {
+                component: shared.name().to_owned(),
+                reason: format!(
+                    "built against contract {}, the host implements {}",
+                    info.contract,
+                    byoc_common::CONTRACT_VERSION
+                ),
+            });
+        }
+        let first = shared.init(probe).await?;
+        let mut partitions: Vec<Mutex<Option<Live>>> =
+            (0..self.partitions).map(|_| Mutex::new(None)).collect();
+        *partitions[0].get_mut() = Some(first);
+        Ok(WasmProvider {
+            shared,
+            partitions: partitions.into_boxed_slice(),
+            info,
+            config_fields,
+        })
+    }
+}
+
+/// Runs one export on the partition `$part`: start the instance if needed, arm the
+/// deadline, call, settle (a trap drops the instance).
+macro_rules! call {
+    ($self:ident, $part:expr, $method:ident ( $($arg:expr),* )) => {{
+        let mut slot = $self.partitions[$part].lock().await;
+        let live = $self.shared.ensure(&mut slot).await?;
+        let outcome = live
+            .adapter
+            .byoc_cache_provider()
+            .$method(&mut live.store $(, $arg)*)
+            .await;
+        $self.shared.settle(&mut slot, outcome)
+    }};
+}
+
+impl WasmProvider {
+    /// A builder for a provider over `component`, using `runtime`'s engine.
+    pub fn builder(runtime: &Runtime, component: AdapterComponent) -> WasmProviderBuilder {
+        WasmProviderBuilder {
+            runtime: runtime.clone(),
+            component,
+            config: AdapterConfig::new(),
+            limits: Limits::default(),
+            partitions: default_partitions(),
+        }
+    }
+
+    /// The configuration fields the adapter declared.
+    pub fn config_fields(&self) -> &[ConfigField] {
+        &self.config_fields
+    }
+
+    /// How many times an instance trapped or ran past its deadline.
+    pub fn traps(&self) -> u64 {
+        self.shared.traps.load(Ordering::Relaxed)
+    }
+
+    /// How many instances were started (the first of each partition, and one after each
+    /// trap).
+    pub fn instantiations(&self) -> u64 {
+        self.shared.instantiations.load(Ordering::Relaxed)
+    }
+
+    fn partition(&self, key: &str) -> usize {
+        if self.partitions.len() == 1 {
+            return 0;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        (hasher.finish() % self.partitions.len() as u64) as usize
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        let limit = self.shared.limits.max_value_bytes;
+        if value.len() > limit {
+            return Err(Error::ValueTooLarge(format!(
+                "value of {} bytes exceeds the limit of {limit} bytes of adapter `{}`",
+                value.len(),
+                self.shared.name()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Groups the indices of `keys` by partition.
+    fn split<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<Vec<usize>> {
+        let mut groups = vec![Vec::new(); self.partitions.len()];
+        for (i, key) in keys.enumerate() {
+            groups[self.partition(key)].push(i);
+        }
+        groups
+    }
+}
+
+/// A host-issued scan cursor: the partition and the adapter's own cursor in it.
+fn parse_cursor(cursor: &str, partitions: usize) -> Result<(usize, Option<String>)> {
+    let bad = || Error::InvalidArgument(format!("unknown scan cursor `{cursor}`"));
+    let (part, inner) = cursor.split_once(':').ok_or_else(bad)?;
+    let part: usize = part.parse().map_err(|_| bad())?;
+    if part >= partitions {
+        return Err(bad());
+    }
+    Ok((part, (!inner.is_empty()).then(|| inner.to_owned())))
+}
+
+#[async_trait]
+impl Provider for WasmProvider {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        validate_key(key)?;
+        call!(self, self.partition(key), call_get(key))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        validate_key(key)?;
+        self.check_value(value)?;
+        let ttl = set_ttl_ms(ttl)?;
+        call!(self, self.partition(key), call_set(key, value, ttl))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        call!(self, self.partition(key), call_delete(key))
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        call!(self, self.partition(key), call_exists(key))
+    }
+
+    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().try_for_each(|k| validate_key(k))?;
+        let mut out = vec![None; keys.len()];
+        for (part, indices) in self
+            .split(keys.iter().map(String::as_str))
+            .into_iter()
+            .enumerate()
+        {
+            if indices.is_empty() {
+                continue;
+            }
+            let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
+            let values = call!(self, part, call_get_multi(&group))?;
+            if values.len() != group.len() {
+                return Err(Error::Internal(format!(
+                    "adapter `{}` answered {} values for {} keys",
+                    self.shared.name(),
+                    values.len(),
+                    group.len()
+                )));
+            }
+            for (i, value) in indices.into_iter().zip(values) {
+                out[i] = value;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_multi(&self, items: &[Item]) -> Result<()> {
+        let mut wit_items = Vec::with_capacity(items.len());
+        for item in items {
+            validate_key(&item.key)?;
+            self.check_value(&item.value)?;
+            wit_items.push(WitItem {
+                key: item.key.clone(),
+                value: item.value.clone(),
+                ttl: set_ttl_ms(item.ttl)?,
+            });
+        }
+        let groups = self.split(items.iter().map(|i| i.key.as_str()));
+        let mut wit_items: Vec<Option<WitItem>> = wit_items.into_iter().map(Some).collect();
+        for (part, indices) in groups.into_iter().enumerate() {
+            if indices.is_empty() {
+                continue;
+            }
+            let group: Vec<WitItem> = indices
+                .iter()
+                .filter_map(|&i| wit_items[i].take())
+                .collect();
+            call!(self, part, call_set_multi(&group))?;
+        }
+        Ok(())
+    }
+
+    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
+        keys.iter().try_for_each(|k| validate_key(k))?;
+        let mut removed = 0;
+        for (part, indices) in self
+            .split(keys.iter().map(String::as_str))
+            .into_iter()
+            .enumerate()
+        {
+            if indices.is_empty() {
+                continue;
+            }
+            let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
+            removed += call!(self, part, call_delete_multi(&group))?;
+        }
+        Ok(removed)
+    }
+
+    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
+        let count = count.max(1);
+        let (mut part, mut inner) = match cursor {
+            None => (0, None),
+            Some(c) => parse_cursor(c, self.partitions.len())?,
+        };
+        let mut keys = Vec::new();
+        loop {
+            let want = count - u32::try_from(keys.len()).unwrap_or(count);
+            let page = call!(self, part, call_scan(pattern, inner.as_deref(), want))?;
+            if page.keys.len() > want as usize {
+                return Err(Error::Internal(format!(
+                    "adapter `{}` returned more keys than the {want} asked for",
+                    self.shared.name()
+                )));
+            }
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(next) => {
+                    return Ok(ScanPage {
+                        keys,
+                        cursor: Some(format!("{part}:{next}")),
+                    });
+                }
+                None if part + 1 == self.partitions.len() => {
+                    return Ok(ScanPage { keys, cursor: None });
+                }
+                None => {
+                    part += 1;
+                    inner = None;
+                    if keys.len() >= count as usize {
+                        return Ok(ScanPage {
+                            keys,
+                            cursor: Some(format!("{part}:")),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        validate_key(key)?;
+        call!(self, self.partition(key), call_ttl(key)).map(Into::into)
+    }
+
+    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        validate_key(key)?;
+        let ttl = expire_ttl_ms(ttl);
+        call!(self, self.partition(key), call_expire(key, ttl))
+    }
+
+    async fn clear(&self) -> Result<()> {
+        for part in 0..self.partitions.len() {
+            call!(self, part, call_clear())?;
+        }
+        Ok(())
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let mut total = Stats::default();
+        for part in 0..self.partitions.len() {
+            total.merge(call!(self, part, call_stats())?.into());
+        }
+        total.merge(Stats {
+            extra: vec![
+                ("host.partitions".into(), self.partitions.len() as u64),
+                ("host.traps".into(), self.traps()),
+                ("host.instantiations".into(), self.instantiations()),
+            ],
+            ..Stats::default()
+        });
+        Ok(total)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        for part in 0..self.partitions.len() {
+            call!(self, part, call_ping())?;
+        }
+        Ok(())
+    }
+
+    fn info(&self) -> ProviderInfo {
+        self.info.clone()
+    }
+}

@@ -1,0 +1,243 @@
+//! The process's wasmtime engine, its epoch ticker and the compiled-component cache.
+
+use super::bindings::AdapterPre;
+use super::instance::HostState;
+use crate::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Cache, CacheConfig, Config, Engine};
+
+/// Default [`RuntimeConfig::epoch_tick`]: 10 ms.
+pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Default [`RuntimeConfig::max_wasm_stack`]: 512 KiB.
+pub const DEFAULT_MAX_WASM_STACK: usize = 512 << 10;
+
+/// Where compiled machine code of components is kept between processes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CodeCache {
+    /// `$BYOC_CACHE_DIR`, else `$XDG_CACHE_HOME/byoc`, else `$HOME/.cache/byoc`; disabled
+    /// if none is set or the directory cannot be created.
+    #[default]
+    Default,
+    /// This directory.
+    Dir(PathBuf),
+    /// Compile every component in every process.
+    Disabled,
+}
+
+/// Settings of a [`Runtime`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RuntimeConfig {
+    /// Compiled-code cache (default [`CodeCache::Default`]). Keyed by wasmtime on the
+    /// component's bytes and the engine's configuration, so a changed component or engine
+    /// never loads stale code.
+    pub code_cache: CodeCache,
+    /// Granularity of call deadlines: a background thread advances the engine's epoch this
+    /// often (default [`DEFAULT_EPOCH_TICK`]). A deadline fires between one and two ticks
+    /// late at most.
+    pub epoch_tick: Duration,
+    /// Maximum wasm stack of a call (default [`DEFAULT_MAX_WASM_STACK`]); deeper recursion
+    /// traps.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            code_cache: CodeCache::Default,
+            epoch_tick: DEFAULT_EPOCH_TICK,
+            max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+        }
+    }
+}
+
+/// The wasmtime side of BYOC: one engine, its linker, an epoch ticker and the components
+/// compiled so far. Cheap to clone (clones share everything); one per process is the
+/// intent, see [`Runtime::shared`].
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    pub(crate) epoch_tick: Duration,
+    compiled: Mutex<HashMap<[u8; 32], AdapterComponent>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("epoch_tick", &self.inner.epoch_tick)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A compiled component, linked and ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct AdapterComponent {
+    pub(crate) name: Arc<str>,
+    pub(crate) pre: AdapterPre<HostState>,
+}
+
+impl std::fmt::Debug for AdapterComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdapterComponent")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdapterComponent {
+    /// The name the component was loaded under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("BYOC_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("byoc")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("byoc")))
+}
+
+impl Runtime {
+    /// A runtime with its own engine and epoch ticker thread (stopped when the last clone
+    /// is dropped).
+    pub fn new(config: RuntimeConfig) -> Result<Runtime> {
+        let mut wasm = Config::new();
+        wasm.epoch_interruption(true)
+            // BYOC's guests are WASIp2 components; the p3 concurrency machinery costs
+            // ~350 ns a call and is not needed.
+            .concurrency_support(false)
+            .max_wasm_stack(config.max_wasm_stack);
+        let dir = match &config.code_cache {
+            CodeCache::Default => default_cache_dir(),
+            CodeCache::Dir(dir) => Some(dir.clone()),
+            CodeCache::Disabled => None,
+        };
+        if let Some(dir) = dir {
+            let mut cache = CacheConfig::new();
+            cache.with_directory(dir.join("wasmtime"));
+            // An unusable cache directory costs compile time, never correctness.
+            if let Ok(cache) = Cache::new(cache) {
+                wasm.cache(Some(cache));
+            }
+        }
+        let engine =
+            Engine::new(&wasm).map_err(|e| Error::Internal(format!("wasmtime engine: {e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), config.epoch_tick, Arc::clone(&stop))?;
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                epoch_tick: config.epoch_tick,
+                compiled: Mutex::new(HashMap::new()),
+                stop,
+            }),
+        })
+    }
+
+    /// The process-wide runtime with the default configuration, created on first use.
+    pub fn shared() -> Result<Runtime> {
+        static SHARED: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| Runtime::new(RuntimeConfig::default()).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(Error::Internal)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Compiles (or fetches from the caches) the component `bytes`, links it against the
+    /// host and checks that it exports the `adapter` world. `name` is used in errors.
+    ///
+    /// The same bytes are compiled once per runtime; across processes the on-disk code
+    /// cache serves them.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<AdapterComponent> {
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        let cached = self.lock_compiled().get(&hash).cloned();
+        if let Some(found) = cached {
+            return Ok(AdapterComponent {
+                name: name.into(),
+                pre: found.pre,
+            });
+        }
+        let load_err = |e: wasmtime::Error| Error::Load {
+            component: name.to_owned(),
+            reason: format!("{e:#}"),
+        };
+        let component = Component::new(&self.inner.engine, bytes).map_err(load_err)?;
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(load_err)?;
+        let pre = AdapterPre::new(instance_pre).map_err(load_err)?;
+        let loaded = AdapterComponent {
+            name: name.into(),
+            pre,
+        };
+        self.lock_compiled().insert(hash, loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Like [`load`](Runtime::load), reading the component from a file.
+    pub fn load_file(&self, path: impl AsRef<std::path::Path>) -> Result<AdapterComponent> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::Load {
+            component: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.load(&path.display().to_string(), &bytes)
+    }
+
+    fn lock_compiled(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], AdapterComponent>> {
+        // The map is only ever inserted into; a panic elsewhere cannot leave it torn.
+        self.inner
+            .compiled
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn spawn_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> Result<()> {
+    std::thread::Builder::new()
+        .name("byoc-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })
+        .map(drop)
+        .map_err(|e| Error::Internal(format!("cannot start the epoch thread: {e}")))
+}
