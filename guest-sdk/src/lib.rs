@@ -172,11 +172,19 @@ pub trait Adapter: Sized + 'static {
 
 /// Exports `$adapter` (a type implementing [`Adapter`]) as the component's `adapter` world.
 /// Call it once, at the root of the adapter crate.
+///
+/// The exports exist only when compiling for wasm; a native build of the adapter crate (for
+/// `cargo test --workspace` or clippy) compiles the adapter without them.
 #[macro_export]
 macro_rules! export_adapter {
     ($adapter:ty) => {
+        #[cfg(target_arch = "wasm32")]
         #[doc(hidden)]
-        type __ByocExports = $crate::Bridge<$adapter>;
-        $crate::bindings::__export_adapter_world!(__ByocExports with_types_in $crate::bindings);
+        mod __byoc_exports {
+            #[allow(unused_imports)]
+            use super::*;
+            type Exports = $crate::Bridge<$adapter>;
+            $crate::bindings::__export_adapter_world!(Exports with_types_in $crate::bindings);
+        }
     };
 }

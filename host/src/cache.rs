@@ -109,6 +109,27 @@ struct Inner<T> {
 
 /// A typed cache; see [`Contract`]. Every key given to it is prefixed with the contract's
 /// key prefix before it reaches the provider.
+///
+/// A cache is bound to its type at compile time: a `Cache<User>` neither takes nor
+/// returns any other type.
+///
+/// ```compile_fail
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize)] struct User { id: u64 }
+/// # #[derive(Serialize, Deserialize)] struct Session { token: String }
+/// async fn mix_up(users: byoc::Cache<User>) -> byoc::Result<()> {
+///     users.set("s", &Session { token: "t".into() }, None).await // error: expected `&User`
+/// }
+/// ```
+///
+/// ```compile_fail
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize)] struct User { id: u64 }
+/// # #[derive(Serialize, Deserialize)] struct Session { token: String }
+/// async fn mix_up(users: byoc::Cache<User>) -> byoc::Result<Option<Session>> {
+///     users.get("s").await // error: expected `Option<Session>`, found `Option<User>`
+/// }
+/// ```
 pub struct Cache<T> {
     inner: Arc<Inner<T>>,
     _type: PhantomData<fn() -> T>,
@@ -133,6 +154,25 @@ impl<T: 'static> std::fmt::Debug for Cache<T> {
             .field("serializer", &self.inner.serializer.name())
             .finish()
     }
+}
+
+/// First byte of every typed entry.
+const MAGIC: u8 = 0xB7;
+/// Version of the typed-entry header.
+const HEADER_VERSION: u8 = 1;
+/// Bytes of the header: magic, version, serializer id, 4-byte type tag.
+pub(crate) const HEADER_LEN: usize = 7;
+
+/// A 32-bit FNV-1a hash of `T`'s type name: entries written for another type read as
+/// misses. (A type renamed or moved, or a compiler that names it differently, also turns
+/// old entries into misses — harmless for a cache.)
+fn type_tag<T>() -> [u8; 4] {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in std::any::type_name::<T>().bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash.to_le_bytes()
 }
 
 /// Escapes glob metacharacters so `text` matches only itself.
@@ -168,15 +208,33 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         ttl.or(self.inner.default_ttl)
     }
 
+    /// The header every typed entry of this cache starts with.
+    fn header(&self) -> [u8; HEADER_LEN] {
+        let tag = type_tag::<T>();
+        let id = self.inner.serializer.id();
+        [MAGIC, HEADER_VERSION, id, tag[0], tag[1], tag[2], tag[3]]
+    }
+
+    fn encode(&self, value: &T) -> Result<Vec<u8>> {
+        let payload = self.inner.serializer.encode(value)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+        out.extend_from_slice(&self.header());
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
     fn decode(&self, bytes: Option<Vec<u8>>) -> Option<T> {
         let bytes = bytes?;
-        match self.inner.serializer.decode(&bytes) {
-            Ok(value) => Some(value),
-            Err(_) => {
-                self.inner.decode_failures.fetch_add(1, Ordering::Relaxed);
-                None
+        let decoded = match bytes.split_at_checked(HEADER_LEN) {
+            Some((header, payload)) if header == self.header() => {
+                self.inner.serializer.decode(payload).ok()
             }
+            _ => None,
+        };
+        if decoded.is_none() {
+            self.inner.decode_failures.fetch_add(1, Ordering::Relaxed);
         }
+        decoded
     }
 
     /// The cache's name.
@@ -184,9 +242,14 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         &self.inner.name
     }
 
-    /// The value under `key`. A missing or expired key, or a stored value that no longer
-    /// decodes as `T`, is `None` (the latter counted in [`stats`](Cache::stats) as
+    /// The value under `key`. A missing or expired key, or a stored value that does not
+    /// decode as `T`, is `None` (the latter counted in [`stats`](Cache::stats) as
     /// [`DECODE_FAILURES`]).
+    ///
+    /// Typed entries are stored as a 7-byte header (a magic byte, a format version, the
+    /// serializer's [`id`](Serializer::id) and a tag of `T`'s type name) followed by the
+    /// serialized value, so a value written by another serializer or for another type,
+    /// or raw bytes, read as misses instead of decoding into garbage.
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
         let bytes = self.provider().get(&self.key(key)).await?;
         Ok(self.decode(bytes))
@@ -195,7 +258,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// Stores `value` under `key`; `ttl: None` uses the contract's default TTL (and no
     /// expiry if it has none).
     pub async fn set(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<()> {
-        let bytes = self.inner.serializer.encode(value)?;
+        let bytes = self.encode(value)?;
         self.provider()
             .set(&self.key(key), &bytes, self.ttl_or_default(ttl))
             .await
@@ -215,24 +278,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         let ttl = self.ttl_or_default(ttl);
         let items = entries
             .iter()
-            .map(|(k, v)| {
-                Ok(Item::new(
-                    self.key(k),
-                    self.inner.serializer.encode(v)?,
-                    ttl,
-                ))
-            })
+            .map(|(k, v)| Ok(Item::new(self.key(k), self.encode(v)?, ttl)))
             .collect::<Result<Vec<_>>>()?;
         self.provider().set_multi(&items).await
     }
 
-    /// The raw bytes under `key`, without decoding.
+    /// The raw bytes under `key`, without decoding (typed entries include their header).
     pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.provider().get(&self.key(key)).await
     }
 
     /// Stores raw bytes under `key` (`ttl: None`: the default TTL). A later
-    /// [`get`](Cache::get) decodes them as `T` or reads a miss.
+    /// [`get`](Cache::get) reads them as a miss unless they are a typed entry of this
+    /// cache (as [`get_raw`](Cache::get_raw) returns them).
     pub async fn set_raw(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
         self.provider()
             .set(&self.key(key), value, self.ttl_or_default(ttl))

@@ -57,3 +57,8 @@ pub use registry::{Factory, FactoryFuture, MEMORY, NATIVE_MEMORY, Registry};
 pub use serializer::{Json, Postcard, Serializer};
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
 pub use wasm::{Limits, Runtime, RuntimeConfig, WasmProvider};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -127,14 +127,11 @@ async fn memory(runtime: Runtime, mut config: AdapterConfig) -> Result<Arc<dyn P
     if max_bytes > 0 {
         config.set("max-bytes", ConfigValue::Size(share(max_bytes)));
     }
-    if let Some(ConfigValue::Integer(n)) = config.get("max-entries") {
-        if *n > 0 {
-            let n = u64::try_from(*n).unwrap_or(0);
-            config.set(
-                "max-entries",
-                ConfigValue::Integer(i64::try_from(share(n)).unwrap_or(i64::MAX)),
-            );
-        }
+    if let Some(&ConfigValue::Integer(n)) = config.get("max-entries")
+        && let Ok(n @ 1..) = u64::try_from(n)
+    {
+        let n = i64::try_from(share(n)).unwrap_or(i64::MAX);
+        config.set("max-entries", ConfigValue::Integer(n));
     }
     let component = runtime.load(MEMORY, MEMORY_ADAPTER)?;
     let provider = WasmProvider::builder(&runtime, component)

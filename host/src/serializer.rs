@@ -14,6 +14,10 @@ pub trait Serializer<T>: Send + Sync + 'static {
     fn decode(&self, bytes: &[u8]) -> Result<T>;
     /// A short name, e.g. `postcard`.
     fn name(&self) -> &'static str;
+    /// A byte identifying the format in stored entries (1 postcard, 2 JSON; custom
+    /// serializers should use 128 and up). An entry written with another id reads as a
+    /// miss.
+    fn id(&self) -> u8;
 }
 
 /// Compact binary encoding with [postcard](https://docs.rs/postcard) (the default).
@@ -32,11 +36,22 @@ impl<T: Serialize + DeserializeOwned> Serializer<T> for Postcard {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<T> {
-        postcard::from_bytes(bytes).map_err(|e| Error::Internal(format!("postcard: {e}")))
+        match postcard::take_from_bytes(bytes) {
+            Ok((value, [])) => Ok(value),
+            Ok((_, rest)) => Err(Error::Internal(format!(
+                "postcard: {} bytes left over after the value",
+                rest.len()
+            ))),
+            Err(e) => Err(Error::Internal(format!("postcard: {e}"))),
+        }
     }
 
     fn name(&self) -> &'static str {
         "postcard"
+    }
+
+    fn id(&self) -> u8 {
+        1
     }
 }
 
@@ -51,5 +66,9 @@ impl<T: Serialize + DeserializeOwned> Serializer<T> for Json {
 
     fn name(&self) -> &'static str {
         "json"
+    }
+
+    fn id(&self) -> u8 {
+        2
     }
 }

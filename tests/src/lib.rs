@@ -1,1 +1,59 @@
-//! x
+//! Test support for BYOC: the provider conformance suite and shared helpers.
+//!
+//! Every provider — wasm adapters, native providers, wrappers — runs the same suite:
+//!
+//! ```ignore
+//! byoc_tests::conformance_tests!(|| async { make_a_fresh_provider().await });
+//! ```
+//!
+//! expands to one `#[tokio::test]` per case in [`conformance`], each on a fresh provider.
+
+pub mod conformance;
+
+/// Whether tests must fail instead of skipping when an external service is missing
+/// (`BYOC_REQUIRE_SERVICES=1`, set by `.ci/run`).
+pub fn services_required() -> bool {
+    std::env::var("BYOC_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Expands to one test per conformance case. `$factory` is an expression yielding a
+/// closure that returns a future of a fresh `Arc<dyn Provider>`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr) => {
+        $crate::conformance_tests!(@cases $factory;
+            get_set_roundtrip,
+            overwrite_and_delete,
+            exists_tracks_liveness,
+            empty_value_is_not_missing,
+            binary_values_every_byte,
+            one_mib_value,
+            unicode_keys,
+            longest_key_is_accepted,
+            invalid_keys_are_typed_errors,
+            oversized_value_is_rejected_and_keeps_old,
+            ttl_expiry_is_observed,
+            ttl_decreases,
+            zero_ttl_is_rejected,
+            expire_changes_lifetime,
+            multi_ops_with_partial_hits,
+            set_multi_validates_before_storing,
+            glob_patterns,
+            scan_pages_10k_keys_exactly_once,
+            scan_rejects_bad_cursor_and_pattern,
+            clear_removes_everything,
+            stats_count_hits_and_misses,
+            ping_and_info
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let factory = $factory;
+                let provider: ::std::sync::Arc<dyn ::byoc::Provider> = factory().await;
+                $crate::conformance::$case(provider).await;
+            }
+        )*
+    };
+}

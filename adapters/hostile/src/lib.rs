@@ -2,7 +2,7 @@
 //!
 //! It stores entries in memory like a minimal adapter, but a `get` of a key that starts
 //! with `hostile:` performs the configured `behaviour`:
-//! - `trap`: executes `unreachable`;
+//! - `trap`: aborts (executes `unreachable` in wasm);
 //! - `panic`: a Rust panic (an abort in wasm);
 //! - `loop`: spins forever (only the host's deadline stops it);
 //! - `grow`: allocates memory until the host's memory limit stops it;
@@ -31,7 +31,7 @@ fn recurse(depth: u64) -> u64 {
 impl Hostile {
     fn misbehave(&self) -> Result<Option<Entry>> {
         match self.behaviour.as_str() {
-            "trap" => core::arch::wasm32::unreachable(),
+            "trap" => std::process::abort(),
             "panic" => panic!("hostile adapter panicked on purpose"),
             "loop" => loop {
                 std::hint::black_box(0u64);

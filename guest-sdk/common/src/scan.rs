@@ -68,7 +68,7 @@ impl ScanCursor {
         let mut last = None;
         let mut sorted = sorted.peekable();
         let mut examined = 0;
-        while let Some(key) = sorted.next() {
+        for key in sorted.by_ref() {
             examined += 1;
             if glob_match(pattern, key) && live(key) {
                 keys.push(key.to_owned());

@@ -6,11 +6,11 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+use self::byoc::cache::types as wit;
 use crate::{Capability, ConfigField, ConfigKind, ConfigValue, Error, KeyTtl, ProviderInfo, Stats};
-use byoc::cache::types as wit;
 use std::time::Duration;
 
-pub(crate) use byoc::cache::types::{ConfigEntry, Item as WitItem};
+pub(crate) use self::byoc::cache::types::{ConfigEntry, Item as WitItem};
 
 impl From<wit::Error> for Error {
     fn from(e: wit::Error) -> Self {

@@ -1,0 +1,26 @@
+# BYOC recipes: thin wrappers over cargo. `just --list` shows them.
+
+# Build the host and (through its build script) every wasm adapter.
+build:
+    cargo build --workspace
+
+# Build only the wasm adapters into target/wasm-adapters.
+adapters:
+    cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-hostile
+
+# Run every test (the README's test command).
+test:
+    cargo test --workspace
+
+# The end-to-end demo on the embedded memory adapter.
+demo:
+    cargo run -p byoc -- demo
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything CI runs.
+ci:
+    bash .ci/run

@@ -1,0 +1,37 @@
+//! The conformance suite against every provider this repository builds.
+
+mod wasm_memory {
+    byoc_tests::conformance_tests!(|| async {
+        byoc::Registry::new()
+            .expect("runtime")
+            .create("memory", byoc::AdapterConfig::new())
+            .await
+            .expect("memory adapter")
+    });
+}
+
+mod wasm_memory_one_partition {
+    byoc_tests::conformance_tests!(|| async {
+        let registry = byoc::Registry::new().expect("runtime");
+        let runtime = registry.runtime();
+        let component = runtime
+            .load("memory", byoc::builtin::MEMORY_ADAPTER)
+            .expect("load");
+        let provider = byoc::WasmProvider::builder(runtime, component)
+            .partitions(1)
+            .build()
+            .await
+            .expect("memory adapter");
+        std::sync::Arc::new(provider) as std::sync::Arc<dyn byoc::Provider>
+    });
+}
+
+mod native_memory {
+    byoc_tests::conformance_tests!(|| async {
+        byoc::Registry::new()
+            .expect("runtime")
+            .create("native-memory", byoc::AdapterConfig::new())
+            .await
+            .expect("native provider")
+    });
+}

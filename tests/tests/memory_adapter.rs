@@ -1,0 +1,144 @@
+//! The memory adapter's own behaviour: bounds and eviction policies (one partition, so
+//! every key meets the same bound).
+
+use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry, WasmProvider};
+use std::time::Duration;
+
+async fn memory(config: AdapterConfig) -> WasmProvider {
+    let registry = Registry::new().expect("runtime");
+    let runtime = registry.runtime();
+    let component = runtime
+        .load("memory", byoc::builtin::MEMORY_ADAPTER)
+        .expect("load");
+    WasmProvider::builder(runtime, component)
+        .config(config)
+        .partitions(1)
+        .build()
+        .await
+        .expect("start")
+}
+
+fn policy(name: &str, max_entries: i64) -> AdapterConfig {
+    AdapterConfig::new()
+        .with("eviction", ConfigValue::Text(name.into()))
+        .with("max-entries", ConfigValue::Integer(max_entries))
+}
+
+async fn live(p: &WasmProvider, keys: &[&str]) -> Vec<bool> {
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(p.exists(k).await.expect("exists"));
+    }
+    out
+}
+
+#[tokio::test]
+async fn lru_evicts_least_recently_used() {
+    let p = memory(policy("lru", 3)).await;
+    for k in ["a", "b", "c"] {
+        p.set(k, b"v", None).await.expect("set");
+    }
+    p.get("a").await.expect("get");
+    p.set("d", b"v", None).await.expect("set");
+    assert_eq!(
+        live(&p, &["a", "b", "c", "d"]).await,
+        [true, false, true, true]
+    );
+    assert_eq!(p.stats().await.expect("stats").evictions, 1);
+}
+
+#[tokio::test]
+async fn lfu_evicts_least_frequently_used() {
+    let p = memory(policy("lfu", 3)).await;
+    for k in ["a", "b", "c"] {
+        p.set(k, b"v", None).await.expect("set");
+    }
+    for _ in 0..3 {
+        p.get("a").await.expect("get");
+    }
+    p.get("b").await.expect("get");
+    p.get("b").await.expect("get");
+    p.get("c").await.expect("get");
+    // Uses: a 4, b 3, c 2 — c goes, though it was read last.
+    p.set("d", b"v", None).await.expect("set");
+    assert_eq!(
+        live(&p, &["a", "b", "c", "d"]).await,
+        [true, true, false, true]
+    );
+}
+
+#[tokio::test]
+async fn ttl_policy_evicts_soonest_expiry_first() {
+    let p = memory(policy("ttl", 3)).await;
+    p.set("late", b"v", Some(Duration::from_secs(100)))
+        .await
+        .expect("set");
+    p.set("soon", b"v", Some(Duration::from_secs(10)))
+        .await
+        .expect("set");
+    p.set("never", b"v", None).await.expect("set");
+    p.set("new", b"v", Some(Duration::from_secs(50)))
+        .await
+        .expect("set");
+    assert_eq!(
+        live(&p, &["late", "soon", "never", "new"]).await,
+        [true, false, true, true]
+    );
+}
+
+#[tokio::test]
+async fn expired_entries_go_before_live_ones() {
+    let p = memory(policy("lru", 2)).await;
+    p.set("old", b"v", None).await.expect("set");
+    p.set("brief", b"v", Some(Duration::from_millis(50)))
+        .await
+        .expect("set");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    p.set("new", b"v", None).await.expect("set");
+    assert_eq!(live(&p, &["old", "new"]).await, [true, true]);
+    let stats = p.stats().await.expect("stats");
+    assert_eq!((stats.evictions, stats.expirations), (0, 1));
+}
+
+#[tokio::test]
+async fn max_bytes_bounds_storage() {
+    let p = memory(AdapterConfig::new().with("max-bytes", ConfigValue::Size(10_000))).await;
+    for i in 0..100 {
+        p.set(&format!("k{i:03}"), &[0u8; 996], None)
+            .await
+            .expect("set");
+    }
+    let stats = p.stats().await.expect("stats");
+    assert!(stats.bytes <= 10_000, "bytes {}", stats.bytes);
+    assert_eq!(stats.keys, 10);
+    assert_eq!(stats.evictions, 90);
+    // The ten most recent survive under LRU.
+    assert!(p.exists("k099").await.expect("exists"));
+    assert!(!p.exists("k000").await.expect("exists"));
+    let r = p.set("huge", &[0u8; 10_001], None).await;
+    assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
+}
+
+#[tokio::test]
+async fn registry_bounds_are_totals_across_partitions() {
+    let p = Registry::new()
+        .expect("runtime")
+        .create(
+            "memory",
+            AdapterConfig::new().with("max-bytes", ConfigValue::Size(64_000)),
+        )
+        .await
+        .expect("memory");
+    for i in 0..400 {
+        p.set(&format!("k{i}"), &[1u8; 500], None)
+            .await
+            .expect("set");
+    }
+    let stats = p.stats().await.expect("stats");
+    assert!(
+        stats.bytes <= 64_000,
+        "{} bytes stored over a 64,000-byte bound",
+        stats.bytes
+    );
+    assert!(stats.bytes > 40_000, "only {} bytes kept", stats.bytes);
+}
