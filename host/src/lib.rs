@@ -56,7 +56,7 @@ pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{Factory, FactoryFuture, MEMORY, NATIVE_MEMORY, Registry};
 pub use serializer::{Json, Postcard, Serializer};
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
-pub use wasm::{Limits, Runtime, RuntimeConfig, WasmProvider};
+pub use wasm::{Grants, Limits, Runtime, RuntimeConfig, WasmProvider};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,6 +1,7 @@
 //! One sandboxed adapter instance: its store, its limits, and what happens when it traps.
 
 use super::bindings::{Adapter, ConfigEntry};
+use super::grants::Grants;
 use super::runtime::AdapterComponent;
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,6 +72,7 @@ pub(crate) struct Shared {
     pub(crate) engine: Engine,
     pub(crate) config: Vec<ConfigEntry>,
     pub(crate) limits: Limits,
+    pub(crate) grants: Grants,
     pub(crate) deadline_ticks: u64,
     pub(crate) traps: AtomicU64,
     pub(crate) instantiations: AtomicU64,
@@ -81,9 +83,9 @@ impl Shared {
         &self.component.name
     }
 
-    /// A fresh store: nothing granted (no files, no sockets, no environment, stdio
-    /// discarded), memory and call-time limits applied.
-    fn store(&self) -> Store<HostState> {
+    /// A fresh store: only the grants' capabilities (see [`Grants`]), memory and
+    /// call-time limits applied.
+    fn store(&self) -> Result<Store<HostState>> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
             .table_elements(1 << 16)
@@ -91,22 +93,24 @@ impl Shared {
             .tables(64)
             .memories(16)
             .build();
+        let mut wasi = WasiCtx::builder();
+        self.grants.apply(&mut wasi)?;
         let mut store = Store::new(
             &self.engine,
             HostState {
-                wasi: WasiCtx::builder().build(),
+                wasi: wasi.build(),
                 table: ResourceTable::new(),
                 limits,
             },
         );
         store.limiter(|state| &mut state.limits);
         store.set_epoch_deadline(self.deadline_ticks);
-        store
+        Ok(store)
     }
 
     /// Instantiates the component in a fresh store without initialising it.
     pub(crate) async fn instantiate(&self) -> Result<Live> {
-        let mut store = self.store();
+        let mut store = self.store()?;
         let adapter = self.component.pre.instantiate_async(&mut store).await;
         let adapter = adapter.map_err(|e| self.trap_error(e))?;
         self.instantiations.fetch_add(1, Ordering::Relaxed);

@@ -1,10 +1,12 @@
 //! Running adapters as sandboxed WebAssembly components.
 
 mod bindings;
+mod grants;
 mod instance;
 mod provider;
 mod runtime;
 
+pub use grants::Grants;
 pub use instance::{
     DEFAULT_CALL_DEADLINE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, HostState, Limits,
 };

@@ -1,6 +1,7 @@
 //! [`WasmProvider`]: the provider trait over instances of a component.
 
 use super::bindings::{self, WitItem};
+use super::grants::Grants;
 use super::instance::{Limits, Live, Shared};
 use super::runtime::{AdapterComponent, Runtime};
 use crate::provider::{expire_ttl_ms, set_ttl_ms};
@@ -64,6 +65,7 @@ pub struct WasmProviderBuilder {
     component: AdapterComponent,
     config: AdapterConfig,
     limits: Limits,
+    grants: Grants,
     partitions: usize,
 }
 
@@ -84,6 +86,12 @@ impl WasmProviderBuilder {
     /// Per-instance limits (default [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The capabilities every instance gets (default: none; see [`Grants`]).
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
         self
     }
 
@@ -111,6 +119,7 @@ impl WasmProviderBuilder {
                 .collect(),
             component: self.component,
             limits: self.limits,
+            grants: self.grants,
             deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
@@ -174,6 +183,7 @@ impl WasmProvider {
             component,
             config: AdapterConfig::new(),
             limits: Limits::default(),
+            grants: Grants::none(),
             partitions: default_partitions(),
         }
     }
