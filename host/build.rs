@@ -9,19 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Adapter packages to build: (package, artifact stem, env var).
-const ADAPTERS: &[(&str, &str, &str)] = &[
-    (
-        "byoc-adapter-memory",
-        "byoc_adapter_memory",
-        "BYOC_ADAPTER_MEMORY_WASM",
-    ),
-    (
-        "byoc-adapter-hostile",
-        "byoc_adapter_hostile",
-        "BYOC_ADAPTER_HOSTILE_WASM",
-    ),
-];
+/// Adapters to build: `adapters/<name>`, package `byoc-adapter-<name>`, component
+/// path in `BYOC_ADAPTER_<NAME>_WASM`.
+const ADAPTERS: &[&str] = &["memory", "hostile", "encryption", "tiered", "fallback"];
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -35,6 +25,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    println!("cargo:rerun-if-changed=build.rs");
 
     check_target_installed();
 
@@ -56,8 +47,8 @@ fn main() {
             "--target-dir",
         ])
         .arg(&target_dir);
-    for (package, _, _) in ADAPTERS {
-        cmd.args(["-p", package]);
+    for name in ADAPTERS {
+        cmd.args(["-p", &format!("byoc-adapter-{name}")]);
     }
     // Settings meant for the outer (native) build must not leak into the wasm build.
     for var in [
@@ -78,11 +69,15 @@ fn main() {
         panic!("building the wasm adapters failed ({status}); see the cargo output above");
     }
 
-    for (_, stem, var) in ADAPTERS {
+    for name in ADAPTERS {
         let path = target_dir
             .join(TARGET)
             .join("adapter")
-            .join(format!("{stem}.wasm"));
+            .join(format!("byoc_adapter_{}.wasm", name.replace('-', "_")));
+        let var = format!(
+            "BYOC_ADAPTER_{}_WASM",
+            name.replace('-', "_").to_uppercase()
+        );
         assert!(
             path.exists(),
             "adapter component {} is missing",

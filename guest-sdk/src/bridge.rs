@@ -40,11 +40,11 @@ fn with<A: Adapter, R>(f: impl FnOnce(&mut Runtime<A>) -> Result<R>) -> Result<R
     })
 }
 
-fn key(key: &str) -> Result<()> {
+pub(crate) fn key(key: &str) -> Result<()> {
     validate_key(key).map_err(|e| Error::InvalidKey(e.to_string()))
 }
 
-fn ttl_arg(ttl: Option<u64>) -> Result<Option<u64>> {
+pub(crate) fn ttl_arg(ttl: Option<u64>) -> Result<Option<u64>> {
     match ttl {
         Some(0) => Err(Error::InvalidArgument(
             "a TTL of 0 ms is not allowed in set; omit the TTL to store without expiry".into(),

@@ -47,13 +47,17 @@ mod bridge;
 mod config;
 mod derive;
 mod entry;
+pub mod inner;
 mod scan;
+mod wrapper;
 
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "adapter",
+        // `wrapper` is `adapter` plus the `inner` import; an adapter that never calls
+        // `inner` does not import it, so one set of bindings serves both.
+        world: "wrapper",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",
         default_bindings_module: "::byoc_guest_sdk::bindings",
@@ -74,6 +78,7 @@ pub use bridge::Bridge;
 pub use config::Config;
 pub use entry::{Entry, now_ms};
 pub use scan::{ScanCursor, sorted_page};
+pub use wrapper::{Wrapper, WrapperBridge};
 
 /// Result of adapter operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -184,6 +189,22 @@ macro_rules! export_adapter {
             #[allow(unused_imports)]
             use super::*;
             type Exports = $crate::Bridge<$adapter>;
+            $crate::bindings::__export_adapter_world!(Exports with_types_in $crate::bindings);
+        }
+    };
+}
+
+/// Exports `$wrapper` (a type implementing [`Wrapper`]) as the component's `wrapper` world.
+/// Call it once, at the root of the wrapper crate.
+#[macro_export]
+macro_rules! export_wrapper {
+    ($wrapper:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        #[doc(hidden)]
+        mod __byoc_exports {
+            #[allow(unused_imports)]
+            use super::*;
+            type Exports = $crate::WrapperBridge<$wrapper>;
             $crate::bindings::__export_adapter_world!(Exports with_types_in $crate::bindings);
         }
     };

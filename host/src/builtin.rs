@@ -4,6 +4,16 @@
 /// provider, usable with no file on disk.
 pub const MEMORY_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMORY_WASM"));
 
+/// The encryption wrapper component (`adapters/encryption`): XChaCha20-Poly1305 over one
+/// inner layer.
+pub const ENCRYPTION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_ENCRYPTION_WASM"));
+
+/// The two-tier wrapper component (`adapters/tiered`): L1 over L2.
+pub const TIERED_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_TIERED_WASM"));
+
+/// The fallback wrapper component (`adapters/fallback`): a primary and a fallback.
+pub const FALLBACK_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FALLBACK_WASM"));
+
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]

@@ -53,7 +53,10 @@ pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
 pub use error::{Error, Result};
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use provider::{KEYS_PAGE, Provider};
-pub use registry::{Factory, FactoryFuture, MEMORY, NATIVE_MEMORY, Registry};
+pub use registry::{
+    ENCRYPTION, FALLBACK, Factory, FactoryFuture, FactoryInput, MEMORY, NATIVE_MEMORY, Registry,
+    StackSpec, TIERED,
+};
 pub use serializer::{Json, Postcard, Serializer};
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
 pub use wasm::{Grants, Limits, Runtime, RuntimeConfig, WasmProvider};

@@ -323,6 +323,7 @@ impl Provider for NativeMemoryProvider {
             version: env!("CARGO_PKG_VERSION").into(),
             contract: CONTRACT_VERSION.into(),
             native: Capability::ALL.to_vec(),
+            layers: Vec::new(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Providers by name: built-ins and the factories applications add.
 
-use crate::builtin::MEMORY_ADAPTER;
+use crate::builtin::{ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MEMORY_ADAPTER, TIERED_WRAPPER};
 use crate::wasm::{Runtime, WasmProvider, default_partitions};
 use crate::{
     AdapterConfig, ConfigValue, Error, NativeMemoryConfig, NativeMemoryProvider, Provider, Result,
@@ -13,13 +13,85 @@ use std::sync::Arc;
 /// What a factory returns.
 pub type FactoryFuture = Pin<Box<dyn Future<Output = Result<Arc<dyn Provider>>> + Send>>;
 
-/// Creates a provider from a typed configuration, on the registry's runtime.
-pub type Factory = Arc<dyn Fn(Runtime, AdapterConfig) -> FactoryFuture + Send + Sync>;
+/// What a factory gets.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct FactoryInput {
+    /// The runtime to create wasm providers on.
+    pub runtime: Runtime,
+    /// The provider's typed configuration.
+    pub config: AdapterConfig,
+    /// The providers below it, for a wrapper (layer 0 first); empty otherwise.
+    pub layers: Vec<Arc<dyn Provider>>,
+}
+
+/// Creates a provider from its input, on the registry's runtime.
+pub type Factory = Arc<dyn Fn(FactoryInput) -> FactoryFuture + Send + Sync>;
 
 /// Name of the built-in wasm memory adapter.
 pub const MEMORY: &str = "memory";
 /// Name of the built-in moka provider.
 pub const NATIVE_MEMORY: &str = "native-memory";
+/// Name of the built-in encryption wrapper.
+pub const ENCRYPTION: &str = "encryption";
+/// Name of the built-in two-tier wrapper.
+pub const TIERED: &str = "tiered";
+/// Name of the built-in fallback wrapper.
+pub const FALLBACK: &str = "fallback";
+
+/// A provider and, for a wrapper, the stack below it: what a cache's configuration
+/// describes with nested `inner:` entries.
+///
+/// ```
+/// # async fn demo() -> byoc::Result<()> {
+/// use byoc::{AdapterConfig, ConfigValue, Registry, StackSpec};
+///
+/// let key = format!("k1:{}", "ab".repeat(32));
+/// let stack = StackSpec::new("encryption")
+///     .config(AdapterConfig::new().with("keys", ConfigValue::TextList(vec![key])))
+///     .inner(StackSpec::new("tiered")
+///         .inner(StackSpec::new("memory"))
+///         .inner(StackSpec::new("native-memory")));
+/// let provider = Registry::new()?.build(&stack).await?;
+/// assert_eq!(provider.info().stack(), "encryption(tiered(memory, native-memory))");
+/// provider.set("k", b"secret", None).await?;
+/// assert_eq!(provider.get("k").await?, Some(b"secret".to_vec()));
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct StackSpec {
+    /// A registered provider name.
+    pub provider: String,
+    /// Its configuration.
+    pub config: AdapterConfig,
+    /// The layers below it (for wrappers), layer 0 first.
+    pub inner: Vec<StackSpec>,
+}
+
+impl StackSpec {
+    /// The provider `name` with an empty configuration and nothing below it.
+    pub fn new(name: impl Into<String>) -> Self {
+        StackSpec {
+            provider: name.into(),
+            config: AdapterConfig::new(),
+            inner: Vec::new(),
+        }
+    }
+
+    /// Sets the configuration.
+    pub fn config(mut self, config: AdapterConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Adds a layer below (layer 0 first).
+    pub fn inner(mut self, layer: StackSpec) -> Self {
+        self.inner.push(layer);
+        self
+    }
+}
 
 /// Providers by name. [`Registry::new`] holds the built-ins:
 ///
@@ -27,6 +99,9 @@ pub const NATIVE_MEMORY: &str = "native-memory";
 ///   `max-bytes` (default 64 MiB) and `max-entries` bound the whole provider: the factory
 ///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
+/// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
+///   (wrapper: primary, fallback): the embedded wrapper components; see
+///   `adapters/*/src/lib.rs` for their fields. Wrappers run one instance each.
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {
@@ -67,11 +142,21 @@ impl Registry {
             runtime,
             factories: BTreeMap::new(),
         };
-        registry.replace(MEMORY, Arc::new(|rt, config| Box::pin(memory(rt, config))));
+        registry.replace(MEMORY, Arc::new(|input| Box::pin(memory(input))));
         registry.replace(
             NATIVE_MEMORY,
-            Arc::new(|_, config| Box::pin(async move { native_memory(config) })),
+            Arc::new(|input| Box::pin(async move { native_memory(input) })),
         );
+        for (name, bytes) in [
+            (ENCRYPTION, ENCRYPTION_WRAPPER),
+            (TIERED, TIERED_WRAPPER),
+            (FALLBACK, FALLBACK_WRAPPER),
+        ] {
+            registry.replace(
+                name,
+                Arc::new(move |input| Box::pin(wasm_wrapper(name, bytes, input))),
+            );
+        }
         registry
     }
 
@@ -101,8 +186,27 @@ impl Registry {
         self.factories.keys().map(String::as_str).collect()
     }
 
-    /// Creates the provider registered under `name` with `config`.
+    /// Creates the provider registered under `name` with `config` (no layers below).
     pub async fn create(&self, name: &str, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+        self.create_with_layers(name, config, Vec::new()).await
+    }
+
+    /// Creates a whole stack: every layer first (bottom up), then the wrappers over them.
+    pub async fn build(&self, spec: &StackSpec) -> Result<Arc<dyn Provider>> {
+        let mut layers = Vec::with_capacity(spec.inner.len());
+        for layer in &spec.inner {
+            layers.push(Box::pin(self.build(layer)).await?);
+        }
+        self.create_with_layers(&spec.provider, spec.config.clone(), layers)
+            .await
+    }
+
+    async fn create_with_layers(
+        &self,
+        name: &str,
+        config: AdapterConfig,
+        layers: Vec<Arc<dyn Provider>>,
+    ) -> Result<Arc<dyn Provider>> {
         let factory = self
             .factories
             .get(name)
@@ -110,12 +214,57 @@ impl Registry {
                 name: name.to_owned(),
                 known: self.names().join(", "),
             })?;
-        factory(self.runtime.clone(), config).await
+        factory(FactoryInput {
+            runtime: self.runtime.clone(),
+            config,
+            layers,
+        })
+        .await
     }
 }
 
+/// Fails when a provider that takes no layers is given some.
+fn no_layers(name: &str, input: &FactoryInput) -> Result<()> {
+    if input.layers.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig(format!(
+            "provider `{name}` is not a wrapper and takes no inner providers (got {})",
+            input.layers.len()
+        )))
+    }
+}
+
+/// A wrapper component over `input.layers`: one instance, as its state (counters) and
+/// whole-cache operations (scan, clear, stats) go through the layers below.
+async fn wasm_wrapper(
+    name: &'static str,
+    bytes: &'static [u8],
+    input: FactoryInput,
+) -> Result<Arc<dyn Provider>> {
+    if input.layers.is_empty() {
+        return Err(Error::InvalidConfig(format!(
+            "wrapper `{name}` needs at least one inner provider"
+        )));
+    }
+    let component = input.runtime.load(name, bytes)?;
+    let provider = WasmProvider::builder(&input.runtime, component)
+        .config(input.config)
+        .layers(input.layers)
+        .partitions(1)
+        .build()
+        .await?;
+    Ok(Arc::new(provider))
+}
+
 /// The `memory` factory: the embedded component, bounds divided among partitions.
-async fn memory(runtime: Runtime, mut config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
+    no_layers(MEMORY, &input)?;
+    let FactoryInput {
+        runtime,
+        mut config,
+        ..
+    } = input;
     let partitions = default_partitions();
     let share = |total: u64| total.div_ceil(partitions as u64).max(1);
     let max_bytes = match config.get("max-bytes") {
@@ -143,7 +292,9 @@ async fn memory(runtime: Runtime, mut config: AdapterConfig) -> Result<Arc<dyn P
 }
 
 /// The `native-memory` factory.
-fn native_memory(config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+fn native_memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
+    no_layers(NATIVE_MEMORY, &input)?;
+    let config = input.config;
     let mut native = NativeMemoryConfig::default();
     for (name, value) in config.iter() {
         match (name, value) {

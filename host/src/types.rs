@@ -145,4 +145,18 @@ pub struct ProviderInfo {
     pub contract: String,
     /// Operations implemented natively (the rest are derived).
     pub native: Vec<Capability>,
+    /// For a wrapper, the providers below it, in layer order (each with its own layers);
+    /// empty for a plain provider.
+    pub layers: Vec<ProviderInfo>,
+}
+
+impl ProviderInfo {
+    /// The stack as one line, e.g. `encryption(tiered(memory, filesystem))`.
+    pub fn stack(&self) -> String {
+        if self.layers.is_empty() {
+            return self.name.clone();
+        }
+        let inner: Vec<String> = self.layers.iter().map(ProviderInfo::stack).collect();
+        format!("{}({})", self.name, inner.join(", "))
+    }
 }

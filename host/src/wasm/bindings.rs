@@ -1,10 +1,17 @@
-//! Private bindings of the `adapter` world, and conversions to the host's types.
+//! Private bindings of the `wrapper` world (the `adapter` world plus the `inner` import),
+//! and conversions to the host's types.
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "adapter",
+    world: "wrapper",
+    imports: { default: async },
     exports: { default: async },
 });
+
+/// Any component exporting `lifecycle` and `provider` (adapters and wrappers alike).
+pub(crate) type Adapter = Wrapper;
+/// [`Adapter`] linked and ready to instantiate.
+pub(crate) type AdapterPre<T> = WrapperPre<T>;
 
 use self::byoc::cache::types as wit;
 use crate::{Capability, ConfigField, ConfigKind, ConfigValue, Error, KeyTtl, ProviderInfo, Stats};
@@ -23,6 +30,27 @@ impl From<wit::Error> for Error {
             wit::Error::Denied(m) => Error::Denied(m),
             wit::Error::Unsupported(m) => Error::Unsupported(m),
             wit::Error::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+impl From<Error> for wit::Error {
+    /// How a layer's error reaches the wrapper above it. Sandbox failures of the layer
+    /// (trap, deadline) are `unavailable`: a fresh instance may answer the next call.
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidKey(m) => wit::Error::InvalidKey(m),
+            Error::ValueTooLarge(m) => wit::Error::ValueTooLarge(m),
+            Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),
+            Error::InvalidConfig(m) => wit::Error::InvalidConfig(m),
+            Error::Unavailable(m) => wit::Error::Unavailable(m),
+            Error::Denied(m) => wit::Error::Denied(m),
+            Error::Unsupported(m) => wit::Error::Unsupported(m),
+            Error::Internal(m) => wit::Error::Internal(m),
+            e @ (Error::Trapped { .. } | Error::DeadlineExceeded { .. }) => {
+                wit::Error::Unavailable(e.to_string())
+            }
+            other => wit::Error::Internal(other.to_string()),
         }
     }
 }
@@ -51,22 +79,25 @@ impl From<wit::CacheStats> for Stats {
     }
 }
 
+/// Each WIT capability flag with its host counterpart.
+pub(crate) const CAPABILITY_FLAGS: [(wit::Capabilities, Capability); 12] = [
+    (wit::Capabilities::GET, Capability::Get),
+    (wit::Capabilities::SET, Capability::Set),
+    (wit::Capabilities::DELETE, Capability::Delete),
+    (wit::Capabilities::EXISTS, Capability::Exists),
+    (wit::Capabilities::GET_MULTI, Capability::GetMulti),
+    (wit::Capabilities::SET_MULTI, Capability::SetMulti),
+    (wit::Capabilities::DELETE_MULTI, Capability::DeleteMulti),
+    (wit::Capabilities::SCAN, Capability::Scan),
+    (wit::Capabilities::TTL, Capability::Ttl),
+    (wit::Capabilities::EXPIRE, Capability::Expire),
+    (wit::Capabilities::CLEAR, Capability::Clear),
+    (wit::Capabilities::STATS, Capability::Stats),
+];
+
 impl From<wit::ProviderInfo> for ProviderInfo {
     fn from(i: wit::ProviderInfo) -> Self {
-        let flags = [
-            (wit::Capabilities::GET, Capability::Get),
-            (wit::Capabilities::SET, Capability::Set),
-            (wit::Capabilities::DELETE, Capability::Delete),
-            (wit::Capabilities::EXISTS, Capability::Exists),
-            (wit::Capabilities::GET_MULTI, Capability::GetMulti),
-            (wit::Capabilities::SET_MULTI, Capability::SetMulti),
-            (wit::Capabilities::DELETE_MULTI, Capability::DeleteMulti),
-            (wit::Capabilities::SCAN, Capability::Scan),
-            (wit::Capabilities::TTL, Capability::Ttl),
-            (wit::Capabilities::EXPIRE, Capability::Expire),
-            (wit::Capabilities::CLEAR, Capability::Clear),
-            (wit::Capabilities::STATS, Capability::Stats),
-        ];
+        let flags = CAPABILITY_FLAGS;
         ProviderInfo {
             name: i.name,
             version: i.version,
@@ -76,6 +107,7 @@ impl From<wit::ProviderInfo> for ProviderInfo {
                 .filter(|(flag, _)| i.native.contains(*flag))
                 .map(|(_, cap)| cap)
                 .collect(),
+            layers: Vec::new(),
         }
     }
 }

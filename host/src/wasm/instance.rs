@@ -3,7 +3,8 @@
 use super::bindings::{Adapter, ConfigEntry};
 use super::grants::Grants;
 use super::runtime::AdapterComponent;
-use crate::{Error, Result};
+use crate::{Error, Provider, Result};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
@@ -49,6 +50,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// The providers below a wrapper (the `inner` import); empty for an adapter.
+    pub(crate) layers: Vec<Arc<dyn Provider>>,
 }
 
 impl WasiView for HostState {
@@ -73,6 +76,7 @@ pub(crate) struct Shared {
     pub(crate) config: Vec<ConfigEntry>,
     pub(crate) limits: Limits,
     pub(crate) grants: Grants,
+    pub(crate) layers: Vec<Arc<dyn Provider>>,
     pub(crate) deadline_ticks: u64,
     pub(crate) traps: AtomicU64,
     pub(crate) instantiations: AtomicU64,
@@ -101,6 +105,7 @@ impl Shared {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 limits,
+                layers: self.layers.clone(),
             },
         );
         store.limiter(|state| &mut state.limits);

@@ -3,6 +3,7 @@
 mod bindings;
 mod grants;
 mod instance;
+mod layers;
 mod provider;
 mod runtime;
 

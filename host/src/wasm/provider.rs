@@ -58,7 +58,6 @@ impl std::fmt::Debug for WasmProvider {
 }
 
 /// Builds a [`WasmProvider`]; see [`WasmProvider::builder`].
-#[derive(Debug)]
 #[must_use]
 pub struct WasmProviderBuilder {
     runtime: Runtime,
@@ -66,7 +65,28 @@ pub struct WasmProviderBuilder {
     config: AdapterConfig,
     limits: Limits,
     grants: Grants,
+    layers: Vec<Arc<dyn Provider>>,
     partitions: usize,
+}
+
+impl std::fmt::Debug for WasmProviderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmProviderBuilder")
+            .field("component", &self.component)
+            .field("config", &self.config)
+            .field("limits", &self.limits)
+            .field("grants", &self.grants)
+            .field(
+                "layers",
+                &self
+                    .layers
+                    .iter()
+                    .map(|l| l.info().stack())
+                    .collect::<Vec<_>>(),
+            )
+            .field("partitions", &self.partitions)
+            .finish()
+    }
 }
 
 /// The default partition count: the available parallelism.
@@ -95,6 +115,13 @@ impl WasmProviderBuilder {
         self
     }
 
+    /// The providers below this one, for a wrapper component (layer 0 first). The
+    /// wrapper reaches them through its `inner` import; `info().layers` lists them.
+    pub fn layers(mut self, layers: Vec<Arc<dyn Provider>>) -> Self {
+        self.layers = layers;
+        self
+    }
+
     /// Number of instances (default [`default_partitions`]; clamped to 1..=64).
     pub fn partitions(mut self, partitions: usize) -> Self {
         self.partitions = partitions.clamp(1, MAX_PARTITIONS);
@@ -120,6 +147,7 @@ impl WasmProviderBuilder {
             component: self.component,
             limits: self.limits,
             grants: self.grants,
+            layers: self.layers,
             deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
@@ -134,7 +162,8 @@ impl WasmProviderBuilder {
         let config_fields: Vec<ConfigField> =
             description.config.into_iter().map(Into::into).collect();
         self.config.validate(shared.name(), &config_fields)?;
-        let info: ProviderInfo = description.info.into();
+        let mut info: ProviderInfo = description.info.into();
+        info.layers = shared.layers.iter().map(|l| l.info()).collect();
         if info.contract.split('.').next() != byoc_common::CONTRACT_VERSION.split('.').next()
             || info.contract.split('.').nth(1) != byoc_common::CONTRACT_VERSION.split('.').nth(1)
         {
@@ -184,6 +213,7 @@ impl WasmProvider {
             config: AdapterConfig::new(),
             limits: Limits::default(),
             grants: Grants::none(),
+            layers: Vec::new(),
             partitions: default_partitions(),
         }
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
 /// Default [`RuntimeConfig::epoch_tick`]: 10 ms.
@@ -150,6 +150,11 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
+        super::bindings::byoc::cache::inner::add_to_linker::<_, HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| Error::Internal(format!("linking byoc:cache/inner: {e:#}")))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, Arc::clone(&stop))?;
