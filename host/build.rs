@@ -11,7 +11,14 @@ use std::process::Command;
 
 /// Adapters to build: `adapters/<name>`, package `byoc-adapter-<name>`, component
 /// path in `BYOC_ADAPTER_<NAME>_WASM`.
-const ADAPTERS: &[&str] = &["memory", "hostile", "encryption", "tiered", "fallback"];
+const ADAPTERS: &[&str] = &[
+    "memory",
+    "hostile",
+    "hostile-net",
+    "encryption",
+    "tiered",
+    "fallback",
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

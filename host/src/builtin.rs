@@ -18,3 +18,7 @@ pub const FALLBACK_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FALLBACK_W
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]
 pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
+
+/// Path of a test adapter that imports `wasi:sockets` (the host refuses to load it).
+#[doc(hidden)]
+pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM");

@@ -2,48 +2,16 @@
 
 use super::bindings::{Adapter, ConfigEntry};
 use super::grants::Grants;
+use super::limits::{Limits, WALL_CLOCK_GRACE};
+use super::quarantine::QuarantineState;
 use super::runtime::AdapterComponent;
 use crate::{Error, Provider, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// Default [`Limits::memory_bytes`]: 256 MiB.
-pub const DEFAULT_MEMORY_BYTES: usize = 256 << 20;
-/// Default [`Limits::call_deadline`]: 1 s.
-pub const DEFAULT_CALL_DEADLINE: Duration = Duration::from_secs(1);
-/// Default [`Limits::max_value_bytes`]: 16 MiB.
-pub const DEFAULT_MAX_VALUE_BYTES: usize = 16 << 20;
-
-/// Resource limits of each instance of a wasm adapter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Limits {
-    /// Linear memory of one instance (default [`DEFAULT_MEMORY_BYTES`]). A guest that
-    /// needs more fails its allocation, which traps.
-    pub memory_bytes: usize,
-    /// Wall-clock time one call may run (default [`DEFAULT_CALL_DEADLINE`]), enforced by
-    /// epoch interruption; a call past it fails with
-    /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded).
-    pub call_deadline: Duration,
-    /// Largest value the host passes to the adapter (default [`DEFAULT_MAX_VALUE_BYTES`]);
-    /// a larger one fails with [`Error::ValueTooLarge`](crate::Error::ValueTooLarge)
-    /// without reaching the guest.
-    pub max_value_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: DEFAULT_MEMORY_BYTES,
-            call_deadline: DEFAULT_CALL_DEADLINE,
-            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-        }
-    }
-}
 
 /// What a store holds: a WASI context that grants nothing, and the limits.
 pub struct HostState {
@@ -52,6 +20,8 @@ pub struct HostState {
     limits: StoreLimits,
     /// The providers below a wrapper (the `inner` import); empty for an adapter.
     pub(crate) layers: Vec<Arc<dyn Provider>>,
+    /// When the running call's deadline passes.
+    deadline_at: Instant,
 }
 
 impl WasiView for HostState {
@@ -69,6 +39,14 @@ pub(crate) struct Live {
     pub(crate) adapter: Adapter,
 }
 
+impl Live {
+    /// Starts the deadline of a call.
+    pub(crate) fn arm(&mut self, deadline: Duration) {
+        self.store.data_mut().deadline_at = Instant::now() + deadline;
+        self.store.set_epoch_deadline(1);
+    }
+}
+
 /// What every instance of one wasm provider shares.
 pub(crate) struct Shared {
     pub(crate) component: AdapterComponent,
@@ -77,8 +55,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Limits,
     pub(crate) grants: Grants,
     pub(crate) layers: Vec<Arc<dyn Provider>>,
-    pub(crate) deadline_ticks: u64,
     pub(crate) traps: AtomicU64,
+    pub(crate) quarantine: QuarantineState,
     pub(crate) instantiations: AtomicU64,
 }
 
@@ -92,7 +70,7 @@ impl Shared {
     fn store(&self) -> Result<Store<HostState>> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)
-            .table_elements(1 << 16)
+            .table_elements(self.limits.table_elements)
             .instances(64)
             .tables(64)
             .memories(16)
@@ -106,10 +84,20 @@ impl Shared {
                 table: ResourceTable::new(),
                 limits,
                 layers: self.layers.clone(),
+                deadline_at: Instant::now() + self.limits.call_deadline,
             },
         );
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.deadline_ticks);
+        // At every epoch tick that finds wasm running, yield to the executor (so a busy
+        // guest cannot hold a worker thread) unless the call's deadline has passed.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline_at {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
         Ok(store)
     }
 
@@ -124,12 +112,19 @@ impl Shared {
 
     /// Instantiates and initialises a new instance.
     pub(crate) async fn start(&self) -> Result<Live> {
-        let live = self.instantiate().await?;
-        self.init(live).await
+        let started = async {
+            let live = self.instantiate().await?;
+            self.init(live).await
+        };
+        match tokio::time::timeout(self.wall_deadline(), started).await {
+            Ok(live) => live,
+            Err(_) => Err(self.wall_clock_expired()),
+        }
     }
 
     /// Initialises an instantiated instance with the provider's configuration.
     pub(crate) async fn init(&self, mut live: Live) -> Result<Live> {
+        live.arm(self.limits.call_deadline);
         let result = live
             .adapter
             .byoc_cache_lifecycle()
@@ -149,7 +144,7 @@ impl Shared {
             Some(live) => live,
             None => slot.insert(self.start().await?),
         };
-        live.store.set_epoch_deadline(self.deadline_ticks);
+        live.arm(self.limits.call_deadline);
         Ok(live)
     }
 
@@ -169,9 +164,36 @@ impl Shared {
         }
     }
 
+    /// Fails fast while the provider is quarantined.
+    pub(crate) fn admit(&self) -> Result<()> {
+        match self.quarantine.remaining() {
+            None => Ok(()),
+            Some(left) => Err(Error::Unavailable(format!(
+                "adapter `{}` is quarantined for another {left:.1?} after repeated traps",
+                self.name()
+            ))),
+        }
+    }
+
+    /// How long a whole call (host imports included) may take.
+    pub(crate) fn wall_deadline(&self) -> Duration {
+        self.limits.call_deadline + WALL_CLOCK_GRACE
+    }
+
+    /// A call abandoned at the wall-clock deadline (its instance is dropped by the caller).
+    pub(crate) fn wall_clock_expired(&self) -> Error {
+        self.traps.fetch_add(1, Ordering::Relaxed);
+        self.quarantine.record_trap();
+        Error::DeadlineExceeded {
+            adapter: self.name().to_owned(),
+            deadline: self.limits.call_deadline,
+        }
+    }
+
     /// Describes a wasmtime error of this adapter, counting it as a trap.
     pub(crate) fn trap_error(&self, e: wasmtime::Error) -> Error {
         self.traps.fetch_add(1, Ordering::Relaxed);
+        self.quarantine.record_trap();
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Error::DeadlineExceeded {
                 adapter: self.name().to_owned(),

@@ -2,16 +2,24 @@
 
 mod bindings;
 mod grants;
+mod imports;
 mod instance;
 mod layers;
+mod limits;
 mod provider;
+mod quarantine;
 mod runtime;
 
 pub use grants::Grants;
-pub use instance::{
-    DEFAULT_CALL_DEADLINE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, HostState, Limits,
+pub use imports::{ALLOWED_IMPORTS, imported_interfaces};
+pub use instance::HostState;
+pub use limits::{
+    DEFAULT_CALL_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SCAN_COUNT,
+    DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_TABLE_ELEMENTS, Limits, Quarantine,
+    WALL_CLOCK_GRACE,
 };
 pub use provider::{MAX_PARTITIONS, WasmProvider, WasmProviderBuilder, default_partitions};
 pub use runtime::{
-    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Runtime, RuntimeConfig,
+    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Runtime,
+    RuntimeConfig, sha256_hex,
 };

@@ -2,7 +2,9 @@
 
 use super::bindings::{self, WitItem};
 use super::grants::Grants;
-use super::instance::{Limits, Live, Shared};
+use super::instance::{Live, Shared};
+use super::limits::Limits;
+use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
 use crate::provider::{expire_ttl_ms, set_ttl_ms};
 use crate::{
@@ -10,7 +12,7 @@ use crate::{
     Stats,
 };
 use async_trait::async_trait;
-use byoc_common::validate_key;
+use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,12 +133,6 @@ impl WasmProviderBuilder {
     /// Checks the configuration against the adapter's declared fields, then starts the
     /// first instance (so a bad configuration fails here, not on the first call).
     pub async fn build(self) -> Result<WasmProvider> {
-        let tick = self.runtime.inner().epoch_tick;
-        let ticks = self
-            .limits
-            .call_deadline
-            .as_nanos()
-            .div_ceil(tick.as_nanos().max(1));
         let shared = Arc::new(Shared {
             engine: self.runtime.inner().engine.clone(),
             config: self
@@ -145,14 +141,15 @@ impl WasmProviderBuilder {
                 .map(|(n, v)| bindings::config_entry(n, v))
                 .collect(),
             component: self.component,
+            quarantine: QuarantineState::new(self.limits.quarantine.clone()),
             limits: self.limits,
             grants: self.grants,
             layers: self.layers,
-            deadline_ticks: u64::try_from(ticks).unwrap_or(u64::MAX).saturating_add(1),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
         });
         let mut probe = shared.instantiate().await?;
+        probe.arm(shared.limits.call_deadline);
         let description = probe
             .adapter
             .byoc_cache_lifecycle()
@@ -193,14 +190,21 @@ impl WasmProviderBuilder {
 /// deadline, call, settle (a trap drops the instance).
 macro_rules! call {
     ($self:ident, $part:expr, $method:ident ( $($arg:expr),* )) => {{
+        $self.shared.admit()?;
         let mut slot = $self.partitions[$part].lock().await;
         let live = $self.shared.ensure(&mut slot).await?;
-        let outcome = live
+        let call = live
             .adapter
             .byoc_cache_provider()
-            .$method(&mut live.store $(, $arg)*)
-            .await;
-        $self.shared.settle(&mut slot, outcome)
+            .$method(&mut live.store $(, $arg)*);
+        match tokio::time::timeout($self.shared.wall_deadline(), call).await {
+            Ok(outcome) => $self.shared.settle(&mut slot, outcome),
+            Err(_) => {
+                // Abandoned inside a host import: the instance's state is unknown.
+                *slot = None;
+                Err($self.shared.wall_clock_expired())
+            }
+        }
     }};
 }
 
@@ -255,6 +259,19 @@ impl WasmProvider {
         Ok(())
     }
 
+    /// Fails when an adapter answered more value bytes than the limit allows.
+    fn check_response<'v>(&self, values: impl Iterator<Item = &'v Option<Vec<u8>>>) -> Result<()> {
+        let limit = self.shared.limits.max_response_bytes;
+        let total: usize = values.map(|v| v.as_ref().map_or(0, Vec::len)).sum();
+        if total > limit {
+            return Err(Error::Internal(format!(
+                "adapter `{}` answered {total} bytes of values, over the limit of {limit}",
+                self.shared.name()
+            )));
+        }
+        Ok(())
+    }
+
     /// Groups the indices of `keys` by partition.
     fn split<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<Vec<usize>> {
         let mut groups = vec![Vec::new(); self.partitions.len()];
@@ -280,7 +297,9 @@ fn parse_cursor(cursor: &str, partitions: usize) -> Result<(usize, Option<String
 impl Provider for WasmProvider {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate_key(key)?;
-        call!(self, self.partition(key), call_get(key))
+        let value = call!(self, self.partition(key), call_get(key))?;
+        self.check_response(std::iter::once(&value))?;
+        Ok(value)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
@@ -313,6 +332,7 @@ impl Provider for WasmProvider {
             }
             let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
             let values = call!(self, part, call_get_multi(&group))?;
+            self.check_response(values.iter())?;
             if values.len() != group.len() {
                 return Err(Error::Internal(format!(
                     "adapter `{}` answered {} values for {} keys",
@@ -372,7 +392,8 @@ impl Provider for WasmProvider {
     }
 
     async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        let count = count.max(1);
+        validate_pattern(pattern).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let count = count.clamp(1, self.shared.limits.max_scan_count.max(1));
         let (mut part, mut inner) = match cursor {
             None => (0, None),
             Some(c) => parse_cursor(c, self.partitions.len())?,
@@ -381,6 +402,16 @@ impl Provider for WasmProvider {
         loop {
             let want = count - u32::try_from(keys.len()).unwrap_or(count);
             let page = call!(self, part, call_scan(pattern, inner.as_deref(), want))?;
+            if let Some(bad) = page
+                .keys
+                .iter()
+                .find(|k| validate_key(k).is_err() || !glob_match(pattern, k))
+            {
+                return Err(Error::Internal(format!(
+                    "adapter `{}` answered key {bad:?}, which does not match `{pattern}`",
+                    self.shared.name()
+                )));
+            }
             if page.keys.len() > want as usize {
                 return Err(Error::Internal(format!(
                     "adapter `{}` returned more keys than the {want} asked for",
@@ -432,14 +463,22 @@ impl Provider for WasmProvider {
 
     async fn stats(&self) -> Result<Stats> {
         let mut total = Stats::default();
-        for part in 0..self.partitions.len() {
-            total.merge(call!(self, part, call_stats())?.into());
+        // While quarantined the adapter is not called; the host's counters still answer.
+        if self.shared.quarantine.remaining().is_none() {
+            for part in 0..self.partitions.len() {
+                total.merge(call!(self, part, call_stats())?.into());
+            }
         }
         total.merge(Stats {
             extra: vec![
                 ("host.partitions".into(), self.partitions.len() as u64),
                 ("host.traps".into(), self.traps()),
                 ("host.instantiations".into(), self.instantiations()),
+                (
+                    "host.quarantined".into(),
+                    u64::from(self.shared.quarantine.remaining().is_some()),
+                ),
+                ("host.quarantines".into(), self.shared.quarantine.count()),
             ],
             ..Stats::default()
         });

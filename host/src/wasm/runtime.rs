@@ -201,6 +201,7 @@ impl Runtime {
             reason: format!("{e:#}"),
         };
         let component = Component::new(&self.inner.engine, bytes).map_err(load_err)?;
+        super::imports::check(&self.inner.engine, &component, name)?;
         let instance_pre = self
             .inner
             .linker
@@ -213,6 +214,19 @@ impl Runtime {
         };
         self.lock_compiled().insert(hash, loaded.clone());
         Ok(loaded)
+    }
+
+    /// Like [`load`](Runtime::load), but only if the component's SHA-256 is `sha256`
+    /// (64 hex digits): a component that changed on disk is refused.
+    pub fn load_pinned(&self, name: &str, bytes: &[u8], sha256: &str) -> Result<AdapterComponent> {
+        let actual = sha256_hex(bytes);
+        if !actual.eq_ignore_ascii_case(sha256.trim()) {
+            return Err(Error::Load {
+                component: name.to_owned(),
+                reason: format!("its SHA-256 is {actual}, but the configuration pins {sha256}"),
+            });
+        }
+        self.load(name, bytes)
     }
 
     /// Like [`load`](Runtime::load), reading the component from a file.
@@ -232,6 +246,14 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The SHA-256 of `bytes` as 64 lowercase hex digits.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn spawn_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) -> Result<()> {
