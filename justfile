@@ -24,3 +24,7 @@ lint:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# Longer model-based property runs (random operation sequences per provider).
+model cases="20000":
+    BYOC_MODEL_CASES={{cases}} cargo test -p byoc-tests --test model --release

@@ -9,6 +9,7 @@
 //! expands to one `#[tokio::test]` per case in [`conformance`], each on a fresh provider.
 
 pub mod conformance;
+pub mod model;
 
 /// Whether tests must fail instead of skipping when an external service is missing
 /// (`BYOC_REQUIRE_SERVICES=1`, set by `.ci/run`).

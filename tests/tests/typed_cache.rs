@@ -200,3 +200,59 @@ async fn swapping_under_load_fails_no_call() {
         task.await.expect("no call failed");
     }
 }
+
+#[test]
+fn arbitrary_stored_bytes_never_panic_and_decode_only_as_their_own_type() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let provider: Arc<dyn Provider> = Arc::new(NativeMemoryProvider::new(Default::default()));
+    let users = Contract::<User>::new("users", provider.clone()).cache();
+    let sessions = Contract::<Session>::new("sessions", provider).cache();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    let strategy = (
+        proptest::collection::vec(any::<u8>(), 0..64),
+        any::<u64>(),
+        "\\PC{0,12}",
+    );
+    runner
+        .run(&strategy, |(bytes, id, name)| {
+            rt.block_on(async {
+                users.set_raw("raw", &bytes, None).await.expect("set_raw");
+                // Random bytes are (almost surely) not a typed entry: a miss, never a panic.
+                let got = users
+                    .get("raw")
+                    .await
+                    .expect("get never fails on bad bytes");
+                if let Some(user) = got {
+                    // Only possible when the bytes are exactly a typed User entry.
+                    users.set("check", &user, None).await.expect("set");
+                    assert_eq!(
+                        users.get_raw("check").await.expect("raw"),
+                        Some(bytes.clone())
+                    );
+                }
+                let user = User {
+                    id,
+                    name: name.clone(),
+                };
+                users.set("u", &user, None).await.expect("set");
+                assert_eq!(users.get("u").await.expect("get"), Some(user));
+                let raw = users.get_raw("u").await.expect("raw").expect("stored");
+                sessions.set_raw("u", &raw, None).await.expect("set_raw");
+                assert_eq!(
+                    sessions.get("u").await.expect("get"),
+                    None,
+                    "a User read as a Session"
+                );
+            });
+            Ok(())
+        })
+        .expect("property holds");
+}

@@ -247,3 +247,51 @@ mod tests {
         assert!(validate_pattern(&"*".repeat(MAX_PATTERN_LEN + 1)).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Escapes every metacharacter of `text`.
+    fn escape(text: &str) -> String {
+        text.chars()
+            .flat_map(|c| {
+                let esc = matches!(c, '*' | '?' | '[' | ']' | '\\').then_some('\\');
+                esc.into_iter().chain(std::iter::once(c))
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(pattern in "\\PC{0,20}", key in "\\PC{0,20}") {
+            let _ = glob_match(&pattern, &key);
+            let _ = validate_pattern(&pattern);
+        }
+
+        #[test]
+        fn an_escaped_key_matches_exactly_itself(key in "\\PC{0,16}", other in "\\PC{0,16}") {
+            let pattern = escape(&key);
+            prop_assert!(glob_match(&pattern, &key));
+            prop_assert_eq!(glob_match(&pattern, &other), key == other);
+        }
+
+        #[test]
+        fn star_matches_everything_and_prefix_star_matches_prefixes(
+            prefix in "[a-z:]{0,6}", rest in "\\PC{0,10}"
+        ) {
+            let key = format!("{prefix}{rest}");
+            let prefix_star = format!("{}*", escape(&prefix));
+            prop_assert!(glob_match("*", &key));
+            prop_assert!(glob_match(&prefix_star, &key));
+        }
+
+        #[test]
+        fn question_marks_count_characters(key in "\\PC{0,12}") {
+            let n = key.chars().count();
+            prop_assert!(glob_match(&"?".repeat(n), &key));
+            prop_assert!(!glob_match(&"?".repeat(n + 1), &key));
+        }
+    }
+}

@@ -70,3 +70,19 @@ mod tests {
         assert_eq!(validate_key(" spaced key "), Ok(()));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn valid_exactly_when_the_rules_say(key in "\\PC{0,8}|[\\x00-\\x7f]{0,8}|.{1020,1030}") {
+            let expected = !key.is_empty()
+                && key.len() <= MAX_KEY_LEN
+                && !key.bytes().any(|b| b < 0x20 || b == 0x7f);
+            prop_assert_eq!(validate_key(&key).is_ok(), expected);
+        }
+    }
+}

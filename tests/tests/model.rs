@@ -1,0 +1,89 @@
+//! Random operation sequences against every provider, compared with a reference model.
+//! `BYOC_MODEL_CASES` sets the number of sequences per provider (default 1000; `just
+//! model` runs more).
+
+use byoc::{AdapterConfig, ConfigValue, Provider, Registry, StackSpec};
+use byoc_tests::model::{check_sequence, sequence};
+use proptest::test_runner::{Config, TestRunner};
+use std::sync::Arc;
+
+fn cases() -> u32 {
+    std::env::var("BYOC_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+fn run(make: impl std::future::Future<Output = Arc<dyn Provider>>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let provider = rt.block_on(make);
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&sequence(40), |ops| {
+        rt.block_on(check_sequence(&provider, &ops));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{}: {e}", provider.info().name);
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new().expect("runtime")
+}
+
+#[test]
+fn wasm_memory_matches_the_model() {
+    run(async {
+        registry()
+            .create("memory", AdapterConfig::new())
+            .await
+            .expect("memory")
+    });
+}
+
+#[test]
+fn native_memory_matches_the_model() {
+    run(async {
+        registry()
+            .create("native-memory", AdapterConfig::new())
+            .await
+            .expect("native")
+    });
+}
+
+#[test]
+fn encryption_over_memory_matches_the_model() {
+    run(async {
+        let key = format!("k:{}", "5a".repeat(32));
+        registry()
+            .build(
+                &StackSpec::new("encryption")
+                    .config(AdapterConfig::new().with("keys", ConfigValue::TextList(vec![key])))
+                    .inner(StackSpec::new("memory")),
+            )
+            .await
+            .expect("stack")
+    });
+}
+
+#[test]
+fn tiered_matches_the_model() {
+    run(async {
+        registry()
+            .build(
+                &StackSpec::new("tiered")
+                    .inner(StackSpec::new("memory"))
+                    .inner(StackSpec::new("native-memory")),
+            )
+            .await
+            .expect("stack")
+    });
+}
