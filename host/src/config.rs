@@ -120,6 +120,36 @@ impl AdapterConfig {
         self.entries.iter().map(|(n, v)| (n.as_str(), v))
     }
 
+    /// Converts values written loosely (as a configuration file does) to the kinds the
+    /// adapter declares: text such as `64MiB` or a non-negative integer to a size, text
+    /// such as `5s` to a duration, one text to a one-element list. Values that cannot be
+    /// converted are left for [`validate`](AdapterConfig::validate) to report.
+    pub fn coerce(&mut self, fields: &[ConfigField]) {
+        for (name, value) in &mut self.entries {
+            let Some(field) = fields.iter().find(|f| f.name == *name) else {
+                continue;
+            };
+            let converted = match (field.kind, &*value) {
+                (ConfigKind::Size, ConfigValue::Text(t)) => {
+                    crate::units::parse_size(t).map(ConfigValue::Size)
+                }
+                (ConfigKind::Size, ConfigValue::Integer(n)) => {
+                    u64::try_from(*n).ok().map(ConfigValue::Size)
+                }
+                (ConfigKind::DurationMs, ConfigValue::Text(t)) => {
+                    crate::units::parse_duration(t).map(ConfigValue::duration)
+                }
+                (ConfigKind::TextList, ConfigValue::Text(t)) => {
+                    Some(ConfigValue::TextList(vec![t.clone()]))
+                }
+                _ => None,
+            };
+            if let Some(converted) = converted {
+                *value = converted;
+            }
+        }
+    }
+
     /// Checks the configuration against an adapter's declared fields: no unknown field,
     /// each of its declared kind, every required field present. Errors name `adapter`.
     pub fn validate(&self, adapter: &str, fields: &[ConfigField]) -> crate::Result<()> {

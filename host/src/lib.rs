@@ -46,6 +46,7 @@ mod provider;
 mod registry;
 mod serializer;
 mod types;
+pub mod units;
 pub mod wasm;
 
 pub use cache::{Cache, Contract, DECODE_FAILURES};

@@ -3,7 +3,8 @@
 use crate::builtin::{ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MEMORY_ADAPTER, TIERED_WRAPPER};
 use crate::wasm::{Runtime, WasmProvider, default_partitions};
 use crate::{
-    AdapterConfig, ConfigValue, Error, NativeMemoryConfig, NativeMemoryProvider, Provider, Result,
+    AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, NativeMemoryConfig,
+    NativeMemoryProvider, Provider, Result,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -265,6 +266,13 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
         mut config,
         ..
     } = input;
+    // Sizes may be written as text ("64MiB"): read them as the adapter will.
+    config.coerce(&[ConfigField {
+        name: "max-bytes".into(),
+        kind: ConfigKind::Size,
+        required: false,
+        doc: String::new(),
+    }]);
     let partitions = default_partitions();
     let share = |total: u64| total.div_ceil(partitions as u64).max(1);
     let max_bytes = match config.get("max-bytes") {
@@ -294,23 +302,18 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
 /// The `native-memory` factory.
 fn native_memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
     no_layers(NATIVE_MEMORY, &input)?;
-    let config = input.config;
+    let mut config = input.config;
+    let fields = [ConfigField {
+        name: "max-bytes".into(),
+        kind: ConfigKind::Size,
+        required: false,
+        doc: "Bound on the bytes of keys and values (default 64 MiB).".into(),
+    }];
+    config.coerce(&fields);
+    config.validate(NATIVE_MEMORY, &fields)?;
     let mut native = NativeMemoryConfig::default();
-    for (name, value) in config.iter() {
-        match (name, value) {
-            ("max-bytes", ConfigValue::Size(n)) => native.max_bytes = *n,
-            ("max-bytes", other) => {
-                return Err(Error::InvalidConfig(format!(
-                    "provider `native-memory`: field `max-bytes` takes a Size value, got a {:?}",
-                    other.kind()
-                )));
-            }
-            (other, _) => {
-                return Err(Error::InvalidConfig(format!(
-                    "provider `native-memory`: unknown field `{other}` (known fields: max-bytes)"
-                )));
-            }
-        }
+    if let Some(ConfigValue::Size(n)) = config.get("max-bytes") {
+        native.max_bytes = *n;
     }
     Ok(Arc::new(NativeMemoryProvider::new(native)))
 }

@@ -51,7 +51,8 @@ impl Live {
 pub(crate) struct Shared {
     pub(crate) component: AdapterComponent,
     pub(crate) engine: Engine,
-    pub(crate) config: Vec<ConfigEntry>,
+    /// The adapter configuration, set once it has been checked against the schema.
+    pub(crate) config: std::sync::OnceLock<Vec<ConfigEntry>>,
     pub(crate) limits: Limits,
     pub(crate) grants: Grants,
     pub(crate) layers: Vec<Arc<dyn Provider>>,
@@ -128,7 +129,10 @@ impl Shared {
         let result = live
             .adapter
             .byoc_cache_lifecycle()
-            .call_init(&mut live.store, &self.config)
+            .call_init(
+                &mut live.store,
+                self.config.get().map_or(&[], Vec::as_slice),
+            )
             .await;
         match result {
             Ok(Ok(())) => Ok(live),

@@ -135,11 +135,7 @@ impl WasmProviderBuilder {
     pub async fn build(self) -> Result<WasmProvider> {
         let shared = Arc::new(Shared {
             engine: self.runtime.inner().engine.clone(),
-            config: self
-                .config
-                .iter()
-                .map(|(n, v)| bindings::config_entry(n, v))
-                .collect(),
+            config: std::sync::OnceLock::new(),
             component: self.component,
             quarantine: QuarantineState::new(self.limits.quarantine.clone()),
             limits: self.limits,
@@ -158,7 +154,14 @@ impl WasmProviderBuilder {
             .map_err(|e| shared.trap_error(e))?;
         let config_fields: Vec<ConfigField> =
             description.config.into_iter().map(Into::into).collect();
-        self.config.validate(shared.name(), &config_fields)?;
+        let mut config = self.config;
+        config.coerce(&config_fields);
+        config.validate(shared.name(), &config_fields)?;
+        let entries = config
+            .iter()
+            .map(|(n, v)| bindings::config_entry(n, v))
+            .collect();
+        let _ = shared.config.set(entries);
         let mut info: ProviderInfo = description.info.into();
         info.layers = shared.layers.iter().map(|l| l.info()).collect();
         if info.contract.split('.').next() != byoc_common::CONTRACT_VERSION.split('.').next()
