@@ -21,6 +21,11 @@ const ADAPTERS: &[(&str, &str, &str)] = &[
         "byoc_adapter_hostile",
         "BYOC_ADAPTER_HOSTILE_WASM",
     ),
+    (
+        "byoc-adapter-redis",
+        "byoc_adapter_redis",
+        "BYOC_ADAPTER_REDIS_WASM",
+    ),
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -49,6 +49,9 @@ mod derive;
 mod entry;
 mod scan;
 
+#[cfg(feature = "redis")]
+pub mod redis;
+
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({

@@ -8,3 +8,7 @@ pub const MEMORY_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMORY_WASM"
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]
 pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
+
+/// The Redis adapter component (`adapters/redis`), embedded in the host: the `redis`
+/// provider's component. It imports the host's `redis` interface.
+pub const REDIS_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDIS_WASM"));

@@ -27,6 +27,9 @@ pub const NATIVE_MEMORY: &str = "native-memory";
 ///   `max-bytes` (default 64 MiB) and `max-entries` bound the whole provider: the factory
 ///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
+/// - `redis`: the embedded Redis adapter over the host's native Redis; its configuration
+///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
+///   `namespace`, and optional timeouts.
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {
@@ -68,6 +71,10 @@ impl Registry {
             factories: BTreeMap::new(),
         };
         registry.replace(MEMORY, Arc::new(|rt, config| Box::pin(memory(rt, config))));
+        registry.replace(
+            crate::redis::REDIS,
+            Arc::new(|rt, config| Box::pin(crate::redis::factory(rt, config))),
+        );
         registry.replace(
             NATIVE_MEMORY,
             Arc::new(|_, config| Box::pin(async move { native_memory(config) })),

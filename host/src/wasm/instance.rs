@@ -49,6 +49,14 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    redis: crate::redis::RedisSlot,
+}
+
+impl HostState {
+    /// The store's side of the host `redis` import.
+    pub(crate) fn redis_slot(&mut self) -> &mut crate::redis::RedisSlot {
+        &mut self.redis
+    }
 }
 
 impl WasiView for HostState {
@@ -101,6 +109,7 @@ impl Shared {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 limits,
+                redis: crate::redis::RedisSlot(self.grants.redis.clone()),
             },
         );
         store.limiter(|state| &mut state.limits);

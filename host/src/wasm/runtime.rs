@@ -150,6 +150,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
+        crate::redis::add_to_linker(&mut linker)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, Arc::clone(&stop))?;

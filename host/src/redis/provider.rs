@@ -1,0 +1,107 @@
+//! The built-in `redis` provider: the embedded Redis adapter with a grant made from its
+//! typed configuration.
+
+use super::{RedisGrant, RedisTarget};
+use crate::builtin::REDIS_ADAPTER;
+use crate::wasm::{Limits, Runtime, WasmProvider};
+use crate::{AdapterConfig, ConfigValue, Error, Grants, Provider, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the built-in Redis provider.
+pub const REDIS: &str = "redis";
+
+/// Fields the `redis` provider accepts.
+const FIELDS: &str = "url, cluster-urls, namespace, connect-timeout, response-timeout, deadline";
+
+/// A provider serving the embedded Redis adapter over `grant`.
+///
+/// It runs one instance: a Redis scan cursor and the server's key count are global to the
+/// namespace, so several partitions would each see every key. The instance's call
+/// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
+/// with `unavailable` from the host before the sandbox's deadline fires.
+pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
+    let component = runtime.load(REDIS, REDIS_ADAPTER)?;
+    let limits = Limits {
+        call_deadline: grant
+            .deadline
+            .saturating_mul(10)
+            .saturating_add(Duration::from_secs(1)),
+        ..Limits::default()
+    };
+    WasmProvider::builder(runtime, component)
+        .grants(Grants::none().with_redis(grant))
+        .limits(limits)
+        .partitions(1)
+        .build()
+        .await
+}
+
+/// The grant a `redis` provider configuration describes.
+///
+/// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
+/// exactly one of them; `namespace` (text, required); `connect-timeout`,
+/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]).
+pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
+    let bad = |msg: String| Error::InvalidConfig(format!("provider `redis`: {msg}"));
+    let (mut url, mut cluster, mut namespace) = (None, None, None);
+    let mut timeouts: Vec<(&str, Duration)> = Vec::new();
+    for (name, value) in config.iter() {
+        match (name, value) {
+            ("url", ConfigValue::Text(u)) => url = Some(u.clone()),
+            ("cluster-urls", ConfigValue::TextList(us)) => cluster = Some(us.clone()),
+            ("namespace", ConfigValue::Text(ns)) => namespace = Some(ns.clone()),
+            (
+                field @ ("connect-timeout" | "response-timeout" | "deadline"),
+                ConfigValue::DurationMs(ms),
+            ) => timeouts.push((field, Duration::from_millis(*ms))),
+            (field @ ("url" | "namespace"), other) => {
+                return Err(bad(format!(
+                    "field `{field}` takes a Text value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            ("cluster-urls", other) => {
+                return Err(bad(format!(
+                    "field `cluster-urls` takes a TextList value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            (field @ ("connect-timeout" | "response-timeout" | "deadline"), other) => {
+                return Err(bad(format!(
+                    "field `{field}` takes a DurationMs value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            (other, _) => {
+                return Err(bad(format!(
+                    "unknown field `{other}` (known fields: {FIELDS})"
+                )));
+            }
+        }
+    }
+    let target = match (url, cluster) {
+        (Some(url), None) => RedisTarget::Single(url),
+        (None, Some(urls)) => RedisTarget::Cluster(urls),
+        (Some(_), Some(_)) => {
+            return Err(bad("give either `url` or `cluster-urls`, not both".into()));
+        }
+        (None, None) => return Err(bad("`url` or `cluster-urls` is required".into())),
+    };
+    let namespace = namespace.ok_or_else(|| bad("`namespace` is required".into()))?;
+    let mut grant = RedisGrant::new(target, &namespace)?;
+    for (field, d) in timeouts {
+        grant = match field {
+            "connect-timeout" => grant.connect_timeout(d),
+            "response-timeout" => grant.response_timeout(d),
+            _ => grant.deadline(d),
+        };
+    }
+    Ok(grant)
+}
+
+/// The registry's `redis` factory.
+pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+    let grant = grant_from_config(&config)?;
+    Ok(Arc::new(redis_provider(&runtime, grant).await?))
+}
