@@ -239,7 +239,7 @@ impl provider::Guest for RedisAdapter {
             hits,
             misses,
             keys: server.keys,
-            bytes: 0,
+            bytes: server.bytes,
             evictions: 0,
             expirations: 0,
             extra: extra

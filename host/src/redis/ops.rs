@@ -4,7 +4,7 @@ use super::RedisSlot;
 use super::bindings::byoc::cache::redis::{Host, ScanBatch, ServerStats};
 use super::conn::{Conn, Connection, RunError};
 use crate::wasm::bindings::byoc::cache::types::{Error as WitError, Item, KeyTtl};
-use byoc_common::{validate_key, validate_pattern};
+use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 
@@ -38,36 +38,42 @@ fn escape_glob(s: &str) -> String {
     out
 }
 
-/// The contract's glob as Redis reads it: `[!...]` negation becomes `[^...]`.
+/// A Redis MATCH pattern that matches at least every key `pattern` matches under the
+/// contract's semantics (results are then filtered with the exact matcher). Redis matches
+/// bytes, the contract characters: `?` becomes `*`, and a class that is negated or holds a
+/// non-ASCII character becomes `*`; ASCII classes and escapes are kept.
 fn redis_glob(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars().peekable();
+    let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
-        out.push(c);
         match c {
             '\\' => {
+                out.push('\\');
                 if let Some(next) = chars.next() {
                     out.push(next);
                 }
             }
+            '?' => out.push('*'),
             '[' => {
-                if chars.peek() == Some(&'!') {
-                    chars.next();
-                    out.push('^');
-                }
-                // Copy the class up to its closing bracket.
+                let mut class = String::from("[");
                 while let Some(c) = chars.next() {
-                    out.push(c);
+                    class.push(c);
                     if c == '\\' {
                         if let Some(next) = chars.next() {
-                            out.push(next);
+                            class.push(next);
                         }
                     } else if c == ']' {
                         break;
                     }
                 }
+                let negated = class.starts_with("[^") || class.starts_with("[!");
+                if negated || !class.is_ascii() {
+                    out.push('*');
+                } else {
+                    out.push_str(&class);
+                }
             }
-            _ => {}
+            c => out.push(c),
         }
     }
     out
@@ -102,6 +108,8 @@ impl Connection {
         Some(key.to_owned())
     }
 
+    /// The SCAN MATCH pattern for the adapter's `pattern`: the namespace, literally, then
+    /// the pattern widened to Redis' byte matching.
     fn match_pattern(&self, pattern: &str) -> String {
         format!("{}{}", escape_glob(&self.grant.namespace), redis_glob(pattern))
     }
@@ -128,7 +136,7 @@ impl Connection {
     /// batches; the sum of what `each` answers.
     async fn for_each_batch<F, Fut>(&self, conn: Conn, pattern: &str, each: F) -> Result<u64, RunError>
     where
-        F: Fn(Conn, Vec<Vec<u8>>) -> Fut,
+        F: Fn(Conn, u16, Vec<Vec<u8>>) -> Fut,
         Fut: std::future::Future<Output = Result<u64, RunError>>,
     {
         let mut total = 0u64;
@@ -144,7 +152,7 @@ impl Connection {
                     .filter(|k| k.starts_with(self.grant.namespace.as_bytes()))
                     .collect();
                 if !keys.is_empty() {
-                    total += each(conn.clone(), keys).await?;
+                    total += each(conn.clone(), slot, keys).await?;
                 }
                 if next == 0 {
                     break;
@@ -287,6 +295,7 @@ impl Host for RedisSlot {
         let c = self.link()?;
         validate_pattern(&pattern).map_err(|e| WitError::InvalidArgument(e.to_string()))?;
         let start = cursor.as_deref().map(parse_cursor).transpose()?;
+        let exact = pattern.as_str();
         let pattern = c.match_pattern(&pattern);
         let count = count.max(1) as usize;
         c.run(true, c.grant.deadline, |mut conn| {
@@ -298,7 +307,11 @@ impl Host for RedisSlot {
                     None => (masters.first().copied().unwrap_or(0), 0),
                 };
                 let (next, raw) = c.scan_once(conn, slot, rc, pattern, count).await?;
-                let keys = raw.iter().filter_map(|k| c.strip(k)).collect();
+                let keys = raw
+                    .iter()
+                    .filter_map(|k| c.strip(k))
+                    .filter(|k| glob_match(exact, k))
+                    .collect();
                 let cursor = if next != 0 {
                     Some(format!("{slot}:{next}"))
                 } else {
@@ -366,7 +379,7 @@ impl Host for RedisSlot {
         c.run(true, deadline, |conn| {
             let pattern = &pattern;
             async move {
-                c.for_each_batch(conn, pattern, |mut conn, keys| async move {
+                c.for_each_batch(conn, pattern, |mut conn, _, keys| async move {
                     let mut cmd = redis::cmd("UNLINK");
                     for k in &keys {
                         cmd.arg(k);
@@ -393,7 +406,7 @@ impl Host for RedisSlot {
     async fn stats(&mut self) -> R<ServerStats> {
         let c = self.link()?;
         let pattern = format!("{}*", escape_glob(&c.grant.namespace));
-        let (masters, hits, misses, keys) = c
+        let (masters, hits, misses, keys, bytes) = c
             .run(true, c.grant.deadline.saturating_mul(4), |mut conn| {
                 let pattern = &pattern;
                 async move {
@@ -416,17 +429,32 @@ impl Host for RedisSlot {
                         }
                     }
                     let keys = c
-                        .for_each_batch(conn, pattern, |_, batch| {
+                        .for_each_batch(conn.clone(), pattern, |_, _, batch| {
                             let n = batch.iter().filter(|k| c.strip(k).is_some()).count();
                             async move { Ok(n as u64) }
                         })
                         .await?;
-                    Ok((masters.len(), hits, misses, keys))
+                    // MEMORY USAGE: Redis' estimate of each key's bytes, overhead included.
+                    let bytes = c
+                        .for_each_batch(conn, pattern, |mut conn, slot, batch| async move {
+                            let mut pipe = redis::pipe();
+                            for k in &batch {
+                                pipe.cmd("MEMORY").arg("USAGE").arg(k);
+                            }
+                            let sizes: Vec<Option<u64>> = redis::from_redis_value(
+                                redis::Value::Array(conn.pipeline(slot, &pipe).await?),
+                            )
+                            .map_err(redis::RedisError::from)?;
+                            Ok(sizes.into_iter().flatten().sum())
+                        })
+                        .await?;
+                    Ok((masters.len(), hits, misses, keys, bytes))
                 }
             })
             .await?;
         Ok(ServerStats {
             keys,
+            bytes,
             server_hits: hits,
             server_misses: misses,
             masters: u32::try_from(masters).unwrap_or(u32::MAX),
@@ -468,10 +496,12 @@ mod tests {
     }
 
     #[test]
-    fn bang_negation_becomes_caret() {
-        assert_eq!(redis_glob("h[!e]llo"), "h[^e]llo");
-        assert_eq!(redis_glob(r"a\[!b"), r"a\[!b");
-        assert_eq!(redis_glob("[a!]x[!]]"), "[a!]x[^]]");
+    fn patterns_widen_to_bytes() {
+        assert_eq!(redis_glob("h[!e]llo"), "h*llo");
+        assert_eq!(redis_glob("h[^e]llo"), "h*llo");
+        assert_eq!(redis_glob("cl?-*"), "cl*-*");
+        assert_eq!(redis_glob(r"a\[!b\?"), r"a\[!b\?");
+        assert_eq!(redis_glob("[a-z]x[é]"), "[a-z]x*");
     }
 
     #[test]
