@@ -45,10 +45,10 @@ mod config;
 mod error;
 mod native;
 mod provider;
+pub mod redis;
 mod registry;
 mod serializer;
 mod types;
-pub mod redis;
 pub mod wasm;
 
 pub use cache::{Cache, Contract, DECODE_FAILURES};

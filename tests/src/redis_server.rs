@@ -217,7 +217,10 @@ impl RedisCluster {
             if ok {
                 return;
             }
-            assert!(Instant::now() < deadline, "the redis cluster did not become ok");
+            assert!(
+                Instant::now() < deadline,
+                "the redis cluster did not become ok"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -228,7 +231,10 @@ impl RedisCluster {
             .lines()
             .filter(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
-                f.len() > 8 && f[2].contains("master") && !f[2].contains("fail") && f[7] == "connected"
+                f.len() > 8
+                    && f[2].contains("master")
+                    && !f[2].contains("fail")
+                    && f[7] == "connected"
             })
             .filter_map(|l| {
                 let addr = l.split_whitespace().nth(1)?;

@@ -53,7 +53,12 @@ async fn cluster_conformance_and_failover() {
             .with("cluster-urls", ConfigValue::TextList(cluster.urls()))
             .with("namespace", ConfigValue::Text(format!("cl{n}:")));
         let registry = registry.clone();
-        async move { registry.create("redis", config).await.expect("cluster provider") }
+        async move {
+            registry
+                .create("redis", config)
+                .await
+                .expect("cluster provider")
+        }
     };
     c::get_set_roundtrip(fresh().await).await;
     c::overwrite_and_delete(fresh().await).await;
@@ -96,10 +101,18 @@ async fn cluster_conformance_and_failover() {
         .collect();
     p.set_multi(&items).await.expect("set_multi across slots");
     let values = p.get_multi(&keys).await.expect("get_multi across slots");
-    assert!(values.iter().zip(&keys).all(|(v, k)| v.as_deref() == Some(k.as_bytes())));
+    assert!(
+        values
+            .iter()
+            .zip(&keys)
+            .all(|(v, k)| v.as_deref() == Some(k.as_bytes()))
+    );
     let stats = p.stats().await.expect("stats");
     assert_eq!(stats.keys, 300);
-    assert!(stats.extra.contains(&("redis.masters".into(), 3)), "{stats:?}");
+    assert!(
+        stats.extra.contains(&("redis.masters".into(), 3)),
+        "{stats:?}"
+    );
 
     // Failover: kill the master of `k0`; its replica takes over within a bounded time.
     let killed = cluster.kill_master_of(k0);
@@ -119,11 +132,17 @@ async fn cluster_conformance_and_failover() {
             }
         }
     }
-    assert!(last.is_none(), "no recovery {bound:?} after killing master {killed}: {last:?}");
+    assert!(
+        last.is_none(),
+        "no recovery {bound:?} after killing master {killed}: {last:?}"
+    );
     let recovered = started.elapsed();
     eprintln!("cluster recovered {recovered:?} after master {killed} was killed");
     assert_eq!(cli(cluster.any_port(), &["-c", "GET", k0]), "after");
-    assert_eq!(p.get("k0").await.expect("get after failover"), Some(b"after".to_vec()));
+    assert_eq!(
+        p.get("k0").await.expect("get after failover"),
+        Some(b"after".to_vec())
+    );
     let values = p.get_multi(&keys).await.expect("get_multi after failover");
     assert_eq!(values.len(), keys.len());
 }
@@ -141,12 +160,18 @@ async fn interop_with_redis_cli() {
     assert_eq!(server.cli(&["GET", "app:users:42"]), "Ada");
     let pttl: i64 = server.cli(&["PTTL", "app:users:42"]).parse().expect("pttl");
     assert!((59_000..=60_000).contains(&pttl), "PTTL {pttl}");
-    assert_eq!(server.cli(&["GET", "42"]), "", "nothing outside the namespace");
+    assert_eq!(
+        server.cli(&["GET", "42"]),
+        "",
+        "nothing outside the namespace"
+    );
 
     server.cli(&["SET", "app:users:7", "from-cli", "PX", "30000"]);
     assert_eq!(p.get("7").await.expect("get"), Some(b"from-cli".to_vec()));
     match p.ttl("7").await.expect("ttl") {
-        KeyTtl::ExpiresIn(d) => assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30)),
+        KeyTtl::ExpiresIn(d) => {
+            assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30))
+        }
         other => panic!("ttl of a key set with PX: {other:?}"),
     }
     let mut keys = p.keys("*").await.expect("keys");
@@ -165,7 +190,17 @@ async fn namespaces_are_isolated() {
     let b = provider_on(&server, "n1:").await;
     let long = "x".repeat(1024);
     let crafted = [
-        "*", "{", "}", "{n1:}x", "\\", "\\*", "[a-z]", "?", "..:n1:k", "é\u{10FFFF}\u{fffd}", &long,
+        "*",
+        "{",
+        "}",
+        "{n1:}x",
+        "\\",
+        "\\*",
+        "[a-z]",
+        "?",
+        "..:n1:k",
+        "é\u{10FFFF}\u{fffd}",
+        &long,
     ];
     for k in crafted {
         a.set(k, b"a", None).await.expect("set crafted");
@@ -224,10 +259,19 @@ async fn redis_stop_and_restart() {
         let started = Instant::now();
         let r = p.get("k").await;
         let took = started.elapsed();
-        assert!(matches!(r, Err(Error::Unavailable(_))), "with redis stopped: {r:?}");
-        assert!(took < deadline + Duration::from_millis(500), "took {took:?}");
+        assert!(
+            matches!(r, Err(Error::Unavailable(_))),
+            "with redis stopped: {r:?}"
+        );
+        assert!(
+            took < deadline + Duration::from_millis(500),
+            "took {took:?}"
+        );
         let r = p.set("k", b"v", None).await;
-        assert!(matches!(r, Err(Error::Unavailable(_))), "with redis stopped: {r:?}");
+        assert!(
+            matches!(r, Err(Error::Unavailable(_))),
+            "with redis stopped: {r:?}"
+        );
     }
     assert!(matches!(p.ping().await, Err(Error::Unavailable(_))));
 
@@ -237,7 +281,10 @@ async fn redis_stop_and_restart() {
         match p.set("k", b"again", None).await {
             Ok(()) => break,
             Err(e) => {
-                assert!(started.elapsed() < Duration::from_secs(10), "no recovery: {e:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no recovery: {e:?}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -319,7 +366,10 @@ async fn multi_ops_are_single_round_trips() {
     p.delete_multi(&keys).await.expect("delete_multi");
     let after = commands(&server);
     // 500 SET in one pipeline, one MGET, one DEL (plus INFO itself for each sample).
-    assert_eq!(after.get("set"), Some(&(before.get("set").copied().unwrap_or(0) + 500)));
+    assert_eq!(
+        after.get("set"),
+        Some(&(before.get("set").copied().unwrap_or(0) + 500))
+    );
     assert_eq!(after.get("mget"), Some(&1));
     assert_eq!(after.get("get").copied().unwrap_or(0), 0, "no single GETs");
     assert_eq!(after.get("del"), Some(&1));
@@ -334,7 +384,12 @@ fn commands(server: &RedisServer) -> std::collections::HashMap<String, u64> {
         .filter_map(|l| {
             let rest = l.strip_prefix("cmdstat_")?;
             let (name, stats) = rest.split_once(':')?;
-            let calls = stats.strip_prefix("calls=")?.split(',').next()?.parse().ok()?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
             Some((name.to_owned(), calls))
         })
         .collect()

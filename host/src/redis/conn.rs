@@ -68,7 +68,7 @@ impl Conn {
         let Conn::Cluster(_) = self else {
             return Ok(None);
         };
-        let slots: Value = self.query(&redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        let slots: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
         let mut ranges: Vec<(u16, u16, (String, i64))> = Vec::new();
         if let Value::Array(items) = slots {
             for range in items {
@@ -83,7 +83,9 @@ impl Conn {
                     Some(Value::SimpleString(s)) => s.clone(),
                     _ => continue,
                 };
-                let Some(Value::Int(port)) = node.get(1) else { continue };
+                let Some(Value::Int(port)) = node.get(1) else {
+                    continue;
+                };
                 let (Ok(start), Ok(end)) = (u16::try_from(*start), u16::try_from(*end)) else {
                     continue;
                 };
@@ -153,7 +155,11 @@ pub(crate) fn key_slot(key: &[u8]) -> u16 {
     for &byte in tagged.unwrap_or(key) {
         crc ^= u16::from(byte) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc % 16384
@@ -235,13 +241,14 @@ impl Connection {
                         .map(Conn::Single)
                 }
                 RedisTarget::Cluster(urls) => {
-                    let client = redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                        .connection_timeout(grant.connect_timeout)
-                        .response_timeout(grant.response_timeout)
-                        .retries(2)
-                        .min_retry_wait(10)
-                        .max_retry_wait(200)
-                        .build()?;
+                    let client =
+                        redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                            .connection_timeout(grant.connect_timeout)
+                            .response_timeout(grant.response_timeout)
+                            .retries(2)
+                            .min_retry_wait(10)
+                            .max_retry_wait(200)
+                            .build()?;
                     client.get_async_connection().await.map(Conn::Cluster)
                 }
             }

@@ -66,9 +66,8 @@ impl RedisGrant {
             RedisTarget::Cluster(urls) => urls.iter().collect(),
         };
         for url in urls {
-            redis::Client::open(url.as_str()).map_err(|e| {
-                Error::InvalidConfig(format!("redis URL `{}`: {e}", redact(url)))
-            })?;
+            redis::Client::open(url.as_str())
+                .map_err(|e| Error::InvalidConfig(format!("redis URL `{}`: {e}", redact(url))))?;
         }
         Ok(RedisGrant {
             target,

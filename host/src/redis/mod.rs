@@ -15,8 +15,8 @@ mod grant;
 mod ops;
 mod provider;
 
-pub use provider::{REDIS, grant_from_config, redis_provider};
 pub(crate) use provider::factory;
+pub use provider::{REDIS, grant_from_config, redis_provider};
 
 pub use grant::{
     DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_RESPONSE_TIMEOUT,

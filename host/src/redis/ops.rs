@@ -111,7 +111,11 @@ impl Connection {
     /// The SCAN MATCH pattern for the adapter's `pattern`: the namespace, literally, then
     /// the pattern widened to Redis' byte matching.
     fn match_pattern(&self, pattern: &str) -> String {
-        format!("{}{}", escape_glob(&self.grant.namespace), redis_glob(pattern))
+        format!(
+            "{}{}",
+            escape_glob(&self.grant.namespace),
+            redis_glob(pattern)
+        )
     }
 
     /// One SCAN on the master of `slot` for the namespaced `pattern`.
@@ -134,7 +138,12 @@ impl Connection {
 
     /// Every namespaced key matching `pattern` on every master, passed to `each` in
     /// batches; the sum of what `each` answers.
-    async fn for_each_batch<F, Fut>(&self, conn: Conn, pattern: &str, each: F) -> Result<u64, RunError>
+    async fn for_each_batch<F, Fut>(
+        &self,
+        conn: Conn,
+        pattern: &str,
+        each: F,
+    ) -> Result<u64, RunError>
     where
         F: Fn(Conn, u16, Vec<Vec<u8>>) -> Fut,
         Fut: std::future::Future<Output = Result<u64, RunError>>,
@@ -352,7 +361,11 @@ impl Host for RedisSlot {
             async move {
                 let existed = match ttl {
                     Some(0) => conn.query::<u64>(redis::cmd("DEL").arg(&k)).await? > 0,
-                    Some(ms) => conn.query::<u64>(redis::cmd("PEXPIRE").arg(&k).arg(ms)).await? > 0,
+                    Some(ms) => {
+                        conn.query::<u64>(redis::cmd("PEXPIRE").arg(&k).arg(ms))
+                            .await?
+                            > 0
+                    }
                     None => {
                         // PERSIST answers 0 both for a missing key and one without expiry.
                         let mut pipe = redis::pipe();
@@ -413,9 +426,8 @@ impl Host for RedisSlot {
                     let masters = conn.masters().await?;
                     let (mut hits, mut misses) = (0u64, 0u64);
                     for &slot in &masters {
-                        let info: String = conn
-                            .query_on(slot, redis::cmd("INFO").arg("stats"))
-                            .await?;
+                        let info: String =
+                            conn.query_on(slot, redis::cmd("INFO").arg("stats")).await?;
                         for line in info.lines() {
                             let field = |name: &str| {
                                 line.strip_prefix(name)
@@ -480,7 +492,11 @@ impl Host for RedisSlot {
         let ch = c.key(&channel);
         c.run(false, c.grant.deadline, |mut conn| {
             let (ch, message) = (ch.clone(), message.clone());
-            async move { Ok(conn.query(redis::cmd("PUBLISH").arg(ch).arg(message)).await?) }
+            async move {
+                Ok(conn
+                    .query(redis::cmd("PUBLISH").arg(ch).arg(message))
+                    .await?)
+            }
         })
         .await
     }
@@ -509,5 +525,95 @@ mod tests {
         assert_eq!(parse_cursor("0:12").ok(), Some((0, 12)));
         assert!(parse_cursor("x").is_err());
         assert!(parse_cursor("99999:0").is_err());
+    }
+}
+
+/// The import's functions called directly, on a private `redis-server` when one is
+/// installed (the Redis extras `incr` and `publish` have no provider operation).
+#[cfg(test)]
+mod server_tests {
+    use super::super::{RedisGrant, RedisLink, RedisTarget};
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// The process, its port, and its directory (removed on drop).
+    struct Server(std::process::Child, u16, #[allow(dead_code)] tempfile::TempDir);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn server() -> Option<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            assert!(
+                std::env::var("BYOC_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "redis-server is not installed and BYOC_REQUIRE_SERVICES=1"
+            );
+            eprintln!("SKIPPED: redis-server is not installed");
+            return None;
+        };
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(Server(child, port, dir));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("redis-server did not start");
+    }
+
+    fn slot(port: u16, ns: &str) -> RedisSlot {
+        let url = format!("redis://127.0.0.1:{port}");
+        let grant = RedisGrant::new(RedisTarget::Single(url), ns).expect("grant");
+        RedisSlot(Some(RedisLink::new(grant)))
+    }
+
+    #[tokio::test]
+    async fn incr_and_publish_are_namespaced() {
+        let Some(server) = server() else { return };
+        let mut a = slot(server.1, "a:");
+        let mut b = slot(server.1, "b:");
+        assert_eq!(a.incr("n".into(), 5).await.ok(), Some(5));
+        assert_eq!(a.incr("n".into(), -2).await.ok(), Some(3));
+        assert_eq!(b.incr("n".into(), 1).await.ok(), Some(1));
+        assert_eq!(a.get("n".into()).await.ok(), Some(Some(b"3".to_vec())));
+        a.set("s".into(), b"text".to_vec(), None).await.expect("set");
+        assert!(matches!(
+            a.incr("s".into(), 1).await,
+            Err(WitError::InvalidArgument(_))
+        ));
+
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", server.1)).expect("url");
+        let mut pubsub = client.get_async_pubsub().await.expect("pubsub");
+        pubsub.subscribe("a:news").await.expect("subscribe");
+        assert_eq!(a.publish("news".into(), b"hi".to_vec()).await.ok(), Some(1));
+        assert_eq!(b.publish("news".into(), b"hi".to_vec()).await.ok(), Some(0));
+        assert!(matches!(
+            a.publish("bad\u{7}".into(), Vec::new()).await,
+            Err(WitError::InvalidKey(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn without_grant_everything_is_denied() {
+        let mut none = RedisSlot::default();
+        assert!(matches!(none.get("k".into()).await, Err(WitError::Denied(_))));
+        assert!(matches!(none.incr("k".into(), 1).await, Err(WitError::Denied(_))));
+        assert!(matches!(none.unlink_namespace().await, Err(WitError::Denied(_))));
     }
 }

@@ -105,3 +105,39 @@ pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<A
     let grant = grant_from_config(&config)?;
     Ok(Arc::new(redis_provider(&runtime, grant).await?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded component's world is `redis-adapter`: it imports `redis` and exports
+    /// the provider.
+    #[test]
+    fn embedded_adapter_imports_redis() {
+        let engine = wasmtime::Engine::default();
+        let component =
+            wasmtime::component::Component::new(&engine, REDIS_ADAPTER).expect("component");
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
+        assert!(imports.iter().any(|n| n == "byoc:cache/redis@0.1.0"), "{imports:?}");
+        assert!(exports.iter().any(|n| n == "byoc:cache/provider@0.1.0"), "{exports:?}");
+        assert!(exports.iter().any(|n| n == "byoc:cache/lifecycle@0.1.0"), "{exports:?}");
+    }
+
+    #[test]
+    fn config_becomes_the_grant() {
+        let grant = grant_from_config(
+            &AdapterConfig::new()
+                .with("cluster-urls", ConfigValue::TextList(vec!["redis://:pw@h:1".into()]))
+                .with("namespace", ConfigValue::Text("ns:".into()))
+                .with("deadline", ConfigValue::DurationMs(250)),
+        )
+        .expect("grant");
+        assert_eq!(grant.namespace(), "ns:");
+        assert_eq!(grant.deadline, Duration::from_millis(250));
+        assert!(!format!("{grant:?}").contains("pw"));
+        let err = grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
+        assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
+    }
+}
