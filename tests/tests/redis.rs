@@ -116,12 +116,18 @@ async fn cluster_conformance_and_failover() {
 
     // Failover: kill the master of `k0`; its replica takes over within a bounded time.
     let killed = cluster.kill_master_of(k0);
+    // Recovered: a write to the failed master's slots and a read over every master work.
     let started = Instant::now();
     let bound = Duration::from_secs(20);
     let mut last = None;
     while started.elapsed() < bound {
-        match p.set("k0", b"after", None).await {
-            Ok(()) => {
+        let attempt = async {
+            p.set("k0", b"after", None).await?;
+            p.get_multi(&keys).await
+        };
+        match attempt.await {
+            Ok(values) => {
+                assert_eq!(values.len(), keys.len());
                 last = None;
                 break;
             }
@@ -143,8 +149,10 @@ async fn cluster_conformance_and_failover() {
         p.get("k0").await.expect("get after failover"),
         Some(b"after".to_vec())
     );
+    // Informational: replication is asynchronous, so a few keys could in principle be lost.
     let values = p.get_multi(&keys).await.expect("get_multi after failover");
-    assert_eq!(values.len(), keys.len());
+    let present = values.iter().filter(|v| v.is_some()).count();
+    eprintln!("{present} of {} keys readable after failover", keys.len());
 }
 
 /// What BYOC writes is plain Redis data under the namespaced key, and the other way round.

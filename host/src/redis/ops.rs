@@ -537,7 +537,11 @@ mod server_tests {
     use std::process::{Command, Stdio};
 
     /// The process, its port, and its directory (removed on drop).
-    struct Server(std::process::Child, u16, #[allow(dead_code)] tempfile::TempDir);
+    struct Server(
+        std::process::Child,
+        u16,
+        #[allow(dead_code)] tempfile::TempDir,
+    );
 
     impl Drop for Server {
         fn drop(&mut self) {
@@ -592,7 +596,9 @@ mod server_tests {
         assert_eq!(a.incr("n".into(), -2).await.ok(), Some(3));
         assert_eq!(b.incr("n".into(), 1).await.ok(), Some(1));
         assert_eq!(a.get("n".into()).await.ok(), Some(Some(b"3".to_vec())));
-        a.set("s".into(), b"text".to_vec(), None).await.expect("set");
+        a.set("s".into(), b"text".to_vec(), None)
+            .await
+            .expect("set");
         assert!(matches!(
             a.incr("s".into(), 1).await,
             Err(WitError::InvalidArgument(_))
@@ -612,8 +618,17 @@ mod server_tests {
     #[tokio::test]
     async fn without_grant_everything_is_denied() {
         let mut none = RedisSlot::default();
-        assert!(matches!(none.get("k".into()).await, Err(WitError::Denied(_))));
-        assert!(matches!(none.incr("k".into(), 1).await, Err(WitError::Denied(_))));
-        assert!(matches!(none.unlink_namespace().await, Err(WitError::Denied(_))));
+        assert!(matches!(
+            none.get("k".into()).await,
+            Err(WitError::Denied(_))
+        ));
+        assert!(matches!(
+            none.incr("k".into(), 1).await,
+            Err(WitError::Denied(_))
+        ));
+        assert!(matches!(
+            none.unlink_namespace().await,
+            Err(WitError::Denied(_))
+        ));
     }
 }

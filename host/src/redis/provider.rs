@@ -120,16 +120,28 @@ mod tests {
         let ty = component.component_type();
         let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
         let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
-        assert!(imports.iter().any(|n| n == "byoc:cache/redis@0.1.0"), "{imports:?}");
-        assert!(exports.iter().any(|n| n == "byoc:cache/provider@0.1.0"), "{exports:?}");
-        assert!(exports.iter().any(|n| n == "byoc:cache/lifecycle@0.1.0"), "{exports:?}");
+        assert!(
+            imports.iter().any(|n| n == "byoc:cache/redis@0.1.0"),
+            "{imports:?}"
+        );
+        assert!(
+            exports.iter().any(|n| n == "byoc:cache/provider@0.1.0"),
+            "{exports:?}"
+        );
+        assert!(
+            exports.iter().any(|n| n == "byoc:cache/lifecycle@0.1.0"),
+            "{exports:?}"
+        );
     }
 
     #[test]
     fn config_becomes_the_grant() {
         let grant = grant_from_config(
             &AdapterConfig::new()
-                .with("cluster-urls", ConfigValue::TextList(vec!["redis://:pw@h:1".into()]))
+                .with(
+                    "cluster-urls",
+                    ConfigValue::TextList(vec!["redis://:pw@h:1".into()]),
+                )
                 .with("namespace", ConfigValue::Text("ns:".into()))
                 .with("deadline", ConfigValue::DurationMs(250)),
         )
@@ -137,7 +149,8 @@ mod tests {
         assert_eq!(grant.namespace(), "ns:");
         assert_eq!(grant.deadline, Duration::from_millis(250));
         assert!(!format!("{grant:?}").contains("pw"));
-        let err = grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
+        let err =
+            grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
         assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
     }
 }
