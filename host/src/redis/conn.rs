@@ -188,20 +188,22 @@ fn transient(e: &RedisError) -> bool {
                     | redis::ServerErrorKind::ClusterDown
                     | redis::ServerErrorKind::MasterDown
                     | redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::ReadOnly
             )
         )
 }
 
 /// A Redis error as the contract's error.
 pub(crate) fn wit_error(e: &RedisError) -> WitError {
-    if transient(e) {
+    let code = e.code().unwrap_or("");
+    let detail = e.detail().unwrap_or("");
+    if transient(e) || code == "OOM" {
         WitError::Unavailable(format!("redis: {e}"))
-    } else if matches!(
-        e.kind(),
-        redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError)
-            | redis::ErrorKind::Parse
-            | redis::ErrorKind::UnexpectedReturnType
-    ) || e.to_string().contains("WRONGTYPE")
+    } else if code == "NOPERM" || code == "NOAUTH" || code == "WRONGPASS" {
+        WitError::Denied(format!("redis: {e}"))
+    } else if code == "WRONGTYPE"
+        || detail.contains("not an integer")
+        || detail.contains("overflow")
     {
         WitError::InvalidArgument(format!("redis: {e}"))
     } else {
