@@ -84,7 +84,15 @@ impl RedisServer {
     }
 
     fn launch(&mut self) {
-        let mut cmd = Command::new("redis-server");
+        // `BYOC_REDIS_CPUS=0` pins the servers to CPU 0 (for benchmarks).
+        let mut cmd = match std::env::var("BYOC_REDIS_CPUS") {
+            Ok(cpus) if !cpus.is_empty() => {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", &cpus, "redis-server"]);
+                cmd
+            }
+            _ => Command::new("redis-server"),
+        };
         cmd.args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
