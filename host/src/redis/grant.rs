@@ -46,8 +46,9 @@ pub struct RedisGrant {
 impl RedisGrant {
     /// A grant on `target` under `namespace` (1 to 256 bytes, no control characters; it is
     /// prepended verbatim to every key, so end it with a separator such as `:`).
-    /// URLs are checked here (scheme `redis://`, or `rediss://` / `redis+unix://`
-    /// when the `redis` crate supports them); nothing is connected until first use.
+    /// URLs are checked here (scheme `redis://` or `redis+unix://`; `rediss://`, TLS, is
+    /// rejected: this build does not compile the `redis` crate's TLS support); nothing is
+    /// connected until first use.
     pub fn new(target: RedisTarget, namespace: &str) -> Result<RedisGrant> {
         if namespace.is_empty() || namespace.len() > 256 || namespace.chars().any(char::is_control)
         {

@@ -149,6 +149,9 @@ mod tests {
         assert_eq!(grant.namespace(), "ns:");
         assert_eq!(grant.deadline, Duration::from_millis(250));
         assert!(!format!("{grant:?}").contains("pw"));
+        // TLS is not compiled in (the `redis` crate's TLS features are off): a clear error.
+        let tls = RedisGrant::new(RedisTarget::Single("rediss://h:1".into()), "ns:");
+        assert!(matches!(tls, Err(Error::InvalidConfig(_))));
         let err =
             grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
         assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
