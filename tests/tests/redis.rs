@@ -125,7 +125,15 @@ async fn cluster_conformance_and_failover() {
             p.set("k0", b"after", None).await?;
             p.get_multi(&keys).await
         };
-        match attempt.await {
+        let tried = Instant::now();
+        let outcome = attempt.await;
+        // Two calls, each bounded by the grant's deadline (default 1.5 s).
+        assert!(
+            tried.elapsed() < Duration::from_secs(4),
+            "a call during failover took {:?}",
+            tried.elapsed()
+        );
+        match outcome {
             Ok(values) => {
                 assert_eq!(values.len(), keys.len());
                 last = None;

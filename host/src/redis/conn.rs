@@ -189,8 +189,14 @@ fn transient(e: &RedisError) -> bool {
                     | redis::ServerErrorKind::MasterDown
                     | redis::ServerErrorKind::BusyLoading
                     | redis::ServerErrorKind::ReadOnly
+                    // A pipeline routed by a topology read just before a failover.
+                    | redis::ServerErrorKind::Moved
+                    | redis::ServerErrorKind::Ask
             )
         )
+        // redis-rs splits a multi-slot command (MGET, DEL) per slot; when one part fails
+        // during a failover it reports the combined answer as a client-side mismatch.
+        || (e.kind() == redis::ErrorKind::Client && e.to_string().contains("multi-slot"))
 }
 
 /// A Redis error as the contract's error.

@@ -440,26 +440,32 @@ impl Host for RedisSlot {
                             }
                         }
                     }
-                    let keys = c
-                        .for_each_batch(conn.clone(), pattern, |_, _, batch| {
-                            let n = batch.iter().filter(|k| c.strip(k).is_some()).count();
-                            async move { Ok(n as u64) }
-                        })
-                        .await?;
-                    // MEMORY USAGE: Redis' estimate of each key's bytes, overhead included.
+                    // One pass: MEMORY USAGE (Redis' estimate of a key's bytes, overhead
+                    // included) of each key of the namespace; a key gone meanwhile is nil.
+                    let keys = std::sync::atomic::AtomicU64::new(0);
                     let bytes = c
-                        .for_each_batch(conn, pattern, |mut conn, slot, batch| async move {
-                            let mut pipe = redis::pipe();
-                            for k in &batch {
-                                pipe.cmd("MEMORY").arg("USAGE").arg(k);
+                        .for_each_batch(conn, pattern, |mut conn, slot, mut batch| {
+                            let keys = &keys;
+                            async move {
+                                batch.retain(|k| c.strip(k).is_some());
+                                if batch.is_empty() {
+                                    return Ok(0);
+                                }
+                                let mut pipe = redis::pipe();
+                                for k in &batch {
+                                    pipe.cmd("MEMORY").arg("USAGE").arg(k);
+                                }
+                                let sizes: Vec<Option<u64>> = redis::from_redis_value(
+                                    redis::Value::Array(conn.pipeline(slot, &pipe).await?),
+                                )
+                                .map_err(redis::RedisError::from)?;
+                                let live = sizes.iter().filter(|s| s.is_some()).count() as u64;
+                                keys.fetch_add(live, Ordering::Relaxed);
+                                Ok(sizes.into_iter().flatten().sum())
                             }
-                            let sizes: Vec<Option<u64>> = redis::from_redis_value(
-                                redis::Value::Array(conn.pipeline(slot, &pipe).await?),
-                            )
-                            .map_err(redis::RedisError::from)?;
-                            Ok(sizes.into_iter().flatten().sum())
                         })
                         .await?;
+                    let keys = keys.load(Ordering::Relaxed);
                     Ok((masters.len(), hits, misses, keys, bytes))
                 }
             })
