@@ -18,6 +18,7 @@ const ADAPTERS: &[&str] = &[
     "encryption",
     "tiered",
     "fallback",
+    "redis",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

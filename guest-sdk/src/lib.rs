@@ -18,6 +18,10 @@
 //! Override any provided method to implement it natively, and list it in
 //! [`Adapter::NATIVE`] so `info` reports it truthfully.
 //!
+//! With the `redis` feature, the `redis` module binds the host's native Redis import
+//! (`wit/redis.wit`) for adapters whose grant names a Redis server or cluster;
+//! `adapters/redis` is such an adapter.
+//!
 //! ```ignore
 //! use byoc_guest_sdk::{Adapter, Config, Entry, Result};
 //! use std::collections::HashMap;
@@ -50,6 +54,9 @@ mod entry;
 pub mod inner;
 mod scan;
 mod wrapper;
+
+#[cfg(feature = "redis")]
+pub mod redis;
 
 #[doc(hidden)]
 pub mod bindings {

@@ -9,6 +9,8 @@
 //! - [`WasmProvider`]: a provider served by a component (for example the embedded
 //!   [`builtin::MEMORY_ADAPTER`]) on a [`Runtime`], with memory limits, per-call deadlines
 //!   and trap recovery. [`NativeMemoryProvider`]: moka in process.
+//! - [`redis`]: native Redis (one server or a cluster) offered to adapters as a host
+//!   import, namespaced by a [`redis::RedisGrant`]; the built-in `redis` provider uses it.
 //! - [`Registry`]: providers by name with typed [`AdapterConfig`].
 //! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types with key prefix,
 //!   default TTL, [`Postcard`] or [`Json`] serialization, and [`Cache::swap_provider`].
@@ -43,6 +45,7 @@ mod config;
 mod error;
 mod native;
 mod provider;
+pub mod redis;
 mod registry;
 mod serializer;
 mod types;

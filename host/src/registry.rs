@@ -103,6 +103,9 @@ impl StackSpec {
 /// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
 ///   (wrapper: primary, fallback): the embedded wrapper components; see
 ///   `adapters/*/src/lib.rs` for their fields. Wrappers run one instance each.
+/// - `redis`: the embedded Redis adapter over the host's native Redis; its configuration
+///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
+///   `namespace`, and optional timeouts.
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {
@@ -144,6 +147,15 @@ impl Registry {
             factories: BTreeMap::new(),
         };
         registry.replace(MEMORY, Arc::new(|input| Box::pin(memory(input))));
+        registry.replace(
+            crate::redis::REDIS,
+            Arc::new(|input| {
+                Box::pin(async move {
+                    no_layers(crate::redis::REDIS, &input)?;
+                    crate::redis::factory(input.runtime, input.config).await
+                })
+            }),
+        );
         registry.replace(
             NATIVE_MEMORY,
             Arc::new(|input| Box::pin(async move { native_memory(input) })),

@@ -10,6 +10,7 @@
 
 pub mod conformance;
 pub mod model;
+pub mod redis_server;
 
 /// Whether tests must fail instead of skipping when an external service is missing
 /// (`BYOC_REQUIRE_SERVICES=1`, set by `.ci/run`).
@@ -17,8 +18,28 @@ pub fn services_required() -> bool {
     std::env::var("BYOC_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
 }
 
+/// What a conformance factory may return: a provider, or `None` when the test is skipped
+/// (a missing external service; the factory prints why).
+pub trait MaybeProvider {
+    /// The provider, if any.
+    fn provider(self) -> Option<std::sync::Arc<dyn byoc::Provider>>;
+}
+
+impl MaybeProvider for std::sync::Arc<dyn byoc::Provider> {
+    fn provider(self) -> Option<std::sync::Arc<dyn byoc::Provider>> {
+        Some(self)
+    }
+}
+
+impl MaybeProvider for Option<std::sync::Arc<dyn byoc::Provider>> {
+    fn provider(self) -> Option<std::sync::Arc<dyn byoc::Provider>> {
+        self
+    }
+}
+
 /// Expands to one test per conformance case. `$factory` is an expression yielding a
-/// closure that returns a future of a fresh `Arc<dyn Provider>`.
+/// closure that returns a future of a fresh `Arc<dyn Provider>` (or of an
+/// `Option<Arc<dyn Provider>>`, `None` skipping the case).
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
@@ -52,7 +73,9 @@ macro_rules! conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let factory = $factory;
-                let provider: ::std::sync::Arc<dyn ::byoc::Provider> = factory().await;
+                let Some(provider) = $crate::MaybeProvider::provider(factory().await) else {
+                    return; // skipped (the factory printed why)
+                };
                 $crate::conformance::$case(provider).await;
             }
         )*

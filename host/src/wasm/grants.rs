@@ -14,12 +14,23 @@ use wasmtime_wasi::WasiCtxBuilder;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use]
-pub struct Grants {}
+pub struct Grants {
+    /// Native Redis through the host's `redis` import (see [`crate::redis`]).
+    pub(crate) redis: Option<crate::redis::RedisLink>,
+}
 
 impl Grants {
     /// No capability at all (the default).
     pub fn none() -> Self {
         Grants::default()
+    }
+
+    /// Grants the host's `redis` import on `grant`'s server or cluster, under its namespace.
+    /// The connection is made on first use and shared by every clone of these grants
+    /// (every instance of the provider).
+    pub fn with_redis(mut self, grant: crate::redis::RedisGrant) -> Self {
+        self.redis = Some(crate::redis::RedisLink::new(grant));
+        self
     }
 
     /// Adds the granted WASI capabilities to a fresh context.

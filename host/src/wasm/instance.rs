@@ -22,6 +22,14 @@ pub struct HostState {
     pub(crate) layers: Vec<Arc<dyn Provider>>,
     /// When the running call's deadline passes.
     deadline_at: Instant,
+    redis: crate::redis::RedisSlot,
+}
+
+impl HostState {
+    /// The store's side of the host `redis` import.
+    pub(crate) fn redis_slot(&mut self) -> &mut crate::redis::RedisSlot {
+        &mut self.redis
+    }
 }
 
 impl WasiView for HostState {
@@ -86,6 +94,7 @@ impl Shared {
                 limits,
                 layers: self.layers.clone(),
                 deadline_at: Instant::now() + self.limits.call_deadline,
+                redis: crate::redis::RedisSlot(self.grants.redis.clone()),
             },
         );
         store.limiter(|state| &mut state.limits);

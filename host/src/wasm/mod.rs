@@ -1,6 +1,6 @@
 //! Running adapters as sandboxed WebAssembly components.
 
-mod bindings;
+pub(crate) mod bindings;
 mod grants;
 mod imports;
 mod instance;

@@ -155,6 +155,7 @@ impl Runtime {
             |state| state,
         )
         .map_err(|e| Error::Internal(format!("linking byoc:cache/inner: {e:#}")))?;
+        crate::redis::add_to_linker(&mut linker)?;
 
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, Arc::clone(&stop))?;

@@ -1,0 +1,349 @@
+//! The shared Redis connection of one grant: connected on first use, reconnected after a
+//! loss, every call bounded by the grant's deadline.
+
+use super::RedisGrant;
+use super::grant::RedisTarget;
+use crate::wasm::bindings::byoc::cache::types::Error as WitError;
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, FromRedisValue, RedisError, Value};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A connection: to one server (reconnecting by itself) or to a cluster.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Runs `cmd`, routed by its key on a cluster.
+    pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+
+    /// Runs `cmd` on the master that owns `slot` (the only server of a single Redis).
+    pub(crate) async fn query_on<T: FromRedisValue>(
+        &mut self,
+        slot: u16,
+        cmd: &Cmd,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+                let value = c
+                    .route_command(cmd.clone(), RoutingInfo::SingleNode(route))
+                    .await?;
+                T::from_redis_value(value).map_err(Into::into)
+            }
+        }
+    }
+
+    /// Runs `pipe` on the master that owns `slot` (its keys must all live on that master).
+    pub(crate) async fn pipeline(
+        &mut self,
+        slot: u16,
+        pipe: &redis::Pipeline,
+    ) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => pipe.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
+                c.route_pipeline(pipe.clone(), 0, pipe.len(), route).await
+            }
+        }
+    }
+
+    /// The slot ranges of the cluster with the first slot of their master, or `None` for
+    /// a single server.
+    pub(crate) async fn topology(&mut self) -> redis::RedisResult<Option<Topology>> {
+        let Conn::Cluster(_) = self else {
+            return Ok(None);
+        };
+        let slots: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
+        let mut ranges: Vec<(u16, u16, (String, i64))> = Vec::new();
+        if let Value::Array(items) = slots {
+            for range in items {
+                let Value::Array(parts) = range else { continue };
+                let (Some(Value::Int(start)), Some(Value::Int(end)), Some(Value::Array(node))) =
+                    (parts.first(), parts.get(1), parts.get(2))
+                else {
+                    continue;
+                };
+                let host = match node.first() {
+                    Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(Value::SimpleString(s)) => s.clone(),
+                    _ => continue,
+                };
+                let Some(Value::Int(port)) = node.get(1) else {
+                    continue;
+                };
+                let (Ok(start), Ok(end)) = (u16::try_from(*start), u16::try_from(*end)) else {
+                    continue;
+                };
+                ranges.push((start, end, (host, *port)));
+            }
+        }
+        if ranges.is_empty() {
+            return Err(RedisError::from((
+                redis::ErrorKind::Io,
+                "CLUSTER SLOTS named no master",
+            )));
+        }
+        let mut first: std::collections::HashMap<(String, i64), u16> = Default::default();
+        for (start, _, node) in &ranges {
+            let f = first.entry(node.clone()).or_insert(*start);
+            *f = (*f).min(*start);
+        }
+        let mut ranges: Vec<(u16, u16, u16)> = ranges
+            .into_iter()
+            .map(|(s, e, node)| (s, e, first.get(&node).copied().unwrap_or(s)))
+            .collect();
+        ranges.sort_unstable();
+        Ok(Some(Topology { ranges }))
+    }
+
+    /// The first slot of each master, sorted (`[0]` for a single server).
+    pub(crate) async fn masters(&mut self) -> redis::RedisResult<Vec<u16>> {
+        Ok(match self.topology().await? {
+            None => vec![0],
+            Some(t) => t.masters(),
+        })
+    }
+}
+
+/// Slot ranges of a cluster: (first slot, last slot, first slot of the range's master).
+pub(crate) struct Topology {
+    ranges: Vec<(u16, u16, u16)>,
+}
+
+impl Topology {
+    /// The first slot of each master, sorted.
+    pub(crate) fn masters(&self) -> Vec<u16> {
+        let mut m: Vec<u16> = self.ranges.iter().map(|r| r.2).collect();
+        m.sort_unstable();
+        m.dedup();
+        m
+    }
+
+    /// The master (by its first slot) that serves `key`.
+    pub(crate) fn master_of(&self, key: &[u8]) -> u16 {
+        let slot = key_slot(key);
+        self.ranges
+            .iter()
+            .find(|(s, e, _)| (*s..=*e).contains(&slot))
+            .map_or(slot, |r| r.2)
+    }
+}
+
+/// The cluster hash slot of `key` (CRC16/XMODEM of the key or its hash tag, mod 16384).
+pub(crate) fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key.iter().position(|&b| b == b'{').and_then(|open| {
+        let rest = &key[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    let mut crc: u16 = 0;
+    for &byte in tagged.unwrap_or(key) {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// The connection state shared by every store of one provider.
+pub(crate) struct Connection {
+    pub(crate) grant: RedisGrant,
+    conn: tokio::sync::Mutex<Option<Conn>>,
+    pub(crate) failures: AtomicU64,
+    pub(crate) retries: AtomicU64,
+}
+
+/// Whether retrying after a reconnect may help.
+fn transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::TryAgain
+                    | redis::ServerErrorKind::ClusterDown
+                    | redis::ServerErrorKind::MasterDown
+                    | redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::ReadOnly
+                    // A pipeline routed by a topology read just before a failover.
+                    | redis::ServerErrorKind::Moved
+                    | redis::ServerErrorKind::Ask
+            )
+        )
+        // redis-rs splits a multi-slot command (MGET, DEL) per slot; when one part fails
+        // during a failover it reports the combined answer as a client-side mismatch.
+        || (e.kind() == redis::ErrorKind::Client && e.to_string().contains("multi-slot"))
+}
+
+/// A Redis error as the contract's error.
+pub(crate) fn wit_error(e: &RedisError) -> WitError {
+    let code = e.code().unwrap_or("");
+    let detail = e.detail().unwrap_or("");
+    if transient(e) || code == "OOM" {
+        WitError::Unavailable(format!("redis: {e}"))
+    } else if code == "NOPERM" || code == "NOAUTH" || code == "WRONGPASS" {
+        WitError::Denied(format!("redis: {e}"))
+    } else if code == "WRONGTYPE"
+        || detail.contains("not an integer")
+        || detail.contains("overflow")
+    {
+        WitError::InvalidArgument(format!("redis: {e}"))
+    } else {
+        WitError::Internal(format!("redis: {e}"))
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(grant: RedisGrant) -> Arc<Connection> {
+        Arc::new(Connection {
+            grant,
+            conn: tokio::sync::Mutex::new(None),
+            failures: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    /// The connection, established now if there is none yet.
+    async fn conn(&self) -> Result<Conn, WitError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let grant = &self.grant;
+        let connect = async {
+            match &grant.target {
+                RedisTarget::Single(url) => {
+                    let client = redis::Client::open(url.as_str())?;
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(grant.connect_timeout))
+                        .set_response_timeout(Some(grant.response_timeout))
+                        .set_number_of_retries(1)
+                        .set_max_delay(Duration::from_millis(100));
+                    client
+                        .get_connection_manager_with_config(config)
+                        .await
+                        .map(Conn::Single)
+                }
+                RedisTarget::Cluster(urls) => {
+                    let client =
+                        redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                            .connection_timeout(grant.connect_timeout)
+                            .response_timeout(grant.response_timeout)
+                            .retries(2)
+                            .min_retry_wait(10)
+                            .max_retry_wait(200)
+                            .build()?;
+                    client.get_async_connection().await.map(Conn::Cluster)
+                }
+            }
+        };
+        let conn = match tokio::time::timeout(grant.connect_timeout * 2, connect).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                return Err(WitError::Unavailable(format!(
+                    "cannot connect to redis {:?}: {e}",
+                    grant.target
+                )));
+            }
+            Err(_) => {
+                return Err(WitError::Unavailable(format!(
+                    "cannot connect to redis {:?} within {:?}",
+                    grant.target,
+                    grant.connect_timeout * 2
+                )));
+            }
+        };
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `op` on the connection within `deadline`; an idempotent `op` that failed for a
+    /// connection reason is retried once.
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        idempotent: bool,
+        deadline: Duration,
+        op: F,
+    ) -> Result<T, WitError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RunError>>,
+    {
+        let work = async {
+            let conn = self.conn().await?;
+            match op(conn).await {
+                Ok(v) => Ok(v),
+                Err(RunError::Redis(e)) if idempotent && transient(&e) => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    let conn = self.conn().await?;
+                    op(conn).await.map_err(RunError::into_wit)
+                }
+                Err(e) => Err(e.into_wit()),
+            }
+        };
+        let result = match tokio::time::timeout(deadline, work).await {
+            Ok(result) => result,
+            Err(_) => Err(WitError::Unavailable(format!(
+                "redis {:?} did not answer within {deadline:?}",
+                self.grant.target
+            ))),
+        };
+        if matches!(result, Err(WitError::Unavailable(_))) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+/// What an operation on the connection can fail with.
+pub(crate) enum RunError {
+    /// Redis failed (maybe transient).
+    Redis(RedisError),
+    /// The host refuses (bad argument, answer of an unexpected shape).
+    Wit(WitError),
+}
+
+impl From<RedisError> for RunError {
+    fn from(e: RedisError) -> Self {
+        RunError::Redis(e)
+    }
+}
+
+impl From<WitError> for RunError {
+    fn from(e: WitError) -> Self {
+        RunError::Wit(e)
+    }
+}
+
+impl RunError {
+    fn into_wit(self) -> WitError {
+        match self {
+            RunError::Redis(e) => wit_error(&e),
+            RunError::Wit(e) => e,
+        }
+    }
+}

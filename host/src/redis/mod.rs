@@ -1,0 +1,77 @@
+//! Native Redis offered to adapters as the host import `byoc:cache/redis` (`wit/redis.wit`).
+//!
+//! The host owns the connection (the `redis` crate on tokio: a reconnecting
+//! `ConnectionManager` for one server, a cluster connection for Redis Cluster); adapters
+//! never get a socket. A provider's [`Grants`](crate::Grants) may carry a [`RedisGrant`];
+//! every store of that provider shares one connection. Without a grant every import call
+//! answers `denied`.
+//!
+//! The namespace is enforced here: every key is prefixed, scan patterns are confined to the
+//! prefix (its glob characters escaped) and results filtered, `clear` is SCAN + UNLINK of
+//! the prefix only, and KEYS / FLUSHDB / FLUSHALL are never sent.
+
+mod conn;
+mod grant;
+mod ops;
+mod provider;
+
+pub(crate) use provider::factory;
+pub use provider::{REDIS, grant_from_config, redis_provider};
+
+pub use grant::{
+    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_RESPONSE_TIMEOUT,
+    RedisGrant, RedisTarget,
+};
+
+use crate::wasm::HostState;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// Private bindings of the import side of world `redis-client`.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "redis-client",
+        imports: { default: async },
+        with: {
+            "byoc:cache/types": crate::wasm::bindings::byoc::cache::types,
+        },
+    });
+}
+
+/// A granted, shared Redis connection (cheap to clone). Compares and prints as its grant.
+#[derive(Clone)]
+pub(crate) struct RedisLink(pub(crate) Arc<conn::Connection>);
+
+impl RedisLink {
+    pub(crate) fn new(grant: RedisGrant) -> RedisLink {
+        RedisLink(conn::Connection::new(grant))
+    }
+}
+
+impl PartialEq for RedisLink {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.grant == other.0.grant
+    }
+}
+
+impl Eq for RedisLink {}
+
+impl std::fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.grant.fmt(f)
+    }
+}
+
+/// What a store holds for the `redis` import: the grant's connection, if any.
+#[derive(Default)]
+pub(crate) struct RedisSlot(pub(crate) Option<RedisLink>);
+
+/// Adds the `redis` import to `linker`, served from each store's [`RedisSlot`].
+pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> Result<()> {
+    bindings::byoc::cache::redis::add_to_linker::<HostState, wasmtime::component::HasSelf<RedisSlot>>(
+        linker,
+        |state| state.redis_slot(),
+    )
+    .map_err(|e| Error::Internal(format!("linking the redis import: {e:#}")))
+}

@@ -1,0 +1,159 @@
+//! The built-in `redis` provider: the embedded Redis adapter with a grant made from its
+//! typed configuration.
+
+use super::{RedisGrant, RedisTarget};
+use crate::builtin::REDIS_ADAPTER;
+use crate::wasm::{Limits, Runtime, WasmProvider};
+use crate::{AdapterConfig, ConfigValue, Error, Grants, Provider, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the built-in Redis provider.
+pub const REDIS: &str = "redis";
+
+/// Fields the `redis` provider accepts.
+const FIELDS: &str = "url, cluster-urls, namespace, connect-timeout, response-timeout, deadline";
+
+/// A provider serving the embedded Redis adapter over `grant`.
+///
+/// It runs one instance: a Redis scan cursor and the server's key count are global to the
+/// namespace, so several partitions would each see every key. The instance's call
+/// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
+/// with `unavailable` from the host before the sandbox's deadline fires.
+pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
+    let component = runtime.load(REDIS, REDIS_ADAPTER)?;
+    let limits = Limits {
+        call_deadline: grant
+            .deadline
+            .saturating_mul(10)
+            .saturating_add(Duration::from_secs(1)),
+        ..Limits::default()
+    };
+    WasmProvider::builder(runtime, component)
+        .grants(Grants::none().with_redis(grant))
+        .limits(limits)
+        .partitions(1)
+        .build()
+        .await
+}
+
+/// The grant a `redis` provider configuration describes.
+///
+/// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
+/// exactly one of them; `namespace` (text, required); `connect-timeout`,
+/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]).
+pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
+    let bad = |msg: String| Error::InvalidConfig(format!("provider `redis`: {msg}"));
+    let (mut url, mut cluster, mut namespace) = (None, None, None);
+    let mut timeouts: Vec<(&str, Duration)> = Vec::new();
+    for (name, value) in config.iter() {
+        match (name, value) {
+            ("url", ConfigValue::Text(u)) => url = Some(u.clone()),
+            ("cluster-urls", ConfigValue::TextList(us)) => cluster = Some(us.clone()),
+            ("namespace", ConfigValue::Text(ns)) => namespace = Some(ns.clone()),
+            (
+                field @ ("connect-timeout" | "response-timeout" | "deadline"),
+                ConfigValue::DurationMs(ms),
+            ) => timeouts.push((field, Duration::from_millis(*ms))),
+            (field @ ("url" | "namespace"), other) => {
+                return Err(bad(format!(
+                    "field `{field}` takes a Text value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            ("cluster-urls", other) => {
+                return Err(bad(format!(
+                    "field `cluster-urls` takes a TextList value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            (field @ ("connect-timeout" | "response-timeout" | "deadline"), other) => {
+                return Err(bad(format!(
+                    "field `{field}` takes a DurationMs value, got a {:?}",
+                    other.kind()
+                )));
+            }
+            (other, _) => {
+                return Err(bad(format!(
+                    "unknown field `{other}` (known fields: {FIELDS})"
+                )));
+            }
+        }
+    }
+    let target = match (url, cluster) {
+        (Some(url), None) => RedisTarget::Single(url),
+        (None, Some(urls)) => RedisTarget::Cluster(urls),
+        (Some(_), Some(_)) => {
+            return Err(bad("give either `url` or `cluster-urls`, not both".into()));
+        }
+        (None, None) => return Err(bad("`url` or `cluster-urls` is required".into())),
+    };
+    let namespace = namespace.ok_or_else(|| bad("`namespace` is required".into()))?;
+    let mut grant = RedisGrant::new(target, &namespace)?;
+    for (field, d) in timeouts {
+        grant = match field {
+            "connect-timeout" => grant.connect_timeout(d),
+            "response-timeout" => grant.response_timeout(d),
+            _ => grant.deadline(d),
+        };
+    }
+    Ok(grant)
+}
+
+/// The registry's `redis` factory.
+pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+    let grant = grant_from_config(&config)?;
+    Ok(Arc::new(redis_provider(&runtime, grant).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The embedded component's world is `redis-adapter`: it imports `redis` and exports
+    /// the provider.
+    #[test]
+    fn embedded_adapter_imports_redis() {
+        let engine = wasmtime::Engine::default();
+        let component =
+            wasmtime::component::Component::new(&engine, REDIS_ADAPTER).expect("component");
+        let ty = component.component_type();
+        let imports: Vec<String> = ty.imports(&engine).map(|(n, _)| n.to_owned()).collect();
+        let exports: Vec<String> = ty.exports(&engine).map(|(n, _)| n.to_owned()).collect();
+        assert!(
+            imports.iter().any(|n| n == "byoc:cache/redis@0.1.0"),
+            "{imports:?}"
+        );
+        assert!(
+            exports.iter().any(|n| n == "byoc:cache/provider@0.1.0"),
+            "{exports:?}"
+        );
+        assert!(
+            exports.iter().any(|n| n == "byoc:cache/lifecycle@0.1.0"),
+            "{exports:?}"
+        );
+    }
+
+    #[test]
+    fn config_becomes_the_grant() {
+        let grant = grant_from_config(
+            &AdapterConfig::new()
+                .with(
+                    "cluster-urls",
+                    ConfigValue::TextList(vec!["redis://:pw@h:1".into()]),
+                )
+                .with("namespace", ConfigValue::Text("ns:".into()))
+                .with("deadline", ConfigValue::DurationMs(250)),
+        )
+        .expect("grant");
+        assert_eq!(grant.namespace(), "ns:");
+        assert_eq!(grant.deadline, Duration::from_millis(250));
+        assert!(!format!("{grant:?}").contains("pw"));
+        // TLS is not compiled in (the `redis` crate's TLS features are off): a clear error.
+        let tls = RedisGrant::new(RedisTarget::Single("rediss://h:1".into()), "ns:");
+        assert!(matches!(tls, Err(Error::InvalidConfig(_))));
+        let err =
+            grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
+        assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
+    }
+}

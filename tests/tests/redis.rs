@@ -1,0 +1,412 @@
+//! The Redis adapter on private Redis servers: conformance on one server and on a
+//! three-master cluster, interop with `redis-cli`, namespace isolation, faults.
+//!
+//! Every test starts its own `redis-server` (or cluster) on free loopback ports and
+//! skips with a message when Redis is not installed (fails under
+//! `BYOC_REQUIRE_SERVICES=1`).
+
+use byoc::redis::{RedisGrant, RedisTarget, redis_provider};
+use byoc::{AdapterConfig, ConfigValue, Error, Item, KeyTtl, Provider, Registry};
+use byoc_tests::redis_server::{Holding, RedisCluster, RedisServer, cli};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type P = Arc<dyn Provider>;
+
+fn config(url: &str, namespace: &str) -> AdapterConfig {
+    AdapterConfig::new()
+        .with("url", ConfigValue::Text(url.into()))
+        .with("namespace", ConfigValue::Text(namespace.into()))
+}
+
+async fn provider_on(server: &RedisServer, namespace: &str) -> P {
+    Registry::new()
+        .expect("runtime")
+        .create("redis", config(&server.url(), namespace))
+        .await
+        .expect("redis provider")
+}
+
+mod single_redis {
+    use super::*;
+
+    byoc_tests::conformance_tests!(|| async {
+        let server = RedisServer::start("redis conformance")?;
+        let provider = provider_on(&server, "conf:").await;
+        Some(Arc::new(Holding::new(provider, server)) as P)
+    });
+}
+
+/// The whole conformance suite on one three-master cluster (one cluster for every case, a
+/// fresh namespace per case: starting a cluster takes seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_conformance_and_failover() {
+    use byoc_tests::conformance as c;
+    let Some(mut cluster) = RedisCluster::start("redis cluster conformance") else {
+        return;
+    };
+    let registry = Registry::new().expect("runtime");
+    let mut n = 0;
+    let mut fresh = || {
+        n += 1;
+        let config = AdapterConfig::new()
+            .with("cluster-urls", ConfigValue::TextList(cluster.urls()))
+            .with("namespace", ConfigValue::Text(format!("cl{n}:")));
+        let registry = registry.clone();
+        async move {
+            registry
+                .create("redis", config)
+                .await
+                .expect("cluster provider")
+        }
+    };
+    c::get_set_roundtrip(fresh().await).await;
+    c::overwrite_and_delete(fresh().await).await;
+    c::exists_tracks_liveness(fresh().await).await;
+    c::empty_value_is_not_missing(fresh().await).await;
+    c::binary_values_every_byte(fresh().await).await;
+    c::one_mib_value(fresh().await).await;
+    c::unicode_keys(fresh().await).await;
+    c::longest_key_is_accepted(fresh().await).await;
+    c::invalid_keys_are_typed_errors(fresh().await).await;
+    c::oversized_value_is_rejected_and_keeps_old(fresh().await).await;
+    c::ttl_expiry_is_observed(fresh().await).await;
+    c::ttl_decreases(fresh().await).await;
+    c::zero_ttl_is_rejected(fresh().await).await;
+    c::expire_changes_lifetime(fresh().await).await;
+    c::multi_ops_with_partial_hits(fresh().await).await;
+    c::set_multi_validates_before_storing(fresh().await).await;
+    c::glob_patterns(fresh().await).await;
+    c::scan_pages_10k_keys_exactly_once(fresh().await).await;
+    c::scan_rejects_bad_cursor_and_pattern(fresh().await).await;
+    c::clear_removes_everything(fresh().await).await;
+    c::stats_count_hits_and_misses(fresh().await).await;
+    c::ping_and_info(fresh().await).await;
+
+    // Keys over every master; the cluster reports three.
+    let p = registry
+        .create(
+            "redis",
+            AdapterConfig::new()
+                .with("cluster-urls", ConfigValue::TextList(cluster.urls()))
+                .with("namespace", ConfigValue::Text("main:".into())),
+        )
+        .await
+        .expect("cluster provider");
+    let k0 = "main:k0";
+    let keys: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+    let items: Vec<Item> = keys
+        .iter()
+        .map(|k| Item::new(k.clone(), k.as_bytes().to_vec(), None))
+        .collect();
+    p.set_multi(&items).await.expect("set_multi across slots");
+    let values = p.get_multi(&keys).await.expect("get_multi across slots");
+    assert!(
+        values
+            .iter()
+            .zip(&keys)
+            .all(|(v, k)| v.as_deref() == Some(k.as_bytes()))
+    );
+    let stats = p.stats().await.expect("stats");
+    assert_eq!(stats.keys, 300);
+    assert!(
+        stats.extra.contains(&("redis.masters".into(), 3)),
+        "{stats:?}"
+    );
+
+    // Failover: kill the master of `k0`; its replica takes over within a bounded time.
+    let killed = cluster.kill_master_of(k0);
+    // Recovered: a write to the failed master's slots and a read over every master work.
+    let started = Instant::now();
+    let bound = Duration::from_secs(20);
+    let mut last = None;
+    while started.elapsed() < bound {
+        let attempt = async {
+            p.set("k0", b"after", None).await?;
+            p.get_multi(&keys).await
+        };
+        let tried = Instant::now();
+        let outcome = attempt.await;
+        // Two calls, each bounded by the grant's deadline (default 1.5 s).
+        assert!(
+            tried.elapsed() < Duration::from_secs(4),
+            "a call during failover took {:?}",
+            tried.elapsed()
+        );
+        match outcome {
+            Ok(values) => {
+                assert_eq!(values.len(), keys.len());
+                last = None;
+                break;
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Unavailable(_)), "during failover: {e:?}");
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    assert!(
+        last.is_none(),
+        "no recovery {bound:?} after killing master {killed}: {last:?}"
+    );
+    let recovered = started.elapsed();
+    eprintln!("cluster recovered {recovered:?} after master {killed} was killed");
+    assert_eq!(cli(cluster.any_port(), &["-c", "GET", k0]), "after");
+    assert_eq!(
+        p.get("k0").await.expect("get after failover"),
+        Some(b"after".to_vec())
+    );
+    // Informational: replication is asynchronous, so a few keys could in principle be lost.
+    let values = p.get_multi(&keys).await.expect("get_multi after failover");
+    let present = values.iter().filter(|v| v.is_some()).count();
+    eprintln!("{present} of {} keys readable after failover", keys.len());
+}
+
+/// What BYOC writes is plain Redis data under the namespaced key, and the other way round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interop_with_redis_cli() {
+    let Some(server) = RedisServer::start("redis interop") else {
+        return;
+    };
+    let p = provider_on(&server, "app:users:").await;
+    p.set("42", b"Ada", Some(Duration::from_secs(60)))
+        .await
+        .expect("set");
+    assert_eq!(server.cli(&["GET", "app:users:42"]), "Ada");
+    let pttl: i64 = server.cli(&["PTTL", "app:users:42"]).parse().expect("pttl");
+    assert!((59_000..=60_000).contains(&pttl), "PTTL {pttl}");
+    assert_eq!(
+        server.cli(&["GET", "42"]),
+        "",
+        "nothing outside the namespace"
+    );
+
+    server.cli(&["SET", "app:users:7", "from-cli", "PX", "30000"]);
+    assert_eq!(p.get("7").await.expect("get"), Some(b"from-cli".to_vec()));
+    match p.ttl("7").await.expect("ttl") {
+        KeyTtl::ExpiresIn(d) => {
+            assert!(d > Duration::from_secs(25) && d <= Duration::from_secs(30))
+        }
+        other => panic!("ttl of a key set with PX: {other:?}"),
+    }
+    let mut keys = p.keys("*").await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["42", "7"]);
+}
+
+/// Two namespaces on one server see, scan and clear only their own keys, whatever the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_are_isolated() {
+    let Some(server) = RedisServer::start("redis isolation") else {
+        return;
+    };
+    // `n*:` would match `n1:` keys if the namespace were not escaped in SCAN MATCH.
+    let a = provider_on(&server, "n*:").await;
+    let b = provider_on(&server, "n1:").await;
+    let long = "x".repeat(1024);
+    let crafted = [
+        "*",
+        "{",
+        "}",
+        "{n1:}x",
+        "\\",
+        "\\*",
+        "[a-z]",
+        "?",
+        "..:n1:k",
+        "é\u{10FFFF}\u{fffd}",
+        &long,
+    ];
+    for k in crafted {
+        a.set(k, b"a", None).await.expect("set crafted");
+    }
+    b.set("k", b"b", None).await.expect("set b");
+    b.set("*", b"b-star", None).await.expect("set b star");
+
+    // Each sees only its own.
+    assert_eq!(b.get("{n1:}x").await.expect("get"), None);
+    assert_eq!(a.get("k").await.expect("get"), None);
+    assert_eq!(a.get("*").await.expect("get"), Some(b"a".to_vec()));
+    assert_eq!(b.get("*").await.expect("get"), Some(b"b-star".to_vec()));
+    let mut want: Vec<String> = crafted.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    let mut got = a.keys("*").await.expect("scan a");
+    got.sort();
+    assert_eq!(got, want, "namespace a scans exactly its keys");
+    let mut got = b.keys("*").await.expect("scan b");
+    got.sort();
+    assert_eq!(got, ["*", "k"]);
+
+    // Every one of a's keys is stored under a's prefix, verbatim.
+    let raw = server.cli(&["--scan", "--pattern", "n\\*:*"]);
+    assert_eq!(raw.lines().count(), crafted.len(), "{raw}");
+    assert_eq!(server.cli(&["GET", &format!("n*:{long}")]), "a");
+    assert_eq!(server.cli(&["DBSIZE"]), (crafted.len() + 2).to_string());
+
+    // Clearing a leaves b untouched (and the other way round).
+    a.clear().await.expect("clear a");
+    assert!(a.keys("*").await.expect("scan a").is_empty());
+    assert_eq!(b.get("k").await.expect("get"), Some(b"b".to_vec()));
+    assert_eq!(server.cli(&["DBSIZE"]), "2");
+    server.cli(&["SET", "outside", "x"]);
+    b.clear().await.expect("clear b");
+    assert_eq!(server.cli(&["GET", "outside"]), "x");
+    assert_eq!(server.cli(&["DBSIZE"]), "1");
+}
+
+/// Stopping Redis fails calls with `unavailable` within the deadline; restarting it
+/// makes them work again without restarting anything in the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_stop_and_restart() {
+    let Some(mut server) = RedisServer::start("redis faults") else {
+        return;
+    };
+    let deadline = Duration::from_millis(800);
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "f:")
+        .expect("grant")
+        .deadline(deadline);
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p = redis_provider(&runtime, grant).await.expect("provider");
+    p.set("k", b"v", None).await.expect("set");
+
+    server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let r = p.get("k").await;
+        let took = started.elapsed();
+        assert!(
+            matches!(r, Err(Error::Unavailable(_))),
+            "with redis stopped: {r:?}"
+        );
+        assert!(
+            took < deadline + Duration::from_millis(500),
+            "took {took:?}"
+        );
+        let r = p.set("k", b"v", None).await;
+        assert!(
+            matches!(r, Err(Error::Unavailable(_))),
+            "with redis stopped: {r:?}"
+        );
+    }
+    assert!(matches!(p.ping().await, Err(Error::Unavailable(_))));
+
+    server.restart();
+    let started = Instant::now();
+    loop {
+        match p.set("k", b"again", None).await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no recovery: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert_eq!(p.get("k").await.expect("get"), Some(b"again".to_vec()));
+    p.ping().await.expect("ping");
+    let stats = p.stats().await.expect("stats");
+    let failures = stats
+        .extra
+        .iter()
+        .find(|(n, _)| n == "redis.failures")
+        .map(|(_, v)| *v);
+    assert!(failures.is_some_and(|f| f >= 7), "{stats:?}");
+}
+
+/// The host's redis import without a grant answers `denied`; bad configurations are
+/// typed errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_grant_is_denied_and_bad_config_is_typed() {
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let component = runtime
+        .load("redis", byoc::builtin::REDIS_ADAPTER)
+        .expect("load");
+    let p = byoc::WasmProvider::builder(&runtime, component)
+        .partitions(1)
+        .build()
+        .await
+        .expect("provider without grant");
+    assert!(matches!(p.get("k").await, Err(Error::Denied(_))));
+    assert!(matches!(p.clear().await, Err(Error::Denied(_))));
+
+    let registry = Registry::new().expect("runtime");
+    let bad = [
+        config("redis://127.0.0.1:1", "ns:").with("colour", ConfigValue::Text("red".into())),
+        AdapterConfig::new().with("namespace", ConfigValue::Text("ns:".into())),
+        config("redis://127.0.0.1:1", "ns:").with(
+            "cluster-urls",
+            ConfigValue::TextList(vec!["redis://127.0.0.1:2".into()]),
+        ),
+        AdapterConfig::new().with("url", ConfigValue::Text("redis://127.0.0.1:1".into())),
+        config("http://127.0.0.1:1", "ns:"),
+        config("redis://127.0.0.1:1", ""),
+        config("redis://127.0.0.1:1", "ns:").with("deadline", ConfigValue::Integer(5)),
+    ];
+    for config in bad {
+        let r = registry.create("redis", config.clone()).await;
+        assert!(
+            matches!(r, Err(Error::InvalidConfig(_))),
+            "{config:?} gave {:?}",
+            r.map(|_| ())
+        );
+    }
+    // A server that is not there: creating works (nothing connects yet), calls are
+    // `unavailable` quickly.
+    let p = registry
+        .create("redis", config("redis://127.0.0.1:1", "ns:"))
+        .await
+        .expect("lazy connection");
+    let started = Instant::now();
+    assert!(matches!(p.get("k").await, Err(Error::Unavailable(_))));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Multi-key operations are one round trip each (checked with Redis' own command counters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_ops_are_single_round_trips() {
+    let Some(server) = RedisServer::start("redis round trips") else {
+        return;
+    };
+    let p = provider_on(&server, "rt:").await;
+    let keys: Vec<String> = (0..500).map(|i| format!("k{i}")).collect();
+    let items: Vec<Item> = keys
+        .iter()
+        .map(|k| Item::new(k.clone(), b"v".to_vec(), Some(Duration::from_secs(100))))
+        .collect();
+    let before = commands(&server);
+    p.set_multi(&items).await.expect("set_multi");
+    p.get_multi(&keys).await.expect("get_multi");
+    p.delete_multi(&keys).await.expect("delete_multi");
+    let after = commands(&server);
+    // 500 SET in one pipeline, one MGET, one DEL (plus INFO itself for each sample).
+    assert_eq!(
+        after.get("set"),
+        Some(&(before.get("set").copied().unwrap_or(0) + 500))
+    );
+    assert_eq!(after.get("mget"), Some(&1));
+    assert_eq!(after.get("get").copied().unwrap_or(0), 0, "no single GETs");
+    assert_eq!(after.get("del"), Some(&1));
+    assert!(!after.contains_key("keys") && !after.contains_key("flushdb"));
+}
+
+/// Calls per command, from `INFO commandstats`.
+fn commands(server: &RedisServer) -> std::collections::HashMap<String, u64> {
+    server
+        .cli(&["INFO", "commandstats"])
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("cmdstat_")?;
+            let (name, stats) = rest.split_once(':')?;
+            let calls = stats
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
