@@ -17,6 +17,16 @@ const ADAPTERS: &[(&str, &str, &str)] = &[
         "BYOC_ADAPTER_MEMORY_WASM",
     ),
     (
+        "byoc-adapter-filesystem",
+        "byoc_adapter_filesystem",
+        "BYOC_ADAPTER_FILESYSTEM_WASM",
+    ),
+    (
+        "byoc-adapter-http",
+        "byoc_adapter_http",
+        "BYOC_ADAPTER_HTTP_WASM",
+    ),
+    (
         "byoc-adapter-hostile",
         "byoc_adapter_hostile",
         "BYOC_ADAPTER_HOSTILE_WASM",

@@ -27,6 +27,10 @@ pub const NATIVE_MEMORY: &str = "native-memory";
 ///   `max-bytes` (default 64 MiB) and `max-entries` bound the whole provider: the factory
 ///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
+/// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
+///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean).
+/// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
+///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {
@@ -71,6 +75,14 @@ impl Registry {
         registry.replace(
             NATIVE_MEMORY,
             Arc::new(|_, config| Box::pin(async move { native_memory(config) })),
+        );
+        registry.replace(
+            crate::FILESYSTEM,
+            Arc::new(|rt, config| Box::pin(crate::factories::filesystem(rt, config))),
+        );
+        registry.replace(
+            crate::HTTP,
+            Arc::new(|rt, config| Box::pin(crate::factories::http(rt, config))),
         );
         registry
     }

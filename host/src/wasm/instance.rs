@@ -2,6 +2,7 @@
 
 use super::bindings::{Adapter, ConfigEntry};
 use super::grants::Grants;
+use super::http::GrantedHttp;
 use super::runtime::AdapterComponent;
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Default [`Limits::memory_bytes`]: 256 MiB.
 pub const DEFAULT_MEMORY_BYTES: usize = 256 << 20;
@@ -49,6 +51,18 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    http: WasiHttpCtx,
+    http_hooks: GrantedHttp,
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -101,6 +115,8 @@ impl Shared {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 limits,
+                http: WasiHttpCtx::new(),
+                http_hooks: GrantedHttp::new(self.grants.http.clone()),
             },
         );
         store.limiter(|state| &mut state.limits);

@@ -2,11 +2,14 @@
 
 mod bindings;
 mod grants;
+mod http;
 mod instance;
 mod provider;
 mod runtime;
 
-pub use grants::Grants;
+pub use grants::{
+    DEFAULT_HTTP_MAX_TIMEOUT, DirAccess, DirGrant, Grants, HttpGrant, normalize_origin,
+};
 pub use instance::{
     DEFAULT_CALL_DEADLINE, DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, HostState, Limits,
 };
