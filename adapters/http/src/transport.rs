@@ -48,7 +48,7 @@ pub(crate) fn send(
     if let Some(ct) = request.content_type {
         list.push(("content-type".into(), ct.as_bytes().to_vec()));
     }
-    if !request.body.is_empty() || matches!(request.method, "PUT" | "POST") {
+    if matches!(request.method, "PUT" | "POST") {
         list.push((
             "content-length".into(),
             request.body.len().to_string().into_bytes(),
@@ -90,17 +90,35 @@ pub(crate) fn send(
     let _ = options.set_first_byte_timeout(Some(ns));
     let _ = options.set_between_bytes_timeout(Some(ns));
 
-    let body = outgoing.body().map_err(|()| invalid("body"))?;
+    // Only PUT and POST carry a body (with its length); other methods send none.
+    let has_body = matches!(request.method, "PUT" | "POST");
+    let body = if has_body {
+        Some(outgoing.body().map_err(|()| invalid("body"))?)
+    } else {
+        None
+    };
     let future = outgoing_handler::handle(outgoing, Some(options)).map_err(transport_error)?;
-    {
-        let stream = body.write().map_err(|()| invalid("body stream"))?;
-        for chunk in request.body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(stream_error)?;
+    // A failed body write is reported after the response future: when the host refused
+    // the request, the future holds the reason (e.g. `denied`) and the stream is closed.
+    let mut write_error = None;
+    if let Some(body) = body {
+        match body.write() {
+            Ok(stream) => {
+                for chunk in request.body.chunks(4096) {
+                    if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                        write_error = Some(stream_error(e));
+                        break;
+                    }
+                }
+            }
+            Err(()) => write_error = Some(invalid("body stream")),
+        }
+        if let Err(e) = OutgoingBody::finish(body, None)
+            && write_error.is_none()
+        {
+            write_error = Some(transport_error(e));
         }
     }
-    OutgoingBody::finish(body, None).map_err(transport_error)?;
 
     let response = loop {
         match future.get() {
@@ -111,6 +129,13 @@ pub(crate) fn send(
         }
     };
     let status = response.status();
+    // A success after a body that did not go out whole is not a success; an error
+    // status (e.g. 413) explains itself.
+    if let Some(e) = write_error
+        && (200..300).contains(&status)
+    {
+        return Err(e);
+    }
     let ttl_ms = response
         .headers()
         .get("x-byoc-ttl-ms")
