@@ -7,6 +7,10 @@
 //! is answered 503; headers must arrive within [`ServeConfig::header_timeout`]. Errors are
 //! a status code with a JSON body `{"error": "<kind>", "message": "..."}`.
 
+// Handlers return a finished error reply as `Err`; it is built once per request, so its
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
 use crate::{Error, Item, KeyTtl, Provider, Result, Stats};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
