@@ -204,6 +204,9 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
     fn ttl(k: String) -> Result<KeyTtl> {
         key(&k)?;
         let now = now_ms();
+        if A::NATIVE.contains(Capabilities::TTL) {
+            return with::<A, _>(|rt| rt.adapter.ttl(&k, now));
+        }
         with::<A, _>(|rt| {
             Ok(match rt.live(&k, now)? {
                 None => KeyTtl::Missing,

@@ -164,6 +164,19 @@ pub trait Adapter: Sized + 'static {
         Ok(removed)
     }
 
+    /// The remaining lifetime of `key`. Used by the SDK only when [`NATIVE`](Adapter::NATIVE)
+    /// lists `TTL`; otherwise the SDK derives it from `get` (and purges an expired entry).
+    /// The default answers from `get` without purging.
+    fn ttl(&mut self, key: &str, now: u64) -> Result<KeyTtl> {
+        Ok(match self.get(key)? {
+            Some(entry) if entry.is_live(now) => match entry.remaining(now) {
+                None => KeyTtl::Persistent,
+                Some(ms) => KeyTtl::ExpiresIn(ms.max(1)),
+            },
+            _ => KeyTtl::Missing,
+        })
+    }
+
     /// Whether `key` holds a live entry. Derived from `get`.
     fn exists(&mut self, key: &str, now: u64) -> Result<bool> {
         derive::exists(self, key, now)

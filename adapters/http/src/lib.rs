@@ -14,8 +14,8 @@
 //! Multi-key operations, `ttl`, `expire`, `scan`, `clear` and `stats` are one request each.
 
 use byoc_guest_sdk::{
-    Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, Result, ScanCursor,
-    ScanPage, Usage,
+    Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, KeyTtl, Result,
+    ScanCursor, ScanPage, Usage,
 };
 use serde::{Deserialize, Serialize};
 
@@ -162,6 +162,7 @@ impl Adapter for Http {
         .union(Capabilities::SET_MULTI)
         .union(Capabilities::DELETE_MULTI)
         .union(Capabilities::SCAN)
+        .union(Capabilities::TTL)
         .union(Capabilities::EXPIRE)
         .union(Capabilities::CLEAR)
         .union(Capabilities::STATS);
@@ -232,6 +233,8 @@ impl Adapter for Http {
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
         let request = self.simple("GET", format!("/v1/keys/{}", encode_path(key)));
         Ok(self.call(request, true)?.map(|r| {
+            // Only `exists`-style liveness matters here (the server sends live keys only);
+            // `ttl` asks the server directly.
             let now = byoc_guest_sdk::now_ms();
             Entry {
                 value: r.body,
@@ -346,6 +349,20 @@ impl Adapter for Http {
             keys: page.keys,
             cursor: page.cursor.map(|after| ScanCursor { after }.encode()),
         })
+    }
+
+    fn ttl(&mut self, key: &str, _now: u64) -> Result<KeyTtl> {
+        let request = self.simple("GET", format!("/v1/ttl/{}", encode_path(key)));
+        let response = self.call(request, false)?;
+        let body: TtlBody = parse(&response.map(|r| r.body).unwrap_or_default())?;
+        match (body.state.as_str(), body.ms) {
+            ("missing", _) => Ok(KeyTtl::Missing),
+            ("persistent", _) => Ok(KeyTtl::Persistent),
+            ("expires", Some(ms)) => Ok(KeyTtl::ExpiresIn(ms.max(1))),
+            (state, _) => Err(Error::Unavailable(format!(
+                "the server sent an unknown ttl state `{state}`"
+            ))),
+        }
     }
 
     fn expire(&mut self, key: &str, expires_at: Option<u64>, now: u64) -> Result<bool> {

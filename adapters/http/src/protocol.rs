@@ -66,6 +66,16 @@ pub struct Existed {
     pub existed: bool,
 }
 
+/// `{"state": "missing" | "persistent" | "expires", "ms": n}`: ttl answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TtlBody {
+    /// `missing`, `persistent` or `expires`.
+    pub state: String,
+    /// Remaining ms, for `expires`.
+    #[serde(default)]
+    pub ms: Option<u64>,
+}
+
 /// `{"keys": [...], "cursor": null | "..."}`: scan answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScanBody {
