@@ -199,6 +199,12 @@ async fn a_hanging_backend_is_unavailable_within_the_timeout() {
     // The provider still works afterwards (no trap, no stuck instance).
     let r = p.get("k").await;
     assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    // A large body to a server that stops reading: the write is cut off by the timeout.
+    let started = Instant::now();
+    let r = p.set("big", &vec![7u8; 8 << 20], None).await;
+    let took = started.elapsed();
+    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
