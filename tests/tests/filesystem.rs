@@ -60,6 +60,8 @@ async fn hostile_keys_stay_inside_the_directory() {
     std::fs::write(&outside, b"untouched").expect("write");
     let p = open(&dir, false).await.expect("open");
     let long = "x/".repeat(500);
+    let long_a = format!("{}a", "y".repeat(1000));
+    let long_b = format!("{}b", "y".repeat(1000));
     let hostile = [
         "../../etc/passwd",
         "../outside.txt",
@@ -72,6 +74,8 @@ async fn hostile_keys_stay_inside_the_directory() {
         "Key",
         "key",
         long.as_str(),
+        long_a.as_str(),
+        long_b.as_str(),
     ];
     for (i, key) in hostile.iter().enumerate() {
         p.set(key, format!("v{i}").as_bytes(), None)
@@ -233,6 +237,26 @@ async fn namespaces_share_a_directory_and_clear_only_their_own() {
         matches!(bad, Err(Error::InvalidConfig(_))),
         "{:?}",
         bad.err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsync_writes_work() {
+    let dir = temp_dir();
+    let p = Registry::new()
+        .expect("registry")
+        .create(
+            "filesystem",
+            AdapterConfig::new()
+                .with("dir", ConfigValue::Text(dir.path().display().to_string()))
+                .with("fsync", ConfigValue::Boolean(true)),
+        )
+        .await
+        .expect("open");
+    p.set("durable", b"on disk", None).await.expect("set");
+    assert_eq!(
+        p.get("durable").await.expect("get"),
+        Some(b"on disk".to_vec())
     );
 }
 
