@@ -353,6 +353,14 @@ async fn killed_writers_never_leave_torn_values() {
             "{key}: bytes of several generations"
         );
     }
+    let leftovers = std::fs::read_dir(dir.path())
+        .expect("ls")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("tmp-"))
+        })
+        .count();
+    eprintln!("{KILLS} kills left {leftovers} temporary files (writes cut short)");
     // Killed writers leave at most temporary files, which are not entries.
     assert_eq!(p.stats().await.expect("stats").keys, KEYS as u64);
     p.clear().await.expect("clear");
