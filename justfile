@@ -6,7 +6,7 @@ build:
 
 # Build only the wasm adapters into target/wasm-adapters.
 adapters:
-    cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-hostile
+    cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-hostile
 
 # Run every test (the README's test command).
 test:
@@ -15,6 +15,10 @@ test:
 # The end-to-end demo on the embedded memory adapter.
 demo:
     cargo run -p byoc -- demo
+
+# Serve the memory adapter over the HTTP cache protocol (token from BYOC_SERVE_TOKEN).
+serve:
+    cargo run -p byoc -- serve --listen 127.0.0.1:7070
 
 # Formatting and lints, as CI checks them.
 lint:

@@ -19,6 +19,8 @@ const ADAPTERS: &[&str] = &[
     "tiered",
     "fallback",
     "redis",
+    "filesystem",
+    "http",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

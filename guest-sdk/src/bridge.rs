@@ -83,6 +83,22 @@ impl<A: Adapter> Runtime<A> {
         Ok(value)
     }
 
+    /// Filters a fetched entry of `key`: an expired one is deleted and counted.
+    fn settle(&mut self, key: &str, entry: Option<Entry>, now: u64) -> Result<Option<Vec<u8>>> {
+        let value = match entry {
+            Some(entry) if entry.is_live(now) => Some(entry.value),
+            Some(_) => {
+                if self.adapter.delete(key)? {
+                    self.expirations += 1;
+                }
+                None
+            }
+            None => None,
+        };
+        self.count(value.is_some());
+        Ok(value)
+    }
+
     fn count(&mut self, hit: bool) {
         if hit {
             self.hits += 1;
@@ -129,10 +145,7 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
     fn delete(k: String) -> Result<bool> {
         key(&k)?;
         let now = now_ms();
-        with::<A, _>(|rt| {
-            let live = rt.adapter.exists(&k, now)?;
-            Ok(rt.adapter.delete(&k)? && live)
-        })
+        with::<A, _>(|rt| rt.adapter.delete_live(&k, now))
     }
 
     fn exists(k: String) -> Result<bool> {
@@ -147,7 +160,20 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
     fn get_multi(keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| key(k))?;
         let now = now_ms();
-        with::<A, _>(|rt| keys.iter().map(|k| rt.read(k, now)).collect())
+        with::<A, _>(|rt| {
+            let entries = rt.adapter.get_multi(&keys)?;
+            if entries.len() != keys.len() {
+                return Err(Error::Internal(format!(
+                    "get-multi of {} keys returned {} entries",
+                    keys.len(),
+                    entries.len()
+                )));
+            }
+            keys.iter()
+                .zip(entries)
+                .map(|(k, entry)| rt.settle(k, entry, now))
+                .collect()
+        })
     }
 
     fn set_multi(items: Vec<Item>) -> Result<()> {
@@ -156,27 +182,17 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
             ttl_arg(item.ttl)?;
         }
         let now = now_ms();
-        with::<A, _>(|rt| {
-            items.into_iter().try_for_each(|item| {
-                rt.adapter
-                    .set(&item.key, Entry::new(item.value, item.ttl, now))
-            })
-        })
+        let items = items
+            .into_iter()
+            .map(|item| (item.key, Entry::new(item.value, item.ttl, now)))
+            .collect();
+        with::<A, _>(|rt| rt.adapter.set_multi(items))
     }
 
     fn delete_multi(keys: Vec<String>) -> Result<u64> {
         keys.iter().try_for_each(|k| key(k))?;
         let now = now_ms();
-        with::<A, _>(|rt| {
-            let mut removed = 0;
-            for k in &keys {
-                let live = rt.adapter.exists(k, now)?;
-                if rt.adapter.delete(k)? && live {
-                    removed += 1;
-                }
-            }
-            Ok(removed)
-        })
+        with::<A, _>(|rt| rt.adapter.delete_multi(&keys, now))
     }
 
     fn scan(pattern: String, cursor: Option<String>, count: u32) -> Result<ScanPage> {
@@ -188,6 +204,9 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
     fn ttl(k: String) -> Result<KeyTtl> {
         key(&k)?;
         let now = now_ms();
+        if A::NATIVE.contains(Capabilities::TTL) {
+            return with::<A, _>(|rt| rt.adapter.ttl(&k, now));
+        }
         with::<A, _>(|rt| {
             Ok(match rt.live(&k, now)? {
                 None => KeyTtl::Missing,
@@ -203,10 +222,7 @@ impl<A: Adapter> provider::Guest for Bridge<A> {
         key(&k)?;
         let now = now_ms();
         with::<A, _>(|rt| match ttl {
-            Some(0) => {
-                let live = rt.adapter.exists(&k, now)?;
-                Ok(rt.adapter.delete(&k)? && live)
-            }
+            Some(0) => rt.adapter.delete_live(&k, now),
             ttl => rt
                 .adapter
                 .expire(&k, ttl.map(|t| now.saturating_add(t)), now),

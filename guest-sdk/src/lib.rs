@@ -143,6 +143,52 @@ pub trait Adapter: Sized + 'static {
     /// and `stats`; an adapter with many keys should override `scan` natively.
     fn keys(&mut self) -> Result<Vec<String>>;
 
+    /// Removes `key`; returns whether a *live* entry was removed. Derived from `exists` +
+    /// `delete`; override it when the backend answers this in one step.
+    fn delete_live(&mut self, key: &str, now: u64) -> Result<bool> {
+        let live = self.exists(key, now)?;
+        Ok(self.delete(key)? && live)
+    }
+
+    /// The entries of `keys`, in order (expired ones may be included; the SDK filters
+    /// them). Derived from `get`; override it to fetch many keys in one round trip.
+    fn get_multi(&mut self, keys: &[String]) -> Result<Vec<Option<Entry>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
+    /// Stores every entry (keys and TTLs already validated). Derived from `set`; override
+    /// it to store many keys in one round trip.
+    fn set_multi(&mut self, items: Vec<(String, Entry)>) -> Result<()> {
+        items
+            .into_iter()
+            .try_for_each(|(key, entry)| self.set(&key, entry))
+    }
+
+    /// Removes every key; returns how many live entries were removed. Derived from
+    /// `delete_live`.
+    fn delete_multi(&mut self, keys: &[String], now: u64) -> Result<u64> {
+        let mut removed = 0;
+        for key in keys {
+            if self.delete_live(key, now)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The remaining lifetime of `key`. Used by the SDK only when [`NATIVE`](Adapter::NATIVE)
+    /// lists `TTL`; otherwise the SDK derives it from `get` (and purges an expired entry).
+    /// The default answers from `get` without purging.
+    fn ttl(&mut self, key: &str, now: u64) -> Result<KeyTtl> {
+        Ok(match self.get(key)? {
+            Some(entry) if entry.is_live(now) => match entry.remaining(now) {
+                None => KeyTtl::Persistent,
+                Some(ms) => KeyTtl::ExpiresIn(ms.max(1)),
+            },
+            _ => KeyTtl::Missing,
+        })
+    }
+
     /// Whether `key` holds a live entry. Derived from `get`.
     fn exists(&mut self, key: &str, now: u64) -> Result<bool> {
         derive::exists(self, key, now)

@@ -13,6 +13,13 @@ pub const TIERED_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_TIERED_WASM"
 
 /// The fallback wrapper component (`adapters/fallback`): a primary and a fallback.
 pub const FALLBACK_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FALLBACK_WASM"));
+/// The filesystem adapter component (`adapters/filesystem`): one file per entry in a
+/// granted directory.
+pub const FILESYSTEM_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FILESYSTEM_WASM"));
+
+/// The HTTP adapter component (`adapters/http`): a remote cache spoken to over
+/// `wasi:http` (protocol in `docs/http-protocol.md`).
+pub const HTTP_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_HTTP_WASM"));
 
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.

@@ -43,11 +43,13 @@ pub mod builtin;
 mod cache;
 mod config;
 mod error;
+mod factories;
 mod native;
 mod provider;
 pub mod redis;
 mod registry;
 mod serializer;
+pub mod serve;
 mod types;
 pub mod units;
 pub mod wasm;
@@ -55,6 +57,7 @@ pub mod wasm;
 pub use cache::{Cache, Contract, DECODE_FAILURES};
 pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
 pub use error::{Error, Result};
+pub use factories::{FILESYSTEM, HTTP};
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{
@@ -63,7 +66,7 @@ pub use registry::{
 };
 pub use serializer::{Json, Postcard, Serializer};
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
-pub use wasm::{Grants, Limits, Runtime, RuntimeConfig, WasmProvider};
+pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, WasmProvider};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -106,6 +106,10 @@ impl StackSpec {
 /// - `redis`: the embedded Redis adapter over the host's native Redis; its configuration
 ///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
 ///   `namespace`, and optional timeouts.
+/// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
+///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean).
+/// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
+///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {
@@ -170,6 +174,24 @@ impl Registry {
                 Arc::new(move |input| Box::pin(wasm_wrapper(name, bytes, input))),
             );
         }
+        registry.replace(
+            crate::FILESYSTEM,
+            Arc::new(|input| {
+                Box::pin(async move {
+                    no_layers(crate::FILESYSTEM, &input)?;
+                    crate::factories::filesystem(input.runtime, input.config).await
+                })
+            }),
+        );
+        registry.replace(
+            crate::HTTP,
+            Arc::new(|input| {
+                Box::pin(async move {
+                    no_layers(crate::HTTP, &input)?;
+                    crate::factories::http(input.runtime, input.config).await
+                })
+            }),
+        );
         registry
     }
 

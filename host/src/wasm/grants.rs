@@ -2,12 +2,22 @@
 //!
 //! Every store starts from a WASI context that grants nothing — no preopened
 //! directories, no environment variables, no arguments, stdin closed, stdout and stderr
-//! discarded, every socket address denied, no name lookups. Clocks and randomness are
-//! always available (they reach nothing). Each capability an adapter needs is added here,
-//! explicitly, from its cache's configuration.
+//! discarded, every socket address denied, no name lookups, and every outgoing
+//! `wasi:http` request refused. Clocks and randomness are always available (they reach
+//! nothing). Each capability an adapter needs is added here, explicitly, from its cache's
+//! configuration:
+//!
+//! - [`Grants::dir`]: one host directory, preopened at a guest path, read-only or
+//!   read-write ([`DirAccess`]). Nothing outside it is reachable (WASI resolves every
+//!   path, `..` and symlinks included, inside the preopen).
+//! - [`Grants::http`]: the HTTP origins (scheme, host, port) an adapter may send
+//!   `wasi:http` requests to ([`HttpGrant`]). Any other origin is refused by the host
+//!   before a connection is made; the host never follows redirects.
 
-use crate::Result;
-use wasmtime_wasi::WasiCtxBuilder;
+use crate::{Error, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// The capabilities granted to every instance of one wasm provider. The default grants
 /// nothing.
@@ -17,6 +27,90 @@ use wasmtime_wasi::WasiCtxBuilder;
 pub struct Grants {
     /// Native Redis through the host's `redis` import (see [`crate::redis`]).
     pub(crate) redis: Option<crate::redis::RedisLink>,
+    /// Directories preopened for the adapter.
+    pub dirs: Vec<DirGrant>,
+    /// Origins the adapter may send HTTP requests to; `None`: every request is refused.
+    pub http: Option<HttpGrant>,
+}
+
+/// How a granted directory may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirAccess {
+    /// List and read files only: every write fails (the adapter reports `denied`).
+    ReadOnly,
+    /// Read, create, replace and remove files.
+    ReadWrite,
+}
+
+/// One directory grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the adapter sees it (e.g. `/data`).
+    pub guest: String,
+    /// Read-only or read-write.
+    pub access: DirAccess,
+}
+
+/// The HTTP grant: which origins an adapter may reach, and for how long a request may
+/// wait at most.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGrant {
+    /// Allowed origins, normalised as `scheme://host:port` (lowercase, explicit port).
+    pub origins: Vec<String>,
+    /// Upper bound the host puts on each of a request's timeouts (connect, first byte,
+    /// between bytes), whatever the adapter asks for (default 30 s).
+    pub max_timeout: Duration,
+}
+
+/// Default [`HttpGrant::max_timeout`].
+pub const DEFAULT_HTTP_MAX_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Normalises an origin or URL (`http://Host:8080/path` → `http://host:8080`); only
+/// `http` and `https` are accepted.
+pub fn normalize_origin(url: &str) -> Result<String> {
+    let bad = |why: &str| Error::InvalidConfig(format!("`{url}` is not an HTTP origin: {why}"));
+    let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+    let scheme = uri.scheme_str().ok_or_else(|| bad("no scheme"))?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err(bad("the scheme must be http or https")),
+    };
+    let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(bad("user information is not allowed"));
+    }
+    Ok(format!(
+        "{}://{}:{}",
+        scheme.to_ascii_lowercase(),
+        authority.host().to_ascii_lowercase(),
+        authority.port_u16().unwrap_or(default_port)
+    ))
+}
+
+impl HttpGrant {
+    /// A grant of exactly these origins (URLs are reduced to their origin).
+    pub fn new<I, S>(origins: I) -> Result<HttpGrant>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let origins = origins
+            .into_iter()
+            .map(|o| normalize_origin(o.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(HttpGrant {
+            origins,
+            max_timeout: DEFAULT_HTTP_MAX_TIMEOUT,
+        })
+    }
+
+    /// Whether a request to `uri` is allowed.
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        normalize_origin(&uri.to_string()).is_ok_and(|o| self.origins.contains(&o))
+    }
 }
 
 impl Grants {
@@ -33,8 +127,60 @@ impl Grants {
         self
     }
 
+    /// Adds a directory grant: `host` is preopened at `guest` with `access`.
+    pub fn dir(mut self, host: impl Into<PathBuf>, guest: &str, access: DirAccess) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.into(),
+            guest: guest.to_owned(),
+            access,
+        });
+        self
+    }
+
+    /// Sets the HTTP grant.
+    pub fn http(mut self, grant: HttpGrant) -> Self {
+        self.http = Some(grant);
+        self
+    }
+
     /// Adds the granted WASI capabilities to a fresh context.
-    pub(crate) fn apply(&self, _wasi: &mut WasiCtxBuilder) -> Result<()> {
+    pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
+        for dir in &self.dirs {
+            let perms = match dir.access {
+                DirAccess::ReadOnly => FsPerms::ReadOnly,
+                DirAccess::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| {
+                    Error::InvalidConfig(format!(
+                        "cannot open the granted directory {}: {e:#}",
+                        dir.host.display()
+                    ))
+                })?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(
+            normalize_origin("HTTP://Example.org/a?b").expect("ok"),
+            "http://example.org:80"
+        );
+        assert_eq!(
+            normalize_origin("https://127.0.0.1:8443").expect("ok"),
+            "https://127.0.0.1:8443"
+        );
+        assert!(normalize_origin("ftp://x").is_err());
+        assert!(normalize_origin("http://u:p@x").is_err());
+        let grant = HttpGrant::new(["http://127.0.0.1:80"]).expect("grant");
+        assert!(grant.allows(&"http://127.0.0.1/x".parse().expect("uri")));
+        assert!(!grant.allows(&"http://127.0.0.1:81/x".parse().expect("uri")));
+        assert!(!grant.allows(&"https://127.0.0.1/x".parse().expect("uri")));
     }
 }

@@ -2,6 +2,7 @@
 
 use super::bindings::{Adapter, ConfigEntry};
 use super::grants::Grants;
+use super::http::GrantedHttp;
 use super::limits::{Limits, WALL_CLOCK_GRACE};
 use super::quarantine::QuarantineState;
 use super::runtime::AdapterComponent;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// What a store holds: a WASI context that grants nothing, and the limits.
 pub struct HostState {
@@ -23,12 +25,24 @@ pub struct HostState {
     /// When the running call's deadline passes.
     deadline_at: Instant,
     redis: crate::redis::RedisSlot,
+    http: WasiHttpCtx,
+    http_hooks: GrantedHttp,
 }
 
 impl HostState {
     /// The store's side of the host `redis` import.
     pub(crate) fn redis_slot(&mut self) -> &mut crate::redis::RedisSlot {
         &mut self.redis
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
     }
 }
 
@@ -95,6 +109,8 @@ impl Shared {
                 layers: self.layers.clone(),
                 deadline_at: Instant::now() + self.limits.call_deadline,
                 redis: crate::redis::RedisSlot(self.grants.redis.clone()),
+                http: WasiHttpCtx::new(),
+                http_hooks: GrantedHttp::new(self.grants.http.clone()),
             },
         );
         store.limiter(|state| &mut state.limits);

@@ -2,6 +2,7 @@
 
 pub(crate) mod bindings;
 mod grants;
+mod http;
 mod imports;
 mod instance;
 mod layers;
@@ -10,7 +11,9 @@ mod provider;
 mod quarantine;
 mod runtime;
 
-pub use grants::Grants;
+pub use grants::{
+    DEFAULT_HTTP_MAX_TIMEOUT, DirAccess, DirGrant, Grants, HttpGrant, normalize_origin,
+};
 pub use imports::{ALLOWED_IMPORTS, imported_interfaces};
 pub use instance::HostState;
 pub use limits::{

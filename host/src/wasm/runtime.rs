@@ -156,6 +156,9 @@ impl Runtime {
         )
         .map_err(|e| Error::Internal(format!("linking byoc:cache/inner: {e:#}")))?;
         crate::redis::add_to_linker(&mut linker)?;
+        // wasi:http is linked for every adapter; requests are refused unless granted.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| Error::Internal(format!("linking wasi:http: {e:#}")))?;
 
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, Arc::clone(&stop))?;

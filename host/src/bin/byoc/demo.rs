@@ -142,6 +142,103 @@ pub async fn run() -> Result<()> {
         other => bail!("expected a denied error, got {other:?}"),
     }
 
+    other_adapters(&registry).await?;
+
     println!("\ndemo finished in {:?}", started.elapsed());
+    Ok(())
+}
+
+/// The filesystem adapter on a scratch directory, and the HTTP adapter against an
+/// in-process `byoc serve`, each with only its grant.
+async fn other_adapters(registry: &Registry) -> Result<()> {
+    use byoc::Provider;
+    use byoc::serve::{ServeConfig, Server};
+
+    step("filesystem adapter: one granted directory");
+    let dir = std::env::temp_dir().join(format!("byoc-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).context("creating the demo directory")?;
+    let files = registry
+        .create(
+            "filesystem",
+            AdapterConfig::new().with("dir", ConfigValue::Text(dir.display().to_string())),
+        )
+        .await
+        .context("starting the filesystem adapter")?;
+    files.set("../../etc/passwd", b"just a key", None).await?;
+    println!(
+        "set \"../../etc/passwd\" -> stored inside {} as {:?}",
+        dir.display(),
+        std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect::<Vec<_>>()
+    );
+    println!(
+        "get it back -> {:?}",
+        files
+            .get("../../etc/passwd")
+            .await?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    );
+    let read_only = registry
+        .create(
+            "filesystem",
+            AdapterConfig::new()
+                .with("dir", ConfigValue::Text(dir.display().to_string()))
+                .with("read-only", ConfigValue::Boolean(true)),
+        )
+        .await?;
+    match read_only.set("k", b"v", None).await {
+        Err(e @ Error::Denied(_)) => println!("a write through a read-only grant -> {e}"),
+        other => bail!("expected a denied error, got {other:?}"),
+    }
+    files.clear().await?;
+    std::fs::remove_dir(&dir).context("removing the demo directory")?;
+
+    step("HTTP adapter: byoc serve on loopback, one granted origin");
+    let backend = registry.create("memory", AdapterConfig::new()).await?;
+    let server = Server::bind(
+        "127.0.0.1:0".parse()?,
+        backend,
+        ServeConfig {
+            token: Some("demo-token".into()),
+            ..ServeConfig::default()
+        },
+    )
+    .await?;
+    let remote = registry
+        .create(
+            "http",
+            AdapterConfig::new()
+                .with("url", ConfigValue::Text(server.url()))
+                .with("token", ConfigValue::Text("demo-token".into())),
+        )
+        .await
+        .context("starting the HTTP adapter")?;
+    remote
+        .set("greeting", b"hello over wasi:http", None)
+        .await?;
+    println!(
+        "server {} -> get greeting -> {:?}",
+        server.url(),
+        remote
+            .get("greeting")
+            .await?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    );
+    // Point the adapter at a port its grant does not cover.
+    let component = registry
+        .runtime()
+        .load("http", byoc::builtin::HTTP_ADAPTER)?;
+    let stray = WasmProvider::builder(registry.runtime(), component)
+        .config(AdapterConfig::new().with("url", ConfigValue::Text("http://127.0.0.1:9".into())))
+        .grants(byoc::Grants::none().http(byoc::HttpGrant::new([server.url()])?))
+        .partitions(1)
+        .build()
+        .await?;
+    match stray.ping().await {
+        Err(e @ Error::Denied(_)) => println!("a request to an origin not granted -> {e}"),
+        other => bail!("expected a denied error, got {other:?}"),
+    }
+    server.shutdown().await;
     Ok(())
 }

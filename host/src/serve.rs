@@ -1,0 +1,554 @@
+//! `byoc serve`: any [`Provider`] over the HTTP cache protocol of `docs/http-protocol.md`.
+//!
+//! Start it in process with [`Server::bind`] (tests use a free loopback port) or from the
+//! command line with `byoc serve`. Every request needs `Authorization: Bearer <token>`
+//! when a token is configured; bodies larger than [`ServeConfig::max_body_bytes`] are
+//! refused with 413; a request that takes longer than [`ServeConfig::request_timeout`]
+//! is answered 503; headers must arrive within [`ServeConfig::header_timeout`]. Errors are
+//! a status code with a JSON body `{"error": "<kind>", "message": "..."}`.
+
+// Handlers return a finished error reply as `Err`; it is built once per request, so its
+// size does not matter.
+#![allow(clippy::result_large_err)]
+
+use crate::{Error, Item, KeyTtl, Provider, Result, Stats};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Default [`ServeConfig::max_body_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// Default [`ServeConfig::request_timeout`]: 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ServeConfig::header_timeout`]: 10 s.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of a server.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ServeConfig {
+    /// Bearer token every request must carry; `None` accepts any request.
+    pub token: Option<String>,
+    /// Largest request body accepted (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub max_body_bytes: usize,
+    /// Longest a request may take, body included (default [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+    /// Longest a client may take to send its request headers (default
+    /// [`DEFAULT_HEADER_TIMEOUT`]).
+    pub header_timeout: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            token: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+        }
+    }
+}
+
+/// A running server; stops when [`Server::shutdown`] is called or it is dropped.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct State {
+    provider: Arc<dyn Provider>,
+    config: ServeConfig,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free one) and serves `provider` on it from a task of
+    /// the current tokio runtime.
+    pub async fn bind(
+        addr: SocketAddr,
+        provider: Arc<dyn Provider>,
+        config: ServeConfig,
+    ) -> Result<Server> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot listen on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Internal(format!("listener address: {e}")))?;
+        let (stop, mut stopped) = watch::channel(false);
+        let state = Arc::new(State { provider, config });
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let state = Arc::clone(&state);
+                        let mut stopped = stopped.clone();
+                        tokio::spawn(async move {
+                            let header_timeout = state.config.header_timeout;
+                            let service = service_fn(move |req| {
+                                let state = Arc::clone(&state);
+                                async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                            });
+                            let conn = http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(header_timeout)
+                                .serve_connection(TokioIo::new(stream), service);
+                            tokio::select! {
+                                _ = conn => {}
+                                _ = stopped.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Server { addr, stop, task })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of the server, `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = (&mut { self }.task).await;
+    }
+
+    /// Serves until the task ends (it does not end unless shut down).
+    pub async fn wait(self) {
+        let _ = (&mut { self }.task).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+fn reply(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    response
+}
+
+fn json_reply<T: Serialize>(status: StatusCode, value: &T) -> Reply {
+    match serde_json::to_vec(value) {
+        Ok(body) => reply(status, body, "application/json"),
+        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+    }
+}
+
+fn fail(status: StatusCode, kind: &str, message: String) -> Reply {
+    let body = ErrorBody {
+        error: kind,
+        message,
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    reply(status, bytes, "application/json")
+}
+
+/// The status and JSON `error` of a provider error.
+fn error_reply(e: &Error) -> Reply {
+    let (status, kind) = match e {
+        Error::InvalidKey(_) => (StatusCode::BAD_REQUEST, "invalid-key"),
+        Error::ValueTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "value-too-large"),
+        Error::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid-argument"),
+        Error::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid-config"),
+        Error::Unavailable(_) | Error::DeadlineExceeded { .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+        Error::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
+        Error::Unsupported(_) => (StatusCode::NOT_IMPLEMENTED, "unsupported"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    };
+    fail(status, kind, e.to_string())
+}
+
+/// Decodes `%XX` escapes; `None` for a bad escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query(req: &Request<Incoming>) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for pair in req.uri().query().unwrap_or("").split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(k)?, percent_decode(v)?);
+    }
+    Some(out)
+}
+
+fn authorized(state: &State, req: &Request<Incoming>) -> bool {
+    let Some(token) = &state.config.token else {
+        return true;
+    };
+    let expected = format!("Bearer {token}");
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    // Compare without an early exit, so timing does not reveal a prefix of the token.
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected.as_bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Reply {
+    if !authorized(state, &req) {
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid `Authorization: Bearer <token>` header is required".into(),
+        );
+    }
+    match tokio::time::timeout(state.config.request_timeout, route(state, req)).await {
+        Ok(reply) => reply,
+        Err(_) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!(
+                "the request took longer than {:?}",
+                state.config.request_timeout
+            ),
+        ),
+    }
+}
+
+async fn body(state: &State, req: Request<Incoming>) -> std::result::Result<Bytes, Reply> {
+    let limit = state.config.max_body_bytes;
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value-too-large",
+            format!("the request body is larger than {limit} bytes"),
+        )),
+        Err(e) => Err(fail(
+            StatusCode::BAD_REQUEST,
+            "invalid-argument",
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+async fn json_body<T: for<'a> Deserialize<'a>>(
+    state: &State,
+    req: Request<Incoming>,
+) -> std::result::Result<T, Reply> {
+    let bytes = body(state, req).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "invalid-argument",
+            format!("the request body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+fn bad(message: impl Into<String>) -> Reply {
+    fail(StatusCode::BAD_REQUEST, "invalid-argument", message.into())
+}
+
+fn ttl_ms(ms: Option<u64>) -> Option<Duration> {
+    ms.map(Duration::from_millis)
+}
+
+#[derive(Deserialize)]
+struct KeysBody {
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ItemBody {
+    key: String,
+    value: String,
+    ttl_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ItemsBody {
+    items: Vec<ItemBody>,
+}
+
+#[derive(Deserialize)]
+struct ExpireBody {
+    ttl_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StatsBody {
+    hits: u64,
+    misses: u64,
+    keys: u64,
+    bytes: u64,
+    evictions: u64,
+    expirations: u64,
+    extra: BTreeMap<String, u64>,
+}
+
+impl From<Stats> for StatsBody {
+    fn from(s: Stats) -> Self {
+        StatsBody {
+            hits: s.hits,
+            misses: s.misses,
+            keys: s.keys,
+            bytes: s.bytes,
+            evictions: s.evictions,
+            expirations: s.expirations,
+            extra: s.extra.into_iter().collect(),
+        }
+    }
+}
+
+macro_rules! try_reply {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(reply) => return reply,
+        }
+    };
+}
+
+macro_rules! try_provider {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return error_reply(&e),
+        }
+    };
+}
+
+fn no_content() -> Reply {
+    reply(StatusCode::NO_CONTENT, Bytes::new(), "text/plain")
+}
+
+fn with_ttl(mut reply: Reply, ttl: KeyTtl) -> Reply {
+    if let KeyTtl::ExpiresIn(d) = ttl
+        && let Ok(v) = header::HeaderValue::from_str(&d.as_millis().max(1).to_string())
+    {
+        reply.headers_mut().insert("x-byoc-ttl-ms", v);
+    }
+    reply
+}
+
+async fn route(state: &State, req: Request<Incoming>) -> Reply {
+    let p = &state.provider;
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/v1/") else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no route {path}"),
+        );
+    };
+    let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let key =
+        || percent_decode(tail).ok_or_else(|| bad("the key is not valid percent-encoded UTF-8"));
+    match (&method, head) {
+        (&Method::GET, "ping") => {
+            try_provider!(p.ping().await);
+            no_content()
+        }
+        (&Method::GET, "stats") => json_reply(
+            StatusCode::OK,
+            &StatsBody::from(try_provider!(p.stats().await)),
+        ),
+        (&Method::POST, "clear") => {
+            try_provider!(p.clear().await);
+            no_content()
+        }
+        (&Method::GET, "scan") => {
+            let Some(q) = query(&req) else {
+                return bad("the query is not valid percent-encoded UTF-8");
+            };
+            let pattern = q.get("pattern").map_or("*", String::as_str);
+            let count = match q.get("count").map(|c| c.parse::<u32>()) {
+                None => 100,
+                Some(Ok(c)) => c,
+                Some(Err(_)) => return bad("count must be a number"),
+            };
+            let page = try_provider!(
+                p.scan(pattern, q.get("cursor").map(String::as_str), count)
+                    .await
+            );
+            json_reply(
+                StatusCode::OK,
+                &serde_json::json!({ "keys": page.keys, "cursor": page.cursor }),
+            )
+        }
+        (&Method::POST, "batch") => match tail {
+            "get" => {
+                let body: KeysBody = try_reply!(json_body(state, req).await);
+                let values = try_provider!(p.get_multi(&body.keys).await);
+                let values: Vec<Option<String>> = values
+                    .into_iter()
+                    .map(|v| v.map(|v| B64.encode(v)))
+                    .collect();
+                json_reply(StatusCode::OK, &serde_json::json!({ "values": values }))
+            }
+            "set" => {
+                let body: ItemsBody = try_reply!(json_body(state, req).await);
+                let mut items = Vec::with_capacity(body.items.len());
+                for item in body.items {
+                    let Ok(value) = B64.decode(&item.value) else {
+                        return bad(format!("the value of `{}` is not base64", item.key));
+                    };
+                    if item.ttl_ms == Some(0) {
+                        return bad("a ttl_ms of 0 is not allowed");
+                    }
+                    items.push(Item::new(item.key, value, ttl_ms(item.ttl_ms)));
+                }
+                try_provider!(p.set_multi(&items).await);
+                no_content()
+            }
+            "delete" => {
+                let body: KeysBody = try_reply!(json_body(state, req).await);
+                let deleted = try_provider!(p.delete_multi(&body.keys).await);
+                json_reply(StatusCode::OK, &serde_json::json!({ "deleted": deleted }))
+            }
+            _ => fail(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                format!("no route {path}"),
+            ),
+        },
+        (&Method::POST, "expire") => {
+            let key = try_reply!(key());
+            let body: ExpireBody = try_reply!(json_body(state, req).await);
+            let existed = try_provider!(p.expire(&key, ttl_ms(body.ttl_ms)).await);
+            json_reply(StatusCode::OK, &serde_json::json!({ "existed": existed }))
+        }
+        (&Method::GET, "ttl") => {
+            let key = try_reply!(key());
+            let body = match try_provider!(p.ttl(&key).await) {
+                KeyTtl::Missing => serde_json::json!({ "state": "missing" }),
+                KeyTtl::Persistent => serde_json::json!({ "state": "persistent" }),
+                KeyTtl::ExpiresIn(d) => {
+                    serde_json::json!({ "state": "expires", "ms": d.as_millis().max(1) as u64 })
+                }
+            };
+            json_reply(StatusCode::OK, &body)
+        }
+        (_, "keys") => {
+            let key = try_reply!(key());
+            match method {
+                Method::GET => match try_provider!(p.get(&key).await) {
+                    None => fail(StatusCode::NOT_FOUND, "not-found", "no such key".into()),
+                    Some(value) => {
+                        let ttl = try_provider!(p.ttl(&key).await);
+                        with_ttl(
+                            reply(StatusCode::OK, value, "application/octet-stream"),
+                            ttl,
+                        )
+                    }
+                },
+                Method::HEAD => {
+                    if try_provider!(p.exists(&key).await) {
+                        reply(StatusCode::OK, Bytes::new(), "application/octet-stream")
+                    } else {
+                        reply(StatusCode::NOT_FOUND, Bytes::new(), "application/json")
+                    }
+                }
+                Method::PUT => {
+                    let Some(q) = query(&req) else {
+                        return bad("the query is not valid percent-encoded UTF-8");
+                    };
+                    let ttl = match q.get("ttl_ms").map(|t| t.parse::<u64>()) {
+                        None => None,
+                        Some(Ok(0)) => return bad("a ttl_ms of 0 is not allowed"),
+                        Some(Ok(ms)) => Some(Duration::from_millis(ms)),
+                        Some(Err(_)) => return bad("ttl_ms must be a number"),
+                    };
+                    let value = try_reply!(body(state, req).await);
+                    try_provider!(p.set(&key, &value, ttl).await);
+                    no_content()
+                }
+                Method::DELETE => {
+                    let deleted = try_provider!(p.delete(&key).await);
+                    json_reply(StatusCode::OK, &serde_json::json!({ "deleted": deleted }))
+                }
+                _ => fail(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "unsupported",
+                    format!("{method} is not allowed on keys"),
+                ),
+            }
+        }
+        _ => fail(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("no route {method} {path}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b%2Fc").as_deref(), Some("a b/c"));
+        assert_eq!(percent_decode("%D0%BA").as_deref(), Some("к"));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(percent_decode("%4"), None);
+    }
+}
