@@ -593,3 +593,91 @@ async fn tiered_promotes_with_the_remaining_ttl_and_caps_l1() {
     assert_eq!(stats.extra("tiered.l2-hits"), Some(2));
     assert_eq!(stats.extra("tiered.promotions"), Some(2));
 }
+
+/// A directory under the target's temporary directory, kept for the test process (the
+/// conformance suite holds the provider to the end of each test).
+fn leaked_dir() -> String {
+    let dir = Box::leak(Box::new(
+        tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir"),
+    ));
+    dir.path().display().to_string()
+}
+
+fn filesystem_spec() -> StackSpec {
+    StackSpec::new("filesystem")
+        .config(AdapterConfig::new().with("dir", ConfigValue::Text(leaked_dir())))
+}
+
+mod conformance_encryption_over_filesystem {
+    byoc_tests::conformance_tests!(|| async {
+        super::wrap(
+            "encryption",
+            super::keys_config(&[super::KEY1], None),
+            vec![super::filesystem_spec()],
+        )
+        .await
+    });
+}
+
+mod conformance_encryption_over_tiered_memory_filesystem {
+    byoc_tests::conformance_tests!(|| async {
+        super::wrap(
+            "encryption",
+            super::keys_config(&[super::KEY1], None),
+            vec![
+                byoc::StackSpec::new("tiered")
+                    .inner(byoc::StackSpec::new("memory"))
+                    .inner(super::filesystem_spec()),
+            ],
+        )
+        .await
+    });
+}
+
+mod conformance_encryption_over_redis {
+    use byoc_tests::redis_server::{Holding, RedisServer};
+
+    byoc_tests::conformance_tests!(|| async {
+        let server = RedisServer::start("encryption over redis")?;
+        let stack = byoc::StackSpec::new("encryption")
+            .config(super::keys_config(&[super::KEY1], None))
+            .inner(
+                byoc::StackSpec::new("redis").config(
+                    byoc::AdapterConfig::new()
+                        .with("url", byoc::ConfigValue::Text(server.url()))
+                        .with("namespace", byoc::ConfigValue::Text("enc:".into())),
+                ),
+            );
+        let provider = super::registry().build(&stack).await.expect("stack");
+        Some(std::sync::Arc::new(Holding::new(provider, server))
+            as std::sync::Arc<dyn byoc::Provider>)
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encryption_over_filesystem_keeps_only_ciphertext_on_disk() {
+    let dir = leaked_dir();
+    let p = wrap(
+        "encryption",
+        keys_config(&[KEY1], None),
+        vec![
+            StackSpec::new("filesystem")
+                .config(AdapterConfig::new().with("dir", ConfigValue::Text(dir.clone()))),
+        ],
+    )
+    .await;
+    let secret = b"plaintext that must never reach the disk";
+    p.set("doc", secret, None).await.expect("set");
+    assert_eq!(p.get("doc").await.expect("get"), Some(secret.to_vec()));
+    let mut files = 0;
+    for entry in std::fs::read_dir(&dir).expect("read_dir") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
+        files += 1;
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "plaintext on disk"
+        );
+    }
+    assert!(files >= 1, "nothing was written");
+    assert_eq!(p.info().stack(), "encryption(filesystem)");
+}
