@@ -87,3 +87,40 @@ fn tiered_matches_the_model() {
             .expect("stack")
     });
 }
+
+#[test]
+fn filesystem_matches_the_model() {
+    run(async {
+        let dir = Box::leak(Box::new(
+            tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir"),
+        ));
+        registry()
+            .create(
+                "filesystem",
+                AdapterConfig::new()
+                    .with("dir", ConfigValue::Text(dir.path().display().to_string())),
+            )
+            .await
+            .expect("filesystem")
+    });
+}
+
+#[test]
+fn redis_matches_the_model() {
+    let Some(server) = byoc_tests::redis_server::RedisServer::start("redis model") else {
+        return;
+    };
+    let url = server.url();
+    run(async move {
+        let provider = registry()
+            .create(
+                "redis",
+                AdapterConfig::new()
+                    .with("url", ConfigValue::Text(url))
+                    .with("namespace", ConfigValue::Text("model:".into())),
+            )
+            .await
+            .expect("redis");
+        Arc::new(byoc_tests::redis_server::Holding::new(provider, server)) as Arc<dyn Provider>
+    });
+}

@@ -245,6 +245,7 @@ behaviour_tests! {
     rust_panic: "panic" => Expect::Trap;
     infinite_loop: "loop" => Expect::Deadline;
     loop_calling_host_imports: "import-loop" => Expect::Deadline;
+    busy_random: "random-loop" => Expect::Deadline;
     sleep_in_a_host_import: "sleep" => Expect::Deadline;
     memory_bomb: "grow" => Expect::Trap;
     stack_overflow: "recurse" => Expect::Trap;

@@ -7,6 +7,7 @@
 //! - `panic`: a Rust panic (an abort in wasm);
 //! - `loop`: spins forever (only the host's deadline stops it);
 //! - `import-loop`: spins forever calling host imports (the wall clock);
+//! - `random-loop`: spins forever drawing from WASI random;
 //! - `sleep`: sleeps 60 s inside a host import (WASI poll), where no epoch can interrupt;
 //! - `grow`: allocates memory until the host's memory limit stops it;
 //! - `recurse`: unbounded recursion until the stack overflows;
@@ -49,6 +50,11 @@ impl Hostile {
             "import-loop" => loop {
                 std::hint::black_box(byoc_guest_sdk::now_ms());
             },
+            "random-loop" => loop {
+                let mut bytes = [0u8; 64];
+                getrandom::fill(&mut bytes).map_err(|e| Error::Internal(format!("random: {e}")))?;
+                std::hint::black_box(bytes);
+            },
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(60));
                 Ok(None)
@@ -86,7 +92,7 @@ impl Adapter for Hostile {
                 "behaviour",
                 ConfigKind::Text,
                 true,
-                "trap, panic, loop, import-loop, sleep, grow, recurse, huge-value, lie, \
+                "trap, panic, loop, import-loop, random-loop, sleep, grow, recurse, huge-value, lie, \
                  read-file or env.",
             ),
             ConfigField::new("path", ConfigKind::Text, false, "File for read-file."),

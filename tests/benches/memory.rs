@@ -1,0 +1,139 @@
+//! The wasm memory adapter, the native moka provider and the filesystem adapter against
+//! the baselines a user would use instead, measured in the same run:
+//! `moka::sync::Cache` and a `Mutex<HashMap>` for memory, `std::fs` for files.
+//!
+//! `cargo bench -p byoc-tests --bench memory`; figures and ratios go to BENCHMARKS.md.
+
+use byoc::{AdapterConfig, ConfigValue, Provider, Registry};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+
+const SIZES: [usize; 3] = [64, 1024, 64 * 1024];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn get_hit(c: &mut Criterion) {
+    let rt = runtime();
+    let registry = Registry::new().expect("runtime");
+    let wasm: Arc<dyn Provider> = rt
+        .block_on(registry.create("memory", AdapterConfig::new()))
+        .expect("memory");
+    let native: Arc<dyn Provider> = rt
+        .block_on(registry.create("native-memory", AdapterConfig::new()))
+        .expect("native");
+    let moka: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(10_000);
+    let map: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
+
+    let mut group = c.benchmark_group("get_hit");
+    for size in SIZES {
+        let value = vec![7u8; size];
+        let key = format!("key-{size}");
+        rt.block_on(wasm.set(&key, &value, None)).expect("set");
+        rt.block_on(native.set(&key, &value, None)).expect("set");
+        moka.insert(key.clone(), value.clone());
+        map.lock().expect("lock").insert(key.clone(), value.clone());
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("moka_sync", size), &key, |b, k| {
+            b.iter(|| black_box(moka.get(black_box(k.as_str()))))
+        });
+        group.bench_with_input(BenchmarkId::new("mutex_hashmap", size), &key, |b, k| {
+            b.iter(|| {
+                black_box(
+                    map.lock()
+                        .expect("lock")
+                        .get(black_box(k.as_str()))
+                        .cloned(),
+                )
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("native_provider", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(native.get(black_box(k)).await) })
+        });
+        group.bench_with_input(BenchmarkId::new("wasm_memory", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(wasm.get(black_box(k)).await) })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("set");
+    for size in [64usize, 1024] {
+        let value = vec![7u8; size];
+        group.bench_with_input(BenchmarkId::new("moka_sync", size), &value, |b, v| {
+            b.iter(|| moka.insert("set-key".to_owned(), v.clone()))
+        });
+        group.bench_with_input(BenchmarkId::new("wasm_memory", size), &value, |b, v| {
+            b.to_async(&rt)
+                .iter(|| async { wasm.set("set-key", v, None).await.expect("set") })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("get_multi_100x64B");
+    let keys: Vec<String> = (0..100).map(|i| format!("multi-{i}")).collect();
+    for k in &keys {
+        rt.block_on(wasm.set(k, &[1u8; 64], None)).expect("set");
+        moka.insert(k.clone(), vec![1u8; 64]);
+    }
+    group.bench_function("moka_sync_loop", |b| {
+        b.iter(|| {
+            keys.iter()
+                .map(|k| moka.get(k.as_str()))
+                .collect::<Vec<_>>()
+        })
+    });
+    group.bench_function("wasm_memory", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wasm.get_multi(&keys).await.expect("get_multi") })
+    });
+    group.finish();
+}
+
+fn filesystem(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let registry = Registry::new().expect("runtime");
+    let fs: Arc<dyn Provider> = rt
+        .block_on(registry.create(
+            "filesystem",
+            AdapterConfig::new().with("dir", ConfigValue::Text(dir.path().display().to_string())),
+        ))
+        .expect("filesystem");
+    let plain = tempfile::tempdir().expect("temp dir");
+    let mut group = c.benchmark_group("filesystem_1KiB");
+    let value = vec![3u8; 1024];
+    rt.block_on(fs.set("file", &value, None)).expect("set");
+    let path = plain.path().join("file");
+    std::fs::write(&path, &value).expect("write");
+    group.bench_function("std_fs_read", |b| {
+        b.iter(|| std::fs::read(&path).expect("read"))
+    });
+    group.bench_function("adapter_get", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fs.get("file").await.expect("get") })
+    });
+    let tmp = plain.path().join("file.tmp");
+    group.bench_function("std_fs_write_rename", |b| {
+        b.iter(|| {
+            std::fs::write(&tmp, &value).expect("write");
+            std::fs::rename(&tmp, &path).expect("rename");
+        })
+    });
+    group.bench_function("adapter_set", |b| {
+        b.to_async(&rt)
+            .iter(|| async { fs.set("file", &value, None).await.expect("set") })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, get_hit, filesystem);
+criterion_main!(benches);
