@@ -6,7 +6,7 @@ build:
 
 # Build only the wasm adapters into target/wasm-adapters.
 adapters:
-    cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-hostile
+    cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-redis -p byoc-adapter-encryption -p byoc-adapter-tiered -p byoc-adapter-fallback -p byoc-adapter-hostile -p byoc-adapter-hostile-net
 
 # Run every test (the README's test command).
 test:
@@ -32,3 +32,8 @@ ci:
 # Longer model-based property runs (random operation sequences per provider).
 model cases="20000":
     BYOC_MODEL_CASES={{cases}} cargo test -p byoc-tests --test model --release
+
+# Criterion benchmarks (release build): the memory/filesystem baselines and Redis.
+bench:
+    cargo bench -p byoc-tests --bench memory
+    cargo bench -p byoc-tests --bench redis
