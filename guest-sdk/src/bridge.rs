@@ -62,11 +62,25 @@ fn info<A: Adapter>() -> ProviderInfo {
     }
 }
 
+/// The clock, read at most once and only when an entry with a TTL needs it (a WASI clock
+/// read is a host call: on the hit path of an entry without TTL it is skipped).
+struct LazyNow(Option<u64>);
+
+impl LazyNow {
+    fn get(&mut self) -> u64 {
+        *self.0.get_or_insert_with(now_ms)
+    }
+}
+
 impl<A: Adapter> Runtime<A> {
     /// The live entry under `key`; an expired one is deleted and counted.
     fn live(&mut self, key: &str, now: u64) -> Result<Option<Entry>> {
+        self.live_lazy(key, &mut LazyNow(Some(now)))
+    }
+
+    fn live_lazy(&mut self, key: &str, now: &mut LazyNow) -> Result<Option<Entry>> {
         match self.adapter.get(key)? {
-            Some(entry) if entry.is_live(now) => Ok(Some(entry)),
+            Some(entry) if entry.expires_at.is_none_or(|at| at > now.get()) => Ok(Some(entry)),
             Some(_) => {
                 if self.adapter.delete(key)? {
                     self.expirations += 1;
@@ -77,8 +91,8 @@ impl<A: Adapter> Runtime<A> {
         }
     }
 
-    fn read(&mut self, key: &str, now: u64) -> Result<Option<Vec<u8>>> {
-        let value = self.live(key, now)?.map(|e| e.value);
+    fn read(&mut self, key: &str, now: &mut LazyNow) -> Result<Option<Vec<u8>>> {
+        let value = self.live_lazy(key, now)?.map(|e| e.value);
         self.count(value.is_some());
         Ok(value)
     }
@@ -133,7 +147,7 @@ impl<A: Adapter> lifecycle::Guest for Bridge<A> {
 impl<A: Adapter> provider::Guest for Bridge<A> {
     fn get(k: String) -> Result<Option<Vec<u8>>> {
         key(&k)?;
-        with::<A, _>(|rt| rt.read(&k, now_ms()))
+        with::<A, _>(|rt| rt.read(&k, &mut LazyNow(None)))
     }
 
     fn set(k: String, value: Vec<u8>, ttl: Option<u64>) -> Result<()> {
