@@ -3,6 +3,7 @@
 use crate::serializer::{Postcard, Serializer};
 use crate::{Item, KeyTtl, Provider, Result, ScanPage, Stats};
 use arc_swap::ArcSwap;
+use byoc_common::escape_glob;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
@@ -173,18 +174,6 @@ fn type_tag<T>() -> [u8; 4] {
         hash = hash.wrapping_mul(0x0100_0193);
     }
     hash.to_le_bytes()
-}
-
-/// Escapes glob metacharacters so `text` matches only itself.
-fn escape_glob(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {

@@ -37,7 +37,7 @@ impl ConfigValue {
 
     /// A duration value (rounded up to whole milliseconds).
     pub fn duration(d: Duration) -> Self {
-        ConfigValue::DurationMs(u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX))
+        ConfigValue::DurationMs(crate::provider::duration_ms_ceil(d))
     }
 }
 
@@ -70,6 +70,18 @@ pub struct ConfigField {
     pub required: bool,
     /// What it means and its default.
     pub doc: String,
+}
+
+impl ConfigField {
+    /// A field declaration.
+    pub fn new(name: &str, kind: ConfigKind, required: bool, doc: &str) -> Self {
+        ConfigField {
+            name: name.to_owned(),
+            kind,
+            required,
+            doc: doc.to_owned(),
+        }
+    }
 }
 
 /// An adapter's configuration: named, typed values, checked against the adapter's
@@ -148,6 +160,60 @@ impl AdapterConfig {
                 *value = converted;
             }
         }
+    }
+
+    /// [`coerce`](AdapterConfig::coerce)s, then [`validate`](AdapterConfig::validate)s
+    /// against `fields`: the one schema check of every factory and adapter.
+    pub fn checked(mut self, provider: &str, fields: &[ConfigField]) -> crate::Result<Self> {
+        self.coerce(fields);
+        self.validate(provider, fields)?;
+        Ok(self)
+    }
+
+    /// A text field.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(ConfigValue::Text(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// A boolean field.
+    pub fn boolean(&self, name: &str) -> Option<bool> {
+        match self.get(name) {
+            Some(ConfigValue::Boolean(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A size field, in bytes.
+    pub fn size(&self, name: &str) -> Option<u64> {
+        match self.get(name) {
+            Some(ConfigValue::Size(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A duration field.
+    pub fn duration(&self, name: &str) -> Option<Duration> {
+        match self.get(name) {
+            Some(ConfigValue::DurationMs(v)) => Some(Duration::from_millis(*v)),
+            _ => None,
+        }
+    }
+
+    /// A text-list field.
+    pub fn text_list(&self, name: &str) -> Option<&[String]> {
+        match self.get(name) {
+            Some(ConfigValue::TextList(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Removes `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<ConfigValue> {
+        let i = self.entries.iter().position(|(n, _)| n == name)?;
+        Some(self.entries.remove(i).1)
     }
 
     /// Checks the configuration against an adapter's declared fields: no unknown field,

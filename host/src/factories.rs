@@ -3,7 +3,7 @@
 
 use crate::builtin::{FILESYSTEM_ADAPTER, HTTP_ADAPTER};
 use crate::wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, WasmProvider};
-use crate::{AdapterConfig, ConfigValue, Error, Provider, Result};
+use crate::{AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, Provider, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,19 +23,6 @@ const FILESYSTEM_DEADLINE: Duration = Duration::from_secs(30);
 /// Default `timeout` of the HTTP adapter (kept in step with `adapters/http`).
 const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn unknown(provider: &str, field: &str, known: &str) -> Error {
-    Error::InvalidConfig(format!(
-        "provider `{provider}`: unknown field `{field}` (known fields: {known})"
-    ))
-}
-
-fn wrong(provider: &str, field: &str, kind: &str, value: &ConfigValue) -> Error {
-    Error::InvalidConfig(format!(
-        "provider `{provider}`: field `{field}` takes a {kind} value, got a {:?}",
-        value.kind()
-    ))
-}
-
 /// The `filesystem` factory. Fields: `dir` (text, required: host directory, granted
 /// read-write unless `read-only`), `read-only` (boolean, default false), `namespace`
 /// (text), `fsync` (boolean). One instance (partition) serves the directory.
@@ -43,31 +30,37 @@ pub(crate) async fn filesystem(
     runtime: Runtime,
     config: AdapterConfig,
 ) -> Result<Arc<dyn Provider>> {
-    const KNOWN: &str = "dir, read-only, namespace, fsync";
-    let mut dir: Option<PathBuf> = None;
-    let mut access = DirAccess::ReadWrite;
-    let mut adapter = AdapterConfig::new().with("path", ConfigValue::Text(GUEST_DIR.into()));
-    for (name, value) in config.iter() {
-        match (name, value) {
-            ("dir", ConfigValue::Text(d)) => dir = Some(PathBuf::from(d)),
-            ("dir", v) => return Err(wrong(FILESYSTEM, name, "Text", v)),
-            ("read-only", ConfigValue::Boolean(ro)) => {
-                access = if *ro {
-                    DirAccess::ReadOnly
-                } else {
-                    DirAccess::ReadWrite
-                };
-            }
-            ("read-only", v) => return Err(wrong(FILESYSTEM, name, "Boolean", v)),
-            ("namespace" | "fsync", v) => adapter.set(name, v.clone()),
-            (other, _) => return Err(unknown(FILESYSTEM, other, KNOWN)),
-        }
-    }
-    let dir = dir.ok_or_else(|| {
-        Error::InvalidConfig(format!(
-            "provider `{FILESYSTEM}`: required field `dir` (the directory to store entries in) is missing"
-        ))
-    })?;
+    let fields = [
+        ConfigField::new(
+            "dir",
+            ConfigKind::Text,
+            true,
+            "the host directory to store entries in",
+        ),
+        ConfigField::new(
+            "read-only",
+            ConfigKind::Boolean,
+            false,
+            "grant the directory read-only",
+        ),
+        ConfigField::new(
+            "namespace",
+            ConfigKind::Text,
+            false,
+            "this cache's files only",
+        ),
+        ConfigField::new("fsync", ConfigKind::Boolean, false, "flush each write"),
+    ];
+    let mut adapter = config.checked(FILESYSTEM, &fields)?;
+    let dir = PathBuf::from(adapter.text("dir").unwrap_or_default());
+    let access = if adapter.boolean("read-only") == Some(true) {
+        DirAccess::ReadOnly
+    } else {
+        DirAccess::ReadWrite
+    };
+    adapter.remove("dir");
+    adapter.remove("read-only");
+    adapter.set("path", ConfigValue::Text(GUEST_DIR.into()));
     if !dir.is_dir() {
         return Err(Error::InvalidConfig(format!(
             "provider `{FILESYSTEM}`: `{}` is not a directory",
@@ -93,24 +86,25 @@ pub(crate) async fn filesystem(
 /// `token` (text), `headers` (text list of `Name: value`), `timeout` (duration, default
 /// 5 s). The call deadline is set above the timeout so a slow server gives `unavailable`.
 pub(crate) async fn http(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
-    const KNOWN: &str = "url, token, headers, timeout";
-    let mut url = None;
-    let mut timeout = HTTP_DEFAULT_TIMEOUT;
-    for (name, value) in config.iter() {
-        match (name, value) {
-            ("url", ConfigValue::Text(u)) => url = Some(u.clone()),
-            ("url", v) => return Err(wrong(HTTP, name, "Text", v)),
-            ("timeout", ConfigValue::DurationMs(ms)) => timeout = Duration::from_millis(*ms),
-            ("timeout", v) => return Err(wrong(HTTP, name, "DurationMs", v)),
-            ("token" | "headers", _) => {}
-            (other, _) => return Err(unknown(HTTP, other, KNOWN)),
-        }
-    }
-    let url = url.ok_or_else(|| {
-        Error::InvalidConfig(format!(
-            "provider `{HTTP}`: required field `url` (the cache server's base URL) is missing"
-        ))
-    })?;
+    let fields = [
+        ConfigField::new("url", ConfigKind::Text, true, "the cache server's base URL"),
+        ConfigField::new("token", ConfigKind::Text, false, "bearer token"),
+        ConfigField::new(
+            "headers",
+            ConfigKind::TextList,
+            false,
+            "extra `Name: value` headers",
+        ),
+        ConfigField::new(
+            "timeout",
+            ConfigKind::DurationMs,
+            false,
+            "per-request timeout (5 s)",
+        ),
+    ];
+    let config = config.checked(HTTP, &fields)?;
+    let url = config.text("url").unwrap_or_default().to_owned();
+    let timeout = config.duration("timeout").unwrap_or(HTTP_DEFAULT_TIMEOUT);
     let mut grant = HttpGrant::new([url.as_str()])?;
     grant.max_timeout = timeout;
     let component = runtime.load(HTTP, HTTP_ADAPTER)?;

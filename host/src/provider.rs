@@ -112,7 +112,8 @@ pub(crate) fn expire_ttl_ms(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(duration_ms_ceil)
 }
 
-fn duration_ms_ceil(d: Duration) -> u64 {
+/// `d` in whole milliseconds, rounded up (so no non-zero duration becomes 0).
+pub(crate) fn duration_ms_ceil(d: Duration) -> u64 {
     let micros = d.as_micros();
     u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX)
 }

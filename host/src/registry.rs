@@ -301,12 +301,7 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
         ..
     } = input;
     // Sizes may be written as text ("64MiB"): read them as the adapter will.
-    config.coerce(&[ConfigField {
-        name: "max-bytes".into(),
-        kind: ConfigKind::Size,
-        required: false,
-        doc: String::new(),
-    }]);
+    config.coerce(&[ConfigField::new("max-bytes", ConfigKind::Size, false, "")]);
     let partitions = default_partitions();
     let share = |total: u64| total.div_ceil(partitions as u64).max(1);
     let max_bytes = match config.get("max-bytes") {
@@ -336,18 +331,16 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
 /// The `native-memory` factory.
 fn native_memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
     no_layers(NATIVE_MEMORY, &input)?;
-    let mut config = input.config;
-    let fields = [ConfigField {
-        name: "max-bytes".into(),
-        kind: ConfigKind::Size,
-        required: false,
-        doc: "Bound on the bytes of keys and values (default 64 MiB).".into(),
-    }];
-    config.coerce(&fields);
-    config.validate(NATIVE_MEMORY, &fields)?;
+    let fields = [ConfigField::new(
+        "max-bytes",
+        ConfigKind::Size,
+        false,
+        "Bound on the bytes of keys and values (default 64 MiB).",
+    )];
+    let config = input.config.checked(NATIVE_MEMORY, &fields)?;
     let mut native = NativeMemoryConfig::default();
-    if let Some(ConfigValue::Size(n)) = config.get("max-bytes") {
-        native.max_bytes = *n;
+    if let Some(n) = config.size("max-bytes") {
+        native.max_bytes = n;
     }
     Ok(Arc::new(NativeMemoryProvider::new(native)))
 }

@@ -40,6 +40,24 @@ impl fmt::Display for GlobError {
 
 impl std::error::Error for GlobError {}
 
+/// `text` with every glob metacharacter escaped, so the pattern matches only `text`.
+///
+/// ```
+/// # use byoc_common::{escape_glob, glob_match};
+/// assert_eq!(escape_glob("a*b"), r"a\*b");
+/// assert!(glob_match(&escape_glob("[x]?"), "[x]?"));
+/// ```
+pub fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Checks that `pattern` is well formed: every `[` closed, at most [`MAX_PATTERN_LEN`] bytes.
 ///
 /// ```
@@ -253,15 +271,7 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    /// Escapes every metacharacter of `text`.
-    fn escape(text: &str) -> String {
-        text.chars()
-            .flat_map(|c| {
-                let esc = matches!(c, '*' | '?' | '[' | ']' | '\\').then_some('\\');
-                esc.into_iter().chain(std::iter::once(c))
-            })
-            .collect()
-    }
+    use super::escape_glob as escape;
 
     proptest! {
         #[test]

@@ -18,7 +18,7 @@ mod glob;
 mod key;
 mod scan;
 
-pub use glob::{GlobError, glob_match, validate_pattern};
+pub use glob::{GlobError, escape_glob, glob_match, validate_pattern};
 pub use key::{KeyError, MAX_KEY_LEN, validate_key};
 pub use scan::{EXAMINE_PER_RESULT, ScanCursor, SortedPage};
 

@@ -4,6 +4,7 @@ use super::RedisSlot;
 use super::bindings::byoc::cache::redis::{Host, ScanBatch, ServerStats};
 use super::conn::{Conn, Connection, RunError};
 use crate::wasm::bindings::byoc::cache::types::{Error as WitError, Item, KeyTtl};
+use byoc_common::escape_glob;
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -24,18 +25,6 @@ fn check_ttl(ttl: Option<u64>) -> R<()> {
         )),
         _ => Ok(()),
     }
-}
-
-/// `s` with Redis glob characters escaped, so that it matches only itself.
-fn escape_glob(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// A Redis MATCH pattern that matches at least every key `pattern` matches under the

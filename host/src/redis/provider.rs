@@ -4,15 +4,13 @@
 use super::{RedisGrant, RedisTarget};
 use crate::builtin::REDIS_ADAPTER;
 use crate::wasm::{Limits, Runtime, WasmProvider};
-use crate::{AdapterConfig, ConfigValue, Error, Grants, Provider, Result};
+use crate::{AdapterConfig, Error, Grants, Provider, Result};
+use crate::{ConfigField, ConfigKind};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Name of the built-in Redis provider.
 pub const REDIS: &str = "redis";
-
-/// Fields the `redis` provider accepts.
-const FIELDS: &str = "url, cluster-urls, namespace, connect-timeout, response-timeout, deadline";
 
 /// A provider serving the embedded Redis adapter over `grant`.
 ///
@@ -44,42 +42,47 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
 /// `response-timeout`, `deadline` (durations, see [`RedisGrant`]).
 pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
     let bad = |msg: String| Error::InvalidConfig(format!("provider `redis`: {msg}"));
-    let (mut url, mut cluster, mut namespace) = (None, None, None);
-    let mut timeouts: Vec<(&str, Duration)> = Vec::new();
-    for (name, value) in config.iter() {
-        match (name, value) {
-            ("url", ConfigValue::Text(u)) => url = Some(u.clone()),
-            ("cluster-urls", ConfigValue::TextList(us)) => cluster = Some(us.clone()),
-            ("namespace", ConfigValue::Text(ns)) => namespace = Some(ns.clone()),
-            (
-                field @ ("connect-timeout" | "response-timeout" | "deadline"),
-                ConfigValue::DurationMs(ms),
-            ) => timeouts.push((field, Duration::from_millis(*ms))),
-            (field @ ("url" | "namespace"), other) => {
-                return Err(bad(format!(
-                    "field `{field}` takes a Text value, got a {:?}",
-                    other.kind()
-                )));
-            }
-            ("cluster-urls", other) => {
-                return Err(bad(format!(
-                    "field `cluster-urls` takes a TextList value, got a {:?}",
-                    other.kind()
-                )));
-            }
-            (field @ ("connect-timeout" | "response-timeout" | "deadline"), other) => {
-                return Err(bad(format!(
-                    "field `{field}` takes a DurationMs value, got a {:?}",
-                    other.kind()
-                )));
-            }
-            (other, _) => {
-                return Err(bad(format!(
-                    "unknown field `{other}` (known fields: {FIELDS})"
-                )));
-            }
-        }
-    }
+    let fields = [
+        ConfigField::new("url", ConfigKind::Text, false, "one Redis server"),
+        ConfigField::new(
+            "cluster-urls",
+            ConfigKind::TextList,
+            false,
+            "nodes of a cluster",
+        ),
+        ConfigField::new(
+            "namespace",
+            ConfigKind::Text,
+            true,
+            "the key prefix this cache owns",
+        ),
+        ConfigField::new(
+            "connect-timeout",
+            ConfigKind::DurationMs,
+            false,
+            "connect timeout",
+        ),
+        ConfigField::new(
+            "response-timeout",
+            ConfigKind::DurationMs,
+            false,
+            "response timeout",
+        ),
+        ConfigField::new(
+            "deadline",
+            ConfigKind::DurationMs,
+            false,
+            "per-call deadline",
+        ),
+    ];
+    let config = config.clone().checked(REDIS, &fields)?;
+    let url = config.text("url").map(str::to_owned);
+    let cluster = config.text_list("cluster-urls").map(<[String]>::to_vec);
+    let namespace = config.text("namespace").map(str::to_owned);
+    let timeouts: Vec<(&str, Duration)> = ["connect-timeout", "response-timeout", "deadline"]
+        .into_iter()
+        .filter_map(|f| config.duration(f).map(|d| (f, d)))
+        .collect();
     let target = match (url, cluster) {
         (Some(url), None) => RedisTarget::Single(url),
         (None, Some(urls)) => RedisTarget::Cluster(urls),
@@ -109,6 +112,7 @@ pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<A
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ConfigValue;
 
     /// The embedded component's world is `redis-adapter`: it imports `redis` and exports
     /// the provider.

@@ -40,10 +40,7 @@ fn to_wit_ttl(t: KeyTtl) -> wit::KeyTtl {
     match t {
         KeyTtl::Missing => wit::KeyTtl::Missing,
         KeyTtl::Persistent => wit::KeyTtl::Persistent,
-        KeyTtl::ExpiresIn(d) => {
-            let ms = u64::try_from(d.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-            wit::KeyTtl::ExpiresIn(ms.max(1))
-        }
+        KeyTtl::ExpiresIn(d) => wit::KeyTtl::ExpiresIn(crate::provider::duration_ms_ceil(d).max(1)),
     }
 }
 

@@ -154,9 +154,7 @@ impl WasmProviderBuilder {
             .map_err(|e| shared.trap_error(e))?;
         let config_fields: Vec<ConfigField> =
             description.config.into_iter().map(Into::into).collect();
-        let mut config = self.config;
-        config.coerce(&config_fields);
-        config.validate(shared.name(), &config_fields)?;
+        let config = self.config.checked(shared.name(), &config_fields)?;
         let entries = config
             .iter()
             .map(|(n, v)| bindings::config_entry(n, v))
