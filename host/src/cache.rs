@@ -164,6 +164,29 @@ const HEADER_VERSION: u8 = 1;
 /// Bytes of the header: magic, version, serializer id, 4-byte type tag.
 pub(crate) const HEADER_LEN: usize = 7;
 
+/// If `bytes` is an entry written by a typed [`Cache`], the id of its serializer (1
+/// postcard, 2 JSON, 128 and up custom) and its payload; `None` for any other bytes.
+/// What `byoc get` uses to show typed entries.
+///
+/// ```
+/// # async fn demo() -> byoc::Result<()> {
+/// use byoc::{Contract, Json, NativeMemoryProvider, Provider, typed_payload};
+/// use std::sync::Arc;
+///
+/// let provider = Arc::new(NativeMemoryProvider::new(Default::default()));
+/// let cache = Contract::<Vec<u32>>::new("c", provider.clone()).serializer(Json).cache();
+/// cache.set("k", &vec![1, 2], None).await?;
+/// let raw = provider.get("k").await?.expect("stored");
+/// assert_eq!(typed_payload(&raw), Some((2, &b"[1,2]"[..])));
+/// assert_eq!(typed_payload(b"plain"), None);
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
+pub fn typed_payload(bytes: &[u8]) -> Option<(u8, &[u8])> {
+    let (header, payload) = bytes.split_at_checked(HEADER_LEN)?;
+    (header[0] == MAGIC && header[1] == HEADER_VERSION).then_some((header[2], payload))
+}
+
 /// A 32-bit FNV-1a hash of `T`'s type name: entries written for another type read as
 /// misses. (A type renamed or moved, or a compiler that names it differently, also turns
 /// old entries into misses — harmless for a cache.)

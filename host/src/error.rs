@@ -71,6 +71,43 @@ pub enum Error {
     /// A value could not be serialized for storage.
     #[error("cannot serialize value: {0}")]
     Serialize(String),
+    /// A configuration file is wrong; the message names where.
+    #[error("{}", config_message(origin, *line, cache.as_deref(), field.as_deref(), message))]
+    Config {
+        /// The file (or the name given to the parser).
+        origin: String,
+        /// The cache the error is in, when known.
+        cache: Option<String>,
+        /// The field, as a path inside the cache (`inner[0].config.dir`), when known.
+        field: Option<String>,
+        /// The 1-based line, when the YAML parser reports it.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `file:line: cache `c`, field `f`: message`, leaving out what is unknown.
+fn config_message(
+    origin: &str,
+    line: Option<usize>,
+    cache: Option<&str>,
+    field: Option<&str>,
+    message: &str,
+) -> String {
+    let mut out = origin.to_owned();
+    if let Some(line) = line {
+        out.push_str(&format!(":{line}"));
+    }
+    out.push_str(": ");
+    match (cache, field) {
+        (Some(c), Some(f)) => out.push_str(&format!("cache `{c}`, field `{f}`: ")),
+        (Some(c), None) => out.push_str(&format!("cache `{c}`: ")),
+        (None, Some(f)) => out.push_str(&format!("field `{f}`: ")),
+        (None, None) => {}
+    }
+    out.push_str(message);
+    out
 }
 
 impl Error {

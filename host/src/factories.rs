@@ -2,6 +2,7 @@
 //! grants + adapter configuration.
 
 use crate::builtin::{FILESYSTEM_ADAPTER, HTTP_ADAPTER};
+use crate::config_file::LimitsConfig;
 use crate::wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, WasmProvider};
 use crate::{AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, Provider, Result};
 use std::path::PathBuf;
@@ -25,10 +26,11 @@ const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `filesystem` factory. Fields: `dir` (text, required: host directory, granted
 /// read-write unless `read-only`), `read-only` (boolean, default false), `namespace`
-/// (text), `fsync` (boolean). One instance (partition) serves the directory.
+/// (text), `fsync` (boolean), `create` (boolean: create `dir` if missing). One instance (partition) serves the directory.
 pub(crate) async fn filesystem(
     runtime: Runtime,
     config: AdapterConfig,
+    limits: &LimitsConfig,
 ) -> Result<Arc<dyn Provider>> {
     let fields = [
         ConfigField::new(
@@ -50,6 +52,12 @@ pub(crate) async fn filesystem(
             "this cache's files only",
         ),
         ConfigField::new("fsync", ConfigKind::Boolean, false, "flush each write"),
+        ConfigField::new(
+            "create",
+            ConfigKind::Boolean,
+            false,
+            "create the directory (and its parents) if missing",
+        ),
     ];
     let mut adapter = config.checked(FILESYSTEM, &fields)?;
     let dir = PathBuf::from(adapter.text("dir").unwrap_or_default());
@@ -58,8 +66,18 @@ pub(crate) async fn filesystem(
     } else {
         DirAccess::ReadWrite
     };
+    let create = adapter.boolean("create") == Some(true);
     adapter.remove("dir");
     adapter.remove("read-only");
+    adapter.remove("create");
+    if create && !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::InvalidConfig(format!(
+                "provider `{FILESYSTEM}`: cannot create `{}`: {e}",
+                dir.display()
+            ))
+        })?;
+    }
     adapter.set("path", ConfigValue::Text(GUEST_DIR.into()));
     if !dir.is_dir() {
         return Err(Error::InvalidConfig(format!(
@@ -71,10 +89,10 @@ pub(crate) async fn filesystem(
     let provider = WasmProvider::builder(&runtime, component)
         .config(adapter)
         .grants(Grants::none().dir(dir, GUEST_DIR, access))
-        .limits(Limits {
+        .limits(limits.apply(Limits {
             call_deadline: FILESYSTEM_DEADLINE,
             ..Limits::default()
-        })
+        }))
         // Every instance would see every file: one instance keeps scan and stats exact.
         .partitions(1)
         .build()
@@ -85,7 +103,11 @@ pub(crate) async fn filesystem(
 /// The `http` factory. Fields: `url` (text, required; its origin is the HTTP grant),
 /// `token` (text), `headers` (text list of `Name: value`), `timeout` (duration, default
 /// 5 s). The call deadline is set above the timeout so a slow server gives `unavailable`.
-pub(crate) async fn http(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+pub(crate) async fn http(
+    runtime: Runtime,
+    config: AdapterConfig,
+    limits: &LimitsConfig,
+) -> Result<Arc<dyn Provider>> {
     let fields = [
         ConfigField::new("url", ConfigKind::Text, true, "the cache server's base URL"),
         ConfigField::new("token", ConfigKind::Text, false, "bearer token"),
@@ -111,12 +133,12 @@ pub(crate) async fn http(runtime: Runtime, config: AdapterConfig) -> Result<Arc<
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
         .grants(Grants::none().http(grant))
-        .limits(Limits {
+        .limits(limits.apply(Limits {
             // A call waits at most for connect + first byte + gaps between bytes, each
             // capped at `timeout` by the host.
             call_deadline: timeout.saturating_mul(4) + Duration::from_secs(1),
             ..Limits::default()
-        })
+        }))
         // The state is on the server: one instance, so scan and stats are not repeated.
         .partitions(1)
         .build()

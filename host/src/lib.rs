@@ -11,7 +11,10 @@
 //!   and trap recovery. [`NativeMemoryProvider`]: moka in process.
 //! - [`redis`]: native Redis (one server or a cluster) offered to adapters as a host
 //!   import, namespaced by a [`redis::RedisGrant`]; the built-in `redis` provider uses it.
-//! - [`Registry`]: providers by name with typed [`AdapterConfig`].
+//! - [`Registry`]: providers by name with typed [`AdapterConfig`]; component files by path.
+//! - [`ConfigFile`] / [`Caches`]: caches from a YAML file, each instrumented
+//!   ([`Instrumented`]: metrics and tracing) and hot-swappable ([`SwapProvider`]), with
+//!   hot reload of changed component files.
 //! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types with key prefix,
 //!   default TTL, [`Postcard`] or [`Json`] serialization, and [`Cache::swap_provider`].
 //!
@@ -41,23 +44,31 @@
 
 pub mod builtin;
 mod cache;
+mod caches;
+pub mod components;
 mod config;
+pub mod config_file;
 mod error;
 mod factories;
+pub mod instrument;
 mod native;
 mod provider;
 pub mod redis;
 mod registry;
 mod serializer;
 pub mod serve;
+pub mod swap;
 mod types;
 pub mod units;
 pub mod wasm;
 
-pub use cache::{Cache, Contract, DECODE_FAILURES};
+pub use cache::{Cache, Contract, DECODE_FAILURES, typed_payload};
+pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
 pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
+pub use config_file::ConfigFile;
 pub use error::{Error, Result};
 pub use factories::{FILESYSTEM, HTTP};
+pub use instrument::Instrumented;
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{
@@ -65,6 +76,7 @@ pub use registry::{
     StackSpec, TIERED,
 };
 pub use serializer::{Json, Postcard, Serializer};
+pub use swap::SwapProvider;
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
 pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, WasmProvider};
 

@@ -1,7 +1,8 @@
 //! Providers by name: built-ins and the factories applications add.
 
 use crate::builtin::{ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MEMORY_ADAPTER, TIERED_WRAPPER};
-use crate::wasm::{Runtime, WasmProvider, default_partitions};
+use crate::config_file::LimitsConfig;
+use crate::wasm::{Grants, Limits, Runtime, WasmProvider, default_partitions};
 use crate::{
     AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, NativeMemoryConfig,
     NativeMemoryProvider, Provider, Result,
@@ -24,6 +25,9 @@ pub struct FactoryInput {
     pub config: AdapterConfig,
     /// The providers below it, for a wrapper (layer 0 first); empty otherwise.
     pub layers: Vec<Arc<dyn Provider>>,
+    /// Limit overrides from configuration, applied on the factory's own defaults by
+    /// factories of wasm providers. A native factory fails if any is set.
+    pub limits: LimitsConfig,
 }
 
 /// Creates a provider from its input, on the registry's runtime.
@@ -69,6 +73,16 @@ pub struct StackSpec {
     pub config: AdapterConfig,
     /// The layers below it (for wrappers), layer 0 first.
     pub inner: Vec<StackSpec>,
+    /// For a component file: the sha256 it must have (lowercase hex).
+    pub sha256: Option<String>,
+    /// For a component file: its capabilities (registered providers derive theirs from
+    /// their configuration).
+    pub grants: Grants,
+    /// Limit overrides on the provider's defaults.
+    pub limits: LimitsConfig,
+    /// For a component file: instances the keys are spread over (default 1; more only
+    /// for adapters whose state lives in the instance).
+    pub partitions: Option<usize>,
 }
 
 impl StackSpec {
@@ -78,7 +92,30 @@ impl StackSpec {
             provider: name.into(),
             config: AdapterConfig::new(),
             inner: Vec::new(),
+            sha256: None,
+            grants: Grants::none(),
+            limits: LimitsConfig::default(),
+            partitions: None,
         }
+    }
+
+    /// A component file as the provider (see [`Registry::build`]), optionally pinned.
+    pub fn component(path: impl AsRef<std::path::Path>, sha256: Option<&str>) -> Self {
+        let mut spec = StackSpec::new(path.as_ref().display().to_string());
+        spec.sha256 = sha256.map(str::to_ascii_lowercase);
+        spec
+    }
+
+    /// Sets the grants of a component file.
+    pub fn grants(mut self, grants: Grants) -> Self {
+        self.grants = grants;
+        self
+    }
+
+    /// Sets limit overrides.
+    pub fn limits(mut self, limits: LimitsConfig) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Sets the configuration.
@@ -107,7 +144,7 @@ impl StackSpec {
 ///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
 ///   `namespace`, and optional timeouts.
 /// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
-///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean).
+///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean), `create` (boolean).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///
@@ -156,7 +193,7 @@ impl Registry {
             Arc::new(|input| {
                 Box::pin(async move {
                     no_layers(crate::redis::REDIS, &input)?;
-                    crate::redis::factory(input.runtime, input.config).await
+                    crate::redis::factory(input.runtime, input.config, &input.limits).await
                 })
             }),
         );
@@ -179,7 +216,7 @@ impl Registry {
             Arc::new(|input| {
                 Box::pin(async move {
                     no_layers(crate::FILESYSTEM, &input)?;
-                    crate::factories::filesystem(input.runtime, input.config).await
+                    crate::factories::filesystem(input.runtime, input.config, &input.limits).await
                 })
             }),
         );
@@ -188,7 +225,7 @@ impl Registry {
             Arc::new(|input| {
                 Box::pin(async move {
                     no_layers(crate::HTTP, &input)?;
-                    crate::factories::http(input.runtime, input.config).await
+                    crate::factories::http(input.runtime, input.config, &input.limits).await
                 })
             }),
         );
@@ -223,17 +260,37 @@ impl Registry {
 
     /// Creates the provider registered under `name` with `config` (no layers below).
     pub async fn create(&self, name: &str, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
-        self.create_with_layers(name, config, Vec::new()).await
+        self.create_with_layers(name, config, Vec::new(), LimitsConfig::default())
+            .await
     }
 
     /// Creates a whole stack: every layer first (bottom up), then the wrappers over them.
+    ///
+    /// A provider name ending in `.wasm` is a component file: it is read, checked against
+    /// `spec.sha256` when given, compiled (or taken from the compiled-code cache), checked
+    /// against the grants (see [`crate::components::check_grants`]) and instantiated with
+    /// `spec.grants`, `spec.limits` and `spec.partitions`.
     pub async fn build(&self, spec: &StackSpec) -> Result<Arc<dyn Provider>> {
         let mut layers = Vec::with_capacity(spec.inner.len());
         for layer in &spec.inner {
             layers.push(Box::pin(self.build(layer)).await?);
         }
-        self.create_with_layers(&spec.provider, spec.config.clone(), layers)
-            .await
+        if crate::config_file::is_component_path(&spec.provider) {
+            return crate::components::build(&self.runtime, spec, layers).await;
+        }
+        if spec.sha256.is_some() || spec.grants != Grants::none() || spec.partitions.is_some() {
+            return Err(Error::InvalidConfig(format!(
+                "provider `{}`: sha256, grants and partitions apply to component files only",
+                spec.provider
+            )));
+        }
+        self.create_with_layers(
+            &spec.provider,
+            spec.config.clone(),
+            layers,
+            spec.limits.clone(),
+        )
+        .await
     }
 
     async fn create_with_layers(
@@ -241,6 +298,7 @@ impl Registry {
         name: &str,
         config: AdapterConfig,
         layers: Vec<Arc<dyn Provider>>,
+        limits: LimitsConfig,
     ) -> Result<Arc<dyn Provider>> {
         let factory = self
             .factories
@@ -253,6 +311,7 @@ impl Registry {
             runtime: self.runtime.clone(),
             config,
             layers,
+            limits,
         })
         .await
     }
@@ -285,6 +344,7 @@ async fn wasm_wrapper(
     let component = input.runtime.load(name, bytes)?;
     let provider = WasmProvider::builder(&input.runtime, component)
         .config(input.config)
+        .limits(input.limits.apply(Limits::default()))
         .layers(input.layers)
         .partitions(1)
         .build()
@@ -298,6 +358,7 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
     let FactoryInput {
         runtime,
         mut config,
+        limits,
         ..
     } = input;
     // Sizes may be written as text ("64MiB"): read them as the adapter will.
@@ -322,6 +383,7 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
     let component = runtime.load(MEMORY, MEMORY_ADAPTER)?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
+        .limits(limits.apply(Limits::default()))
         .partitions(partitions)
         .build()
         .await?;
@@ -331,6 +393,11 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
 /// The `native-memory` factory.
 fn native_memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
     no_layers(NATIVE_MEMORY, &input)?;
+    if !input.limits.is_empty() {
+        return Err(Error::InvalidConfig(format!(
+            "provider `{NATIVE_MEMORY}` runs in the host, not in a sandbox: `limits` do not apply"
+        )));
+    }
     let fields = [ConfigField::new(
         "max-bytes",
         ConfigKind::Size,

@@ -26,6 +26,35 @@ mod wasm_memory_one_partition {
     });
 }
 
+/// A component file named in configuration: loaded by path (and pinned) through the
+/// registry, as a third party's adapter would be, behind the swap and metrics layers a
+/// configured cache gets.
+mod component_file {
+    byoc_tests::conformance_tests!(|| async {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        std::fs::write(
+            dir.path().join("memory.wasm"),
+            byoc::builtin::MEMORY_ADAPTER,
+        )
+        .expect("write");
+        let sha = byoc::wasm::sha256_hex(byoc::builtin::MEMORY_ADAPTER);
+        let text = format!(
+            "caches:\n  - name: c\n    provider: memory.wasm\n    sha256: {sha}\n    partitions: 2\n"
+        );
+        let file = byoc::ConfigFile::parse_with_env(
+            &text,
+            "conformance.yaml",
+            dir.path(),
+            Default::default(),
+        )
+        .expect("config");
+        let caches = byoc::Caches::open(&file, byoc::Registry::new().expect("runtime"))
+            .await
+            .expect("caches");
+        caches.provider("c").expect("cache")
+    });
+}
+
 mod native_memory {
     byoc_tests::conformance_tests!(|| async {
         byoc::Registry::new()

@@ -3,6 +3,7 @@
 
 use super::{RedisGrant, RedisTarget};
 use crate::builtin::REDIS_ADAPTER;
+use crate::config_file::LimitsConfig;
 use crate::wasm::{Limits, Runtime, WasmProvider};
 use crate::{AdapterConfig, Error, Grants, Provider, Result};
 use crate::{ConfigField, ConfigKind};
@@ -19,6 +20,15 @@ pub const REDIS: &str = "redis";
 /// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
 /// with `unavailable` from the host before the sandbox's deadline fires.
 pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
+    redis_provider_with(runtime, grant, &LimitsConfig::default()).await
+}
+
+/// [`redis_provider`] with limit overrides from configuration.
+async fn redis_provider_with(
+    runtime: &Runtime,
+    grant: RedisGrant,
+    overrides: &LimitsConfig,
+) -> Result<WasmProvider> {
     let component = runtime.load(REDIS, REDIS_ADAPTER)?;
     let limits = Limits {
         call_deadline: grant
@@ -29,7 +39,7 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
     };
     WasmProvider::builder(runtime, component)
         .grants(Grants::none().with_redis(grant))
-        .limits(limits)
+        .limits(overrides.apply(limits))
         .partitions(1)
         .build()
         .await
@@ -104,9 +114,15 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
 }
 
 /// The registry's `redis` factory.
-pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
+pub(crate) async fn factory(
+    runtime: Runtime,
+    config: AdapterConfig,
+    limits: &LimitsConfig,
+) -> Result<Arc<dyn Provider>> {
     let grant = grant_from_config(&config)?;
-    Ok(Arc::new(redis_provider(&runtime, grant).await?))
+    Ok(Arc::new(
+        redis_provider_with(&runtime, grant, limits).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -137,6 +137,11 @@ impl Grants {
         self
     }
 
+    /// Whether the host's `redis` import is granted.
+    pub fn has_redis(&self) -> bool {
+        self.redis.is_some()
+    }
+
     /// Sets the HTTP grant.
     pub fn http(mut self, grant: HttpGrant) -> Self {
         self.http = Some(grant);

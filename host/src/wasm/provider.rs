@@ -187,6 +187,35 @@ impl WasmProviderBuilder {
     }
 }
 
+impl WasmProviderBuilder {
+    /// Instantiates the component once (with this builder's grants and limits), asks it
+    /// to describe itself and drops the instance: what `byoc inspect` prints. Nothing is
+    /// initialised or configured.
+    pub async fn describe(self) -> Result<(ProviderInfo, Vec<ConfigField>)> {
+        let shared = Shared {
+            engine: self.runtime.inner().engine.clone(),
+            config: std::sync::OnceLock::new(),
+            component: self.component,
+            quarantine: QuarantineState::new(self.limits.quarantine.clone()),
+            limits: self.limits,
+            grants: self.grants,
+            layers: self.layers,
+            traps: AtomicU64::new(0),
+            instantiations: AtomicU64::new(0),
+        };
+        let mut probe = shared.instantiate().await?;
+        probe.arm(shared.limits.call_deadline);
+        let description = probe
+            .adapter
+            .byoc_cache_lifecycle()
+            .call_describe(&mut probe.store)
+            .await
+            .map_err(|e| shared.trap_error(e))?;
+        let fields = description.config.into_iter().map(Into::into).collect();
+        Ok((description.info.into(), fields))
+    }
+}
+
 /// Runs one export on the partition `$part`: start the instance if needed, arm the
 /// deadline, call, settle (a trap drops the instance).
 macro_rules! call {

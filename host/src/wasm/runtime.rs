@@ -94,6 +94,8 @@ impl std::fmt::Debug for Runtime {
 pub struct AdapterComponent {
     pub(crate) name: Arc<str>,
     pub(crate) pre: AdapterPre<HostState>,
+    /// Imported and exported interfaces, with versions (`wasi:io/poll@0.2.6`).
+    interfaces: Arc<(Vec<String>, Vec<String>)>,
 }
 
 impl std::fmt::Debug for AdapterComponent {
@@ -108,6 +110,23 @@ impl AdapterComponent {
     /// The name the component was loaded under.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interfaces the component imports, with versions (`wasi:io/poll@0.2.6`).
+    pub fn imports(&self) -> &[String] {
+        &self.interfaces.0
+    }
+
+    /// The interfaces the component exports, with versions.
+    pub fn exports(&self) -> &[String] {
+        &self.interfaces.1
+    }
+
+    /// Whether the component imports `interface` (`package/name`, any version).
+    pub fn imports_interface(&self, interface: &str) -> bool {
+        self.imports()
+            .iter()
+            .any(|i| i.split_once('@').map_or(i.as_str(), |(n, _)| n) == interface)
     }
 }
 
@@ -197,7 +216,7 @@ impl Runtime {
         if let Some(found) = cached {
             return Ok(AdapterComponent {
                 name: name.into(),
-                pre: found.pre,
+                ..found
             });
         }
         let load_err = |e: wasmtime::Error| Error::Load {
@@ -212,9 +231,14 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(load_err)?;
         let pre = AdapterPre::new(instance_pre).map_err(load_err)?;
+        let ty = component.component_type();
+        let names = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<String>>();
+        let imports = names(&mut ty.imports(&self.inner.engine).map(|(n, _)| n.to_owned()));
+        let exports = names(&mut ty.exports(&self.inner.engine).map(|(n, _)| n.to_owned()));
         let loaded = AdapterComponent {
             name: name.into(),
             pre,
+            interfaces: Arc::new((imports, exports)),
         };
         self.lock_compiled().insert(hash, loaded.clone());
         Ok(loaded)

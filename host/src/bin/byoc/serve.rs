@@ -1,22 +1,35 @@
-//! `byoc serve`: a configured cache over the HTTP cache protocol.
+//! `byoc serve`: a cache over the HTTP cache protocol.
 
-use anyhow::{Context, Result, bail};
+use crate::Failure;
+use anyhow::Context;
 use byoc::serve::{ServeConfig, Server};
-use byoc::{AdapterConfig, ConfigValue, Registry};
+use byoc::{AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Registry};
+use clap::Args;
 use std::net::SocketAddr;
+use std::path::Path;
 
-pub const USAGE: &str = "\
-byoc serve [--listen ADDR] [--provider NAME] [--set FIELD=VALUE]... [--max-body BYTES]
-
-    --listen ADDR       address to listen on (default 127.0.0.1:7070)
-    --provider NAME     registered provider to serve (default memory)
-    --set FIELD=VALUE   provider configuration field; VALUE true/false is a boolean,
-                        digits an integer, anything else text (repeatable)
-    --max-body BYTES    largest request body (default 64 MiB)
-
-The bearer token is read from the BYOC_SERVE_TOKEN environment variable (not from the
-command line, where other users could see it); without it, requests need no token.
-";
+/// Arguments of `serve`. The bearer token is read from `BYOC_SERVE_TOKEN` (not from the
+/// command line, where other users could see it); without it, requests need no token.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: SocketAddr,
+    /// Serve this cache of the configuration file (component files are watched and
+    /// reloaded when they change). Without it, `--provider` is served.
+    #[arg(long, conflicts_with_all = ["provider", "set"])]
+    cache: Option<String>,
+    /// Registered provider to serve when no `--cache` is given.
+    #[arg(long, default_value = "memory")]
+    provider: String,
+    /// Provider configuration field FIELD=VALUE (true/false: boolean, digits: integer,
+    /// anything else: text; sizes and durations as text, e.g. 64MiB, 5s). Repeatable.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = ServeConfig::default().max_body_bytes)]
+    max_body: usize,
+}
 
 fn value(text: &str) -> ConfigValue {
     match text {
@@ -29,46 +42,55 @@ fn value(text: &str) -> ConfigValue {
     }
 }
 
-pub async fn run(args: &[String]) -> Result<()> {
-    let mut listen: SocketAddr = "127.0.0.1:7070".parse().context("default address")?;
-    let mut provider = "memory".to_owned();
-    let mut config = AdapterConfig::new();
-    let mut serve = ServeConfig {
+pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
+    let serve = ServeConfig {
         token: std::env::var("BYOC_SERVE_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        max_body_bytes: args.max_body,
         ..ServeConfig::default()
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let mut next = || it.next().with_context(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--listen" => listen = next()?.parse().context("--listen takes ADDR:PORT")?,
-            "--provider" => provider = next()?.clone(),
-            "--set" => {
-                let (field, v) = next()?.split_once('=').context("--set takes FIELD=VALUE")?;
-                config.set(field, value(v));
-            }
-            "--max-body" => serve.max_body_bytes = next()?.parse().context("--max-body")?,
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
-            }
-            other => bail!("unknown option `{other}`\n\n{USAGE}"),
-        }
-    }
-    let registry = Registry::new()?;
-    let cache = registry
-        .create(&provider, config)
-        .await
-        .with_context(|| format!("starting provider `{provider}`"))?;
     let auth = if serve.token.is_some() {
         "bearer token required"
     } else {
         "no token (set BYOC_SERVE_TOKEN to require one)"
     };
-    let server = Server::bind(listen, cache, serve).await?;
-    println!("serving provider `{provider}` on {} ({auth})", server.url());
+    let (cache, what, _watch) = match &args.cache {
+        Some(name) => {
+            let mut file = ConfigFile::load(config_path)?;
+            if file.cache(name).is_none() {
+                return Err(anyhow::anyhow!(
+                    "no cache named `{name}` in {}",
+                    config_path.display()
+                )
+                .into());
+            }
+            file.caches.retain(|c| &c.name == name);
+            let caches = Caches::open(&file, Registry::new()?).await?;
+            let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
+            (
+                caches.provider(name)?,
+                format!("cache `{name}`"),
+                Some(watch),
+            )
+        }
+        None => {
+            let mut config = AdapterConfig::new();
+            for pair in &args.set {
+                let (field, v) = pair
+                    .split_once('=')
+                    .with_context(|| format!("--set takes FIELD=VALUE, got `{pair}`"))?;
+                config.set(field, value(v));
+            }
+            let provider = Registry::new()?
+                .create(&args.provider, config)
+                .await
+                .with_context(|| format!("starting provider `{}`", args.provider))?;
+            (provider, format!("provider `{}`", args.provider), None)
+        }
+    };
+    let server = Server::bind(args.listen, cache, serve).await?;
+    println!("serving {what} on {} ({auth})", server.url());
     server.wait().await;
     Ok(())
 }
