@@ -90,6 +90,12 @@ impl Limits {
         self
     }
 
+    /// Sets [`table_elements`](Limits::table_elements).
+    pub fn table_elements(mut self, elements: usize) -> Self {
+        self.table_elements = elements;
+        self
+    }
+
     /// Sets [`call_deadline`](Limits::call_deadline).
     pub fn call_deadline(mut self, deadline: Duration) -> Self {
         self.call_deadline = deadline;
@@ -105,6 +111,12 @@ impl Limits {
     /// Sets [`max_response_bytes`](Limits::max_response_bytes).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_scan_count`](Limits::max_scan_count).
+    pub fn max_scan_count(mut self, count: u32) -> Self {
+        self.max_scan_count = count;
         self
     }
 
