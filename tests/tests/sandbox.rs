@@ -70,10 +70,7 @@ async fn wat_provider(
 ) -> byoc::Result<WasmProvider> {
     let registry = Registry::new().expect("runtime");
     let runtime = registry.runtime();
-    let component = runtime.load(
-        "wat-hostile",
-        &wat_hostile::component(behaviour, table_min),
-    )?;
+    let component = runtime.load("wat-hostile", &wat_hostile::component(behaviour, table_min))?;
     WasmProvider::builder(runtime, component)
         .limits(limits)
         .partitions(partitions)
@@ -522,7 +519,11 @@ async fn table_stops_at(limits: Limits, limit: usize) {
     let got = p.get("hostile:grow").await.expect("the probe");
     let (table, _, runs) = probe(&got.expect("a probe"));
     assert_eq!((table as usize, runs), (limit, 1));
-    assert!(started.elapsed() < DEADLINE + MARGIN, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < DEADLINE + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
     // Refused growth is not a trap: the same instance answers the next call.
     let (table, _, runs) = probe(&p.get("k").await.expect("get").expect("a probe"));
     assert_eq!((table as usize, runs), (limit, 1));
@@ -531,7 +532,10 @@ async fn table_stops_at(limits: Limits, limit: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_growth_stops_at_the_default_limit() {
-    assert_eq!(Limits::new().table_elements, byoc::wasm::DEFAULT_TABLE_ELEMENTS);
+    assert_eq!(
+        Limits::new().table_elements,
+        byoc::wasm::DEFAULT_TABLE_ELEMENTS
+    );
     table_stops_at(limits(), byoc::wasm::DEFAULT_TABLE_ELEMENTS).await;
 }
 
@@ -557,9 +561,14 @@ async fn a_table_declared_over_the_limit_cannot_start() {
         other => panic!("got {other:?}"),
     }
     // At the limit it starts.
-    let p = wat_provider(WatBehaviour::TableProbe, 1000, limits().table_elements(1000), 1)
-        .await
-        .expect("a table at the limit");
+    let p = wat_provider(
+        WatBehaviour::TableProbe,
+        1000,
+        limits().table_elements(1000),
+        1,
+    )
+    .await
+    .expect("a table at the limit");
     let (table, _, _) = probe(&p.get("k").await.expect("get").expect("a probe"));
     assert_eq!(table, 1000);
 }
@@ -587,10 +596,7 @@ async fn scan_count_is_clamped_to_the_limit() {
     // The default: 10,000.
     let p = hostile("scan-echo", limits(), 1).await;
     let page = p.scan("*", None, u32::MAX).await.expect("scan");
-    assert_eq!(
-        page.keys.len(),
-        byoc::wasm::DEFAULT_MAX_SCAN_COUNT as usize
-    );
+    assert_eq!(page.keys.len(), byoc::wasm::DEFAULT_MAX_SCAN_COUNT as usize);
     assert!(page.keys[0].starts_with("10000:"), "{}", page.keys[0]);
 }
 

@@ -215,7 +215,10 @@ async fn run(s: &mut RedisSlot, call: &Call) -> (Result<(), WitError>, Vec<Strin
             let n = ks.len();
             match s.mget(ks).await {
                 Ok(values) if values.len() != n => (
-                    Err(WitError::Internal(format!("{} values for {n} keys", values.len()))),
+                    Err(WitError::Internal(format!(
+                        "{} values for {n} keys",
+                        values.len()
+                    ))),
                     Vec::new(),
                 ),
                 r => (unit(r), Vec::new()),
@@ -259,13 +262,12 @@ fn check(call: &Call, result: &Result<(), WitError>, scanned: &[String]) -> Resu
         (Err(WitError::InvalidArgument(_)), Want::InvalidArgument) => {}
         (r, w) => return Err(format!("wanted {w:?}, got {r:?}")),
     }
-    if let Call::Scan(pattern, ..) = call {
-        if let Some(bad) = scanned
+    if let Call::Scan(pattern, ..) = call
+        && let Some(bad) = scanned
             .iter()
             .find(|k| !key_ok(k) || !glob_match(pattern, k))
-        {
-            return Err(format!("scan answered {bad:?}"));
-        }
+    {
+        return Err(format!("scan answered {bad:?}"));
     }
     Ok(())
 }
@@ -370,9 +372,6 @@ async fn ttls_beyond_what_redis_takes_are_clamped() {
             ttl: Some(ttl),
         }];
         s.mset(items).await.expect("mset");
-        assert!(matches!(
-            s.pttl("m".into()).await,
-            Ok(KeyTtl::ExpiresIn(_))
-        ));
+        assert!(matches!(s.pttl("m".into()).await, Ok(KeyTtl::ExpiresIn(_))));
     }
 }

@@ -42,7 +42,9 @@ pub struct Limits {
     /// Linear memory of one instance (default [`DEFAULT_MEMORY_BYTES`]). A guest that
     /// needs more fails its allocation, which traps.
     pub memory_bytes: usize,
-    /// Elements of one table (default [`DEFAULT_TABLE_ELEMENTS`]); growing past it fails.
+    /// Elements of one table (default [`DEFAULT_TABLE_ELEMENTS`]): `table.grow` past it
+    /// answers -1 to the guest (which usually traps), and a component declaring a larger
+    /// table fails to start with [`Error::Trapped`](crate::Error::Trapped).
     pub table_elements: usize,
     /// Time one call may take (default [`DEFAULT_CALL_DEADLINE`]): wasm execution is
     /// interrupted by the epoch at this deadline, and the whole call, host imports
