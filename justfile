@@ -33,6 +33,10 @@ ci:
 model cases="20000":
     BYOC_MODEL_CASES={{cases}} cargo test -p byoc-tests --test model --release
 
+# Longer property runs of the host's Redis import (arbitrary arguments; needs redis-server).
+fuzz-redis cases="20000":
+    BYOC_FUZZ_CASES={{cases}} cargo test -p byoc --lib redis::fuzz_tests --release
+
 # Criterion benchmarks (release build): the memory/filesystem baselines and Redis.
 bench:
     cargo bench -p byoc-tests --bench memory

@@ -1,4 +1,5 @@
 //! Random operation sequences against every provider, compared with a reference model.
+//! The HTTP adapter runs over `byoc serve`, in process on a loopback port.
 //! `BYOC_MODEL_CASES` sets the number of sequences per provider (default 1000; `just
 //! model` runs more).
 
@@ -121,6 +122,36 @@ fn redis_matches_the_model() {
             )
             .await
             .expect("redis");
+        Arc::new(byoc_tests::redis_server::Holding::new(provider, server)) as Arc<dyn Provider>
+    });
+}
+
+/// The HTTP adapter against `byoc serve` (in process, on a free loopback port, with a
+/// bearer token) over the wasm memory adapter.
+#[test]
+fn http_over_serve_matches_the_model() {
+    run(async {
+        let backend = registry()
+            .create("memory", AdapterConfig::new())
+            .await
+            .expect("memory");
+        let config = byoc::serve::ServeConfig {
+            token: Some("model-token".into()),
+            ..byoc::serve::ServeConfig::default()
+        };
+        let loopback = "127.0.0.1:0".parse().expect("address");
+        let server = byoc::serve::Server::bind(loopback, backend, config)
+            .await
+            .expect("serve");
+        let provider = registry()
+            .create(
+                "http",
+                AdapterConfig::new()
+                    .with("url", ConfigValue::Text(server.url()))
+                    .with("token", ConfigValue::Text("model-token".into())),
+            )
+            .await
+            .expect("http adapter");
         Arc::new(byoc_tests::redis_server::Holding::new(provider, server)) as Arc<dyn Provider>
     });
 }

@@ -8,6 +8,10 @@ use byoc::wasm::Quarantine;
 use byoc::{AdapterConfig, ConfigValue, Error, Item, Limits, Provider, Registry, WasmProvider};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wat_hostile::{WatBehaviour, probe};
+
+#[path = "sandbox/wat.rs"]
+mod wat_hostile;
 
 const DEADLINE: Duration = Duration::from_millis(200);
 /// Slack for the epoch tick (10 ms), the wall-clock grace (100 ms), scheduling on a
@@ -43,6 +47,50 @@ async fn hostile(behaviour: &str, limits: Limits, partitions: usize) -> WasmProv
         .with("behaviour", ConfigValue::Text(behaviour.into()))
         .with("size", ConfigValue::Size(2 << 20));
     hostile_with(config, limits, partitions).await
+}
+
+/// Where a hostile provider comes from.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    /// The Rust hostile adapter with this `behaviour`.
+    Rust(&'static str),
+    /// A component assembled from `hostile.wat`, with this table limit (`None`: the
+    /// default).
+    Wat(WatBehaviour, Option<usize>),
+}
+
+/// Initial table size of the WAT components.
+const WAT_TABLE_MIN: u32 = 1;
+
+async fn wat_provider(
+    behaviour: WatBehaviour,
+    table_min: u32,
+    limits: Limits,
+    partitions: usize,
+) -> byoc::Result<WasmProvider> {
+    let registry = Registry::new().expect("runtime");
+    let runtime = registry.runtime();
+    let component = runtime.load("wat-hostile", &wat_hostile::component(behaviour, table_min))?;
+    WasmProvider::builder(runtime, component)
+        .limits(limits)
+        .partitions(partitions)
+        .build()
+        .await
+}
+
+async fn start(source: Source, limits: Limits, partitions: usize) -> WasmProvider {
+    match source {
+        Source::Rust(behaviour) => hostile(behaviour, limits, partitions).await,
+        Source::Wat(behaviour, table) => {
+            let limits = match table {
+                Some(elements) => limits.table_elements(elements),
+                None => limits,
+            };
+            wat_provider(behaviour, WAT_TABLE_MIN, limits, partitions)
+                .await
+                .expect("the WAT adapter starts")
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -111,20 +159,28 @@ fn check(
 }
 
 /// The provider still answers, on a fresh instance where the behaviour trapped.
-async fn next_call_works(p: &WasmProvider, behaviour: &str) {
+async fn next_call_works(p: &WasmProvider, source: Source) {
+    let behaviour = format!("{source:?}");
     p.set("after", b"v", None)
         .await
         .unwrap_or_else(|e| panic!("{behaviour}: set after: {e}"));
-    assert_eq!(
-        p.get("after").await.expect("get after"),
-        Some(b"v".to_vec()),
-        "{behaviour}"
-    );
+    let got = p.get("after").await.expect("get after");
+    match source {
+        Source::Rust(_) => assert_eq!(got, Some(b"v".to_vec()), "{behaviour}"),
+        Source::Wat(..) => {
+            // The WAT adapter stores nothing; its probe shows the instance serving the
+            // key never misbehaved and its table is back at its initial size.
+            let (table, pages, runs) = probe(&got.expect("a probe"));
+            assert_eq!((table, runs), (WAT_TABLE_MIN, 0), "{behaviour}");
+            assert!(pages >= 1, "{behaviour}");
+        }
+    }
     p.ping().await.expect("ping after");
 }
 
-async fn single(behaviour: &str, expect: Expect) {
-    let p = hostile(behaviour, limits(), 2).await;
+async fn single(source: Source, expect: Expect) {
+    let behaviour = &format!("{source:?}");
+    let p = start(source, limits(), 2).await;
     let good = other_cache().await;
     let (r, took) = tokio::join!(
         async {
@@ -143,11 +199,12 @@ async fn single(behaviour: &str, expect: Expect) {
         took < DEADLINE + MARGIN,
         "{behaviour}: the other cache waited {took:?}"
     );
-    next_call_works(&p, behaviour).await;
+    next_call_works(&p, source).await;
 }
 
-async fn batch(behaviour: &str, expect: Expect) {
-    let p = hostile(behaviour, limits(), 1).await;
+async fn batch(source: Source, expect: Expect) {
+    let behaviour = &format!("{source:?}");
+    let p = start(source, limits(), 1).await;
     p.set("a", b"1", None).await.expect("set");
     let keys: Vec<String> = ["a", "hostile:batch", "b"].map(String::from).to_vec();
     let started = Instant::now();
@@ -164,11 +221,12 @@ async fn batch(behaviour: &str, expect: Expect) {
         let r = p.set_multi(&items).await;
         check(behaviour, "set_multi", expect, &r, started.elapsed());
     }
-    next_call_works(&p, behaviour).await;
+    next_call_works(&p, source).await;
 }
 
-async fn concurrent(behaviour: &str, expect: Expect) {
-    let p = Arc::new(hostile(behaviour, limits(), 2).await);
+async fn concurrent(source: Source, expect: Expect) {
+    let behaviour = &format!("{source:?}");
+    let p = Arc::new(start(source, limits(), 2).await);
     let good = other_cache().await;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -212,28 +270,28 @@ async fn concurrent(behaviour: &str, expect: Expect) {
         good_took < DEADLINE + MARGIN,
         "{behaviour}: the other cache waited {good_took:?}"
     );
-    next_call_works(&p, behaviour).await;
+    next_call_works(&p, source).await;
 }
 
 macro_rules! behaviour_tests {
-    ($($name:ident: $behaviour:literal => $expect:expr;)*) => {
+    ($($name:ident: $source:expr => $expect:expr;)*) => {
         $(
             mod $name {
                 use super::*;
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn single_call() {
-                    single($behaviour, $expect).await;
+                    single($source, $expect).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn batch_call() {
-                    batch($behaviour, $expect).await;
+                    batch($source, $expect).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn concurrent_calls() {
-                    concurrent($behaviour, $expect).await;
+                    concurrent($source, $expect).await;
                 }
             }
         )*
@@ -241,16 +299,20 @@ macro_rules! behaviour_tests {
 }
 
 behaviour_tests! {
-    trap: "trap" => Expect::Trap;
-    rust_panic: "panic" => Expect::Trap;
-    infinite_loop: "loop" => Expect::Deadline;
-    loop_calling_host_imports: "import-loop" => Expect::Deadline;
-    busy_random: "random-loop" => Expect::Deadline;
-    sleep_in_a_host_import: "sleep" => Expect::Deadline;
-    memory_bomb: "grow" => Expect::Trap;
-    stack_overflow: "recurse" => Expect::Trap;
-    huge_answer: "huge-value" => Expect::Internal;
-    read_etc_passwd: "read-file" => Expect::Denied;
+    trap: Source::Rust("trap") => Expect::Trap;
+    rust_panic: Source::Rust("panic") => Expect::Trap;
+    infinite_loop: Source::Rust("loop") => Expect::Deadline;
+    loop_calling_host_imports: Source::Rust("import-loop") => Expect::Deadline;
+    busy_random: Source::Rust("random-loop") => Expect::Deadline;
+    sleep_in_a_host_import: Source::Rust("sleep") => Expect::Deadline;
+    memory_bomb: Source::Rust("grow") => Expect::Trap;
+    stack_overflow: Source::Rust("recurse") => Expect::Trap;
+    huge_answer: Source::Rust("huge-value") => Expect::Internal;
+    read_etc_passwd: Source::Rust("read-file") => Expect::Denied;
+    table_bomb: Source::Wat(WatBehaviour::TableBomb, None) => Expect::Trap;
+    table_bomb_configured_limit: Source::Wat(WatBehaviour::TableBomb, Some(1000)) => Expect::Trap;
+    raw_memory_grow_loop: Source::Wat(WatBehaviour::MemoryBomb, None) => Expect::Trap;
+    wat_unbounded_recursion: Source::Wat(WatBehaviour::Recurse, None) => Expect::Trap;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,4 +507,110 @@ async fn bad_components_and_configs_are_clear_errors() {
         matches!(r, Err(Error::InvalidConfig(ref m)) if m.contains("behaviour")),
         "{r:?}"
     );
+}
+
+/// `table.grow` past the limit fails (answers -1) instead of growing: the table stops at
+/// exactly `limit` elements and the instance keeps serving.
+async fn table_stops_at(limits: Limits, limit: usize) {
+    let p = wat_provider(WatBehaviour::TableProbe, WAT_TABLE_MIN, limits, 1)
+        .await
+        .expect("the WAT adapter starts");
+    let started = Instant::now();
+    let got = p.get("hostile:grow").await.expect("the probe");
+    let (table, _, runs) = probe(&got.expect("a probe"));
+    assert_eq!((table as usize, runs), (limit, 1));
+    assert!(
+        started.elapsed() < DEADLINE + MARGIN,
+        "{:?}",
+        started.elapsed()
+    );
+    // Refused growth is not a trap: the same instance answers the next call.
+    let (table, _, runs) = probe(&p.get("k").await.expect("get").expect("a probe"));
+    assert_eq!((table as usize, runs), (limit, 1));
+    assert_eq!((p.traps(), p.instantiations()), (0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_growth_stops_at_the_default_limit() {
+    assert_eq!(
+        Limits::new().table_elements,
+        byoc::wasm::DEFAULT_TABLE_ELEMENTS
+    );
+    table_stops_at(limits(), byoc::wasm::DEFAULT_TABLE_ELEMENTS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_growth_stops_at_a_configured_limit() {
+    table_stops_at(limits().table_elements(1000), 1000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_declared_over_the_limit_cannot_start() {
+    let r = wat_provider(
+        WatBehaviour::TableProbe,
+        2000,
+        limits().table_elements(1000),
+        1,
+    )
+    .await;
+    match r {
+        Err(Error::Trapped { adapter, reason }) => {
+            assert_eq!(adapter, "wat-hostile");
+            assert!(reason.contains("table"), "{reason}");
+        }
+        other => panic!("got {other:?}"),
+    }
+    // At the limit it starts.
+    let p = wat_provider(
+        WatBehaviour::TableProbe,
+        1000,
+        limits().table_elements(1000),
+        1,
+    )
+    .await
+    .expect("a table at the limit");
+    let (table, _, _) = probe(&p.get("k").await.expect("get").expect("a probe"));
+    assert_eq!(table, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_count_is_clamped_to_the_limit() {
+    // `scan-echo` answers exactly the count the host asked it for.
+    for (limit, partitions) in [(50, 1), (50, 3), (0, 1)] {
+        let p = hostile("scan-echo", limits().max_scan_count(limit), partitions).await;
+        for asked in [0, 1, 7, 49, 50, 51, 1_000_000, u32::MAX] {
+            let page = p.scan("*", None, asked).await.expect("scan");
+            let want = asked.clamp(1, limit.max(1));
+            assert_eq!(
+                page.keys.len(),
+                want as usize,
+                "limit {limit}, asked {asked}"
+            );
+            assert!(
+                page.keys.iter().all(|k| k.starts_with(&format!("{want}:"))),
+                "limit {limit}, asked {asked}: the adapter was asked for another count: {:?}",
+                &page.keys[..page.keys.len().min(3)]
+            );
+        }
+    }
+    // The default: 10,000.
+    let p = hostile("scan-echo", limits(), 1).await;
+    let page = p.scan("*", None, u32::MAX).await.expect("scan");
+    assert_eq!(page.keys.len(), byoc::wasm::DEFAULT_MAX_SCAN_COUNT as usize);
+    assert!(page.keys[0].starts_with("10000:"), "{}", page.keys[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_answering_more_than_asked_is_refused() {
+    let p = hostile("scan-overflow", limits().max_scan_count(50), 1).await;
+    for asked in [0, 1, 10, 50, 1000, u32::MAX] {
+        let r = p.scan("*", None, asked).await;
+        assert!(
+            matches!(r, Err(Error::Internal(ref m)) if m.contains("more keys than")),
+            "asked {asked}: {r:?}"
+        );
+    }
+    // A refused answer is not a trap: the instance keeps serving.
+    p.ping().await.expect("ping");
+    assert_eq!((p.traps(), p.instantiations()), (0, 1));
 }

@@ -13,6 +13,9 @@
 //! - `recurse`: unbounded recursion until the stack overflows;
 //! - `huge-value`: answers a value of `size` bytes (default 16 MiB);
 //! - `lie`: `scan` answers keys outside the pattern and more than asked for;
+//! - `scan-echo`: `scan` answers exactly the `count` it was asked for, as keys
+//!   `<count>:<i>` (which match `*`), so a test sees the count the host passed;
+//! - `scan-overflow`: `scan` answers `count + 1` keys that match `*`;
 //! - `read-file`: tries to read the file named by `path` and answers with what happened
 //!   (`denied` when the sandbox refused, the file's bytes if it was readable);
 //! - `env`: answers the environment variables it can see, as `NAME=value` lines.
@@ -93,7 +96,7 @@ impl Adapter for Hostile {
                 ConfigKind::Text,
                 true,
                 "trap, panic, loop, import-loop, random-loop, sleep, grow, recurse, huge-value, lie, \
-                 read-file or env.",
+                 scan-echo, scan-overflow, read-file or env.",
             ),
             ConfigField::new("path", ConfigKind::Text, false, "File for read-file."),
             ConfigField::new(
@@ -147,6 +150,16 @@ impl Adapter for Hostile {
         if self.behaviour == "lie" {
             let keys = (0..u64::from(count) + 5)
                 .map(|i| format!("not-{pattern}-{i}"))
+                .collect();
+            return Ok(ScanPage { keys, cursor: None });
+        }
+        if let Some(extra) = match self.behaviour.as_str() {
+            "scan-echo" => Some(0),
+            "scan-overflow" => Some(1),
+            _ => None,
+        } {
+            let keys = (0..u64::from(count) + extra)
+                .map(|i| format!("{count}:{i}"))
                 .collect();
             return Ok(ScanPage { keys, cursor: None });
         }

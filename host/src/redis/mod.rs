@@ -11,6 +11,8 @@
 //! the prefix only, and KEYS / FLUSHDB / FLUSHALL are never sent.
 
 mod conn;
+#[cfg(test)]
+mod fuzz_tests;
 mod grant;
 mod ops;
 mod provider;

@@ -27,6 +27,15 @@ fn check_ttl(ttl: Option<u64>) -> R<()> {
     }
 }
 
+/// The longest TTL sent to Redis (about 146 million years): Redis refuses a PX whose
+/// expiry time overflows its clock, so a longer TTL is clamped to this one (the key
+/// outlives everyone either way, as on adapters that saturate).
+pub(crate) const MAX_TTL_MS: u64 = i64::MAX as u64 / 2;
+
+fn px(ms: u64) -> u64 {
+    ms.min(MAX_TTL_MS)
+}
+
 /// A Redis MATCH pattern that matches at least every key `pattern` matches under the
 /// contract's semantics (results are then filtered with the exact matcher). Redis matches
 /// bytes, the contract characters: `?` becomes `*`, and a class that is negated or holds a
@@ -189,7 +198,7 @@ impl Host for RedisSlot {
         let mut cmd = redis::cmd("SET");
         cmd.arg(c.key(&key)).arg(value);
         if let Some(ms) = ttl {
-            cmd.arg("PX").arg(ms);
+            cmd.arg("PX").arg(px(ms));
         }
         c.run(true, c.grant.deadline, |mut conn| {
             let cmd = &cmd;
@@ -276,7 +285,7 @@ impl Host for RedisSlot {
                     let pipe = groups.entry(master).or_default();
                     let cmd = pipe.cmd("SET").arg(key).arg(*value);
                     if let Some(ms) = ttl {
-                        cmd.arg("PX").arg(*ms);
+                        cmd.arg("PX").arg(px(*ms));
                     }
                     cmd.ignore();
                 }
@@ -351,7 +360,7 @@ impl Host for RedisSlot {
                 let existed = match ttl {
                     Some(0) => conn.query::<u64>(redis::cmd("DEL").arg(&k)).await? > 0,
                     Some(ms) => {
-                        conn.query::<u64>(redis::cmd("PEXPIRE").arg(&k).arg(ms))
+                        conn.query::<u64>(redis::cmd("PEXPIRE").arg(&k).arg(px(ms)))
                             .await?
                             > 0
                     }
@@ -526,15 +535,15 @@ mod tests {
 /// The import's functions called directly, on a private `redis-server` when one is
 /// installed (the Redis extras `incr` and `publish` have no provider operation).
 #[cfg(test)]
-mod server_tests {
+pub(crate) mod server_tests {
     use super::super::{RedisGrant, RedisLink, RedisTarget};
     use super::*;
     use std::process::{Command, Stdio};
 
     /// The process, its port, and its directory (removed on drop).
-    struct Server(
+    pub(crate) struct Server(
         std::process::Child,
-        u16,
+        pub(crate) u16,
         #[allow(dead_code)] tempfile::TempDir,
     );
 
@@ -545,7 +554,7 @@ mod server_tests {
         }
     }
 
-    fn server() -> Option<Server> {
+    pub(crate) fn server() -> Option<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -576,7 +585,7 @@ mod server_tests {
         panic!("redis-server did not start");
     }
 
-    fn slot(port: u16, ns: &str) -> RedisSlot {
+    pub(crate) fn slot(port: u16, ns: &str) -> RedisSlot {
         let url = format!("redis://127.0.0.1:{port}");
         let grant = RedisGrant::new(RedisTarget::Single(url), ns).expect("grant");
         RedisSlot(Some(RedisLink::new(grant)))

@@ -42,7 +42,9 @@ pub struct Limits {
     /// Linear memory of one instance (default [`DEFAULT_MEMORY_BYTES`]). A guest that
     /// needs more fails its allocation, which traps.
     pub memory_bytes: usize,
-    /// Elements of one table (default [`DEFAULT_TABLE_ELEMENTS`]); growing past it fails.
+    /// Elements of one table (default [`DEFAULT_TABLE_ELEMENTS`]): `table.grow` past it
+    /// answers -1 to the guest (which usually traps), and a component declaring a larger
+    /// table fails to start with [`Error::Trapped`](crate::Error::Trapped).
     pub table_elements: usize,
     /// Time one call may take (default [`DEFAULT_CALL_DEADLINE`]): wasm execution is
     /// interrupted by the epoch at this deadline, and the whole call, host imports
@@ -90,6 +92,12 @@ impl Limits {
         self
     }
 
+    /// Sets [`table_elements`](Limits::table_elements).
+    pub fn table_elements(mut self, elements: usize) -> Self {
+        self.table_elements = elements;
+        self
+    }
+
     /// Sets [`call_deadline`](Limits::call_deadline).
     pub fn call_deadline(mut self, deadline: Duration) -> Self {
         self.call_deadline = deadline;
@@ -105,6 +113,12 @@ impl Limits {
     /// Sets [`max_response_bytes`](Limits::max_response_bytes).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+
+    /// Sets [`max_scan_count`](Limits::max_scan_count).
+    pub fn max_scan_count(mut self, count: u32) -> Self {
+        self.max_scan_count = count;
         self
     }
 
