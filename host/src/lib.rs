@@ -50,6 +50,7 @@ pub mod redis;
 mod registry;
 mod serializer;
 pub mod serve;
+pub mod trace;
 mod types;
 pub mod units;
 pub mod wasm;
