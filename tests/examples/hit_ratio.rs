@@ -60,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
             bail!("give at least one capacity (in entries)");
         }
         let trace = Trace::load(file)?;
-        eprintln!("{file}: {} accesses, {} keys", trace.len(), trace.distinct());
+        eprintln!(
+            "{file}: {} accesses, {} keys",
+            trace.len(),
+            trace.distinct()
+        );
         let name = std::path::Path::new(file)
             .file_name()
             .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
@@ -68,7 +72,10 @@ async fn main() -> anyhow::Result<()> {
             let capacity: usize = capacity
                 .parse()
                 .with_context(|| format!("capacity `{capacity}` is not a number"))?;
-            rows.push((name.clone(), compare(runtime, &trace, capacity, &policies).await?));
+            rows.push((
+                name.clone(),
+                compare(runtime, &trace, capacity, &policies).await?,
+            ));
         }
     }
 

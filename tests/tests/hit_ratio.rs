@@ -33,7 +33,11 @@ async fn adapter_lru_is_an_exact_lru_hit_for_hit() {
         let adapter = replay_adapter(registry.runtime(), &trace, capacity, "lru")
             .await
             .expect("adapter");
-        let first_difference = exact.hits.iter().zip(&adapter.hits).position(|(a, b)| a != b);
+        let first_difference = exact
+            .hits
+            .iter()
+            .zip(&adapter.hits)
+            .position(|(a, b)| a != b);
         assert_eq!(first_difference, None, "capacity {capacity}");
         assert_eq!(exact.hits.len(), adapter.hits.len());
         assert!(exact.hits() > 0 && exact.hits() < trace.len());
@@ -49,7 +53,11 @@ async fn adapter_tinylfu_decides_as_the_shared_native_code() {
         let adapter = replay_adapter(registry.runtime(), &trace, capacity, "tinylfu")
             .await
             .expect("adapter");
-        let first_difference = native.hits.iter().zip(&adapter.hits).position(|(a, b)| a != b);
+        let first_difference = native
+            .hits
+            .iter()
+            .zip(&adapter.hits)
+            .position(|(a, b)| a != b);
         assert_eq!(first_difference, None, "capacity {capacity}");
         // And it is a different policy from LRU on this trace.
         let lru = replay(&trace, capacity, &Policy::Lru).expect("lru");
@@ -59,7 +67,11 @@ async fn adapter_tinylfu_decides_as_the_shared_native_code() {
 
 #[test]
 fn replay_rejects_the_adapter_without_a_runtime() {
-    let r = replay(&Trace::parse("1\n").expect("trace"), 1, &Policy::Adapter("lru".into()));
+    let r = replay(
+        &Trace::parse("1\n").expect("trace"),
+        1,
+        &Policy::Adapter("lru".into()),
+    );
     assert!(matches!(r, Err(byoc::Error::InvalidArgument(_))), "{r:?}");
 }
 
@@ -77,15 +89,30 @@ fn adaptive_policy_near_the_best_of_lru_arc_moka() {
     ];
     for (name, trace, capacity) in cases {
         let ratio = |p: &Policy| replay(&trace, capacity, p).expect("replay").hit_ratio() * 100.0;
-        let (lru, arc, moka) = (ratio(&Policy::Lru), ratio(&Policy::Arc), ratio(&Policy::Moka));
+        let (lru, arc, moka) = (
+            ratio(&Policy::Lru),
+            ratio(&Policy::Arc),
+            ratio(&Policy::Moka),
+        );
         let adaptive = ratio(&Policy::TinyLfuNative);
         let best = lru.max(arc).max(moka);
-        eprintln!("{name}@{capacity}: lru {lru:.2} arc {arc:.2} moka {moka:.2} tinylfu {adaptive:.2}");
-        assert!(adaptive >= best - 1.5, "{name}: {adaptive:.2} vs best {best:.2}");
+        eprintln!(
+            "{name}@{capacity}: lru {lru:.2} arc {arc:.2} moka {moka:.2} tinylfu {adaptive:.2}"
+        );
+        assert!(
+            adaptive >= best - 1.5,
+            "{name}: {adaptive:.2} vs best {best:.2}"
+        );
         if name == "zipf-1.0" {
-            assert!(adaptive >= lru + 5.0, "{name}: {adaptive:.2} vs lru {lru:.2}");
+            assert!(
+                adaptive >= lru + 5.0,
+                "{name}: {adaptive:.2} vs lru {lru:.2}"
+            );
         } else {
-            assert!(adaptive >= moka + 5.0, "{name}: {adaptive:.2} vs moka {moka:.2}");
+            assert!(
+                adaptive >= moka + 5.0,
+                "{name}: {adaptive:.2} vs moka {moka:.2}"
+            );
         }
     }
 }

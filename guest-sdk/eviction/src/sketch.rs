@@ -81,7 +81,10 @@ impl FrequencySketch {
 
     fn door_bits(&self, hash: u64) -> [usize; 2] {
         let m = mix(hash);
-        [m as usize & self.door_mask, (m >> 32) as usize & self.door_mask]
+        [
+            m as usize & self.door_mask,
+            (m >> 32) as usize & self.door_mask,
+        ]
     }
 
     fn in_door(&self, hash: u64) -> bool {
@@ -145,7 +148,11 @@ mod tests {
         let h = stable_hash(&7u64);
         assert_eq!(s.frequency(h), 0);
         s.increment(h);
-        assert_eq!(s.frequency(h), 1, "the doorkeeper remembers the first sighting");
+        assert_eq!(
+            s.frequency(h),
+            1,
+            "the doorkeeper remembers the first sighting"
+        );
         for _ in 0..4 {
             s.increment(h);
         }

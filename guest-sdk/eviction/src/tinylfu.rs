@@ -461,7 +461,9 @@ mod tests {
         let mut p = WTinyLfu::new(50);
         let mut x = 1u64;
         for _ in 0..20_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let key = (x >> 33) % 300;
             if !p.access(&key) {
                 let evicted = p.insert(key, 1);
@@ -519,7 +521,10 @@ mod tests {
             assert!(p.weight() <= 10_000);
         }
         let evicted = p.insert(5000, 20_000);
-        assert!(evicted.contains(&5000), "an entry over the maximum never stays");
+        assert!(
+            evicted.contains(&5000),
+            "an entry over the maximum never stays"
+        );
     }
 
     #[test]

@@ -111,7 +111,10 @@ mod tests {
     fn malformed_lines_are_typed_errors() {
         for bad in ["1 x\n", "x 2\n", "18446744073709551615 2\n"] {
             let e = Trace::parse(bad).expect_err(bad);
-            assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("line 1")), "{e}");
+            assert!(
+                matches!(&e, Error::InvalidArgument(m) if m.contains("line 1")),
+                "{e}"
+            );
         }
         assert!(matches!(
             Trace::load("/nonexistent/trace"),

@@ -237,7 +237,14 @@ pub fn suite(small: bool) -> Vec<Workload> {
         Workload {
             name: "oltp+scans",
             description: "Zipf 0.9 over 50k keys; every 50k accesses a 20k-block sequential scan",
-            trace: scans_over_zipf(50_000 / d as u64, 0.9, 50_000 / d, 20_000 / d as u64, len, 5),
+            trace: scans_over_zipf(
+                50_000 / d as u64,
+                0.9,
+                50_000 / d,
+                20_000 / d as u64,
+                len,
+                5,
+            ),
             capacities: caps(&[1_000, 5_000, 20_000]),
         },
         Workload {
@@ -267,7 +274,10 @@ mod tests {
         // Rank 0 has probability 1/H(1000) ≈ 13%.
         assert!((2000..3400).contains(&top), "{top}");
         let s = scans_over_zipf(10, 1.0, 5, 3, 16, 1);
-        assert_eq!(&s.keys()[5..8], [(1 << 40) + 1, (1 << 40) + 2, (1 << 40) + 3]);
+        assert_eq!(
+            &s.keys()[5..8],
+            [(1 << 40) + 1, (1 << 40) + 2, (1 << 40) + 3]
+        );
         let r = recency(0.0, 1.0, 100, 1);
         assert_eq!(r.distinct(), 1, "no fresh keys: the first key repeats");
     }

@@ -106,7 +106,10 @@ mod tests {
     #[test]
     fn hand_made_sequences() {
         let mut arc = Arc::new(2);
-        let out: Vec<bool> = [1, 2, 1, 3, 1, 2, 3, 1].iter().map(|&k| arc.access(k)).collect();
+        let out: Vec<bool> = [1, 2, 1, 3, 1, 2, 3, 1]
+            .iter()
+            .map(|&k| arc.access(k))
+            .collect();
         // 1 2 | 1 hit (→t2) | 3: t1's LRU (2) goes to b1 | 1 hit | 2: ghost hit in b1,
         // p → 1, |t1| = p so t2's LRU (1) goes to b2 | 3 hit in t1 (→t2) | 1: ghost hit
         // in b2, p → 0, t2's LRU (2) goes to b2.

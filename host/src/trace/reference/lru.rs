@@ -52,7 +52,10 @@ mod tests {
             run(2, &[1, 2, 1, 3, 2, 1, 3]),
             [false, false, true, false, false, false, false]
         );
-        assert_eq!(run(3, &[1, 2, 3, 1, 2, 3]), [false, false, false, true, true, true]);
+        assert_eq!(
+            run(3, &[1, 2, 3, 1, 2, 3]),
+            [false, false, false, true, true, true]
+        );
         // A loop one larger than the cache never hits.
         assert!(run(3, &[1, 2, 3, 4, 1, 2, 3, 4]).iter().all(|h| !h));
         assert!(run(0, &[1, 1]).iter().all(|h| !h));
