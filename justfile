@@ -41,3 +41,11 @@ fuzz-redis cases="20000":
 bench:
     cargo bench -p byoc-tests --bench memory
     cargo bench -p byoc-tests --bench redis
+
+# Hit ratios of the memory adapter's policies, exact LRU, ARC and moka on the synthetic
+# suite (release build); `just hit-ratio-file FILE 1000 10000` replays a trace file.
+hit-ratio:
+    cargo run --release -p byoc-tests --example hit_ratio -- --synthetic
+
+hit-ratio-file file +capacities:
+    cargo run --release -p byoc-tests --example hit_ratio -- {{file}} {{capacities}}

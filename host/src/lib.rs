@@ -58,6 +58,7 @@ mod registry;
 mod serializer;
 pub mod serve;
 pub mod swap;
+pub mod trace;
 mod types;
 pub mod units;
 pub mod wasm;

@@ -135,7 +135,7 @@ impl StackSpec {
 ///
 /// - `memory`: the embedded wasm memory adapter, partitioned over the available cores.
 ///   `max-bytes` (default 64 MiB) and `max-entries` bound the whole provider: the factory
-///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`).
+///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`, `tinylfu`).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
 /// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
 ///   (wrapper: primary, fallback): the embedded wrapper components; see

@@ -142,3 +142,56 @@ async fn registry_bounds_are_totals_across_partitions() {
     );
     assert!(stats.bytes > 40_000, "only {} bytes kept", stats.bytes);
 }
+
+#[tokio::test]
+async fn tinylfu_keeps_frequent_entries_through_a_scan() {
+    let p = memory(policy("tinylfu", 20)).await;
+    let hot: Vec<String> = (0..10).map(|i| format!("hot{i}")).collect();
+    for _ in 0..5 {
+        for k in &hot {
+            if p.get(k).await.expect("get").is_none() {
+                p.set(k, b"v", None).await.expect("set");
+            }
+        }
+    }
+    for i in 0..200 {
+        p.set(&format!("scan{i}"), b"v", None).await.expect("set");
+    }
+    let stats = p.stats().await.expect("stats");
+    assert_eq!(stats.keys, 20);
+    assert_eq!(stats.evictions, 190);
+    let mut kept = 0;
+    for k in &hot {
+        kept += usize::from(p.exists(k).await.expect("exists"));
+    }
+    // Under LRU none would be left.
+    assert_eq!(kept, 10);
+    // Deletes and overwrites keep the policy consistent with storage.
+    assert!(p.delete("hot0").await.expect("delete"));
+    p.set("hot1", b"new", None).await.expect("set");
+    assert_eq!(p.get("hot1").await.expect("get"), Some(b"new".to_vec()));
+    p.clear().await.expect("clear");
+    p.set("a", b"v", None).await.expect("set");
+    assert!(p.exists("a").await.expect("exists"));
+}
+
+#[tokio::test]
+async fn tinylfu_without_max_entries_bounds_bytes() {
+    let p = memory(
+        AdapterConfig::new()
+            .with("eviction", ConfigValue::Text("tinylfu".into()))
+            .with("max-bytes", ConfigValue::Size(10_000)),
+    )
+    .await;
+    for i in 0..100 {
+        p.set(&format!("k{i:03}"), &[0u8; 996], None)
+            .await
+            .expect("set");
+    }
+    let stats = p.stats().await.expect("stats");
+    assert!(stats.bytes <= 10_000, "bytes {}", stats.bytes);
+    assert_eq!(stats.keys, 10);
+    assert_eq!(stats.evictions, 90);
+    let r = p.set("huge", &[0u8; 10_001], None).await;
+    assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
+}

@@ -6,11 +6,16 @@
 //! - `eviction` (text, default `lru`): which entry makes room when a bound is reached:
 //!   `lru` the least recently read or written, `lfu` the least often read or written (ties:
 //!   least recent), `ttl` the one expiring soonest (entries without TTL last; ties: least
-//!   recent). Expired entries are always purged before anything live is evicted.
+//!   recent), `tinylfu` adaptive W-TinyLFU ([`byoc_eviction::WTinyLfu`]: a newcomer is
+//!   kept only if it is used more often than the entry it would displace, with a window
+//!   sized by a hill climber; its bound is `max-entries` when set, else `max-bytes`, and a
+//!   newcomer that loses admission is dropped at once). Expired entries are always purged
+//!   before anything live is evicted.
 //!
 //! A value larger than `max-bytes` is rejected with `value-too-large`. Every index is
 //! ordered or hashed so that each operation costs O(log n); `scan` walks keys in order.
 
+use byoc_eviction::WTinyLfu;
 use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, Result, ScanCursor,
     ScanPage, Usage, now_ms,
@@ -30,7 +35,12 @@ enum Policy {
     Lru,
     Lfu,
     Ttl,
+    TinyLfu,
 }
+
+/// Entries the `tinylfu` sketch is sized for at first when only `max-bytes` bounds the
+/// cache (it grows with the entry count).
+const TINYLFU_EXPECTED_ENTRIES: usize = 1024;
 
 /// Position in the eviction queue: the smallest rank is evicted first.
 type Rank = (u64, u64);
@@ -51,8 +61,10 @@ pub struct Memory {
     map: HashMap<Rc<str>, Slot>,
     /// All keys in order, for `scan`.
     ordered: BTreeSet<Rc<str>>,
-    /// Eviction order.
+    /// Eviction order (`lru`, `lfu`, `ttl`).
     queue: BTreeSet<(Rank, Rc<str>)>,
+    /// The `tinylfu` policy, which keeps its own order.
+    tinylfu: Option<WTinyLfu<Rc<str>>>,
     /// Entries with a TTL by expiry, for purging.
     expiring: BTreeSet<(u64, Rc<str>)>,
     tick: u64,
@@ -72,11 +84,16 @@ impl Memory {
             Policy::Lru => (self.tick, 0),
             Policy::Lfu => (uses, self.tick),
             Policy::Ttl => (expires_at.unwrap_or(u64::MAX), self.tick),
+            Policy::TinyLfu => (0, 0),
         }
     }
 
     /// Records a use of `key`: moves it in the eviction queue.
     fn touch(&mut self, key: &Rc<str>) {
+        if let Some(policy) = self.tinylfu.as_mut() {
+            policy.access(&**key);
+            return;
+        }
         let Some((uses, expires_at, old)) = self
             .map
             .get(key)
@@ -94,6 +111,15 @@ impl Memory {
     }
 
     fn remove(&mut self, key: &str) -> Option<Slot> {
+        let slot = self.unstore(key)?;
+        if let Some(policy) = self.tinylfu.as_mut() {
+            policy.remove(key);
+        }
+        Some(slot)
+    }
+
+    /// Removes `key`'s entry from storage and every index but the `tinylfu` policy.
+    fn unstore(&mut self, key: &str) -> Option<Slot> {
         let (key, slot) = self.map.remove_entry(key)?;
         self.ordered.remove(&key);
         self.queue.remove(&(slot.rank, Rc::clone(&key)));
@@ -132,6 +158,59 @@ impl Memory {
                 break;
             };
             self.remove(&victim);
+            self.evictions += 1;
+        }
+    }
+
+    /// Whether an entry of `needed` bytes more would break a bound.
+    fn would_overflow(&self, needed: u64) -> bool {
+        self.bytes + needed > self.max_bytes
+            || (self.max_entries > 0 && self.map.len() as u64 >= self.max_entries)
+    }
+
+    /// `set` under `tinylfu`: store first, then let the policy choose what goes (possibly
+    /// the new entry itself).
+    fn set_tinylfu(&mut self, key: &str, entry: Entry, needed: u64) {
+        let now = now_ms();
+        // The policy keeps tracking a replaced key; its new value only changes storage.
+        self.unstore(key);
+        self.purge_expired(now, PURGE_PER_WRITE);
+        while self.would_overflow(needed) && self.expiring.first().is_some_and(|(at, _)| *at <= now)
+        {
+            self.purge_expired(now, 1);
+        }
+        let key: Rc<str> = Rc::from(key);
+        self.ordered.insert(Rc::clone(&key));
+        if let Some(at) = entry.expires_at {
+            self.expiring.insert((at, Rc::clone(&key)));
+        }
+        self.bytes += needed;
+        self.map.insert(
+            Rc::clone(&key),
+            Slot {
+                value: entry.value,
+                expires_at: entry.expires_at,
+                uses: 1,
+                rank: (0, 0),
+            },
+        );
+        let weight = if self.max_entries > 0 { 1 } else { needed };
+        let victims = match self.tinylfu.as_mut() {
+            Some(policy) => policy.insert(key, weight),
+            None => Vec::new(),
+        };
+        for victim in victims {
+            self.unstore(&victim);
+            self.evictions += 1;
+        }
+        // The bound the policy does not weigh by (bytes when it counts entries).
+        while self.bytes > self.max_bytes
+            || (self.max_entries > 0 && self.map.len() as u64 > self.max_entries)
+        {
+            let Some(victim) = self.tinylfu.as_mut().and_then(|p| p.evict_one()) else {
+                break;
+            };
+            self.unstore(&victim);
             self.evictions += 1;
         }
     }
@@ -183,7 +262,7 @@ impl Adapter for Memory {
                 "eviction",
                 ConfigKind::Text,
                 false,
-                "Eviction policy: lru (default), lfu or ttl.",
+                "Eviction policy: lru (default), lfu, ttl or tinylfu.",
             ),
         ]
     }
@@ -193,9 +272,10 @@ impl Adapter for Memory {
             "lru" => Policy::Lru,
             "lfu" => Policy::Lfu,
             "ttl" => Policy::Ttl,
+            "tinylfu" => Policy::TinyLfu,
             other => {
                 return Err(Error::InvalidConfig(format!(
-                    "eviction `{other}` is not one of lru, lfu, ttl"
+                    "eviction `{other}` is not one of lru, lfu, ttl, tinylfu"
                 )));
             }
         };
@@ -203,13 +283,22 @@ impl Adapter for Memory {
         let max_entries = u64::try_from(max_entries).map_err(|_| {
             Error::InvalidConfig(format!("max-entries must be 0 or more, got {max_entries}"))
         })?;
+        let max_bytes = config.size("max-bytes").unwrap_or(DEFAULT_MAX_BYTES);
+        let tinylfu = (policy == Policy::TinyLfu).then(|| {
+            if max_entries > 0 {
+                WTinyLfu::new(max_entries)
+            } else {
+                WTinyLfu::weighted(max_bytes, TINYLFU_EXPECTED_ENTRIES)
+            }
+        });
         Ok(Memory {
             policy,
-            max_bytes: config.size("max-bytes").unwrap_or(DEFAULT_MAX_BYTES),
+            max_bytes,
             max_entries,
             map: HashMap::new(),
             ordered: BTreeSet::new(),
             queue: BTreeSet::new(),
+            tinylfu,
             expiring: BTreeSet::new(),
             tick: 0,
             bytes: 0,
@@ -240,6 +329,10 @@ impl Adapter for Memory {
                 "entry of {needed} bytes exceeds this instance's max-bytes of {}",
                 self.max_bytes
             )));
+        }
+        if self.policy == Policy::TinyLfu {
+            self.set_tinylfu(key, entry, needed);
+            return Ok(());
         }
         let now = now_ms();
         let uses = self.remove(key).map_or(0, |old| old.uses);
@@ -322,6 +415,9 @@ impl Adapter for Memory {
         self.ordered.clear();
         self.queue.clear();
         self.expiring.clear();
+        if let Some(policy) = self.tinylfu.as_mut() {
+            policy.clear();
+        }
         self.bytes = 0;
         Ok(())
     }

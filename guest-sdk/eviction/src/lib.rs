@@ -1,0 +1,37 @@
+//! Eviction policies of the BYOC memory adapter, as plain Rust.
+//!
+//! The memory adapter (compiled to WebAssembly) and the host's hit-ratio tool (native)
+//! both use this crate, so a trace replayed natively makes exactly the decisions the
+//! adapter makes.
+//!
+//! [`WTinyLfu`] is W-TinyLFU with an adaptive window, after Caffeine: new entries enter a
+//! small LRU *window*; an entry leaving the window must beat the *probation* segment's
+//! least recent entry on estimated frequency ([`FrequencySketch`]: a count-min sketch with
+//! a doorkeeper and periodic aging) to stay; entries used again in probation move to a
+//! *protected* segment. A hill climber resizes the window from the hit rate of each sample
+//! period, so recency-heavy workloads get a large window (LRU-like) and frequency-heavy
+//! ones a small one.
+//!
+//! ```
+//! use byoc_eviction::WTinyLfu;
+//!
+//! let mut cache = WTinyLfu::new(2);
+//! assert!(cache.insert("a", 1).is_empty());
+//! assert!(cache.insert("b", 1).is_empty());
+//! cache.access(&"a");
+//! cache.access(&"a");
+//! // The cache is full: a newcomer seen once does not displace a frequent entry.
+//! let evicted = cache.insert("c", 1);
+//! assert_eq!(evicted.len(), 1);
+//! assert!(cache.contains(&"a"));
+//! ```
+#![forbid(unsafe_code)]
+
+mod hash;
+mod list;
+mod sketch;
+mod tinylfu;
+
+pub use hash::stable_hash;
+pub use sketch::FrequencySketch;
+pub use tinylfu::{Segment, WTinyLfu};

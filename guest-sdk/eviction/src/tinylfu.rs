@@ -1,0 +1,544 @@
+//! W-TinyLFU with an adaptive window (hill climbing), after Caffeine's
+//! `BoundedLocalCache`.
+
+use crate::list::{List, Slab};
+use crate::{FrequencySketch, stable_hash};
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+
+/// Share of the maximum given to the main space at first (the window gets the rest, 1%).
+const PERCENT_MAIN: f64 = 0.99;
+/// Share of the main space for the protected segment.
+const PERCENT_MAIN_PROTECTED: f64 = 0.80;
+/// A hit-rate change of at least this much restarts the climber's step size.
+const RESTART_THRESHOLD: f64 = 0.05;
+/// The climber's step, as a share of the maximum.
+const STEP_PERCENT: f64 = 0.0625;
+/// Each sample without a large change shrinks the step by this factor.
+const STEP_DECAY_RATE: f64 = 0.98;
+/// Entries moved between segments per resize at most, to bound one call's cost.
+const QUEUE_TRANSFER_THRESHOLD: usize = 1000;
+/// A candidate this frequent is admitted against a more frequent victim with probability
+/// 1/128 (keeps an attacker from pinning the cache with hash collisions).
+const ADMIT_HASHDOS_THRESHOLD: u32 = 6;
+
+/// Where an entry sits in a [`WTinyLfu`] policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// The admission window: an LRU of recent newcomers.
+    Window,
+    /// Main space, entries not used since they were admitted (evicted first).
+    Probation,
+    /// Main space, entries used again after admission.
+    Protected,
+}
+
+/// An adaptive W-TinyLFU eviction policy over keys of type `K`, bounded by total weight.
+///
+/// The policy tracks keys only; the caller stores values. [`insert`](Self::insert) and
+/// [`access`](Self::access) report uses; `insert` returns the keys the caller must drop to
+/// stay within the maximum weight (possibly the new key itself, when it loses admission).
+/// Every decision is deterministic: the same sequence of calls gives the same evictions
+/// on every platform.
+pub struct WTinyLfu<K> {
+    index: HashMap<K, u32>,
+    slab: Slab<K>,
+    window: List,
+    probation: List,
+    protected: List,
+    maximum: u64,
+    window_max: u64,
+    protected_max: u64,
+    sketch: FrequencySketch,
+    grow_sketch: bool,
+    hits_in_sample: u64,
+    misses_in_sample: u64,
+    previous_hit_rate: f64,
+    step: f64,
+    adjustment: i64,
+    rng: u64,
+}
+
+impl<K: Hash + Eq + Clone> WTinyLfu<K> {
+    /// A policy for at most `maximum` entries of weight 1 (the sketch is sized for it).
+    pub fn new(maximum: u64) -> Self {
+        let capacity = usize::try_from(maximum).unwrap_or(usize::MAX);
+        Self::build(maximum, FrequencySketch::new(capacity), false)
+    }
+
+    /// A policy bounded by a total `maximum` weight (for example bytes) whose entry count
+    /// is unknown: the sketch starts sized for `expected_entries` and doubles whenever the
+    /// number of entries outgrows it.
+    pub fn weighted(maximum: u64, expected_entries: usize) -> Self {
+        Self::build(maximum, FrequencySketch::new(expected_entries), true)
+    }
+
+    fn build(maximum: u64, sketch: FrequencySketch, grow_sketch: bool) -> Self {
+        let main = (PERCENT_MAIN * maximum as f64) as u64;
+        let window_max = maximum - main.min(maximum);
+        let protected_max = (PERCENT_MAIN_PROTECTED * (maximum - window_max) as f64) as u64;
+        WTinyLfu {
+            index: HashMap::new(),
+            slab: Slab::new(),
+            window: List::EMPTY,
+            probation: List::EMPTY,
+            protected: List::EMPTY,
+            maximum,
+            window_max,
+            protected_max,
+            sketch,
+            grow_sketch,
+            hits_in_sample: 0,
+            misses_in_sample: 0,
+            previous_hit_rate: 0.0,
+            step: -STEP_PERCENT * maximum as f64,
+            adjustment: 0,
+            rng: 0x2545_f491_4f6c_dd1d,
+        }
+    }
+
+    /// Number of keys tracked.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Total weight of the keys tracked.
+    pub fn weight(&self) -> u64 {
+        self.window.weight + self.probation.weight + self.protected.weight
+    }
+
+    /// The bound on [`weight`](Self::weight).
+    pub fn maximum(&self) -> u64 {
+        self.maximum
+    }
+
+    /// The window's current share of the maximum (moved by the hill climber).
+    pub fn window_maximum(&self) -> u64 {
+        self.window_max
+    }
+
+    /// Whether `key` is tracked.
+    pub fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.index.contains_key(key)
+    }
+
+    /// The segment `key` sits in, if tracked.
+    pub fn segment<Q>(&self, key: &Q) -> Option<Segment>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.index.get(key).map(|&i| self.slab.node(i).segment)
+    }
+
+    /// Records a hit on `key`; returns false (and records nothing) if it is not tracked.
+    pub fn access<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(&i) = self.index.get(key) else {
+            return false;
+        };
+        self.on_access(i);
+        self.climb();
+        true
+    }
+
+    /// Adds `key` with `weight` (or, if tracked, records a use and sets its new weight),
+    /// then returns the keys evicted to keep the total weight within the maximum.
+    pub fn insert(&mut self, key: K, weight: u64) -> Vec<K> {
+        if let Some(&i) = self.index.get(&key) {
+            let segment = self.slab.node(i).segment;
+            self.unlink(i);
+            self.slab.node_mut(i).weight = weight;
+            self.push(segment, i);
+            self.on_access(i);
+        } else {
+            if self.grow_sketch && self.index.len() >= self.sketch.capacity() {
+                self.sketch = FrequencySketch::new(self.sketch.capacity().saturating_mul(2));
+            }
+            let hash = stable_hash(&key);
+            let i = self.slab.alloc(key.clone(), hash, weight, Segment::Window);
+            self.index.insert(key, i);
+            self.push(Segment::Window, i);
+            self.sketch.increment(hash);
+            self.misses_in_sample += 1;
+        }
+        let evicted = self.evict_entries();
+        self.climb();
+        evicted
+    }
+
+    /// Stops tracking `key` (deleted or expired); returns whether it was tracked.
+    pub fn remove<Q>(&mut self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Some(i) = self.index.remove(key) else {
+            return false;
+        };
+        self.unlink(i);
+        self.slab.release(i);
+        true
+    }
+
+    /// Evicts one key whatever the weights (for a caller with a second bound): the least
+    /// recent of probation, else of protected, else of the window.
+    pub fn evict_one(&mut self) -> Option<K> {
+        let i = self
+            .probation
+            .first()
+            .or(self.protected.first())
+            .or(self.window.first())?;
+        self.drop_node(i)
+    }
+
+    /// Forgets every key (the frequency history too).
+    pub fn clear(&mut self) {
+        self.index.clear();
+        self.slab.clear();
+        self.window = List::EMPTY;
+        self.probation = List::EMPTY;
+        self.protected = List::EMPTY;
+        self.sketch = FrequencySketch::new(self.sketch.capacity());
+    }
+
+    fn list(&mut self, segment: Segment) -> &mut List {
+        match segment {
+            Segment::Window => &mut self.window,
+            Segment::Probation => &mut self.probation,
+            Segment::Protected => &mut self.protected,
+        }
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let segment = self.slab.node(i).segment;
+        let mut list = *self.list(segment);
+        self.slab.unlink(&mut list, i);
+        *self.list(segment) = list;
+    }
+
+    fn push(&mut self, segment: Segment, i: u32) {
+        self.slab.node_mut(i).segment = segment;
+        let mut list = *self.list(segment);
+        self.slab.push_back(&mut list, i);
+        *self.list(segment) = list;
+    }
+
+    fn move_to(&mut self, i: u32, segment: Segment) {
+        self.unlink(i);
+        self.push(segment, i);
+    }
+
+    fn drop_node(&mut self, i: u32) -> Option<K> {
+        self.unlink(i);
+        let key = self.slab.release(i)?;
+        self.index.remove(&key);
+        Some(key)
+    }
+
+    fn on_access(&mut self, i: u32) {
+        let node = self.slab.node(i);
+        let (hash, segment, weight) = (node.hash, node.segment, node.weight);
+        self.sketch.increment(hash);
+        match segment {
+            Segment::Window | Segment::Protected => self.move_to(i, segment),
+            Segment::Probation if weight > self.protected_max => {
+                self.move_to(i, Segment::Probation)
+            }
+            Segment::Probation => self.move_to(i, Segment::Protected),
+        }
+        self.hits_in_sample += 1;
+    }
+
+    fn admit(&mut self, candidate: u32, victim: u32) -> bool {
+        let c = self.sketch.frequency(self.slab.node(candidate).hash);
+        let v = self.sketch.frequency(self.slab.node(victim).hash);
+        if c > v {
+            return true;
+        }
+        if c >= ADMIT_HASHDOS_THRESHOLD {
+            // xorshift64: deterministic, so runs are reproducible.
+            self.rng ^= self.rng << 13;
+            self.rng ^= self.rng >> 7;
+            self.rng ^= self.rng << 17;
+            return self.rng & 127 == 0;
+        }
+        false
+    }
+
+    /// Moves the window's overflow to probation, then evicts until within the maximum,
+    /// each time the less frequent of the oldest newcomer and probation's least recent.
+    fn evict_entries(&mut self) -> Vec<K> {
+        let mut evicted = Vec::new();
+        let mut first = None;
+        let mut node = self.window.first();
+        while self.window.weight > self.window_max {
+            let Some(i) = node else { break };
+            node = self.slab.next(i);
+            if self.slab.node(i).weight != 0 {
+                self.move_to(i, Segment::Probation);
+                first.get_or_insert(i);
+            }
+        }
+
+        let mut candidate = first;
+        let mut candidates_from_window = false;
+        let mut victim = self.probation.first();
+        let mut victim_queue = Segment::Probation;
+        while self.weight() > self.maximum {
+            if candidate.is_none() && !candidates_from_window {
+                candidate = self.window.first();
+                candidates_from_window = true;
+            }
+            if candidate.is_none() && victim.is_none() {
+                match victim_queue {
+                    Segment::Probation => {
+                        victim = self.protected.first();
+                        victim_queue = Segment::Protected;
+                        continue;
+                    }
+                    Segment::Protected => {
+                        victim = self.window.first();
+                        victim_queue = Segment::Window;
+                        continue;
+                    }
+                    Segment::Window => break,
+                }
+            }
+            let (c, v) = match (candidate, victim) {
+                (Some(c), Some(v)) => (c, v),
+                (Some(c), None) => {
+                    candidate = self.slab.next(c);
+                    evicted.extend(self.drop_node(c));
+                    continue;
+                }
+                (None, Some(v)) => {
+                    victim = self.slab.next(v);
+                    evicted.extend(self.drop_node(v));
+                    continue;
+                }
+                (None, None) => break,
+            };
+            if c == v {
+                victim = self.slab.next(v);
+                evicted.extend(self.drop_node(c));
+                candidate = None;
+                continue;
+            }
+            if self.slab.node(c).weight > self.maximum {
+                candidate = self.slab.next(c);
+                evicted.extend(self.drop_node(c));
+                continue;
+            }
+            if self.admit(c, v) {
+                victim = self.slab.next(v);
+                evicted.extend(self.drop_node(v));
+                candidate = self.slab.next(c);
+            } else {
+                candidate = self.slab.next(c);
+                evicted.extend(self.drop_node(c));
+            }
+        }
+        evicted
+    }
+
+    /// The hill climber: after each sample period, steps the window size in the direction
+    /// that raised the hit rate (reversing when it fell), with a decaying step.
+    fn climb(&mut self) {
+        self.determine_adjustment();
+        self.demote_from_protected();
+        if self.adjustment > 0 {
+            self.increase_window();
+        } else if self.adjustment < 0 {
+            self.decrease_window();
+        }
+    }
+
+    fn determine_adjustment(&mut self) {
+        let requests = self.hits_in_sample + self.misses_in_sample;
+        if requests < self.sketch.sample_size() {
+            return;
+        }
+        let hit_rate = self.hits_in_sample as f64 / requests as f64;
+        let change = hit_rate - self.previous_hit_rate;
+        let amount = if change >= 0.0 { self.step } else { -self.step };
+        let next_step = if change.abs() >= RESTART_THRESHOLD {
+            let sign = if amount >= 0.0 { 1.0 } else { -1.0 };
+            STEP_PERCENT * self.maximum as f64 * sign
+        } else {
+            STEP_DECAY_RATE * amount
+        };
+        self.previous_hit_rate = hit_rate;
+        self.adjustment = amount as i64;
+        self.step = next_step;
+        self.hits_in_sample = 0;
+        self.misses_in_sample = 0;
+    }
+
+    fn demote_from_protected(&mut self) {
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            if self.protected.weight <= self.protected_max {
+                break;
+            }
+            let Some(i) = self.protected.first() else {
+                break;
+            };
+            self.move_to(i, Segment::Probation);
+        }
+    }
+
+    fn increase_window(&mut self) {
+        if self.protected_max == 0 {
+            return;
+        }
+        let mut quota = self.adjustment.unsigned_abs().min(self.protected_max);
+        self.protected_max -= quota;
+        self.window_max += quota;
+        self.demote_from_protected();
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            let mut candidate = self.probation.first();
+            if candidate.is_none_or(|c| quota < self.slab.node(c).weight) {
+                candidate = self.protected.first();
+            }
+            let Some(c) = candidate else { break };
+            let weight = self.slab.node(c).weight;
+            if quota < weight {
+                break;
+            }
+            quota -= weight;
+            self.move_to(c, Segment::Window);
+        }
+        // Unused quota goes back, and is tried again on the next climb.
+        self.protected_max += quota;
+        self.window_max -= quota;
+        self.adjustment = i64::try_from(quota).unwrap_or(i64::MAX);
+    }
+
+    fn decrease_window(&mut self) {
+        if self.window_max <= 1 {
+            return;
+        }
+        let mut quota = self
+            .adjustment
+            .unsigned_abs()
+            .min(self.window_max.saturating_sub(1));
+        self.protected_max += quota;
+        self.window_max -= quota;
+        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
+            let Some(c) = self.window.first() else { break };
+            let weight = self.slab.node(c).weight;
+            if quota < weight {
+                break;
+            }
+            quota -= weight;
+            self.move_to(c, Segment::Probation);
+        }
+        self.protected_max -= quota;
+        self.window_max += quota;
+        self.adjustment = -i64::try_from(quota).unwrap_or(i64::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Segment, WTinyLfu};
+
+    #[test]
+    fn never_exceeds_the_maximum() {
+        let mut p = WTinyLfu::new(50);
+        let mut x = 1u64;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let key = (x >> 33) % 300;
+            if !p.access(&key) {
+                let evicted = p.insert(key, 1);
+                assert!(evicted.iter().all(|k| !p.contains(k)));
+            }
+            assert!(p.weight() <= 50);
+            assert_eq!(p.len() as u64, p.weight());
+        }
+        assert_eq!(p.len(), 50);
+    }
+
+    #[test]
+    fn frequent_keys_survive_a_scan() {
+        let mut p = WTinyLfu::new(100);
+        for _ in 0..20 {
+            for k in 0..50u64 {
+                if !p.access(&k) {
+                    p.insert(k, 1);
+                }
+            }
+        }
+        // A one-pass scan of 800 new keys (less than one sample period of 1,000, so the
+        // hot keys' counts are halved at most once).
+        for k in 1000..1800u64 {
+            p.insert(k, 1);
+        }
+        let kept = (0..50u64).filter(|k| p.contains(k)).count();
+        // An LRU would keep none of them.
+        assert!(kept >= 45, "only {kept} of 50 hot keys stayed");
+    }
+
+    #[test]
+    fn probation_hit_promotes_and_remove_forgets() {
+        let mut p = WTinyLfu::new(100);
+        for k in 0..10u64 {
+            p.insert(k, 1);
+        }
+        // The window holds 1 entry: earlier keys were moved to probation.
+        assert_eq!(p.segment(&9), Some(Segment::Window));
+        assert_eq!(p.segment(&0), Some(Segment::Probation));
+        p.access(&0);
+        assert_eq!(p.segment(&0), Some(Segment::Protected));
+        assert!(p.remove(&0));
+        assert!(!p.contains(&0));
+        assert_eq!(p.weight(), 9);
+        assert!(p.evict_one().is_some());
+        assert_eq!(p.len(), 8);
+    }
+
+    #[test]
+    fn weighted_entries_respect_the_total() {
+        let mut p = WTinyLfu::weighted(10_000, 4);
+        for k in 0..1000u64 {
+            p.insert(k, 100 + k % 900);
+            assert!(p.weight() <= 10_000);
+        }
+        let evicted = p.insert(5000, 20_000);
+        assert!(
+            evicted.contains(&5000),
+            "an entry over the maximum never stays"
+        );
+    }
+
+    #[test]
+    fn window_grows_on_recency_heavy_load() {
+        // A working set slightly larger than the main space's comfort, shifting slowly:
+        // the climber must move away from the initial 1% window at some point.
+        let mut p = WTinyLfu::new(1000);
+        let start = p.window_maximum();
+        for t in 0..400_000u64 {
+            let key = t / 4 % 200_000 + (t % 4) * 7;
+            if !p.access(&key) {
+                p.insert(key, 1);
+            }
+        }
+        assert_ne!(p.window_maximum(), start);
+    }
+}
