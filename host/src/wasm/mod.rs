@@ -1,6 +1,7 @@
 //! Running adapters as sandboxed WebAssembly components.
 
 pub(crate) mod bindings;
+mod file_adapter;
 mod grants;
 mod http;
 mod imports;
@@ -11,6 +12,7 @@ mod provider;
 mod quarantine;
 mod runtime;
 
+pub use file_adapter::FileAdapter;
 pub use grants::{
     DEFAULT_HTTP_MAX_TIMEOUT, DirAccess, DirGrant, Grants, HttpGrant, normalize_origin,
 };

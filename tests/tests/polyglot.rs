@@ -1,0 +1,187 @@
+//! Adapters written in JavaScript, Python and C (`adapters/{js,py,c}-memory`), built by
+//! `adapters/polyglot/build.sh` into `target/polyglot/<lang>.wasm` (or `$BYOC_POLYGLOT_DIR`).
+//!
+//! Each is registered the way a third party would bring one — a component file behind a
+//! [`FileAdapter`] factory in a [`Registry`] — and runs the whole conformance suite. A
+//! missing component skips with a message, or fails under `BYOC_REQUIRE_SERVICES=1`.
+//!
+//! `external` runs the suite on any component: `BYOC_CONFORMANCE_WASM=path/to/adapter.wasm
+//! cargo test -p byoc-tests --test polyglot external`.
+
+use byoc::wasm::{ALLOWED_IMPORTS, FileAdapter};
+use byoc::{AdapterConfig, Error, Provider, Registry};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where build.sh puts the components.
+fn polyglot_dir() -> PathBuf {
+    match std::env::var_os("BYOC_POLYGLOT_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/polyglot"),
+    }
+}
+
+/// The component of `lang`, or `None` (after a skip message) when it was not built.
+fn component(lang: &str) -> Option<PathBuf> {
+    let path = polyglot_dir().join(format!("{lang}.wasm"));
+    if path.is_file() {
+        return Some(path);
+    }
+    let msg = format!(
+        "{} is missing: build the polyglot adapters with `bash adapters/polyglot/build.sh`",
+        path.display()
+    );
+    assert!(
+        !byoc_tests::services_required(),
+        "{msg} (BYOC_REQUIRE_SERVICES=1: not skipping)"
+    );
+    eprintln!("skipping the {lang} adapter test: {msg}");
+    None
+}
+
+/// A fresh provider from the component file at `path`, registered under `name`.
+async fn from_file(name: &str, path: PathBuf) -> Arc<dyn Provider> {
+    let mut registry = Registry::new().expect("runtime");
+    registry
+        .register(name, FileAdapter::new(path).factory())
+        .expect("register");
+    registry
+        .create(name, AdapterConfig::new())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+async fn polyglot(lang: &str) -> Option<Arc<dyn Provider>> {
+    let path = component(lang)?;
+    Some(from_file(&format!("{lang}-memory"), path).await)
+}
+
+mod js {
+    byoc_tests::conformance_tests!(|| async { super::polyglot("js").await });
+}
+
+mod py {
+    byoc_tests::conformance_tests!(|| async { super::polyglot("py").await });
+}
+
+mod c {
+    byoc_tests::conformance_tests!(|| async { super::polyglot("c").await });
+}
+
+/// The conformance suite on the component named by `BYOC_CONFORMANCE_WASM` (skipped when
+/// the variable is unset; it is for adapter authors, see docs/writing-adapters.md).
+mod external {
+    byoc_tests::conformance_tests!(|| async {
+        match std::env::var_os("BYOC_CONFORMANCE_WASM").filter(|p| !p.is_empty()) {
+            Some(path) => Some(super::from_file("external", path.into()).await),
+            None => {
+                eprintln!("skipping: set BYOC_CONFORMANCE_WASM=path/to/adapter.wasm to run");
+                None
+            }
+        }
+    });
+}
+
+/// What each component imports: exactly these interfaces (a tool chain upgrade that pulls
+/// in more shows up here), all inside the allow-list.
+fn expected_imports(lang: &str) -> &'static [&'static str] {
+    match lang {
+        // StarlingMonkey with stdio, random, http and fetch-event disabled: clocks only,
+        // plus the wasi:io types the monotonic clock's `subscribe` mentions.
+        "js" => &[
+            "wasi:clocks/monotonic-clock",
+            "wasi:clocks/wall-clock",
+            "wasi:io/poll",
+        ],
+        "py" => &[],
+        // wasi-libc's clock_gettime through the preview1 adapter.
+        "c" => &[],
+        _ => &[],
+    }
+}
+
+async fn check_imports(lang: &str) {
+    let Some(path) = component(lang) else {
+        return;
+    };
+    let loaded = Registry::new()
+        .expect("runtime")
+        .runtime()
+        .load_file(&path)
+        .expect("load");
+    let mut imports = loaded.imports();
+    imports.sort();
+    for import in &imports {
+        assert!(
+            ALLOWED_IMPORTS.contains(&import.as_str()),
+            "{lang}: imports {import}, outside the allow-list"
+        );
+    }
+    let mut expected: Vec<String> = expected_imports(lang)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(imports, expected, "{lang}: imports changed");
+}
+
+#[tokio::test]
+async fn js_imports_only_what_it_uses() {
+    check_imports("js").await;
+}
+
+#[tokio::test]
+async fn py_imports_only_what_it_uses() {
+    check_imports("py").await;
+}
+
+#[tokio::test]
+async fn c_imports_only_what_it_uses() {
+    check_imports("c").await;
+}
+
+/// `c-sockets.wasm` is the C adapter built with one extra import, `wasi:sockets/network`
+/// (build.sh adds it with `-DBYOC_IMPORT_SOCKETS`): the host refuses it at load, naming it.
+#[tokio::test]
+async fn a_polyglot_component_importing_sockets_is_refused() {
+    let Some(path) = component("c-sockets") else {
+        return;
+    };
+    let mut registry = Registry::new().expect("runtime");
+    registry
+        .register("c-sockets", FileAdapter::new(path).factory())
+        .expect("register");
+    match registry.create("c-sockets", AdapterConfig::new()).await {
+        Err(Error::Load { reason, .. }) => {
+            assert!(reason.contains("wasi:sockets"), "{reason}");
+        }
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a component importing wasi:sockets was loaded"),
+    }
+}
+
+/// The adapters declare every operation native and take their one configuration field.
+#[tokio::test]
+async fn adapters_describe_themselves_and_take_config() {
+    for lang in ["js", "py", "c"] {
+        let Some(path) = component(lang) else {
+            continue;
+        };
+        let name = format!("{lang}-memory");
+        let mut registry = Registry::new().expect("runtime");
+        registry
+            .register(&name, FileAdapter::new(path).factory())
+            .expect("register");
+        let small = AdapterConfig::new().with("max-value-bytes", byoc::ConfigValue::Size(8));
+        let p = registry.create(&name, small).await.expect("create");
+        assert_eq!(p.info().name, name);
+        assert_eq!(p.info().native.len(), 12, "{name}: every operation native");
+        p.set("k", b"12345678", None).await.expect("8 bytes fit");
+        let r = p.set("k", b"123456789", None).await;
+        assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{name}: {r:?}");
+        assert_eq!(p.get("k").await.expect("get"), Some(b"12345678".to_vec()));
+        let bad = AdapterConfig::new().with("no-such-field", byoc::ConfigValue::Boolean(true));
+        let r = registry.create(&name, bad).await;
+        assert!(matches!(r, Err(Error::InvalidConfig(_))), "{name}: {r:?}");
+    }
+}
