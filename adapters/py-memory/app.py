@@ -1,6 +1,7 @@
 """BYOC in-memory cache adapter in Python: world `byoc:cache/adapter` (wit/worlds.wit).
 
-Exports `lifecycle` (describe, init) and `provider` (every operation natively). Built into a
+Exports `lifecycle` (describe, init) and `provider` (every operation natively); targets the
+world `py-adapter` (wit/py-adapter.wit: `adapter` plus the monotonic clock). Built into a
 component with componentize-py (see ../polyglot/build.sh), which generates the `wit_world`
 bindings package this module imports.
 
@@ -12,12 +13,11 @@ WIT -> Python mapping used here (componentize-py conventions):
 """
 
 import bisect
-import time
 from typing import List, Optional
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import types
+from wit_world.imports import monotonic_clock, types
 
 CONTRACT = "0.1.0"
 NAME = "py-memory"
@@ -38,8 +38,9 @@ INFO = types.ProviderInfo(name=NAME, version=VERSION, contract=CONTRACT, native=
 
 
 def now_ms() -> float:
-    """Milliseconds from a monotonic clock (wasi:clocks/monotonic-clock)."""
-    return time.monotonic() * 1000.0
+    """Milliseconds from wasi:clocks/monotonic-clock, imported by the `py-adapter` world
+    (the runtime's own clock, behind `time.monotonic`, is stubbed out by --stub-wasi)."""
+    return monotonic_clock.now() / 1_000_000
 
 
 class _State:
