@@ -8,6 +8,14 @@ build:
 adapters:
     cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-redis -p byoc-adapter-encryption -p byoc-adapter-tiered -p byoc-adapter-fallback -p byoc-adapter-hostile -p byoc-adapter-hostile-net
 
+# Build the JavaScript, Python and C adapters into target/polyglot (installs their tool chains).
+polyglot:
+    bash adapters/polyglot/build.sh
+
+# The conformance suite on any adapter component: `just conformance path/to/adapter.wasm`.
+conformance wasm:
+    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test -p byoc-tests --test polyglot external
+
 # Run every test (the README's test command).
 test:
     cargo test --workspace
@@ -37,3 +45,4 @@ model cases="20000":
 bench:
     cargo bench -p byoc-tests --bench memory
     cargo bench -p byoc-tests --bench redis
+    cargo bench -p byoc-tests --bench polyglot

@@ -24,6 +24,7 @@ WASM_TOOLS_VERSION=1.258.3   # the 0.258 line of wasm-encoder/wit-parser that wi
 WIT_BINDGEN_VERSION=0.61.1   # the workspace's wit-bindgen
 # The WASI preview1 -> preview2 adapter of the wasmtime release the host uses.
 P1_ADAPTER_VERSION=48.0.8
+WAC_VERSION=0.10.0          # wac plug: fills the Python runtime's socket imports with stubs
 
 langs=("$@")
 if [ ${#langs[@]} -eq 0 ]; then langs=(js py c); fi
@@ -88,8 +89,10 @@ build_py() {
     log "pip install -r adapters/py-memory/requirements.txt"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
   fi
-  # World `py-adapter` (adapter + wasi:clocks/monotonic-clock) with the WASI packages of the
-  # wasmtime release the host links, all other WASI imports of the runtime stubbed out.
+  cargo_tool wasm-tools wasm-tools "$WASM_TOOLS_VERSION" --no-default-features --features component
+  cargo_tool wac wac-cli "$WAC_VERSION"
+  # World `py-adapter` (adapter + wasi:clocks/monotonic-clock), with the WASI packages of
+  # the wasmtime release the host links.
   local wit="$STAGE/py-wit"
   rm -rf "$wit"
   mkdir -p "$wit/deps"
@@ -98,8 +101,35 @@ build_py() {
   wasi_wit="$(dirname "$(crate_manifest "$ROOT" wasmtime-wasi)")/src/p2/wit/deps"
   cp "$wasi_wit/clocks.wit" "$wasi_wit/io.wit" "$wit/deps/"
   log "building py.wasm"
-  (cd "$ROOT" && "$venv/bin/componentize-py" -d "$wit" -w py-adapter componentize --stub-wasi \
-    -p adapters/py-memory app -o "$OUT/py.wasm")
+  (cd "$ROOT" && "$venv/bin/componentize-py" -d "$wit" -w py-adapter componentize \
+    -p adapters/py-memory app -o "$STAGE/py-raw.wasm")
+  # The Python runtime (its libc) imports wasi:sockets/*, which the host refuses. Plug
+  # those imports with a component whose socket functions all trap (generated from the
+  # WASI WIT by `wasm-tools component embed --dummy`): the adapter never opens a socket.
+  local version
+  version=$("$TOOLS/bin/wasm-tools" component wit "$STAGE/py-raw.wasm" \
+    | sed -n 's|.*import wasi:sockets/network@\([0-9.]*\);|\1|p')
+  if [ -z "$version" ]; then
+    cp "$STAGE/py-raw.wasm" "$OUT/py.wasm"
+    return
+  fi
+  local stub="$STAGE/sockets-stub"
+  rm -rf "$stub"
+  mkdir -p "$stub/deps"
+  cp "$wasi_wit/sockets.wit" "$wasi_wit/io.wit" "$wasi_wit/clocks.wit" "$stub/deps/"
+  # Same interfaces, at the version the runtime imports (features added later dropped).
+  sed -i "s/@0\.2\.[0-9]*/@$version/g; /@since(version = /d" "$stub"/deps/*.wit
+  {
+    echo "package byoc:sockets-stub;"
+    echo "world stub {"
+    for i in network instance-network udp udp-create-socket tcp tcp-create-socket ip-name-lookup; do
+      echo "  export wasi:sockets/$i@$version;"
+    done
+    echo "}"
+  } >"$stub/stub.wit"
+  "$TOOLS/bin/wasm-tools" component embed --dummy "$stub" --world stub -o "$stub/stub.core.wasm"
+  "$TOOLS/bin/wasm-tools" component new "$stub/stub.core.wasm" -o "$stub/stub.wasm"
+  "$TOOLS/bin/wac" plug "$STAGE/py-raw.wasm" --plug "$stub/stub.wasm" -o "$OUT/py.wasm"
 }
 
 # crate_manifest DIR CRATE: the Cargo.toml of CRATE as resolved for the manifest in DIR

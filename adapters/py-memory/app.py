@@ -38,8 +38,7 @@ INFO = types.ProviderInfo(name=NAME, version=VERSION, contract=CONTRACT, native=
 
 
 def now_ms() -> float:
-    """Milliseconds from wasi:clocks/monotonic-clock, imported by the `py-adapter` world
-    (the runtime's own clock, behind `time.monotonic`, is stubbed out by --stub-wasi)."""
+    """Milliseconds from wasi:clocks/monotonic-clock, imported by the `py-adapter` world."""
     return monotonic_clock.now() / 1_000_000
 
 
