@@ -89,7 +89,9 @@ fn main() {
         .expect("tokio");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/polyglot");
     let cache = tempfile::tempdir().expect("tempdir");
-    println!("| adapter | size | first load | cached load | instantiate + init | get (64 B hit) | set (64 B) |");
+    println!(
+        "| adapter | size | first load | cached load | instantiate + init | get (64 B hit) | set (64 B) |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     rt.block_on(measure(
         "rust-memory",
@@ -100,7 +102,10 @@ fn main() {
         let path = dir.join(format!("{lang}.wasm"));
         match std::fs::read(&path) {
             Ok(bytes) => rt.block_on(measure(lang, &bytes, cache.path())),
-            Err(e) => eprintln!("skipping {lang}: {} ({e}); run adapters/polyglot/build.sh", path.display()),
+            Err(e) => eprintln!(
+                "skipping {lang}: {} ({e}); run adapters/polyglot/build.sh",
+                path.display()
+            ),
         }
     }
 }
