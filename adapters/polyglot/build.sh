@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Builds the adapters written in JavaScript, Python and C into components:
+# Builds the adapters written in JavaScript and C into components:
 #
 #   target/polyglot/js.wasm         adapters/js-memory  (componentize-js, npm)
-#   target/polyglot/py.wasm         adapters/py-memory  (componentize-py, PyPI)
 #   target/polyglot/c.wasm          adapters/c-memory   (wit-bindgen c + clang + wasm-tools)
 #   target/polyglot/c-sockets.wasm  the C adapter with a wasi:sockets import (refusal test)
 #
-# Usage: adapters/polyglot/build.sh [js] [py] [c]   (default: all three)
+# Usage: adapters/polyglot/build.sh [js] [c]   (default: both)
+#
+# (adapters/py-memory, the Python adapter, is not built here yet: see its README.)
 #
 # Installs each tool chain when it is missing, at the pinned versions below: Debian packages
 # with apt-get; crates with `cargo install --locked` into target/polyglot-tools; npm
-# packages with `npm ci` from the adapter's lockfile; PyPI packages into a venv under
-# target/polyglot-tools. Nothing is downloaded outside these package managers.
+# packages with `npm ci` from the adapter's lockfile. Nothing is downloaded outside these package managers.
 # BYOC_POLYGLOT_DIR overrides the output directory.
 set -euo pipefail
 
@@ -24,10 +24,9 @@ WASM_TOOLS_VERSION=1.258.3   # the 0.258 line of wasm-encoder/wit-parser that wi
 WIT_BINDGEN_VERSION=0.61.1   # the workspace's wit-bindgen
 # The WASI preview1 -> preview2 adapter of the wasmtime release the host uses.
 P1_ADAPTER_VERSION=48.0.8
-WAC_VERSION=0.10.0          # wac plug: fills the Python runtime's socket imports with stubs
 
 langs=("$@")
-if [ ${#langs[@]} -eq 0 ]; then langs=(js py c); fi
+if [ ${#langs[@]} -eq 0 ]; then langs=(js c); fi
 mkdir -p "$OUT" "$TOOLS" "$STAGE"
 
 SUDO=""
@@ -72,64 +71,6 @@ build_js() {
     --wit wit --world-name adapter \
     --disable stdio random http fetch-event \
     --out "$OUT/js.wasm")
-}
-
-build_py() {
-  local dir="$ROOT/adapters/py-memory"
-  local venv="$TOOLS/venv"
-  if [ ! -x "$venv/bin/python" ]; then
-    if ! python3 -m venv "$venv" 2>/dev/null; then
-      log "installing python3-venv (apt)"
-      apt_install python3-venv python3-pip
-      rm -rf "$venv"
-      python3 -m venv "$venv"
-    fi
-  fi
-  if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxF -f "$dir/requirements.txt"; then
-    log "pip install -r adapters/py-memory/requirements.txt"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
-  fi
-  cargo_tool wasm-tools wasm-tools "$WASM_TOOLS_VERSION" --no-default-features --features component
-  cargo_tool wac wac-cli "$WAC_VERSION"
-  # World `py-adapter` (adapter + wasi:clocks/monotonic-clock), with the WASI packages of
-  # the wasmtime release the host links.
-  local wit="$STAGE/py-wit"
-  rm -rf "$wit"
-  mkdir -p "$wit/deps"
-  cp "$ROOT"/wit/*.wit "$dir/wit/py-adapter.wit" "$wit/"
-  local wasi_wit
-  wasi_wit="$(dirname "$(crate_manifest "$ROOT" wasmtime-wasi)")/src/p2/wit/deps"
-  cp "$wasi_wit/clocks.wit" "$wasi_wit/io.wit" "$wit/deps/"
-  log "building py.wasm"
-  (cd "$ROOT" && "$venv/bin/componentize-py" -d "$wit" -w py-adapter componentize \
-    -p adapters/py-memory app -o "$STAGE/py-raw.wasm")
-  # The Python runtime (its libc) imports wasi:sockets/*, which the host refuses. Plug
-  # those imports with a component whose socket functions all trap (generated from the
-  # WASI WIT by `wasm-tools component embed --dummy`): the adapter never opens a socket.
-  local version
-  version=$("$TOOLS/bin/wasm-tools" component wit "$STAGE/py-raw.wasm" \
-    | sed -n 's|.*import wasi:sockets/network@\([0-9.]*\);|\1|p')
-  if [ -z "$version" ]; then
-    cp "$STAGE/py-raw.wasm" "$OUT/py.wasm"
-    return
-  fi
-  local stub="$STAGE/sockets-stub"
-  rm -rf "$stub"
-  mkdir -p "$stub/deps"
-  cp "$wasi_wit/sockets.wit" "$wasi_wit/io.wit" "$wasi_wit/clocks.wit" "$stub/deps/"
-  # Same interfaces, at the version the runtime imports (features added later dropped).
-  sed -i "s/@0\.2\.[0-9]*/@$version/g; /@since(version = /d" "$stub"/deps/*.wit
-  {
-    echo "package byoc:sockets-stub;"
-    echo "world stub {"
-    for i in network instance-network udp udp-create-socket tcp tcp-create-socket ip-name-lookup; do
-      echo "  export wasi:sockets/$i@$version;"
-    done
-    echo "}"
-  } >"$stub/stub.wit"
-  "$TOOLS/bin/wasm-tools" component embed --dummy "$stub" --world stub -o "$stub/stub.core.wasm"
-  "$TOOLS/bin/wasm-tools" component new "$stub/stub.core.wasm" -o "$stub/stub.wasm"
-  "$TOOLS/bin/wac" plug "$STAGE/py-raw.wasm" --plug "$stub/stub.wasm" -o "$OUT/py.wasm"
 }
 
 # crate_manifest DIR CRATE: the Cargo.toml of CRATE as resolved for the manifest in DIR
@@ -207,9 +148,8 @@ build_c_variant() {
 for lang in "${langs[@]}"; do
   case "$lang" in
     js) build_js ;;
-    py) build_py ;;
     c) build_c ;;
-    *) echo "unknown language: $lang (js, py, c)" >&2; exit 2 ;;
+    *) echo "unknown language: $lang (js, c)" >&2; exit 2 ;;
   esac
 done
 ls -l "$OUT"/*.wasm >&2

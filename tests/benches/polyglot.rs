@@ -1,4 +1,4 @@
-//! The JavaScript, Python and C adapters (`target/polyglot/*.wasm`, built by
+//! The JavaScript and C adapters (`target/polyglot/*.wasm`, built by
 //! `adapters/polyglot/build.sh`) against the Rust memory adapter: first load (compile),
 //! load from the on-disk code cache, instantiate + init, and `get`/`set` latency.
 //!
@@ -98,7 +98,7 @@ fn main() {
         byoc::builtin::MEMORY_ADAPTER,
         cache.path(),
     ));
-    for lang in ["c", "js", "py"] {
+    for lang in ["c", "js"] {
         let path = dir.join(format!("{lang}.wasm"));
         match std::fs::read(&path) {
             Ok(bytes) => rt.block_on(measure(lang, &bytes, cache.path())),
