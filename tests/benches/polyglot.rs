@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 const OPS: usize = 20_000;
 
+// `RuntimeConfig` is `#[non_exhaustive]`: no struct literal from this crate.
+#[allow(clippy::field_reassign_with_default)]
 fn runtime_with(cache: CodeCache) -> Runtime {
     let mut config = RuntimeConfig::default();
     config.code_cache = cache;
