@@ -8,6 +8,14 @@ build:
 adapters:
     cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-redis -p byoc-adapter-encryption -p byoc-adapter-tiered -p byoc-adapter-fallback -p byoc-adapter-hostile -p byoc-adapter-hostile-net
 
+# Build the JavaScript and C adapters into target/polyglot (installs their tool chains).
+polyglot:
+    bash adapters/polyglot/build.sh
+
+# The conformance suite on any adapter component: `just conformance path/to/adapter.wasm`.
+conformance wasm:
+    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test -p byoc-tests --test polyglot external
+
 # Run every test (the README's test command).
 test:
     cargo test --workspace
@@ -41,6 +49,7 @@ fuzz-redis cases="20000":
 bench:
     cargo bench -p byoc-tests --bench memory
     cargo bench -p byoc-tests --bench redis
+    cargo bench -p byoc-tests --bench polyglot
 
 # Hit ratios of the memory adapter's policies, exact LRU, ARC and moka on the synthetic
 # suite (release build); `just hit-ratio-file FILE 1000 10000` replays a trace file.
