@@ -233,3 +233,31 @@ fn bench_reports_percentiles() {
         assert_eq!(errors, "0", "{row}");
     }
 }
+
+#[test]
+fn bench_replays_a_trace_for_hit_ratios() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let trace = dir.path().join("t.lis");
+    // ARC .lis records: a hot block range read again and again, plus a scan.
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("{} 4 0 0\n", (i % 10) * 4));
+        text.push_str(&format!("{} 1 0 0\n", 1000 + i));
+    }
+    std::fs::write(&trace, text).expect("write");
+    let out = ok(
+        dir.path(),
+        &["bench", "--trace", trace.to_str().expect("utf-8"), "--capacity", "50", "--capacity", "10"],
+    );
+    assert!(out.contains("1000 accesses"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| t.lis")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    // At capacity 50 the 40 hot blocks fit: every policy hits them after the first round.
+    let ratios: Vec<f64> = rows[0]
+        .split('|')
+        .skip(3)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert!(ratios.len() >= 4, "{out}");
+    assert!(ratios.iter().all(|r| *r > 70.0), "{out}");
+}

@@ -32,6 +32,38 @@ pub struct BenchArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Instead of measuring caches: replay this block trace (one key per line, or ARC
+    /// `.lis` lines `start count ...`) and print the hit ratio of the memory adapter's
+    /// policies, an exact LRU, ARC and moka at each `--capacity`.
+    #[arg(long, value_name = "FILE", conflicts_with = "caches")]
+    trace: Option<std::path::PathBuf>,
+    /// Cache capacities (entries) for `--trace`; repeatable.
+    #[arg(long, value_name = "ENTRIES", requires = "trace", default_values_t = [1000u64])]
+    capacity: Vec<u64>,
+}
+
+/// `bench --trace`: hit ratios of every policy on a trace file.
+async fn hit_ratios(path: &Path, capacities: &[u64]) -> Result<(), Failure> {
+    use byoc::trace::{Policy, Trace, compare, format_table};
+    let trace = Trace::load(path)?;
+    println!(
+        "{}: {} accesses, {} distinct keys",
+        path.display(),
+        trace.len(),
+        trace.distinct()
+    );
+    let registry = Registry::new()?;
+    let name = path
+        .file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut rows = Vec::new();
+    for &capacity in capacities {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        let comparison = compare(registry.runtime(), &trace, capacity, &Policy::standard()).await?;
+        rows.push((name.clone(), comparison));
+    }
+    print!("{}", format_table(&rows));
+    Ok(())
 }
 
 /// Latency percentiles of one run.
@@ -53,6 +85,9 @@ impl Report {
 }
 
 pub async fn run(config: &Path, args: BenchArgs) -> Result<(), Failure> {
+    if let Some(trace) = &args.trace {
+        return hit_ratios(trace, &args.capacity).await;
+    }
     if !(0.0..=1.0).contains(&args.read_ratio) || args.tasks == 0 || args.keys == 0 {
         return Err(Failure::new(
             crate::exit::USAGE,
