@@ -45,6 +45,7 @@ mod config;
 mod error;
 mod factories;
 mod native;
+mod near;
 mod provider;
 pub mod redis;
 mod registry;
@@ -59,6 +60,10 @@ pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
 pub use error::{Error, Result};
 pub use factories::{FILESYSTEM, HTTP};
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
+pub use near::{
+    DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, NearCache,
+    NearCacheBuilder, NearTtl,
+};
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{
     ENCRYPTION, FALLBACK, Factory, FactoryFuture, FactoryInput, MEMORY, NATIVE_MEMORY, Registry,
