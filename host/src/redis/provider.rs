@@ -12,13 +12,31 @@ use std::time::Duration;
 /// Name of the built-in Redis provider.
 pub const REDIS: &str = "redis";
 
-/// A provider serving the embedded Redis adapter over `grant`.
+/// Default number of pooled instances of a `redis` provider (field `instances`).
+pub const DEFAULT_REDIS_INSTANCES: usize = 16;
+
+/// A provider serving the embedded Redis adapter over `grant`, with
+/// [`DEFAULT_REDIS_INSTANCES`] pooled instances; see [`redis_provider_with`].
+pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
+    redis_provider_with(runtime, grant, DEFAULT_REDIS_INSTANCES).await
+}
+
+/// A provider serving the embedded Redis adapter over `grant` with up to `instances`
+/// pooled instances.
 ///
-/// It runs one instance: a Redis scan cursor and the server's key count are global to the
-/// namespace, so several partitions would each see every key. The instance's call
+/// The adapter keeps no cache state of its own (everything is on the server), so its
+/// instances are interchangeable ([pooled](crate::WasmProviderBuilder::pooled)): calls from
+/// concurrent tasks run on different instances and their Redis commands overlap on the
+/// grant's one multiplexed connection (which pipelines them). Scan, clear and ping run on
+/// one instance, as a Redis scan cursor and the key count are global to the namespace.
+/// Instances start on demand, so a provider used by one task runs one. The instance's call
 /// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
 /// with `unavailable` from the host before the sandbox's deadline fires.
-pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
+pub async fn redis_provider_with(
+    runtime: &Runtime,
+    grant: RedisGrant,
+    instances: usize,
+) -> Result<WasmProvider> {
     let component = runtime.load(REDIS, REDIS_ADAPTER)?;
     let limits = Limits {
         call_deadline: grant
@@ -30,7 +48,7 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
     WasmProvider::builder(runtime, component)
         .grants(Grants::none().with_redis(grant))
         .limits(limits)
-        .partitions(1)
+        .pooled(instances)
         .build()
         .await
 }
@@ -39,7 +57,9 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
 ///
 /// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
 /// exactly one of them; `namespace` (text, required); `connect-timeout`,
-/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]).
+/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]). The provider's
+/// `instances` field (integer, default [`DEFAULT_REDIS_INSTANCES`]) is accepted here and
+/// read by the registry's factory.
 pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
     let bad = |msg: String| Error::InvalidConfig(format!("provider `redis`: {msg}"));
     let fields = [
@@ -74,6 +94,12 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
             false,
             "per-call deadline",
         ),
+        ConfigField::new(
+            "instances",
+            ConfigKind::Integer,
+            false,
+            "pooled adapter instances (16)",
+        ),
     ];
     let config = config.clone().checked(REDIS, &fields)?;
     let url = config.text("url").map(str::to_owned);
@@ -106,7 +132,18 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
 /// The registry's `redis` factory.
 pub(crate) async fn factory(runtime: Runtime, config: AdapterConfig) -> Result<Arc<dyn Provider>> {
     let grant = grant_from_config(&config)?;
-    Ok(Arc::new(redis_provider(&runtime, grant).await?))
+    let instances = match config.get("instances") {
+        None => DEFAULT_REDIS_INSTANCES,
+        Some(crate::ConfigValue::Integer(n @ 1..=64)) => *n as usize,
+        Some(other) => {
+            return Err(Error::InvalidConfig(format!(
+                "provider `redis`: `instances` must be an integer from 1 to 64, got {other:?}"
+            )));
+        }
+    };
+    Ok(Arc::new(
+        redis_provider_with(&runtime, grant, instances).await?,
+    ))
 }
 
 #[cfg(test)]
