@@ -7,6 +7,7 @@ mod imports;
 mod instance;
 mod layers;
 mod limits;
+mod pooling;
 mod provider;
 mod quarantine;
 mod runtime;
