@@ -8,6 +8,7 @@ mod instance;
 mod layers;
 mod limits;
 mod pooling;
+mod probe;
 mod provider;
 mod quarantine;
 mod runtime;
