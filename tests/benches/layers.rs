@@ -130,7 +130,10 @@ fn near(c: &mut Criterion) {
     }
     group.finish();
     let stats = rt.block_on(near.stats()).expect("stats");
-    assert!(stats.extra("near.hits").unwrap_or(0) > 0, "the L1 served hits");
+    assert!(
+        stats.extra("near.hits").unwrap_or(0) > 0,
+        "the L1 served hits"
+    );
 }
 
 criterion_group! {
