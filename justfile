@@ -45,9 +45,12 @@ model cases="20000":
 fuzz-redis cases="20000":
     BYOC_FUZZ_CASES={{cases}} cargo test -p byoc --lib redis::fuzz_tests --release
 
-# Criterion benchmarks (release build): the memory/filesystem baselines and Redis.
+# Criterion benchmarks (bench profile): memory/filesystem baselines, component start and
+# epoch cost, typed cache and near cache, Redis (latency, throughput, MGET).
 bench:
     cargo bench -p byoc-tests --bench memory
+    cargo bench -p byoc-tests --bench start
+    cargo bench -p byoc-tests --bench layers
     cargo bench -p byoc-tests --bench redis
     cargo bench -p byoc-tests --bench polyglot
 

@@ -21,6 +21,9 @@ const GUEST_DIR: &str = "/data";
 /// takes longer than the memory adapter's calls.
 const FILESYSTEM_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Pooled instances of an `http` provider (started on demand).
+const HTTP_INSTANCES: usize = 8;
+
 /// Default `timeout` of the HTTP adapter (kept in step with `adapters/http`).
 const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -139,8 +142,9 @@ pub(crate) async fn http(
             call_deadline: timeout.saturating_mul(4) + Duration::from_secs(1),
             ..Limits::default()
         }))
-        // The state is on the server: one instance, so scan and stats are not repeated.
-        .partitions(1)
+        // The state is on the server: interchangeable instances, so concurrent requests
+        // overlap; scan, clear and stats go to one of them.
+        .pooled(HTTP_INSTANCES)
         .build()
         .await?;
     Ok(Arc::new(provider))

@@ -52,6 +52,7 @@ mod error;
 mod factories;
 pub mod instrument;
 mod native;
+mod near;
 mod provider;
 pub mod redis;
 mod registry;
@@ -71,6 +72,10 @@ pub use error::{Error, Result};
 pub use factories::{FILESYSTEM, HTTP};
 pub use instrument::Instrumented;
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
+pub use near::{
+    DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, NearCache,
+    NearCacheBuilder, NearTtl,
+};
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{
     ENCRYPTION, FALLBACK, Factory, FactoryFuture, FactoryInput, MEMORY, NATIVE_MEMORY, Registry,

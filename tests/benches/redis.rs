@@ -102,7 +102,176 @@ fn bench(c: &mut Criterion) {
     });
     group.finish();
     let _ = rt.block_on(async { redis::cmd("PING").query_async::<String>(&mut raw).await });
+    let single: Arc<dyn Provider> = rt
+        .block_on(
+            Registry::new().expect("runtime").create(
+                "redis",
+                AdapterConfig::new()
+                    .with("url", ConfigValue::Text(server.url()))
+                    .with("namespace", ConfigValue::Text("bench:".into()))
+                    .with("instances", ConfigValue::Integer(1)),
+            ),
+        )
+        .expect("redis provider");
+    throughput(c, &rt, &provider, &single, &raw);
+    mget1000(c, &rt, &provider, &raw);
+    latency(&rt, &provider, &raw);
 }
 
-criterion_group!(benches, bench);
+/// GETs issued by this many concurrent tasks.
+const TASKS: [usize; 3] = [1, 16, 256];
+/// GETs per measured batch (split evenly over the tasks).
+const BATCH: usize = 2048;
+
+/// Time for `BATCH` GETs from `tasks` concurrent tasks: the pooled provider (16
+/// instances), the same adapter on one instance, and redis-rs on one multiplexed
+/// connection (each task a clone of it).
+fn throughput(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    pooled: &Arc<dyn Provider>,
+    single: &Arc<dyn Provider>,
+    raw: &redis::aio::MultiplexedConnection,
+) {
+    let mut group = c.benchmark_group("redis_throughput");
+    group.throughput(criterion::Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    for tasks in TASKS {
+        for (name, p) in [("byoc_pooled", pooled), ("byoc_one_instance", single)] {
+            group.bench_function(criterion::BenchmarkId::new(name, tasks), |b| {
+                b.to_async(rt).iter(|| async {
+                    let handles: Vec<_> = (0..tasks)
+                        .map(|_| {
+                            let p = Arc::clone(p);
+                            tokio::spawn(async move {
+                                for _ in 0..BATCH / tasks {
+                                    black_box(p.get("k1").await.expect("get"));
+                                }
+                            })
+                        })
+                        .collect();
+                    for h in handles {
+                        h.await.expect("task");
+                    }
+                })
+            });
+        }
+        group.bench_function(criterion::BenchmarkId::new("redis-rs", tasks), |b| {
+            b.to_async(rt).iter(|| async {
+                let handles: Vec<_> = (0..tasks)
+                    .map(|_| {
+                        let mut conn = raw.clone();
+                        tokio::spawn(async move {
+                            for _ in 0..BATCH / tasks {
+                                let v: Option<Vec<u8>> = redis::cmd("GET")
+                                    .arg("bench:k1")
+                                    .query_async(&mut conn)
+                                    .await
+                                    .expect("get");
+                                black_box(v);
+                            }
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    h.await.expect("task");
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+/// `get_multi` of 1000 keys against one raw MGET of the same keys.
+fn mget1000(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    provider: &Arc<dyn Provider>,
+    raw: &redis::aio::MultiplexedConnection,
+) {
+    let keys: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+    let raw_keys: Vec<String> = keys.iter().map(|k| format!("bench:{k}")).collect();
+    rt.block_on(async {
+        let items: Vec<byoc::Item> = keys
+            .iter()
+            .map(|k| byoc::Item::new(k.clone(), VALUE.to_vec(), None))
+            .collect();
+        provider.set_multi(&items).await.expect("seed");
+    });
+    let mut group = c.benchmark_group("redis");
+    group.bench_function("mget1000/byoc", |b| {
+        b.to_async(rt)
+            .iter(|| async { black_box(provider.get_multi(&keys).await.expect("mget")) })
+    });
+    group.bench_function("mget1000/redis-rs", |b| {
+        b.to_async(rt).iter(|| {
+            let mut conn = raw.clone();
+            let keys = &raw_keys;
+            async move {
+                let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("mget");
+                black_box(v)
+            }
+        })
+    });
+    group.finish();
+}
+
+/// Per-call latency percentiles of a single task's GETs, byoc and redis-rs alternating
+/// in blocks of 100 so both see the same machine load; printed, not a criterion group.
+fn latency(
+    rt: &tokio::runtime::Runtime,
+    provider: &Arc<dyn Provider>,
+    raw: &redis::aio::MultiplexedConnection,
+) {
+    const BLOCKS: usize = 40;
+    const PER_BLOCK: usize = 100;
+    let (byoc, rs) = rt.block_on(async {
+        let mut byoc = Vec::with_capacity(BLOCKS * PER_BLOCK);
+        let mut rs = Vec::with_capacity(BLOCKS * PER_BLOCK);
+        let mut conn = raw.clone();
+        for _ in 0..BLOCKS {
+            for _ in 0..PER_BLOCK {
+                let t = std::time::Instant::now();
+                black_box(provider.get("k1").await.expect("get"));
+                byoc.push(t.elapsed());
+            }
+            for _ in 0..PER_BLOCK {
+                let t = std::time::Instant::now();
+                let v: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg("bench:k1")
+                    .query_async(&mut conn)
+                    .await
+                    .expect("get");
+                black_box(v);
+                rs.push(t.elapsed());
+            }
+        }
+        (byoc, rs)
+    });
+    let pct = |mut v: Vec<std::time::Duration>, p: usize| {
+        v.sort_unstable();
+        v[(v.len() * p / 100).min(v.len() - 1)]
+    };
+    let (b50, r50) = (pct(byoc.clone(), 50), pct(rs.clone(), 50));
+    println!(
+        "redis 1-task GET latency over {} calls each: byoc p50 {b50:?} p90 {:?}; \
+         redis-rs p50 {r50:?} p90 {:?}; p50 ratio {:.2}",
+        BLOCKS * PER_BLOCK,
+        pct(byoc, 90),
+        pct(rs, 90),
+        b50.as_secs_f64() / r50.as_secs_f64()
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = bench
+}
 criterion_main!(benches);

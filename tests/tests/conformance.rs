@@ -64,3 +64,27 @@ mod native_memory {
             .expect("native provider")
     });
 }
+
+/// The memory adapter on a runtime with the pooling instance allocator (one runtime,
+/// shared by every case).
+mod wasm_memory_pooling_allocator {
+    fn runtime() -> byoc::Runtime {
+        static RUNTIME: std::sync::OnceLock<byoc::Runtime> = std::sync::OnceLock::new();
+        RUNTIME
+            .get_or_init(|| {
+                byoc::Runtime::new(byoc::RuntimeConfig {
+                    pooling_allocator: Some(256),
+                    ..Default::default()
+                })
+                .expect("pooling runtime")
+            })
+            .clone()
+    }
+
+    byoc_tests::conformance_tests!(|| async {
+        byoc::Registry::with_runtime(runtime())
+            .create("memory", byoc::AdapterConfig::new())
+            .await
+            .expect("memory adapter")
+    });
+}

@@ -410,3 +410,44 @@ fn commands(server: &RedisServer) -> std::collections::HashMap<String, u64> {
         })
         .collect()
 }
+
+/// The Redis provider's instances are pooled: concurrent calls run on several instances
+/// at once (a second one only starts while the first is busy), yet stats, scan and clear
+/// are answered once, not once per instance, and per-instance hit counters add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_instances_serve_concurrent_calls_once() {
+    let Some(server) = RedisServer::start("redis pooled instances") else {
+        return;
+    };
+    let p = provider_on(&server, "pool:").await;
+    for i in 0..20 {
+        p.set(&format!("k{i}"), b"v", None).await.expect("set");
+    }
+    let before = p.stats().await.expect("stats");
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    let key = format!("k{}", (t + i) % 20);
+                    assert_eq!(p.get(&key).await.expect("get"), Some(b"v".to_vec()));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let after = p.stats().await.expect("stats");
+    assert_eq!(after.extra("host.pooled"), Some(1));
+    assert!(
+        after.extra("host.instantiations").expect("instantiations") > 1,
+        "8 concurrent tasks never ran on a second instance: {after:?}"
+    );
+    assert_eq!(after.hits - before.hits, 400, "hits summed over instances");
+    assert_eq!(after.keys, 20, "keys counted once");
+    assert_eq!(p.keys("*").await.expect("keys").len(), 20, "scanned once");
+    p.clear().await.expect("clear");
+    assert_eq!(p.stats().await.expect("stats").keys, 0);
+    assert_eq!(cli(server.port(), &["DBSIZE"]).trim(), "0");
+}

@@ -168,7 +168,10 @@ pub(crate) fn key_slot(key: &[u8]) -> u16 {
 /// The connection state shared by every store of one provider.
 pub(crate) struct Connection {
     pub(crate) grant: RedisGrant,
-    conn: tokio::sync::Mutex<Option<Conn>>,
+    /// Set once by the first call that connects (the connection reconnects by itself);
+    /// later calls clone it without taking a lock, so concurrent calls from pooled
+    /// instances reach the multiplexed connection concurrently and it pipelines them.
+    conn: tokio::sync::OnceCell<Conn>,
     pub(crate) failures: AtomicU64,
     pub(crate) retries: AtomicU64,
 }
@@ -221,7 +224,7 @@ impl Connection {
     pub(crate) fn new(grant: RedisGrant) -> Arc<Connection> {
         Arc::new(Connection {
             grant,
-            conn: tokio::sync::Mutex::new(None),
+            conn: tokio::sync::OnceCell::new(),
             failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
         })
@@ -229,10 +232,14 @@ impl Connection {
 
     /// The connection, established now if there is none yet.
     async fn conn(&self) -> Result<Conn, WitError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(conn) = slot.as_ref() {
+        if let Some(conn) = self.conn.get() {
             return Ok(conn.clone());
         }
+        self.conn.get_or_try_init(|| self.connect()).await.cloned()
+    }
+
+    /// Connects to the grant's target within twice its connect timeout.
+    async fn connect(&self) -> Result<Conn, WitError> {
         let grant = &self.grant;
         let connect = async {
             match &grant.target {
@@ -277,7 +284,6 @@ impl Connection {
                 )));
             }
         };
-        *slot = Some(conn.clone());
         Ok(conn)
     }
 

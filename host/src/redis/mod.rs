@@ -18,7 +18,9 @@ mod ops;
 mod provider;
 
 pub(crate) use provider::factory;
-pub use provider::{REDIS, grant_from_config, redis_provider};
+pub use provider::{
+    DEFAULT_REDIS_INSTANCES, REDIS, grant_from_config, redis_provider, redis_provider_with,
+};
 
 pub use grant::{
     DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_RESPONSE_TIMEOUT,

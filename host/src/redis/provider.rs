@@ -13,20 +13,30 @@ use std::time::Duration;
 /// Name of the built-in Redis provider.
 pub const REDIS: &str = "redis";
 
-/// A provider serving the embedded Redis adapter over `grant`.
-///
-/// It runs one instance: a Redis scan cursor and the server's key count are global to the
-/// namespace, so several partitions would each see every key. The instance's call
-/// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
-/// with `unavailable` from the host before the sandbox's deadline fires.
+/// Default number of pooled instances of a `redis` provider (field `instances`).
+pub const DEFAULT_REDIS_INSTANCES: usize = 16;
+
+/// A provider serving the embedded Redis adapter over `grant`, with
+/// [`DEFAULT_REDIS_INSTANCES`] pooled instances; see [`redis_provider_with`].
 pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
-    redis_provider_with(runtime, grant, &LimitsConfig::default()).await
+    redis_provider_with(runtime, grant, DEFAULT_REDIS_INSTANCES, &LimitsConfig::default()).await
 }
 
-/// [`redis_provider`] with limit overrides from configuration.
-async fn redis_provider_with(
+/// A provider serving the embedded Redis adapter over `grant` with up to `instances`
+/// pooled instances.
+///
+/// The adapter keeps no cache state of its own (everything is on the server), so its
+/// instances are interchangeable ([pooled](crate::WasmProviderBuilder::pooled)): calls from
+/// concurrent tasks run on different instances and their Redis commands overlap on the
+/// grant's one multiplexed connection (which pipelines them). Scan, clear and ping run on
+/// one instance, as a Redis scan cursor and the key count are global to the namespace.
+/// Instances start on demand, so a provider used by one task runs one. The instance's call
+/// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
+/// with `unavailable` from the host before the sandbox's deadline fires.
+pub async fn redis_provider_with(
     runtime: &Runtime,
     grant: RedisGrant,
+    instances: usize,
     overrides: &LimitsConfig,
 ) -> Result<WasmProvider> {
     let component = runtime.load(REDIS, REDIS_ADAPTER)?;
@@ -40,7 +50,7 @@ async fn redis_provider_with(
     WasmProvider::builder(runtime, component)
         .grants(Grants::none().with_redis(grant))
         .limits(overrides.apply(limits))
-        .partitions(1)
+        .pooled(instances)
         .build()
         .await
 }
@@ -49,7 +59,9 @@ async fn redis_provider_with(
 ///
 /// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
 /// exactly one of them; `namespace` (text, required); `connect-timeout`,
-/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]).
+/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]). The provider's
+/// `instances` field (integer, default [`DEFAULT_REDIS_INSTANCES`]) is accepted here and
+/// read by the registry's factory.
 pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
     let bad = |msg: String| Error::InvalidConfig(format!("provider `redis`: {msg}"));
     let fields = [
@@ -83,6 +95,12 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
             ConfigKind::DurationMs,
             false,
             "per-call deadline",
+        ),
+        ConfigField::new(
+            "instances",
+            ConfigKind::Integer,
+            false,
+            "pooled adapter instances (16)",
         ),
     ];
     let config = config.clone().checked(REDIS, &fields)?;
@@ -120,8 +138,17 @@ pub(crate) async fn factory(
     limits: &LimitsConfig,
 ) -> Result<Arc<dyn Provider>> {
     let grant = grant_from_config(&config)?;
+    let instances = match config.get("instances") {
+        None => DEFAULT_REDIS_INSTANCES,
+        Some(crate::ConfigValue::Integer(n @ 1..=64)) => *n as usize,
+        Some(other) => {
+            return Err(Error::InvalidConfig(format!(
+                "provider `redis`: `instances` must be an integer from 1 to 64, got {other:?}"
+            )));
+        }
+    };
     Ok(Arc::new(
-        redis_provider_with(&runtime, grant, limits).await?,
+        redis_provider_with(&runtime, grant, instances, limits).await?,
     ))
 }
 

@@ -7,6 +7,8 @@ mod imports;
 mod instance;
 mod layers;
 mod limits;
+mod pooling;
+mod probe;
 mod provider;
 mod quarantine;
 mod runtime;

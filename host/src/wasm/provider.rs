@@ -15,9 +15,9 @@ use async_trait::async_trait;
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// Most partitions a provider may have.
 pub const MAX_PARTITIONS: usize = 64;
@@ -37,6 +37,17 @@ pub const MAX_PARTITIONS: usize = 64;
 /// registry's factory divides them (the `memory` factory divides `max-bytes` and
 /// `max-entries` among partitions).
 ///
+/// # Pooled instances
+///
+/// With [`WasmProviderBuilder::pooled`] the instances are interchangeable instead: any free
+/// instance serves any call, and a call waits only when every instance is busy. This is
+/// for adapters whose state lives outside the instance (Redis, HTTP): calls from many
+/// tasks then run concurrently (their host imports overlap) instead of queueing behind one
+/// instance. Operations on many keys go to one instance whole; `scan`, `clear` and `ping`
+/// are answered by one instance (they would repeat the same external work on each);
+/// `stats` takes keys, bytes and extras from one instance and adds up the per-instance
+/// counters (hits, misses, evictions, expirations) of every live one.
+///
 /// # Traps
 ///
 /// A trap or an exceeded deadline fails the call with [`Error::Trapped`] or
@@ -45,6 +56,10 @@ pub const MAX_PARTITIONS: usize = 64;
 pub struct WasmProvider {
     shared: Arc<Shared>,
     partitions: Box<[Mutex<Option<Live>>]>,
+    /// Pooled mode: any instance serves any call (see the type's docs).
+    pooled: bool,
+    /// Where a pooled call that found no free instance waits (round robin).
+    next: AtomicUsize,
     info: ProviderInfo,
     config_fields: Vec<ConfigField>,
 }
@@ -54,6 +69,7 @@ impl std::fmt::Debug for WasmProvider {
         f.debug_struct("WasmProvider")
             .field("adapter", &self.shared.name())
             .field("partitions", &self.partitions.len())
+            .field("pooled", &self.pooled)
             .field("limits", &self.shared.limits)
             .finish_non_exhaustive()
     }
@@ -69,6 +85,7 @@ pub struct WasmProviderBuilder {
     grants: Grants,
     layers: Vec<Arc<dyn Provider>>,
     partitions: usize,
+    pooled: bool,
 }
 
 impl std::fmt::Debug for WasmProviderBuilder {
@@ -87,6 +104,7 @@ impl std::fmt::Debug for WasmProviderBuilder {
                     .collect::<Vec<_>>(),
             )
             .field("partitions", &self.partitions)
+            .field("pooled", &self.pooled)
             .finish()
     }
 }
@@ -124,9 +142,20 @@ impl WasmProviderBuilder {
         self
     }
 
-    /// Number of instances (default [`default_partitions`]; clamped to 1..=64).
+    /// Number of instances (default [`default_partitions`]; clamped to 1..=64), each
+    /// owning the keys that hash to it.
     pub fn partitions(mut self, partitions: usize) -> Self {
         self.partitions = partitions.clamp(1, MAX_PARTITIONS);
+        self.pooled = false;
+        self
+    }
+
+    /// Up to `instances` interchangeable instances (clamped to 1..=64; started on demand
+    /// when every running one is busy), for adapters whose state lives outside the
+    /// instance. See [Pooled instances](WasmProvider#pooled-instances).
+    pub fn pooled(mut self, instances: usize) -> Self {
+        self.partitions = instances.clamp(1, MAX_PARTITIONS);
+        self.pooled = true;
         self
     }
 
@@ -181,6 +210,8 @@ impl WasmProviderBuilder {
         Ok(WasmProvider {
             shared,
             partitions: partitions.into_boxed_slice(),
+            pooled: self.pooled,
+            next: AtomicUsize::new(0),
             info,
             config_fields,
         })
@@ -221,7 +252,15 @@ impl WasmProviderBuilder {
 macro_rules! call {
     ($self:ident, $part:expr, $method:ident ( $($arg:expr),* )) => {{
         $self.shared.admit()?;
-        let mut slot = $self.partitions[$part].lock().await;
+        let slot = $self.lock($part).await;
+        call_in!($self, slot, $method($($arg),*))
+    }};
+}
+
+/// Like `call!`, on an instance slot the caller has locked.
+macro_rules! call_in {
+    ($self:ident, $slot:expr, $method:ident ( $($arg:expr),* )) => {{
+        let mut slot = $slot;
         let live = $self.shared.ensure(&mut slot).await?;
         let call = live
             .adapter
@@ -249,6 +288,7 @@ impl WasmProvider {
             grants: Grants::none(),
             layers: Vec::new(),
             partitions: default_partitions(),
+            pooled: false,
         }
     }
 
@@ -268,13 +308,48 @@ impl WasmProvider {
         self.shared.instantiations.load(Ordering::Relaxed)
     }
 
+    /// How many ways keys and whole-cache operations are split: the partitions, or one
+    /// for a pool.
+    fn routes(&self) -> usize {
+        if self.pooled {
+            1
+        } else {
+            self.partitions.len()
+        }
+    }
+
     fn partition(&self, key: &str) -> usize {
-        if self.partitions.len() == 1 {
+        let routes = self.routes();
+        if routes == 1 {
             return 0;
         }
         let mut hasher = std::hash::DefaultHasher::new();
         key.hash(&mut hasher);
-        (hasher.finish() % self.partitions.len() as u64) as usize
+        (hasher.finish() % routes as u64) as usize
+    }
+
+    /// The instance slot for route `part`: that partition, or in a pool the first free
+    /// instance (a running one before an empty slot), else a wait on one in turn.
+    async fn lock(&self, part: usize) -> MutexGuard<'_, Option<Live>> {
+        if !self.pooled {
+            return self.partitions[part].lock().await;
+        }
+        let mut empty = None;
+        for slot in self.partitions.iter() {
+            if let Ok(guard) = slot.try_lock() {
+                if guard.is_some() {
+                    return guard;
+                }
+                if empty.is_none() {
+                    empty = Some(guard);
+                }
+            }
+        }
+        if let Some(guard) = empty {
+            return guard;
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.partitions.len();
+        self.partitions[n].lock().await
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
@@ -302,9 +377,36 @@ impl WasmProvider {
         Ok(())
     }
 
+    /// A pool's stats: the first live instance's answer, plus the per-instance counters
+    /// of the others (their keys, bytes and extras describe the same external state).
+    async fn pool_stats(&self) -> Result<Stats> {
+        let mut total: Option<Stats> = None;
+        for slot in self.partitions.iter() {
+            let guard = slot.lock().await;
+            if guard.is_none() {
+                continue;
+            }
+            let stats: Stats = call_in!(self, guard, call_stats())?.into();
+            match &mut total {
+                None => total = Some(stats),
+                Some(t) => {
+                    t.hits += stats.hits;
+                    t.misses += stats.misses;
+                    t.evictions += stats.evictions;
+                    t.expirations += stats.expirations;
+                }
+            }
+        }
+        match total {
+            Some(total) => Ok(total),
+            // No instance is running (they all trapped): start one to answer.
+            None => Ok(call!(self, 0, call_stats())?.into()),
+        }
+    }
+
     /// Groups the indices of `keys` by partition.
     fn split<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<Vec<usize>> {
-        let mut groups = vec![Vec::new(); self.partitions.len()];
+        let mut groups = vec![Vec::new(); self.routes()];
         for (i, key) in keys.enumerate() {
             groups[self.partition(key)].push(i);
         }
@@ -426,7 +528,7 @@ impl Provider for WasmProvider {
         let count = count.clamp(1, self.shared.limits.max_scan_count.max(1));
         let (mut part, mut inner) = match cursor {
             None => (0, None),
-            Some(c) => parse_cursor(c, self.partitions.len())?,
+            Some(c) => parse_cursor(c, self.routes())?,
         };
         let mut keys = Vec::new();
         loop {
@@ -456,7 +558,7 @@ impl Provider for WasmProvider {
                         cursor: Some(format!("{part}:{next}")),
                     });
                 }
-                None if part + 1 == self.partitions.len() => {
+                None if part + 1 == self.routes() => {
                     return Ok(ScanPage { keys, cursor: None });
                 }
                 None => {
@@ -485,7 +587,7 @@ impl Provider for WasmProvider {
     }
 
     async fn clear(&self) -> Result<()> {
-        for part in 0..self.partitions.len() {
+        for part in 0..self.routes() {
             call!(self, part, call_clear())?;
         }
         Ok(())
@@ -495,13 +597,18 @@ impl Provider for WasmProvider {
         let mut total = Stats::default();
         // While quarantined the adapter is not called; the host's counters still answer.
         if self.shared.quarantine.remaining().is_none() {
-            for part in 0..self.partitions.len() {
-                total.merge(call!(self, part, call_stats())?.into());
+            if self.pooled {
+                total.merge(self.pool_stats().await?);
+            } else {
+                for part in 0..self.partitions.len() {
+                    total.merge(call!(self, part, call_stats())?.into());
+                }
             }
         }
         total.merge(Stats {
             extra: vec![
                 ("host.partitions".into(), self.partitions.len() as u64),
+                ("host.pooled".into(), u64::from(self.pooled)),
                 ("host.traps".into(), self.traps()),
                 ("host.instantiations".into(), self.instantiations()),
                 (
@@ -516,7 +623,7 @@ impl Provider for WasmProvider {
     }
 
     async fn ping(&self) -> Result<()> {
-        for part in 0..self.partitions.len() {
+        for part in 0..self.routes() {
             call!(self, part, call_ping())?;
         }
         Ok(())

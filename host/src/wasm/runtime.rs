@@ -47,6 +47,16 @@ pub struct RuntimeConfig {
     /// Maximum wasm stack of a call (default [`DEFAULT_MAX_WASM_STACK`]); deeper recursion
     /// traps.
     pub max_wasm_stack: usize,
+    /// `Some(n)`: allocate instances from wasmtime's pooling allocator, sized for `n`
+    /// instances alive at once (their memories, tables and fiber stacks are reserved up
+    /// front and reused, which makes instantiation cheaper); starting an instance beyond
+    /// `n` fails with [`Error::Trapped`]. `None` (default): allocate on demand.
+    pub pooling_allocator: Option<u32>,
+    /// Whether compiled code checks the epoch (default `true`). The epoch is what stops a
+    /// guest that computes past its call deadline; with `false` only the wall-clock
+    /// deadline at host await points remains, which cannot stop a spinning guest. Turn
+    /// it off only for trusted adapters (it exists to measure its cost).
+    pub epoch_interruption: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -55,6 +65,8 @@ impl Default for RuntimeConfig {
             code_cache: CodeCache::Default,
             epoch_tick: DEFAULT_EPOCH_TICK,
             max_wasm_stack: DEFAULT_MAX_WASM_STACK,
+            pooling_allocator: None,
+            epoch_interruption: true,
         }
     }
 }
@@ -146,11 +158,14 @@ impl Runtime {
     /// is dropped).
     pub fn new(config: RuntimeConfig) -> Result<Runtime> {
         let mut wasm = Config::new();
-        wasm.epoch_interruption(true)
+        wasm.epoch_interruption(config.epoch_interruption)
             // BYOC's guests are WASIp2 components; the p3 concurrency machinery costs
             // ~350 ns a call and is not needed.
             .concurrency_support(false)
             .max_wasm_stack(config.max_wasm_stack);
+        if let Some(n) = config.pooling_allocator {
+            wasm.allocation_strategy(super::pooling::strategy(n));
+        }
         let dir = match &config.code_cache {
             CodeCache::Default => default_cache_dir(),
             CodeCache::Dir(dir) => Some(dir.clone()),

@@ -1,0 +1,422 @@
+//! [`NearCache`]: a host-side moka L1 in front of any provider.
+//!
+//! A read that finds the key in the L1 never reaches the provider below (no wasm call, no
+//! network round trip). The price is bounded staleness: a write made by *another* process
+//! (or another `NearCache` over the same backend) is seen here only once the L1 entry
+//! expires, at most [`NearCacheBuilder::max_staleness`] after it was filled, and never after
+//! the entry's own TTL. Writes made through this `NearCache` invalidate its L1 at once.
+
+use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
+use async_trait::async_trait;
+use bytes::Bytes;
+use moka::Expiry;
+use moka::sync::Cache;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Default [`NearCacheBuilder::max_entries`]: 10 000 entries.
+pub const DEFAULT_NEAR_MAX_ENTRIES: u64 = 10_000;
+/// Default [`NearCacheBuilder::max_bytes`]: 16 MiB of keys and values.
+pub const DEFAULT_NEAR_MAX_BYTES: u64 = 16 << 20;
+/// Default [`NearCacheBuilder::max_staleness`]: 1 second.
+pub const DEFAULT_NEAR_MAX_STALENESS: Duration = Duration::from_secs(1);
+
+/// Write-epoch stripes: a fill is dropped when a write hit its key's stripe meanwhile.
+const STRIPES: usize = 64;
+
+/// How the L1 learns an entry's own TTL when it fills from the provider below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NearTtl {
+    /// Ask the provider below (`ttl`) after each filling `get`, so an L1 entry never
+    /// outlives the entry below. Costs one more call per L1 miss that hits below;
+    /// `get_multi` does not fill the L1 in this mode (it would take one `ttl` call a key).
+    #[default]
+    Exact,
+    /// Do not ask: every filled entry lives `max_staleness` in the L1 even if its own TTL
+    /// is shorter. Cheaper misses, and `get_multi` fills too; only for data whose TTLs are
+    /// all longer than `max_staleness` or where serving an expired value that long is fine.
+    AssumeLonger,
+}
+
+/// An L1 entry: the value (shared, never copied on a hit through
+/// [`NearCache::get_bytes`]) and when the L1 must forget it.
+struct NearEntry {
+    value: Bytes,
+    expires_at: Instant,
+}
+
+struct NearExpiry;
+
+impl Expiry<String, Arc<NearEntry>> for NearExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        e: &Arc<NearEntry>,
+        now: Instant,
+    ) -> Option<Duration> {
+        Some(e.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        e: &Arc<NearEntry>,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(e.expires_at.saturating_duration_since(now))
+    }
+}
+
+/// Builds a [`NearCache`]; see [`NearCache::builder`]. Defaults: at most
+/// [`DEFAULT_NEAR_MAX_ENTRIES`] entries and [`DEFAULT_NEAR_MAX_BYTES`] bytes, staleness at
+/// most [`DEFAULT_NEAR_MAX_STALENESS`], [`NearTtl::Exact`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct NearCacheBuilder {
+    max_entries: u64,
+    max_bytes: u64,
+    max_staleness: Duration,
+    ttl: NearTtl,
+}
+
+impl Default for NearCacheBuilder {
+    fn default() -> Self {
+        NearCacheBuilder {
+            max_entries: DEFAULT_NEAR_MAX_ENTRIES,
+            max_bytes: DEFAULT_NEAR_MAX_BYTES,
+            max_staleness: DEFAULT_NEAR_MAX_STALENESS,
+            ttl: NearTtl::Exact,
+        }
+    }
+}
+
+impl NearCacheBuilder {
+    /// Most entries the L1 holds (at least 1).
+    pub fn max_entries(mut self, n: u64) -> Self {
+        self.max_entries = n.max(1);
+        self
+    }
+
+    /// Most bytes of keys and values the L1 holds (at least 1); larger values are not kept.
+    pub fn max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = n.max(1);
+        self
+    }
+
+    /// Longest an entry stays in the L1 after it was read from the provider below: the
+    /// bound on how stale a read may be with respect to writes made elsewhere.
+    pub fn max_staleness(mut self, d: Duration) -> Self {
+        self.max_staleness = d;
+        self
+    }
+
+    /// How filled entries learn their own TTL (default [`NearTtl::Exact`]).
+    pub fn ttl_mode(mut self, mode: NearTtl) -> Self {
+        self.ttl = mode;
+        self
+    }
+
+    /// The near cache in front of `inner`.
+    pub fn build(self, inner: Arc<dyn Provider>) -> NearCache {
+        // One moka bound for two limits: each entry weighs at least max_bytes/max_entries,
+        // so the total weight bounds the bytes and the number of entries at once.
+        let min_weight = self.max_bytes.div_ceil(self.max_entries).max(1);
+        let l1 = Cache::builder()
+            .max_capacity(self.max_bytes)
+            .weigher(move |k: &String, e: &Arc<NearEntry>| {
+                let bytes = (k.len() + e.value.len()) as u64;
+                u32::try_from(bytes.max(min_weight)).unwrap_or(u32::MAX)
+            })
+            .expire_after(NearExpiry)
+            .build();
+        NearCache {
+            inner,
+            l1,
+            max_staleness: self.max_staleness,
+            max_value: self.max_bytes,
+            ttl: self.ttl,
+            epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A provider with a host-side L1 ([moka](https://docs.rs/moka)) in front of another one.
+///
+/// - `get` (and `get_multi`, for the keys it holds) answers from the L1 when it can; an L1
+///   miss reads below and fills the L1 with the value (misses are not cached).
+/// - An L1 entry lives at most `max_staleness`, and never longer than the entry's own TTL
+///   (with [`NearTtl::Exact`]).
+/// - `set`, `delete`, `expire`, `set_multi`, `delete_multi` and `clear` go below and
+///   invalidate the keys they touch (all of them for `clear`) in the L1. A fill that raced
+///   with a write to its key is dropped, so a local write is never hidden by an older value.
+/// - Every other method (`exists`, `ttl`, `scan`, `ping`, `info`) is forwarded unchanged.
+/// - `stats` are the provider's, with the L1's hits added to `hits` and the extras
+///   `near.hits`, `near.misses` (reads the L1 passed below) and `near.entries`.
+///
+/// [`NearCache::get_bytes`] returns the L1's shared buffer without copying it;
+/// [`Provider::get`] returns a `Vec<u8>` and so copies the value once.
+///
+/// ```
+/// # async fn demo() -> byoc::Result<()> {
+/// use byoc::{NearCache, Provider, Registry};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let below = Registry::new()?.create("memory", Default::default()).await?;
+/// let near = NearCache::builder()
+///     .max_entries(1000)
+///     .max_staleness(Duration::from_millis(200))
+///     .build(below);
+/// near.set("k", b"v", None).await?;
+/// assert_eq!(near.get("k").await?, Some(b"v".to_vec())); // read below, L1 filled
+/// assert_eq!(near.get("k").await?, Some(b"v".to_vec())); // served by the L1
+/// assert_eq!(near.stats().await?.extra("near.hits"), Some(1));
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
+pub struct NearCache {
+    inner: Arc<dyn Provider>,
+    l1: Cache<String, Arc<NearEntry>>,
+    max_staleness: Duration,
+    max_value: u64,
+    ttl: NearTtl,
+    epochs: Box<[AtomicU64]>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl std::fmt::Debug for NearCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearCache")
+            .field("inner", &self.inner.info().stack())
+            .field("entries", &self.l1.entry_count())
+            .field("max_staleness", &self.max_staleness)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NearCache {
+    /// A builder with the documented defaults.
+    pub fn builder() -> NearCacheBuilder {
+        NearCacheBuilder::default()
+    }
+
+    /// A near cache with the default settings in front of `inner`.
+    pub fn new(inner: Arc<dyn Provider>) -> NearCache {
+        NearCacheBuilder::default().build(inner)
+    }
+
+    /// The provider below.
+    pub fn inner(&self) -> &Arc<dyn Provider> {
+        &self.inner
+    }
+
+    /// Like [`Provider::get`], returning the L1's shared buffer: no copy on an L1 hit.
+    pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
+        if let Some(entry) = self.l1.get(key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(entry.value.clone()));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let stripe = self.stripe(key);
+        let epoch = self.epochs[stripe].load(Ordering::SeqCst);
+        let Some(value) = self.inner.get(key).await? else {
+            return Ok(None);
+        };
+        let value = Bytes::from(value);
+        let filled_at = Instant::now();
+        let lifetime = match self.ttl {
+            NearTtl::AssumeLonger => Some(self.max_staleness),
+            NearTtl::Exact => match self.inner.ttl(key).await {
+                Ok(KeyTtl::Persistent) => Some(self.max_staleness),
+                Ok(KeyTtl::ExpiresIn(left)) => Some(left.min(self.max_staleness)),
+                // Gone (or unknown) since the read: answer it, do not keep it.
+                Ok(KeyTtl::Missing) | Err(_) => None,
+            },
+        };
+        if let Some(lifetime) = lifetime {
+            self.fill(stripe, epoch, key, value.clone(), filled_at + lifetime);
+        }
+        Ok(Some(value))
+    }
+
+    /// Number of entries in the L1 (approximate: moka counts lazily).
+    pub fn near_entries(&self) -> u64 {
+        self.l1.entry_count()
+    }
+
+    fn stripe(&self, key: &str) -> usize {
+        let mut h = std::hash::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() % STRIPES as u64) as usize
+    }
+
+    /// Keeps `value` unless a write touched the key's stripe since `epoch` was read.
+    fn fill(&self, stripe: usize, epoch: u64, key: &str, value: Bytes, expires_at: Instant) {
+        if expires_at <= Instant::now() || (key.len() + value.len()) as u64 > self.max_value {
+            return;
+        }
+        let counter = &self.epochs[stripe];
+        if counter.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        self.l1
+            .insert(key.to_owned(), Arc::new(NearEntry { value, expires_at }));
+        // A write that bumped the epoch after the check above may have invalidated before
+        // the insert: take the entry back out.
+        if counter.load(Ordering::SeqCst) != epoch {
+            self.l1.invalidate(key);
+        }
+    }
+
+    /// After a write below: no fill in flight for `key` may land, and the L1 forgets it.
+    fn invalidate(&self, key: &str) {
+        self.epochs[self.stripe(key)].fetch_add(1, Ordering::SeqCst);
+        self.l1.invalidate(key);
+    }
+
+    fn invalidate_all(&self) {
+        for e in self.epochs.iter() {
+            e.fetch_add(1, Ordering::SeqCst);
+        }
+        self.l1.invalidate_all();
+    }
+}
+
+#[async_trait]
+impl Provider for NearCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_bytes(key).await?.map(|b| b.to_vec()))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Option<std::time::Duration>) -> Result<()> {
+        let result = self.inner.set(key, value, ttl).await;
+        self.invalidate(key);
+        result
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool> {
+        let result = self.inner.delete(key).await;
+        self.invalidate(key);
+        result
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        self.inner.exists(key).await
+    }
+
+    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let mut missing_at = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match self.l1.get(key.as_str()) {
+                Some(entry) => out.push(Some(entry.value.to_vec())),
+                None => {
+                    out.push(None);
+                    missing.push(key.clone());
+                    missing_at.push(i);
+                }
+            }
+        }
+        let hits = (keys.len() - missing.len()) as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        let fill = self.ttl == NearTtl::AssumeLonger;
+        let epochs: Vec<(usize, u64)> = if fill {
+            missing
+                .iter()
+                .map(|k| {
+                    let s = self.stripe(k);
+                    (s, self.epochs[s].load(Ordering::SeqCst))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let values = self.inner.get_multi(&missing).await?;
+        let expires_at = Instant::now() + self.max_staleness;
+        for (n, (i, value)) in missing_at.into_iter().zip(values).enumerate() {
+            if fill && let (Some(v), Some(&(stripe, epoch))) = (&value, epochs.get(n)) {
+                self.fill(
+                    stripe,
+                    epoch,
+                    &keys[i],
+                    Bytes::copy_from_slice(v),
+                    expires_at,
+                );
+            }
+            out[i] = value;
+        }
+        Ok(out)
+    }
+
+    async fn set_multi(&self, items: &[Item]) -> Result<()> {
+        let result = self.inner.set_multi(items).await;
+        for item in items {
+            self.invalidate(&item.key);
+        }
+        result
+    }
+
+    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
+        let result = self.inner.delete_multi(keys).await;
+        for key in keys {
+            self.invalidate(key);
+        }
+        result
+    }
+
+    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
+        self.inner.scan(pattern, cursor, count).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
+        self.inner.ttl(key).await
+    }
+
+    async fn expire(&self, key: &str, ttl: Option<std::time::Duration>) -> Result<bool> {
+        let result = self.inner.expire(key, ttl).await;
+        self.invalidate(key);
+        result
+    }
+
+    async fn clear(&self) -> Result<()> {
+        let result = self.inner.clear().await;
+        self.invalidate_all();
+        result
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let mut stats = self.inner.stats().await?;
+        let hits = self.hits.load(Ordering::Relaxed);
+        stats.merge(Stats {
+            hits,
+            extra: vec![
+                ("near.hits".into(), hits),
+                ("near.misses".into(), self.misses.load(Ordering::Relaxed)),
+                ("near.entries".into(), self.l1.entry_count()),
+            ],
+            ..Stats::default()
+        });
+        Ok(stats)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.inner.ping().await
+    }
+
+    fn info(&self) -> ProviderInfo {
+        self.inner.info()
+    }
+}
