@@ -17,7 +17,8 @@ pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The caches of a configuration file, built and running.
 ///
-/// Each cache is `Instrumented(SwapProvider(stack))`: calls are traced and counted (see
+/// Each cache is `Instrumented(SwapProvider(stack))` — `Instrumented(NearCache(
+/// SwapProvider(stack)))` with a `near:` section: calls are traced and counted (see
 /// [`crate::instrument`]), and the stack below can be replaced while calls run —
 /// by [`swap`](Caches::swap) (any provider), by [`rebuild`](Caches::rebuild) (the
 /// stack again from configuration) or by hot reload of component files
@@ -157,10 +158,11 @@ impl Caches {
                 .map_err(named)?;
             let swap =
                 Arc::new(SwapProvider::new(stack).with_hot_keys(u64::from(cache.warm_up) * 2));
-            let top: Arc<dyn Provider> = Arc::new(Instrumented::new(
-                &cache.name,
-                Arc::clone(&swap) as Arc<dyn Provider>,
-            ));
+            let below: Arc<dyn Provider> = match &cache.near {
+                Some(near) => Arc::new(near.build(Arc::clone(&swap) as Arc<dyn Provider>)),
+                None => Arc::clone(&swap) as Arc<dyn Provider>,
+            };
+            let top: Arc<dyn Provider> = Arc::new(Instrumented::new(&cache.name, below));
             let files = cache
                 .stack
                 .component_paths()

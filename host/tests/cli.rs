@@ -247,7 +247,15 @@ fn bench_replays_a_trace_for_hit_ratios() {
     std::fs::write(&trace, text).expect("write");
     let out = ok(
         dir.path(),
-        &["bench", "--trace", trace.to_str().expect("utf-8"), "--capacity", "50", "--capacity", "10"],
+        &[
+            "bench",
+            "--trace",
+            trace.to_str().expect("utf-8"),
+            "--capacity",
+            "50",
+            "--capacity",
+            "10",
+        ],
     );
     assert!(out.contains("1000 accesses"), "{out}");
     let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| t.lis")).collect();

@@ -468,3 +468,33 @@ async fn a_pinned_component_that_changes_is_refused() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_near_cache_from_configuration_serves_repeated_reads() {
+    let file = parse(
+        "caches:\n  - name: n\n    provider: memory\n    near: { max-entries: 100, max-staleness: 5s }\n",
+    )
+    .expect("valid");
+    let caches = Caches::open(&file, Registry::new().expect("registry"))
+        .await
+        .expect("opens");
+    let n = caches.provider("n").expect("n");
+    n.set("k", b"v", None).await.expect("set");
+    for _ in 0..5 {
+        assert_eq!(n.get("k").await.expect("get"), Some(b"v".to_vec()));
+    }
+    let stats = n.stats().await.expect("stats");
+    let near_hits = stats
+        .extra
+        .iter()
+        .find(|(name, _)| name == "near.hits")
+        .map(|(_, v)| *v);
+    assert!(near_hits.is_some_and(|h| h >= 4), "{stats:?}");
+    // A local write invalidates the L1.
+    n.set("k", b"w", None).await.expect("set");
+    assert_eq!(n.get("k").await.expect("get"), Some(b"w".to_vec()));
+
+    let w =
+        parse_err("caches:\n  - name: n\n    provider: memory\n    near: { max-staleness: 0s }\n");
+    assert_eq!(w.field.as_deref(), Some("near.max-staleness"), "{w:?}");
+}

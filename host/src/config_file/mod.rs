@@ -25,6 +25,7 @@
 //!     partitions: 1                  # instances the keys are spread over (default 1)
 //!     warm-up: 1000                  # hot keys copied into a new version on reload
 //!     reload: true                   # watch the component file (default: true)
+//!     near: { max-entries: 10000, max-staleness: 1s }   # host-side L1 (NearCache)
 //! ```
 //!
 //! Every field is checked when the file is read: unknown fields, bad sizes and
@@ -91,6 +92,61 @@ pub struct CacheConfig {
     pub warm_up: u32,
     /// Whether component files of this cache are watched and reloaded.
     pub reload: bool,
+    /// A host-side near cache (L1) in front of the stack, if configured.
+    pub near: Option<NearConfig>,
+}
+
+/// The `near:` section of a cache: a host-side moka L1 in front of its stack (see
+/// [`crate::NearCache`]); fields left out take the near cache's defaults.
+///
+/// ```yaml
+/// near: { max-entries: 10000, max-bytes: 16MiB, max-staleness: 1s, ttl-mode: exact }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct NearConfig {
+    /// Most entries held.
+    pub max_entries: Option<u64>,
+    /// Most bytes held.
+    pub max_bytes: Option<SizeText>,
+    /// Longest an entry is served from the L1 without asking the stack.
+    pub max_staleness: Option<DurationText>,
+    /// `exact` (default: an L1 entry never outlives its TTL below) or `assume-longer`.
+    pub ttl_mode: Option<NearTtlMode>,
+}
+
+/// [`crate::NearTtl`] as the file writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NearTtlMode {
+    /// [`crate::NearTtl::Exact`].
+    Exact,
+    /// [`crate::NearTtl::AssumeLonger`].
+    AssumeLonger,
+}
+
+impl NearConfig {
+    /// Wraps `inner` in the near cache this configures.
+    pub fn build(&self, inner: std::sync::Arc<dyn crate::Provider>) -> crate::NearCache {
+        let mut b = crate::NearCache::builder();
+        if let Some(n) = self.max_entries {
+            b = b.max_entries(n);
+        }
+        if let Some(SizeText(n)) = self.max_bytes {
+            b = b.max_bytes(n);
+        }
+        if let Some(DurationText(d)) = self.max_staleness {
+            b = b.max_staleness(d);
+        }
+        if let Some(mode) = self.ttl_mode {
+            b = b.ttl_mode(match mode {
+                NearTtlMode::Exact => crate::NearTtl::Exact,
+                NearTtlMode::AssumeLonger => crate::NearTtl::AssumeLonger,
+            });
+        }
+        b.build(inner)
+    }
 }
 
 /// One provider of a stack: the cache's top provider or one of its `inner` layers.
@@ -299,6 +355,8 @@ struct RawCache {
     warm_up: Option<u32>,
     #[serde(default)]
     reload: Option<bool>,
+    #[serde(default)]
+    near: Option<NearConfig>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +494,14 @@ impl ConfigFile {
             if !seen.insert(cache.name.clone()) {
                 return Err(place.err("name", "another cache has this name"));
             }
+            if let Some(near) = &cache.near {
+                if near.max_staleness.is_some_and(|d| d.0.is_zero()) {
+                    return Err(place.err("near.max-staleness", "must be above zero"));
+                }
+                if near.max_entries == Some(0) || near.max_bytes.is_some_and(|b| b.0 == 0) {
+                    return Err(place.err("near", "bounds must be above zero"));
+                }
+            }
             if cache.default_ttl.is_some_and(|d| d.0.is_zero()) {
                 return Err(place.err("default-ttl", "must be above zero"));
             }
@@ -463,6 +529,7 @@ impl ConfigFile {
                 serializer: cache.serializer,
                 warm_up: cache.warm_up.unwrap_or(0),
                 reload,
+                near: cache.near,
                 name: cache.name,
             });
         }
@@ -493,6 +560,9 @@ impl ConfigFile {
             let _ = write!(out, "  serializer {:?}", cache.serializer);
             if cache.warm_up > 0 {
                 let _ = write!(out, "  warm-up {}", cache.warm_up);
+            }
+            if let Some(near) = &cache.near {
+                let _ = write!(out, "  near {near:?}");
             }
             out.push('\n');
             cache.stack.describe(1, &mut out);

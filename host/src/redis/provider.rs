@@ -19,7 +19,13 @@ pub const DEFAULT_REDIS_INSTANCES: usize = 16;
 /// A provider serving the embedded Redis adapter over `grant`, with
 /// [`DEFAULT_REDIS_INSTANCES`] pooled instances; see [`redis_provider_with`].
 pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<WasmProvider> {
-    redis_provider_with(runtime, grant, DEFAULT_REDIS_INSTANCES, &LimitsConfig::default()).await
+    redis_provider_with(
+        runtime,
+        grant,
+        DEFAULT_REDIS_INSTANCES,
+        &LimitsConfig::default(),
+    )
+    .await
 }
 
 /// A provider serving the embedded Redis adapter over `grant` with up to `instances`

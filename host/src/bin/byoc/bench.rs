@@ -53,9 +53,10 @@ async fn hit_ratios(path: &Path, capacities: &[u64]) -> Result<(), Failure> {
         trace.distinct()
     );
     let registry = Registry::new()?;
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut rows = Vec::new();
     for &capacity in capacities {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
