@@ -498,3 +498,46 @@ async fn a_near_cache_from_configuration_serves_repeated_reads() {
         parse_err("caches:\n  - name: n\n    provider: memory\n    near: { max-staleness: 0s }\n");
     assert_eq!(w.field.as_deref(), Some("near.max-staleness"), "{w:?}");
 }
+
+mod parser_fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Any text: the parser answers a configuration or an `Error::Config`, never panics.
+    fn check(text: &str) {
+        match parse(text) {
+            Ok(_) | Err(Error::Config { .. }) => {}
+            Err(other) => panic!("not a config error: {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            check(&text);
+        }
+
+        /// The example with one line dropped, duplicated or cut short: still no panic,
+        /// and an error always names the file.
+        #[test]
+        fn mutated_example_never_panics(line in 0usize..60, how in 0u8..3, cut in 0usize..40) {
+            let mut lines: Vec<String> = EXAMPLE.lines().map(str::to_owned).collect();
+            let i = line % lines.len();
+            match how {
+                0 => { lines.remove(i); }
+                1 => { let l = lines[i].clone(); lines.insert(i, l); }
+                _ => { let l = &mut lines[i]; let n = l.chars().count(); *l = l.chars().take(cut % (n + 1)).collect(); }
+            }
+            check(&lines.join("\n"));
+        }
+
+        /// Interpolation of arbitrary text never panics and never leaves `${` of a
+        /// well-formed reference behind.
+        #[test]
+        fn interpolation_never_panics(text in "[a-z$\\{\\}:\\-_A-Z0-9]{0,40}") {
+            let _ = byoc::config_file::interpolate(&text, &|name| (name == "SET").then(|| "v".to_owned()));
+        }
+    }
+}
