@@ -162,34 +162,15 @@ impl WasmProviderBuilder {
     /// Checks the configuration against the adapter's declared fields, then starts the
     /// first instance (so a bad configuration fails here, not on the first call).
     pub async fn build(self) -> Result<WasmProvider> {
-        let shared = Arc::new(Shared {
-            engine: self.runtime.inner().engine.clone(),
-            config: std::sync::OnceLock::new(),
-            component: self.component,
-            quarantine: QuarantineState::new(self.limits.quarantine.clone()),
-            limits: self.limits,
-            grants: self.grants,
-            layers: self.layers,
-            traps: AtomicU64::new(0),
-            instantiations: AtomicU64::new(0),
-        });
-        let mut probe = shared.instantiate().await?;
-        probe.arm(shared.limits.call_deadline);
-        let description = probe
-            .adapter
-            .byoc_cache_lifecycle()
-            .call_describe(&mut probe.store)
-            .await
-            .map_err(|e| shared.trap_error(e))?;
-        let config_fields: Vec<ConfigField> =
-            description.config.into_iter().map(Into::into).collect();
-        let config = self.config.checked(shared.name(), &config_fields)?;
+        let (partitions, pooled) = (self.partitions, self.pooled);
+        let (shared, config) = self.into_shared();
+        let (probe, mut info, config_fields) = described(&shared).await?;
+        let config = config.checked(shared.name(), &config_fields)?;
         let entries = config
             .iter()
             .map(|(n, v)| bindings::config_entry(n, v))
             .collect();
         let _ = shared.config.set(entries);
-        let mut info: ProviderInfo = description.info.into();
         info.layers = shared.layers.iter().map(|l| l.info()).collect();
         if info.contract.split('.').next() != byoc_common::CONTRACT_VERSION.split('.').next()
             || info.contract.split('.').nth(1) != byoc_common::CONTRACT_VERSION.split('.').nth(1)
@@ -203,26 +184,32 @@ impl WasmProviderBuilder {
                 ),
             });
         }
+        let shared = Arc::new(shared);
         let first = shared.init(probe).await?;
-        let mut partitions: Vec<Mutex<Option<Live>>> =
-            (0..self.partitions).map(|_| Mutex::new(None)).collect();
-        *partitions[0].get_mut() = Some(first);
+        let mut slots: Vec<Mutex<Option<Live>>> =
+            (0..partitions).map(|_| Mutex::new(None)).collect();
+        *slots[0].get_mut() = Some(first);
         Ok(WasmProvider {
             shared,
-            partitions: partitions.into_boxed_slice(),
-            pooled: self.pooled,
+            partitions: slots.into_boxed_slice(),
+            pooled,
             next: AtomicUsize::new(0),
             info,
             config_fields,
         })
     }
-}
 
-impl WasmProviderBuilder {
     /// Instantiates the component once (with this builder's grants and limits), asks it
     /// to describe itself and drops the instance: what `byoc inspect` prints. Nothing is
     /// initialised or configured.
     pub async fn describe(self) -> Result<(ProviderInfo, Vec<ConfigField>)> {
+        let (shared, _) = self.into_shared();
+        let (_, info, fields) = described(&shared).await?;
+        Ok((info, fields))
+    }
+
+    /// The state every instance shares, and the configuration still to check.
+    fn into_shared(self) -> (Shared, AdapterConfig) {
         let shared = Shared {
             engine: self.runtime.inner().engine.clone(),
             config: std::sync::OnceLock::new(),
@@ -234,17 +221,23 @@ impl WasmProviderBuilder {
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
         };
-        let mut probe = shared.instantiate().await?;
-        probe.arm(shared.limits.call_deadline);
-        let description = probe
-            .adapter
-            .byoc_cache_lifecycle()
-            .call_describe(&mut probe.store)
-            .await
-            .map_err(|e| shared.trap_error(e))?;
-        let fields = description.config.into_iter().map(Into::into).collect();
-        Ok((description.info.into(), fields))
+        (shared, self.config)
     }
+}
+
+/// A first instance and what it says of itself (`describe`): its info and its
+/// configuration schema.
+async fn described(shared: &Shared) -> Result<(Live, ProviderInfo, Vec<ConfigField>)> {
+    let mut probe = shared.instantiate().await?;
+    probe.arm(shared.limits.call_deadline);
+    let description = probe
+        .adapter
+        .byoc_cache_lifecycle()
+        .call_describe(&mut probe.store)
+        .await
+        .map_err(|e| shared.trap_error(e))?;
+    let fields = description.config.into_iter().map(Into::into).collect();
+    Ok((probe, description.info.into(), fields))
 }
 
 /// Runs one export on the partition `$part`: start the instance if needed, arm the
