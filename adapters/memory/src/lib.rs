@@ -20,7 +20,10 @@ use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, Result, ScanCursor,
     ScanPage, Usage, now_ms,
 };
+use foldhash::fast::FixedState;
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -48,9 +51,10 @@ type Rank = (u64, u64);
 struct Slot {
     value: Vec<u8>,
     expires_at: Option<u64>,
-    /// Reads and writes, for `lfu`.
-    uses: u64,
-    rank: Rank,
+    /// Reads and writes, for `lfu` (cells: a hit updates them through the one lookup
+    /// that found the entry).
+    uses: Cell<u64>,
+    rank: Cell<Rank>,
 }
 
 /// The memory adapter's state.
@@ -58,7 +62,7 @@ pub struct Memory {
     policy: Policy,
     max_bytes: u64,
     max_entries: u64,
-    map: HashMap<Rc<str>, Slot>,
+    map: HashMap<Rc<str>, Slot, FixedState>,
     /// All keys in order, for `scan`.
     ordered: BTreeSet<Rc<str>>,
     /// Eviction order (`lru`, `lfu`, `ttl`).
@@ -77,36 +81,49 @@ fn cost(key: &str, value: &[u8]) -> u64 {
     (key.len() + value.len()) as u64
 }
 
+/// The rank of an entry used for the `uses`-th time at `tick`.
+fn rank_of(policy: Policy, tick: u64, uses: u64, expires_at: Option<u64>) -> Rank {
+    match policy {
+        Policy::Lru => (tick, 0),
+        Policy::Lfu => (uses, tick),
+        Policy::Ttl => (expires_at.unwrap_or(u64::MAX), tick),
+        Policy::TinyLfu => (0, 0),
+    }
+}
+
+/// Records a use of the entry `key` → `slot`: moves it in the eviction queue. Takes the
+/// fields it changes, so a caller can hold the entry it looked up.
+fn reorder(
+    policy: Policy,
+    tick: &mut u64,
+    queue: &mut BTreeSet<(Rank, Rc<str>)>,
+    key: &Rc<str>,
+    slot: &Slot,
+) {
+    *tick += 1;
+    let uses = slot.uses.get() + 1;
+    let rank = rank_of(policy, *tick, uses, slot.expires_at);
+    let old = slot.rank.replace(rank);
+    slot.uses.set(uses);
+    if let Some((_, key)) = queue.take(&(old, Rc::clone(key))) {
+        queue.insert((rank, key));
+    }
+}
+
 impl Memory {
     fn rank(&mut self, uses: u64, expires_at: Option<u64>) -> Rank {
         self.tick += 1;
-        match self.policy {
-            Policy::Lru => (self.tick, 0),
-            Policy::Lfu => (uses, self.tick),
-            Policy::Ttl => (expires_at.unwrap_or(u64::MAX), self.tick),
-            Policy::TinyLfu => (0, 0),
-        }
+        rank_of(self.policy, self.tick, uses, expires_at)
     }
 
     /// Records a use of `key`: moves it in the eviction queue.
-    fn touch(&mut self, key: &Rc<str>) {
+    fn touch(&mut self, key: &str) {
         if let Some(policy) = self.tinylfu.as_mut() {
-            policy.access(&**key);
+            policy.access(key);
             return;
         }
-        let Some((uses, expires_at, old)) = self
-            .map
-            .get(key)
-            .map(|s| (s.uses + 1, s.expires_at, s.rank))
-        else {
-            return;
-        };
-        let rank = self.rank(uses, expires_at);
-        self.queue.remove(&(old, Rc::clone(key)));
-        self.queue.insert((rank, Rc::clone(key)));
-        if let Some(slot) = self.map.get_mut(key) {
-            slot.uses = uses;
-            slot.rank = rank;
+        if let Some((key, slot)) = self.map.get_key_value(key) {
+            reorder(self.policy, &mut self.tick, &mut self.queue, key, slot);
         }
     }
 
@@ -122,7 +139,7 @@ impl Memory {
     fn unstore(&mut self, key: &str) -> Option<Slot> {
         let (key, slot) = self.map.remove_entry(key)?;
         self.ordered.remove(&key);
-        self.queue.remove(&(slot.rank, Rc::clone(&key)));
+        self.queue.remove(&(slot.rank.get(), Rc::clone(&key)));
         if let Some(at) = slot.expires_at {
             self.expiring.remove(&(at, Rc::clone(&key)));
         }
@@ -190,8 +207,8 @@ impl Memory {
             Slot {
                 value: entry.value,
                 expires_at: entry.expires_at,
-                uses: 1,
-                rank: (0, 0),
+                uses: Cell::new(1),
+                rank: Cell::new((0, 0)),
             },
         );
         let weight = if self.max_entries > 0 { 1 } else { needed };
@@ -295,7 +312,11 @@ impl Adapter for Memory {
             policy,
             max_bytes,
             max_entries,
-            map: HashMap::new(),
+            // Seeded once from std's random state (wasi:random); foldhash is several
+            // times faster than std's SipHash on short keys.
+            map: HashMap::with_hasher(FixedState::with_seed(
+                std::hash::RandomState::new().hash_one(0x6279_6f63u64),
+            )),
             ordered: BTreeSet::new(),
             queue: BTreeSet::new(),
             tinylfu,
@@ -317,8 +338,12 @@ impl Adapter for Memory {
         };
         // Touching an expired entry is harmless (the SDK deletes it right after), and
         // saves reading the clock a second time on the hit path.
-        let key = Rc::clone(key);
-        self.touch(&key);
+        match self.tinylfu.as_mut() {
+            Some(policy) => {
+                policy.access(&**key);
+            }
+            None => reorder(self.policy, &mut self.tick, &mut self.queue, key, slot),
+        }
         Ok(Some(entry))
     }
 
@@ -335,7 +360,7 @@ impl Adapter for Memory {
             return Ok(());
         }
         let now = now_ms();
-        let uses = self.remove(key).map_or(0, |old| old.uses);
+        let uses = self.remove(key).map_or(0, |old| old.uses.get());
         self.purge_expired(now, PURGE_PER_WRITE);
         self.make_room(needed, now);
         let key: Rc<str> = Rc::from(key);
@@ -351,8 +376,8 @@ impl Adapter for Memory {
             Slot {
                 value: entry.value,
                 expires_at: entry.expires_at,
-                uses: uses + 1,
-                rank,
+                uses: Cell::new(uses + 1),
+                rank: Cell::new(rank),
             },
         );
         Ok(())

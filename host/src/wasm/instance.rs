@@ -22,8 +22,11 @@ pub struct HostState {
     limits: StoreLimits,
     /// The providers below a wrapper (the `inner` import); empty for an adapter.
     pub(crate) layers: Vec<Arc<dyn Provider>>,
-    /// When the running call's deadline passes.
-    deadline_at: Instant,
+    /// How long a call may run ([`Limits::call_deadline`]).
+    call_deadline: Duration,
+    /// When the running call's deadline passes: set at the first epoch tick the call
+    /// sees (so a call that ends before the next tick never reads the clock).
+    deadline_at: Option<Instant>,
     redis: crate::redis::RedisSlot,
     http: WasiHttpCtx,
     http_hooks: GrantedHttp,
@@ -62,9 +65,13 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    /// Starts the deadline of a call.
-    pub(crate) fn arm(&mut self, deadline: Duration) {
-        self.store.data_mut().deadline_at = Instant::now() + deadline;
+    /// Starts the deadline of a call. It is measured from the first epoch tick the call
+    /// sees, so it may end up to one tick ([`RuntimeConfig::epoch_tick`]) later than
+    /// `call_deadline` after the call began.
+    ///
+    /// [`RuntimeConfig::epoch_tick`]: super::RuntimeConfig::epoch_tick
+    pub(crate) fn arm(&mut self) {
+        self.store.data_mut().deadline_at = None;
         self.store.set_epoch_deadline(1);
     }
 }
@@ -107,7 +114,8 @@ impl Shared {
                 table: ResourceTable::new(),
                 limits,
                 layers: self.layers.clone(),
-                deadline_at: Instant::now() + self.limits.call_deadline,
+                call_deadline: self.limits.call_deadline,
+                deadline_at: None,
                 redis: crate::redis::RedisSlot(self.grants.redis.clone()),
                 http: WasiHttpCtx::new(),
                 http_hooks: GrantedHttp::new(self.grants.http.clone()),
@@ -116,8 +124,11 @@ impl Shared {
         store.limiter(|state| &mut state.limits);
         // At every epoch tick that finds wasm running, yield to the executor (so a busy
         // guest cannot hold a worker thread) unless the call's deadline has passed.
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if Instant::now() >= ctx.data().deadline_at {
+        store.epoch_deadline_callback(|mut ctx| {
+            let now = Instant::now();
+            let state = ctx.data_mut();
+            let deadline_at = *state.deadline_at.get_or_insert(now + state.call_deadline);
+            Ok(if now >= deadline_at {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
@@ -150,7 +161,7 @@ impl Shared {
 
     /// Initialises an instantiated instance with the provider's configuration.
     pub(crate) async fn init(&self, mut live: Live) -> Result<Live> {
-        live.arm(self.limits.call_deadline);
+        live.arm();
         let result = live
             .adapter
             .byoc_cache_lifecycle()
@@ -171,9 +182,10 @@ impl Shared {
     pub(crate) async fn ensure<'a>(&self, slot: &'a mut Option<Live>) -> Result<&'a mut Live> {
         let live = match slot {
             Some(live) => live,
-            None => slot.insert(self.start().await?),
+            // Boxed: the start's large future stays out of every call's future.
+            None => slot.insert(Box::pin(self.start()).await?),
         };
-        live.arm(self.limits.call_deadline);
+        live.arm();
         Ok(live)
     }
 

@@ -1,6 +1,7 @@
 //! Running adapters as sandboxed WebAssembly components.
 
 pub(crate) mod bindings;
+mod deadline;
 mod grants;
 mod http;
 mod imports;

@@ -13,7 +13,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use byoc_common::{glob_match, validate_key, validate_pattern};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -60,6 +60,8 @@ pub struct WasmProvider {
     pooled: bool,
     /// Where a pooled call that found no free instance waits (round robin).
     next: AtomicUsize,
+    /// Chooses a key's partition (fast, seeded per provider).
+    hasher: foldhash::fast::RandomState,
     info: ProviderInfo,
     config_fields: Vec<ConfigField>,
 }
@@ -194,6 +196,7 @@ impl WasmProviderBuilder {
             partitions: slots.into_boxed_slice(),
             pooled,
             next: AtomicUsize::new(0),
+            hasher: foldhash::fast::RandomState::default(),
             info,
             config_fields,
         })
@@ -229,7 +232,7 @@ impl WasmProviderBuilder {
 /// configuration schema.
 async fn described(shared: &Shared) -> Result<(Live, ProviderInfo, Vec<ConfigField>)> {
     let mut probe = shared.instantiate().await?;
-    probe.arm(shared.limits.call_deadline);
+    probe.arm();
     let description = probe
         .adapter
         .byoc_cache_lifecycle()
@@ -255,13 +258,16 @@ macro_rules! call_in {
     ($self:ident, $slot:expr, $method:ident ( $($arg:expr),* )) => {{
         let mut slot = $slot;
         let live = $self.shared.ensure(&mut slot).await?;
-        let call = live
-            .adapter
-            .byoc_cache_provider()
-            .$method(&mut live.store $(, $arg)*);
-        match tokio::time::timeout($self.shared.wall_deadline(), call).await {
-            Ok(outcome) => $self.shared.settle(&mut slot, outcome),
-            Err(_) => {
+        let outcome = {
+            let call = std::pin::pin!(live
+                .adapter
+                .byoc_cache_provider()
+                .$method(&mut live.store $(, $arg)*));
+            super::deadline::within($self.shared.wall_deadline(), call).await
+        };
+        match outcome {
+            Some(outcome) => $self.shared.settle(&mut slot, outcome),
+            None => {
                 // Abandoned inside a host import: the instance's state is unknown.
                 *slot = None;
                 Err($self.shared.wall_clock_expired())
@@ -316,9 +322,7 @@ impl WasmProvider {
         if routes == 1 {
             return 0;
         }
-        let mut hasher = std::hash::DefaultHasher::new();
-        key.hash(&mut hasher);
-        (hasher.finish() % routes as u64) as usize
+        (self.hasher.hash_one(key) % routes as u64) as usize
     }
 
     /// The instance slot for route `part`: that partition, or in a pool the first free
