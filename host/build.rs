@@ -6,6 +6,7 @@
 //! cargo holds the lock on the main one). The paths of the built components reach the
 //! crate as `BYOC_ADAPTER_<NAME>_WASM` environment variables.
 
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -79,6 +80,8 @@ fn main() {
         panic!("building the wasm adapters failed ({status}); see the cargo output above");
     }
 
+    // SHA-256 of each component, so loading a built-in adapter needs no hashing at run time.
+    let mut hashes = String::new();
     for name in ADAPTERS {
         let path = target_dir
             .join(TARGET)
@@ -94,7 +97,17 @@ fn main() {
             path.display()
         );
         println!("cargo:rustc-env={var}={}", path.display());
+        let bytes = std::fs::read(&path).expect("read the adapter component");
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        hashes.push_str(&format!(
+            "/// SHA-256 of the `{name}` adapter component, computed at build time.\n\
+             #[allow(dead_code)]\n\
+             pub(crate) const {}_SHA256: [u8; 32] = {digest:?};\n",
+            name.replace('-', "_").to_uppercase()
+        ));
     }
+    let out = PathBuf::from(env("OUT_DIR")).join("adapter_hashes.rs");
+    std::fs::write(out, hashes).expect("write adapter_hashes.rs");
 }
 
 fn env(name: &str) -> String {

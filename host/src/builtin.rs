@@ -1,5 +1,8 @@
 //! Components built from this repository's `adapters/` by the build script.
 
+use crate::wasm::AdapterComponent;
+use crate::{Result, Runtime};
+
 /// The memory adapter component (`adapters/memory`), embedded in the host: the default
 /// provider, usable with no file on disk.
 pub const MEMORY_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMORY_WASM"));
@@ -32,3 +35,36 @@ pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM")
 /// The Redis adapter component (`adapters/redis`), embedded in the host: the `redis`
 /// provider's component. It imports the host's `redis` interface.
 pub const REDIS_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDIS_WASM"));
+
+// `<NAME>_SHA256`: each component's SHA-256, computed by the build script, so loading a
+// built-in adapter hashes nothing at run time.
+include!(concat!(env!("OUT_DIR"), "/adapter_hashes.rs"));
+
+/// Loads the embedded memory adapter ([`MEMORY_ADAPTER`]) on `runtime`: like
+/// [`Runtime::load`], without hashing the component (its SHA-256 is computed at build
+/// time), so a load served by the compiled-code cache is only a file mapping.
+pub fn load_memory_adapter(runtime: &Runtime) -> Result<AdapterComponent> {
+    runtime.load_hashed(crate::MEMORY, MEMORY_ADAPTER, MEMORY_SHA256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::sha256_hex;
+
+    #[test]
+    fn build_time_hashes_match_the_components() {
+        let hex = |h: [u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        for (bytes, hash) in [
+            (MEMORY_ADAPTER, MEMORY_SHA256),
+            (ENCRYPTION_WRAPPER, ENCRYPTION_SHA256),
+            (TIERED_WRAPPER, TIERED_SHA256),
+            (FALLBACK_WRAPPER, FALLBACK_SHA256),
+            (FILESYSTEM_ADAPTER, FILESYSTEM_SHA256),
+            (HTTP_ADAPTER, HTTP_SHA256),
+            (REDIS_ADAPTER, REDIS_SHA256),
+        ] {
+            assert_eq!(sha256_hex(bytes), hex(hash));
+        }
+    }
+}

@@ -88,7 +88,11 @@ pub(crate) async fn filesystem(
             dir.display()
         )));
     }
-    let component = runtime.load(FILESYSTEM, FILESYSTEM_ADAPTER)?;
+    let component = runtime.load_hashed(
+        FILESYSTEM,
+        FILESYSTEM_ADAPTER,
+        crate::builtin::FILESYSTEM_SHA256,
+    )?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(adapter)
         .grants(Grants::none().dir(dir, GUEST_DIR, access))
@@ -132,7 +136,7 @@ pub(crate) async fn http(
     let timeout = config.duration("timeout").unwrap_or(HTTP_DEFAULT_TIMEOUT);
     let mut grant = HttpGrant::new([url.as_str()])?;
     grant.max_timeout = timeout;
-    let component = runtime.load(HTTP, HTTP_ADAPTER)?;
+    let component = runtime.load_hashed(HTTP, HTTP_ADAPTER, crate::builtin::HTTP_SHA256)?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
         .grants(Grants::none().http(grant))

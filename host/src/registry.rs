@@ -1,6 +1,6 @@
 //! Providers by name: built-ins and the factories applications add.
 
-use crate::builtin::{ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MEMORY_ADAPTER, TIERED_WRAPPER};
+use crate::builtin::{self, ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MEMORY_ADAPTER, TIERED_WRAPPER};
 use crate::config_file::LimitsConfig;
 use crate::wasm::{Grants, Limits, Runtime, WasmProvider, default_partitions};
 use crate::{
@@ -201,14 +201,14 @@ impl Registry {
             NATIVE_MEMORY,
             Arc::new(|input| Box::pin(async move { native_memory(input) })),
         );
-        for (name, bytes) in [
-            (ENCRYPTION, ENCRYPTION_WRAPPER),
-            (TIERED, TIERED_WRAPPER),
-            (FALLBACK, FALLBACK_WRAPPER),
+        for (name, bytes, sha256) in [
+            (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
+            (TIERED, TIERED_WRAPPER, builtin::TIERED_SHA256),
+            (FALLBACK, FALLBACK_WRAPPER, builtin::FALLBACK_SHA256),
         ] {
             registry.replace(
                 name,
-                Arc::new(move |input| Box::pin(wasm_wrapper(name, bytes, input))),
+                Arc::new(move |input| Box::pin(wasm_wrapper(name, bytes, sha256, input))),
             );
         }
         registry.replace(
@@ -334,6 +334,7 @@ fn no_layers(name: &str, input: &FactoryInput) -> Result<()> {
 async fn wasm_wrapper(
     name: &'static str,
     bytes: &'static [u8],
+    sha256: [u8; 32],
     input: FactoryInput,
 ) -> Result<Arc<dyn Provider>> {
     if input.layers.is_empty() {
@@ -341,7 +342,7 @@ async fn wasm_wrapper(
             "wrapper `{name}` needs at least one inner provider"
         )));
     }
-    let component = input.runtime.load(name, bytes)?;
+    let component = input.runtime.load_hashed(name, bytes, sha256)?;
     let provider = WasmProvider::builder(&input.runtime, component)
         .config(input.config)
         .limits(input.limits.apply(Limits::default()))
@@ -380,7 +381,7 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
         let n = i64::try_from(share(n)).unwrap_or(i64::MAX);
         config.set("max-entries", ConfigValue::Integer(n));
     }
-    let component = runtime.load(MEMORY, MEMORY_ADAPTER)?;
+    let component = runtime.load_hashed(MEMORY, MEMORY_ADAPTER, builtin::MEMORY_SHA256)?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
         .limits(limits.apply(Limits::default()))

@@ -3,7 +3,10 @@
 //! - `start/compile`: `Runtime::load` of the memory adapter with no code cache (a
 //!   full Cranelift compile), against `start/runtime_new` (the fresh runtime every
 //!   iteration also pays);
-//! - `start/load_cached`: the same load served by the on-disk compiled-code cache;
+//! - `start/load_cached`: the same load served by the on-disk compiled-code cache
+//!   (`Runtime::load` hashes the component first); `start/load_cached_builtin`: the
+//!   same through `builtin::load_memory_adapter` (hash computed at build time), the path
+//!   the registry's built-in providers take;
 //! - `start/instantiate` and `start/instantiate_pooling`: one instance from the
 //!   pre-instantiated component (`Runtime::instantiate_probe`) with the on-demand and the
 //!   pooling instance allocator;
@@ -71,6 +74,13 @@ fn start(c: &mut Criterion) {
                     .load("memory", byoc::builtin::MEMORY_ADAPTER)
                     .expect("load")
             },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("load_cached_builtin", |b| {
+        b.iter_batched(
+            || Runtime::new(config(cached.clone())).expect("runtime"),
+            |runtime| byoc::builtin::load_memory_adapter(&runtime).expect("load"),
             BatchSize::PerIteration,
         )
     });

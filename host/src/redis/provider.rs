@@ -45,7 +45,7 @@ pub async fn redis_provider_with(
     instances: usize,
     overrides: &LimitsConfig,
 ) -> Result<WasmProvider> {
-    let component = runtime.load(REDIS, REDIS_ADAPTER)?;
+    let component = runtime.load_hashed(REDIS, REDIS_ADAPTER, crate::builtin::REDIS_SHA256)?;
     let limits = Limits {
         call_deadline: grant
             .deadline

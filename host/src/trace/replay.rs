@@ -146,7 +146,11 @@ pub async fn replay_adapter(
         .ok()
         .filter(|&n| n > 0)
         .ok_or_else(|| Error::InvalidArgument(format!("capacity {capacity} out of range")))?;
-    let component = runtime.load("memory", crate::builtin::MEMORY_ADAPTER)?;
+    let component = runtime.load_hashed(
+        "memory",
+        crate::builtin::MEMORY_ADAPTER,
+        crate::builtin::MEMORY_SHA256,
+    )?;
     let provider = WasmProvider::builder(runtime, component)
         .config(
             AdapterConfig::new()

@@ -1,6 +1,8 @@
 //! Running adapters as sandboxed WebAssembly components.
 
 pub(crate) mod bindings;
+#[allow(unsafe_code)]
+mod code_cache;
 mod deadline;
 mod grants;
 mod http;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{Config, Engine};
 
 /// Default [`RuntimeConfig::epoch_tick`]: 10 ms.
 pub const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -22,11 +22,12 @@ pub const DEFAULT_MAX_WASM_STACK: usize = 512 << 10;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CodeCache {
-    /// `$BYOC_CACHE_DIR`, else `$XDG_CACHE_HOME/byoc`, else `$HOME/.cache/byoc`; disabled
-    /// if none is set or the directory cannot be created.
+    /// `$BYOC_CACHE_DIR`, else `$XDG_CACHE_HOME/byoc`, else `$HOME/.cache/byoc` (entries
+    /// in its `components/`); disabled if none is set or the directory cannot be created
+    /// or is writable by group or others.
     #[default]
     Default,
-    /// This directory.
+    /// This directory (entries in its `components/`).
     Dir(PathBuf),
     /// Compile every component in every process.
     Disabled,
@@ -36,9 +37,10 @@ pub enum CodeCache {
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RuntimeConfig {
-    /// Compiled-code cache (default [`CodeCache::Default`]). Keyed by wasmtime on the
-    /// component's bytes and the engine's configuration, so a changed component or engine
-    /// never loads stale code.
+    /// Compiled-code cache (default [`CodeCache::Default`]): uncompressed machine code,
+    /// mapped from the file on a hit. Keyed on the component's SHA-256 and wasmtime's
+    /// engine-compatibility hash, so a changed component or engine never loads stale
+    /// code. Entries unused for 30 days are removed when a new one is written.
     pub code_cache: CodeCache,
     /// Granularity of call deadlines: a background thread advances the engine's epoch this
     /// often (default [`DEFAULT_EPOCH_TICK`]). A deadline fires between one and two ticks
@@ -82,6 +84,7 @@ pub struct Runtime {
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
+    code_cache: Option<super::code_cache::CodeDir>,
     pub(crate) epoch_tick: Duration,
     compiled: Mutex<HashMap<[u8; 32], AdapterComponent>>,
     stop: Arc<AtomicBool>,
@@ -171,16 +174,11 @@ impl Runtime {
             CodeCache::Dir(dir) => Some(dir.clone()),
             CodeCache::Disabled => None,
         };
-        if let Some(dir) = dir {
-            let mut cache = CacheConfig::new();
-            cache.with_directory(dir.join("wasmtime"));
-            // An unusable cache directory costs compile time, never correctness.
-            if let Ok(cache) = Cache::new(cache) {
-                wasm.cache(Some(cache));
-            }
-        }
         let engine =
             Engine::new(&wasm).map_err(|e| Error::Internal(format!("wasmtime engine: {e:#}")))?;
+        // An unusable cache directory costs compile time, never correctness.
+        let code_cache =
+            dir.and_then(|dir| super::code_cache::CodeDir::open(&dir.join("components"), &engine));
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
@@ -200,6 +198,7 @@ impl Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
+                code_cache,
                 epoch_tick: config.epoch_tick,
                 compiled: Mutex::new(HashMap::new()),
                 stop,
@@ -226,7 +225,17 @@ impl Runtime {
     /// The same bytes are compiled once per runtime; across processes the on-disk code
     /// cache serves them.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<AdapterComponent> {
-        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        self.load_hashed(name, bytes, super::code_cache::sha256(bytes))
+    }
+
+    /// [`load`](Runtime::load) of a component whose SHA-256 is known (the built-in
+    /// adapters': computed at build time).
+    pub(crate) fn load_hashed(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: [u8; 32],
+    ) -> Result<AdapterComponent> {
         let cached = self.lock_compiled().get(&hash).cloned();
         if let Some(found) = cached {
             return Ok(AdapterComponent {
@@ -238,7 +247,12 @@ impl Runtime {
             component: name.to_owned(),
             reason: format!("{e:#}"),
         };
-        let component = Component::new(&self.inner.engine, bytes).map_err(load_err)?;
+        let engine = &self.inner.engine;
+        let component = match &self.inner.code_cache {
+            Some(cache) => cache.load(engine, &hash, bytes),
+            None => Component::new(engine, bytes),
+        }
+        .map_err(load_err)?;
         super::imports::check(&self.inner.engine, &component, name)?;
         let instance_pre = self
             .inner
