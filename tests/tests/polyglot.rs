@@ -1,6 +1,5 @@
-//! Adapters written in JavaScript and C (`adapters/{js,c}-memory`), built by
+//! Adapters written in JavaScript, C and Python (`adapters/{js,c,py}-memory`), built by
 //! `adapters/polyglot/build.sh` into `target/polyglot/<lang>.wasm` (or `$BYOC_POLYGLOT_DIR`).
-//! (The Python adapter, `adapters/py-memory`, is not packaged yet: see its README.)
 //!
 //! Each is loaded the way a third party would bring one — a component file named as the
 //! provider in configuration (`provider: path/to/adapter.wasm`, built by
@@ -83,6 +82,10 @@ mod c {
     byoc_tests::conformance_tests!(|| async { super::polyglot("c").await });
 }
 
+mod py {
+    byoc_tests::conformance_tests!(|| async { super::polyglot("py").await });
+}
+
 /// The conformance suite on the component named by `BYOC_CONFORMANCE_WASM` (skipped when
 /// the variable is unset; it is for adapter authors, see docs/writing-adapters.md).
 mod external {
@@ -125,6 +128,31 @@ fn expected_imports(lang: &str) -> &'static [&'static str] {
             "wasi:filesystem/types",
             "wasi:io/error",
             "wasi:io/streams",
+        ],
+        // CPython on wasi-libc (componentize-py): what its runtime asks for at start-up
+        // (environment, stdio and terminals, preopens, random for hash seeds, the clocks).
+        // Its wasi:sockets imports are satisfied inside the component by a stub that traps
+        // (build.sh, `wac plug`), so they are not imports any more.
+        "py" => &[
+            "byoc:cache/types",
+            "wasi:cli/environment",
+            "wasi:cli/exit",
+            "wasi:cli/stderr",
+            "wasi:cli/stdin",
+            "wasi:cli/stdout",
+            "wasi:cli/terminal-input",
+            "wasi:cli/terminal-output",
+            "wasi:cli/terminal-stderr",
+            "wasi:cli/terminal-stdin",
+            "wasi:cli/terminal-stdout",
+            "wasi:clocks/monotonic-clock",
+            "wasi:clocks/wall-clock",
+            "wasi:filesystem/preopens",
+            "wasi:filesystem/types",
+            "wasi:io/error",
+            "wasi:io/poll",
+            "wasi:io/streams",
+            "wasi:random/random",
         ],
         _ => &[],
     }
@@ -169,6 +197,11 @@ async fn c_imports_only_what_it_uses() {
     check_imports("c").await;
 }
 
+#[tokio::test]
+async fn py_imports_only_what_it_uses() {
+    check_imports("py").await;
+}
+
 /// `c-sockets.wasm` is the C adapter built with one extra import, `wasi:sockets/network`
 /// (build.sh adds it with `-DBYOC_IMPORT_SOCKETS`): the host refuses it at load, naming it.
 #[tokio::test]
@@ -188,7 +221,7 @@ async fn a_polyglot_component_importing_sockets_is_refused() {
 /// The adapters declare every operation native and take their one configuration field.
 #[tokio::test]
 async fn adapters_describe_themselves_and_take_config() {
-    for lang in ["js", "c"] {
+    for lang in ["js", "c", "py"] {
         let Some(path) = component(lang) else {
             continue;
         };
@@ -210,7 +243,7 @@ async fn adapters_describe_themselves_and_take_config() {
 /// The same through a YAML configuration file, as `byoc check` / `Caches::open` load it.
 #[tokio::test]
 async fn polyglot_components_load_from_a_configuration_file() {
-    for lang in ["js", "c"] {
+    for lang in ["js", "c", "py"] {
         let Some(path) = component(lang) else {
             continue;
         };
