@@ -150,11 +150,12 @@ build_c_variant() {
 # The Python adapter. componentize-py links CPython and its wasi-libc, which import
 # wasi:sockets/* whether or not the app opens a socket, and the host refuses a component
 # importing them (byoc::wasm::ALLOWED_IMPORTS). `--stub-wasi` would stub every WASI import,
-# the monotonic clock the adapter's TTLs need included. So the component is built with its
-# full imports (py-raw.wasm), then only the socket imports are satisfied by a stub component
+# the monotonic clock the adapter's TTLs need included, and `--intersect-world` leaves the
+# runtime's own imports alone. So the component is built with its full imports
+# (py-raw.wasm), then only the socket imports are satisfied, inside the component, by a stub
 # whose functions trap (`wasm-tools component embed --dummy` on a world exporting exactly
 # the wasi:sockets interfaces py-raw.wasm imports, at its versions), composed in with
-# `wac plug`. The app never calls them: they would trap only if Python code opened a socket.
+# `wac plug`. The app never calls them: they would trap only if Python code used a socket.
 build_py() {
   local dir="$ROOT/adapters/py-memory" venv="$TOOLS/venv"
   if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
@@ -173,17 +174,10 @@ build_py() {
   cargo_tool wasm-tools wasm-tools "$WASM_TOOLS_VERSION" --no-default-features --features component
   cargo_tool wac wac-cli "$WAC_VERSION" --no-default-features
 
-  # The WIT folder: the project's wit/, the `py-adapter` world (adapter + the monotonic
-  # clock), and the WASI clocks and io packages of the host's wasmtime-wasi.
-  local wit="$STAGE/py-wit" wasi
-  wasi="$(dirname "$(crate_manifest "$ROOT" wasmtime-wasi)")/src/p2/wit/deps"
-  rm -rf "$wit"
-  mkdir -p "$wit/deps"
-  cp "$ROOT"/wit/*.wit "$dir/wit/py-adapter.wit" "$wit/"
-  cp "$wasi/clocks.wit" "$wasi/io.wit" "$wit/deps/"
-
   log "building py.wasm"
-  (cd "$dir" && "$venv/bin/componentize-py" -d "$wit" -w py-adapter \
+  # World `adapter` of the project's wit/: no WASI WIT is needed, the app reads the clock
+  # through Python's `time` module (wasi-libc imports wasi:clocks itself).
+  (cd "$dir" && "$venv/bin/componentize-py" -d "$ROOT/wit" -w adapter \
     componentize app -p "$dir" -o "$STAGE/py-raw.wasm" >/dev/null)
 
   # The stub's world: py-raw.wasm's own WIT (every package it uses, at the versions it
