@@ -182,16 +182,8 @@ build_py() {
 
   # The stub's world: py-raw.wasm's own WIT (every package it uses, at the versions it
   # uses), its root world replaced by one exporting the wasi:sockets interfaces it imports.
-  "$TOOLS/bin/wasm-tools" component wit "$STAGE/py-raw.wasm" | python3 -c '
-import re, sys
-text = sys.stdin.read()
-start = text.index("world root {")
-end = text.index("\n}\n", start) + 3
-sockets = re.findall(r"^  import (wasi:sockets/[^;]+);$", text[start:end], re.M)
-if not sockets:
-    sys.exit("py-raw.wasm imports no wasi:sockets interface: the stub is not needed")
-world = "world sockets-stub {\n" + "".join(f"  export {s};\n" for s in sockets) + "}\n"
-sys.stdout.write(text[:start] + world + text[end:])' >"$STAGE/py-sockets-stub.wit"
+  "$TOOLS/bin/wasm-tools" component wit "$STAGE/py-raw.wasm" \
+    | python3 "$ROOT/adapters/polyglot/sockets_stub_wit.py" >"$STAGE/py-sockets-stub.wit"
   "$TOOLS/bin/wasm-tools" component embed --dummy --world sockets-stub \
     "$STAGE/py-sockets-stub.wit" -o "$STAGE/py-sockets-stub.core.wasm"
   "$TOOLS/bin/wasm-tools" component new "$STAGE/py-sockets-stub.core.wasm" \
