@@ -59,7 +59,8 @@ async fn from_file(name: &str, path: PathBuf) -> Arc<dyn Provider> {
 }
 
 /// Compiles `path` once on the shared runtime before the cases that run in parallel ask
-/// for it, so they find it compiled instead of each compiling the same 10-20 MB component.
+/// for it, so they find it compiled instead of each compiling the same 10-20 MB component
+/// (with a cold code cache, every test of this file would otherwise compile it at once).
 fn warm(registry: &Registry, path: &Path) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _guard = ONE_AT_A_TIME
@@ -72,6 +73,13 @@ fn warm(registry: &Registry, path: &Path) {
 async fn polyglot(lang: &str) -> Option<Arc<dyn Provider>> {
     let path = component(lang)?;
     Some(from_file(&format!("{lang}-memory"), path).await)
+}
+
+/// [`component`], compiled on the shared runtime (which [`Registry::new`] uses) first.
+fn warmed(lang: &str) -> Option<PathBuf> {
+    let path = component(lang)?;
+    warm(&Registry::new().expect("runtime"), &path);
+    Some(path)
 }
 
 mod js {
@@ -159,7 +167,7 @@ fn expected_imports(lang: &str) -> &'static [&'static str] {
 }
 
 async fn check_imports(lang: &str) {
-    let Some(path) = component(lang) else {
+    let Some(path) = warmed(lang) else {
         return;
     };
     let loaded = Registry::new()
@@ -222,7 +230,7 @@ async fn a_polyglot_component_importing_sockets_is_refused() {
 #[tokio::test]
 async fn adapters_describe_themselves_and_take_config() {
     for lang in ["js", "c", "py"] {
-        let Some(path) = component(lang) else {
+        let Some(path) = warmed(lang) else {
             continue;
         };
         let name = format!("{lang}-memory");
@@ -244,7 +252,7 @@ async fn adapters_describe_themselves_and_take_config() {
 #[tokio::test]
 async fn polyglot_components_load_from_a_configuration_file() {
     for lang in ["js", "c", "py"] {
-        let Some(path) = component(lang) else {
+        let Some(path) = warmed(lang) else {
             continue;
         };
         let sha = byoc::wasm::sha256_hex(&std::fs::read(&path).expect("read"));
