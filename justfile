@@ -8,7 +8,7 @@ build:
 adapters:
     cargo build --target wasm32-wasip2 --profile adapter --target-dir target/wasm-adapters -p byoc-adapter-memory -p byoc-adapter-filesystem -p byoc-adapter-http -p byoc-adapter-redis -p byoc-adapter-encryption -p byoc-adapter-tiered -p byoc-adapter-fallback -p byoc-adapter-hostile -p byoc-adapter-hostile-net
 
-# Build the JavaScript and C adapters into target/polyglot (installs their tool chains).
+# Build the JavaScript, C and Python adapters into target/polyglot (installs their tool chains).
 polyglot:
     bash adapters/polyglot/build.sh
 

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Builds the adapters written in JavaScript and C into components:
+# Builds the adapters written in JavaScript, C and Python into components:
 #
 #   target/polyglot/js.wasm         adapters/js-memory  (componentize-js, npm)
 #   target/polyglot/c.wasm          adapters/c-memory   (wit-bindgen c + clang + wasm-tools)
 #   target/polyglot/c-sockets.wasm  the C adapter with a wasi:sockets import (refusal test)
+#   target/polyglot/py.wasm         adapters/py-memory  (componentize-py, PyPI; wac plug)
 #
-# Usage: adapters/polyglot/build.sh [js] [c]   (default: both)
-#
-# (adapters/py-memory, the Python adapter, is not built here yet: see its README.)
+# Usage: adapters/polyglot/build.sh [js] [c] [py]   (default: all three)
 #
 # Installs each tool chain when it is missing, at the pinned versions below: Debian packages
 # with apt-get; crates with `cargo install --locked` into target/polyglot-tools; npm
-# packages with `npm ci` from the adapter's lockfile. Nothing is downloaded outside these package managers.
+# packages with `npm ci` from the adapter's lockfile; PyPI packages with pip, from the
+# adapter's requirements.txt, into the virtualenv target/polyglot-tools/venv. Nothing is
+# downloaded outside these package managers.
 # BYOC_POLYGLOT_DIR overrides the output directory.
 set -euo pipefail
 
@@ -24,9 +25,10 @@ WASM_TOOLS_VERSION=1.258.3   # the 0.258 line of wasm-encoder/wit-parser that wi
 WIT_BINDGEN_VERSION=0.61.1   # the workspace's wit-bindgen
 # The WASI preview1 -> preview2 adapter of the wasmtime release the host uses.
 P1_ADAPTER_VERSION=48.0.8
+WAC_VERSION=0.12.0           # wac-cli, for `wac plug` (the Python adapter's socket stub)
 
 langs=("$@")
-if [ ${#langs[@]} -eq 0 ]; then langs=(js c); fi
+if [ ${#langs[@]} -eq 0 ]; then langs=(js c py); fi
 mkdir -p "$OUT" "$TOOLS" "$STAGE"
 
 SUDO=""
@@ -145,11 +147,62 @@ build_c_variant() {
     --adapt "wasi_snapshot_preview1=$adapter" -o "$OUT/$name.wasm"
 }
 
+# The Python adapter. componentize-py links CPython and its wasi-libc, which import
+# wasi:sockets/* whether or not the app opens a socket, and the host refuses a component
+# importing them (byoc::wasm::ALLOWED_IMPORTS). `--stub-wasi` would stub every WASI import,
+# the monotonic clock the adapter's TTLs need included, and `--intersect-world` leaves the
+# runtime's own imports alone. So the component is built with its full imports
+# (py-raw.wasm), then only the socket imports are satisfied, inside the component, by a stub
+# whose functions trap (`wasm-tools component embed --dummy` on a world exporting exactly
+# the wasi:sockets interfaces py-raw.wasm imports, at its versions), composed in with
+# `wac plug`. The app never calls them: they would trap only if Python code used a socket.
+build_py() {
+  local dir="$ROOT/adapters/py-memory" venv="$TOOLS/venv"
+  if ! command -v python3 >/dev/null || ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    log "installing python3 and python3-venv (apt)"
+    apt_install python3 python3-venv
+  fi
+  # (Re)created when missing, moved (its scripts name their path) or out of date.
+  if ! "$venv/bin/componentize-py" --version >/dev/null 2>&1 \
+     || ! cmp -s "$dir/requirements.txt" "$venv/byoc-requirements.txt"; then
+    log "pip install -r adapters/py-memory/requirements.txt (into target/polyglot-tools/venv)"
+    python3 -m venv --clear "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r "$dir/requirements.txt"
+    cp "$dir/requirements.txt" "$venv/byoc-requirements.txt"
+  fi
+  cargo_tool wasm-tools wasm-tools "$WASM_TOOLS_VERSION" --no-default-features --features component
+  cargo_tool wac wac-cli "$WAC_VERSION" --no-default-features
+
+  log "building py.wasm"
+  # World `adapter` of the project's wit/: no WASI WIT is needed, the app reads the clock
+  # through Python's `time` module (wasi-libc imports wasi:clocks itself).
+  (cd "$dir" && "$venv/bin/componentize-py" -d "$ROOT/wit" -w adapter \
+    componentize app -p "$dir" -o "$STAGE/py-raw.wasm" >/dev/null)
+
+  # The stub's world: py-raw.wasm's own WIT (every package it uses, at the versions it
+  # uses), its root world replaced by one exporting the wasi:sockets interfaces it imports.
+  "$TOOLS/bin/wasm-tools" component wit "$STAGE/py-raw.wasm" \
+    | python3 "$ROOT/adapters/polyglot/sockets_stub_wit.py" >"$STAGE/py-sockets-stub.wit"
+  "$TOOLS/bin/wasm-tools" component embed --dummy --world sockets-stub \
+    "$STAGE/py-sockets-stub.wit" -o "$STAGE/py-sockets-stub.core.wasm"
+  "$TOOLS/bin/wasm-tools" component new "$STAGE/py-sockets-stub.core.wasm" \
+    -o "$STAGE/py-sockets-stub.wasm"
+  "$TOOLS/bin/wac" plug "$STAGE/py-raw.wasm" --plug "$STAGE/py-sockets-stub.wasm" \
+    -o "$STAGE/py.wasm"
+  if "$TOOLS/bin/wasm-tools" component wit "$STAGE/py.wasm" | grep -q '^  import wasi:sockets/'; then
+    echo "py.wasm still imports wasi:sockets after wac plug" >&2
+    exit 1
+  fi
+  mv "$STAGE/py.wasm" "$OUT/py.wasm"
+}
+
 for lang in "${langs[@]}"; do
   case "$lang" in
     js) build_js ;;
     c) build_c ;;
-    *) echo "unknown language: $lang (js, c)" >&2; exit 2 ;;
+    py) build_py ;;
+    *) echo "unknown language: $lang (js, c, py)" >&2; exit 2 ;;
   esac
 done
 ls -l "$OUT"/*.wasm >&2

@@ -1,9 +1,9 @@
 """BYOC in-memory cache adapter in Python: world `byoc:cache/adapter` (wit/worlds.wit).
 
-Exports `lifecycle` (describe, init) and `provider` (every operation natively); targets the
-world `py-adapter` (wit/py-adapter.wit: `adapter` plus the monotonic clock). Built into a
-component with componentize-py (see ../polyglot/build.sh), which generates the `wit_world`
-bindings package this module imports.
+Exports `lifecycle` (describe, init) and `provider` (every operation natively) of the world
+`adapter`. Built into a component with componentize-py (see ../polyglot/build.sh), which
+generates the `wit_world` bindings package this module imports. TTLs use Python's
+`time.monotonic_ns()`, which CPython's wasi-libc serves from wasi:clocks/monotonic-clock.
 
 WIT -> Python mapping used here (componentize-py conventions):
 - `list<u8>` is `bytes`, integers are `int`, `option<T>` is `Optional[T]`;
@@ -13,11 +13,12 @@ WIT -> Python mapping used here (componentize-py conventions):
 """
 
 import bisect
+import time
 from typing import List, Optional
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import monotonic_clock, types
+from wit_world.imports import types
 
 CONTRACT = "0.1.0"
 NAME = "py-memory"
@@ -38,8 +39,8 @@ INFO = types.ProviderInfo(name=NAME, version=VERSION, contract=CONTRACT, native=
 
 
 def now_ms() -> float:
-    """Milliseconds from wasi:clocks/monotonic-clock, imported by the `py-adapter` world."""
-    return monotonic_clock.now() / 1_000_000
+    """Milliseconds on the monotonic clock (wasi:clocks/monotonic-clock, through libc)."""
+    return time.monotonic_ns() / 1_000_000
 
 
 class _State:

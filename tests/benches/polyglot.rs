@@ -1,4 +1,4 @@
-//! The JavaScript and C adapters (`target/polyglot/*.wasm`, built by
+//! The JavaScript, C and Python adapters (`target/polyglot/*.wasm`, built by
 //! `adapters/polyglot/build.sh`) against the Rust memory adapter: first load (compile),
 //! load from the on-disk code cache, instantiate + init, and `get`/`set` latency.
 //!
@@ -100,7 +100,7 @@ fn main() {
         byoc::builtin::MEMORY_ADAPTER,
         cache.path(),
     ));
-    for lang in ["c", "js"] {
+    for lang in ["c", "js", "py"] {
         let path = dir.join(format!("{lang}.wasm"));
         match std::fs::read(&path) {
             Ok(bytes) => rt.block_on(measure(lang, &bytes, cache.path())),

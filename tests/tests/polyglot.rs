@@ -1,6 +1,5 @@
-//! Adapters written in JavaScript and C (`adapters/{js,c}-memory`), built by
+//! Adapters written in JavaScript, C and Python (`adapters/{js,c,py}-memory`), built by
 //! `adapters/polyglot/build.sh` into `target/polyglot/<lang>.wasm` (or `$BYOC_POLYGLOT_DIR`).
-//! (The Python adapter, `adapters/py-memory`, is not packaged yet: see its README.)
 //!
 //! Each is loaded the way a third party would bring one — a component file named as the
 //! provider in configuration (`provider: path/to/adapter.wasm`, built by
@@ -60,7 +59,8 @@ async fn from_file(name: &str, path: PathBuf) -> Arc<dyn Provider> {
 }
 
 /// Compiles `path` once on the shared runtime before the cases that run in parallel ask
-/// for it, so they find it compiled instead of each compiling the same 10-20 MB component.
+/// for it, so they find it compiled instead of each compiling the same 10-20 MB component
+/// (with a cold code cache, every test of this file would otherwise compile it at once).
 fn warm(registry: &Registry, path: &Path) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _guard = ONE_AT_A_TIME
@@ -75,12 +75,23 @@ async fn polyglot(lang: &str) -> Option<Arc<dyn Provider>> {
     Some(from_file(&format!("{lang}-memory"), path).await)
 }
 
+/// [`component`], compiled on the shared runtime (which [`Registry::new`] uses) first.
+fn warmed(lang: &str) -> Option<PathBuf> {
+    let path = component(lang)?;
+    warm(&Registry::new().expect("runtime"), &path);
+    Some(path)
+}
+
 mod js {
     byoc_tests::conformance_tests!(|| async { super::polyglot("js").await });
 }
 
 mod c {
     byoc_tests::conformance_tests!(|| async { super::polyglot("c").await });
+}
+
+mod py {
+    byoc_tests::conformance_tests!(|| async { super::polyglot("py").await });
 }
 
 /// The conformance suite on the component named by `BYOC_CONFORMANCE_WASM` (skipped when
@@ -126,12 +137,37 @@ fn expected_imports(lang: &str) -> &'static [&'static str] {
             "wasi:io/error",
             "wasi:io/streams",
         ],
+        // CPython on wasi-libc (componentize-py): what its runtime asks for at start-up
+        // (environment, stdio and terminals, preopens, random for hash seeds, the clocks).
+        // Its wasi:sockets imports are satisfied inside the component by a stub that traps
+        // (build.sh, `wac plug`), so they are not imports any more.
+        "py" => &[
+            "byoc:cache/types",
+            "wasi:cli/environment",
+            "wasi:cli/exit",
+            "wasi:cli/stderr",
+            "wasi:cli/stdin",
+            "wasi:cli/stdout",
+            "wasi:cli/terminal-input",
+            "wasi:cli/terminal-output",
+            "wasi:cli/terminal-stderr",
+            "wasi:cli/terminal-stdin",
+            "wasi:cli/terminal-stdout",
+            "wasi:clocks/monotonic-clock",
+            "wasi:clocks/wall-clock",
+            "wasi:filesystem/preopens",
+            "wasi:filesystem/types",
+            "wasi:io/error",
+            "wasi:io/poll",
+            "wasi:io/streams",
+            "wasi:random/random",
+        ],
         _ => &[],
     }
 }
 
 async fn check_imports(lang: &str) {
-    let Some(path) = component(lang) else {
+    let Some(path) = warmed(lang) else {
         return;
     };
     let loaded = Registry::new()
@@ -169,6 +205,11 @@ async fn c_imports_only_what_it_uses() {
     check_imports("c").await;
 }
 
+#[tokio::test]
+async fn py_imports_only_what_it_uses() {
+    check_imports("py").await;
+}
+
 /// `c-sockets.wasm` is the C adapter built with one extra import, `wasi:sockets/network`
 /// (build.sh adds it with `-DBYOC_IMPORT_SOCKETS`): the host refuses it at load, naming it.
 #[tokio::test]
@@ -188,8 +229,8 @@ async fn a_polyglot_component_importing_sockets_is_refused() {
 /// The adapters declare every operation native and take their one configuration field.
 #[tokio::test]
 async fn adapters_describe_themselves_and_take_config() {
-    for lang in ["js", "c"] {
-        let Some(path) = component(lang) else {
+    for lang in ["js", "c", "py"] {
+        let Some(path) = warmed(lang) else {
             continue;
         };
         let name = format!("{lang}-memory");
@@ -210,8 +251,8 @@ async fn adapters_describe_themselves_and_take_config() {
 /// The same through a YAML configuration file, as `byoc check` / `Caches::open` load it.
 #[tokio::test]
 async fn polyglot_components_load_from_a_configuration_file() {
-    for lang in ["js", "c"] {
-        let Some(path) = component(lang) else {
+    for lang in ["js", "c", "py"] {
+        let Some(path) = warmed(lang) else {
             continue;
         };
         let sha = byoc::wasm::sha256_hex(&std::fs::read(&path).expect("read"));
