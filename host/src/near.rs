@@ -42,7 +42,9 @@ pub enum NearTtl {
 }
 
 /// An L1 entry: the value (shared, never copied on a hit through
-/// [`NearCache::get_bytes`]) and when the L1 must forget it.
+/// [`NearCache::get_bytes`]) and when the L1 must forget it. Held by value: a hit clones
+/// it (one reference count), with no `Arc` around it to count as well.
+#[derive(Clone)]
 struct NearEntry {
     value: Bytes,
     expires_at: Instant,
@@ -50,11 +52,11 @@ struct NearEntry {
 
 struct NearExpiry;
 
-impl Expiry<String, Arc<NearEntry>> for NearExpiry {
+impl Expiry<String, NearEntry> for NearExpiry {
     fn expire_after_create(
         &self,
         _: &String,
-        e: &Arc<NearEntry>,
+        e: &NearEntry,
         now: Instant,
     ) -> Option<Duration> {
         Some(e.expires_at.saturating_duration_since(now))
@@ -63,7 +65,7 @@ impl Expiry<String, Arc<NearEntry>> for NearExpiry {
     fn expire_after_update(
         &self,
         _: &String,
-        e: &Arc<NearEntry>,
+        e: &NearEntry,
         now: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
@@ -127,7 +129,7 @@ impl NearCacheBuilder {
         let min_weight = self.max_bytes.div_ceil(self.max_entries).max(1);
         let l1 = Cache::builder()
             .max_capacity(self.max_bytes)
-            .weigher(move |k: &String, e: &Arc<NearEntry>| {
+            .weigher(move |k: &String, e: &NearEntry| {
                 let bytes = (k.len() + e.value.len()) as u64;
                 u32::try_from(bytes.max(min_weight)).unwrap_or(u32::MAX)
             })
@@ -181,7 +183,7 @@ impl NearCacheBuilder {
 /// ```
 pub struct NearCache {
     inner: Arc<dyn Provider>,
-    l1: Cache<String, Arc<NearEntry>>,
+    l1: Cache<String, NearEntry>,
     max_staleness: Duration,
     max_value: u64,
     ttl: NearTtl,
@@ -221,7 +223,7 @@ impl NearCache {
     pub async fn get_bytes(&self, key: &str) -> Result<Option<Bytes>> {
         if let Some(entry) = self.l1.get(key) {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(entry.value.clone()));
+            return Ok(Some(entry.value));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let stripe = self.stripe(key);
@@ -267,7 +269,7 @@ impl NearCache {
             return;
         }
         self.l1
-            .insert(key.to_owned(), Arc::new(NearEntry { value, expires_at }));
+            .insert(key.to_owned(), NearEntry { value, expires_at });
         // A write that bumped the epoch after the check above may have invalidated before
         // the insert: take the entry back out.
         if counter.load(Ordering::SeqCst) != epoch {
