@@ -1,7 +1,8 @@
 //! [`Caches`]: the live caches a [`ConfigFile`] describes, with hot swap and hot reload.
 
-use crate::config_file::{CacheConfig, ConfigFile, SerializerKind};
+use crate::config_file::{CacheConfig, ConfigFile, NearInvalidation, SerializerKind};
 use crate::instrument::{Instrumented, RELOADS, SWAPS};
+use crate::redis::RedisInvalidation;
 use crate::swap::SwapProvider;
 use crate::{Cache, Contract, Error, Json, Postcard, Provider, Registry, Result};
 use serde::Serialize;
@@ -64,6 +65,8 @@ struct Entry {
     reloads: AtomicU64,
     rejected: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Server-assisted invalidation of the near cache, while the cache lives.
+    _invalidation: Option<RedisInvalidation>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -158,9 +161,22 @@ impl Caches {
                 .map_err(named)?;
             let swap =
                 Arc::new(SwapProvider::new(stack).with_hot_keys(u64::from(cache.warm_up) * 2));
-            let below: Arc<dyn Provider> = match &cache.near {
-                Some(near) => Arc::new(near.build(Arc::clone(&swap) as Arc<dyn Provider>)),
-                None => Arc::clone(&swap) as Arc<dyn Provider>,
+            let (below, invalidation): (Arc<dyn Provider>, _) = match &cache.near {
+                Some(near) => {
+                    let near_cache = near.build(Arc::clone(&swap) as Arc<dyn Provider>);
+                    let invalidation = match near.invalidation {
+                        Some(NearInvalidation::Redis) => {
+                            let grant = crate::redis::grant_from_config(&cache.stack.config)
+                                .map_err(named)?;
+                            let started =
+                                RedisInvalidation::start(&grant, near_cache.invalidator()).await;
+                            Some(started.map_err(named)?)
+                        }
+                        None => None,
+                    };
+                    (Arc::new(near_cache), invalidation)
+                }
+                None => (Arc::clone(&swap) as Arc<dyn Provider>, None),
             };
             let top: Arc<dyn Provider> = Arc::new(Instrumented::new(&cache.name, below));
             let files = cache
@@ -179,6 +195,7 @@ impl Caches {
                     reloads: AtomicU64::new(0),
                     rejected: AtomicU64::new(0),
                     last_error: Mutex::new(None),
+                    _invalidation: invalidation,
                 },
             );
         }

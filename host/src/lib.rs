@@ -75,7 +75,7 @@ pub use instrument::Instrumented;
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use near::{
     DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, NearCache,
-    NearCacheBuilder, NearTtl,
+    NearCacheBuilder, NearInvalidator, NearTtl,
 };
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{

@@ -13,7 +13,7 @@ use moka::Expiry;
 use moka::sync::Cache;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Default [`NearCacheBuilder::max_entries`]: 10 000 entries.
@@ -53,12 +53,7 @@ struct NearEntry {
 struct NearExpiry;
 
 impl Expiry<String, NearEntry> for NearExpiry {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        e: &NearEntry,
-        now: Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _: &String, e: &NearEntry, now: Instant) -> Option<Duration> {
         Some(e.expires_at.saturating_duration_since(now))
     }
 
@@ -137,11 +132,15 @@ impl NearCacheBuilder {
             .build();
         NearCache {
             inner,
-            l1,
+            l1: l1.clone(),
             max_staleness: self.max_staleness,
             max_value: self.max_bytes,
             ttl: self.ttl,
-            epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            coherence: NearInvalidator {
+                l1: l1.clone(),
+                epochs: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+                paused: Arc::new(AtomicBool::new(false)),
+            },
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -187,7 +186,7 @@ pub struct NearCache {
     max_staleness: Duration,
     max_value: u64,
     ttl: NearTtl,
-    epochs: Box<[AtomicU64]>,
+    coherence: NearInvalidator,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -227,7 +226,7 @@ impl NearCache {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let stripe = self.stripe(key);
-        let epoch = self.epochs[stripe].load(Ordering::SeqCst);
+        let epoch = self.coherence.epochs[stripe].load(Ordering::SeqCst);
         let Some(value) = self.inner.get(key).await? else {
             return Ok(None);
         };
@@ -254,18 +253,23 @@ impl NearCache {
     }
 
     fn stripe(&self, key: &str) -> usize {
-        let mut h = std::hash::DefaultHasher::new();
-        key.hash(&mut h);
-        (h.finish() % STRIPES as u64) as usize
+        stripe(key)
     }
 
-    /// Keeps `value` unless a write touched the key's stripe since `epoch` was read.
+    /// A handle that invalidates this near cache's entries from elsewhere (for example
+    /// from a server's invalidation messages, see [`crate::redis::RedisInvalidation`]).
+    pub fn invalidator(&self) -> NearInvalidator {
+        self.coherence.clone()
+    }
+
+    /// Keeps `value` unless a write touched the key's stripe since `epoch` was read, or
+    /// fills are paused.
     fn fill(&self, stripe: usize, epoch: u64, key: &str, value: Bytes, expires_at: Instant) {
         if expires_at <= Instant::now() || (key.len() + value.len()) as u64 > self.max_value {
             return;
         }
-        let counter = &self.epochs[stripe];
-        if counter.load(Ordering::SeqCst) != epoch {
+        let counter = &self.coherence.epochs[stripe];
+        if counter.load(Ordering::SeqCst) != epoch || self.coherence.paused.load(Ordering::SeqCst) {
             return;
         }
         self.l1
@@ -279,15 +283,71 @@ impl NearCache {
 
     /// After a write below: no fill in flight for `key` may land, and the L1 forgets it.
     fn invalidate(&self, key: &str) {
-        self.epochs[self.stripe(key)].fetch_add(1, Ordering::SeqCst);
-        self.l1.invalidate(key);
+        self.coherence.invalidate(key);
     }
 
     fn invalidate_all(&self) {
+        self.coherence.invalidate_all();
+    }
+}
+
+fn stripe(key: &str) -> usize {
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % STRIPES as u64) as usize
+}
+
+/// Invalidates entries of one [`NearCache`] from outside it (cheap to clone; see
+/// [`NearCache::invalidator`]). An invalidation also cancels every fill of the key that
+/// is in flight, exactly as a local write does.
+#[derive(Clone)]
+pub struct NearInvalidator {
+    l1: Cache<String, NearEntry>,
+    epochs: Arc<[AtomicU64]>,
+    /// While set, reads pass through without filling the L1 (nothing tells it about
+    /// writes made elsewhere then).
+    paused: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for NearInvalidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NearInvalidator")
+            .field("paused", &self.paused.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NearInvalidator {
+    /// Forgets `key`.
+    pub fn invalidate(&self, key: &str) {
+        self.epochs[stripe(key)].fetch_add(1, Ordering::SeqCst);
+        self.l1.invalidate(key);
+    }
+
+    /// Forgets every entry.
+    pub fn invalidate_all(&self) {
         for e in self.epochs.iter() {
             e.fetch_add(1, Ordering::SeqCst);
         }
         self.l1.invalidate_all();
+    }
+
+    /// Forgets every entry and stops filling the L1 until [`resume`](Self::resume): for
+    /// when invalidations may be lost (the source of invalidations disconnected).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+        self.invalidate_all();
+    }
+
+    /// Forgets every entry (any may have changed while paused) and fills the L1 again.
+    pub fn resume(&self) {
+        self.invalidate_all();
+        self.paused.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether fills are paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::SeqCst)
     }
 }
 
@@ -340,7 +400,7 @@ impl Provider for NearCache {
                 .iter()
                 .map(|k| {
                     let s = self.stripe(k);
-                    (s, self.epochs[s].load(Ordering::SeqCst))
+                    (s, self.coherence.epochs[s].load(Ordering::SeqCst))
                 })
                 .collect()
         } else {

@@ -114,6 +114,19 @@ pub struct NearConfig {
     pub max_staleness: Option<DurationText>,
     /// `exact` (default: an L1 entry never outlives its TTL below) or `assume-longer`.
     pub ttl_mode: Option<NearTtlMode>,
+    /// `redis`: the Redis server tells the L1 which keys changed (RESP3 client tracking;
+    /// see [`crate::redis::RedisInvalidation`]). Only for a cache whose provider is
+    /// `redis` on a single server. Default: none (staleness bounded by `max-staleness`).
+    pub invalidation: Option<NearInvalidation>,
+}
+
+/// Where a near cache learns about writes made by other clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum NearInvalidation {
+    /// From the Redis server below ([`crate::redis::RedisInvalidation`]).
+    Redis,
 }
 
 /// [`crate::NearTtl`] as the file writes it.
@@ -500,6 +513,15 @@ impl ConfigFile {
                 }
                 if near.max_entries == Some(0) || near.max_bytes.is_some_and(|b| b.0 == 0) {
                     return Err(place.err("near", "bounds must be above zero"));
+                }
+                if near.invalidation == Some(NearInvalidation::Redis)
+                    && cache.provider.as_str() != "redis"
+                {
+                    return Err(place.err(
+                        "near.invalidation",
+                        "`redis` invalidation needs `provider: redis` (the keys the server \
+                         names are this provider's keys)",
+                    ));
                 }
             }
             if cache.default_ttl.is_some_and(|d| d.0.is_zero()) {

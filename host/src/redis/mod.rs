@@ -16,11 +16,14 @@ mod fuzz_tests;
 mod grant;
 mod ops;
 mod provider;
+mod tracking;
 
 pub(crate) use provider::factory;
 pub use provider::{
     DEFAULT_REDIS_INSTANCES, REDIS, grant_from_config, redis_provider, redis_provider_with,
 };
+
+pub use tracking::{RedisInvalidation, TRACKING_RETRY_MAX};
 
 pub use grant::{
     DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_RESPONSE_TIMEOUT,
