@@ -7,11 +7,18 @@
 //! caller alone sends exactly what it would send unbatched), or, when EXISTS or PTTL are
 //! in the batch, one pipeline of that MGET and one EXISTS / PTTL per distinct key. Each
 //! caller then gets its own answer, mapped back by position. Callers that arrive while the
-//! batch is in flight queue for the next one; when the batch is answered, the leader hands
-//! leadership to the newest queued caller (the one with the most time left), which sends
-//! the next batch as soon as it runs. There are no timers: nobody waits for company, a
-//! caller alone pays a lock, a vector and a channel (well under a microsecond), and under
-//! load one round trip carries every read that arrived during the previous one.
+//! batch is in flight queue for the next one; when the batch is answered, the leader
+//! delivers every answer, then hands leadership to the newest queued caller (the one with
+//! the most time left), which sends the next batch when it runs: the callers just answered
+//! are woken first, so their next reads tend to make that batch too (measured: ~9 reads
+//! per round trip with 16 pooled instances, against ~6.5 handing over first). There are
+//! no timers: nobody waits for company, a caller alone pays a lock, a vector and a channel
+//! (well under a microsecond), and under load one round trip carries every read that
+//! arrived during the previous one. Reads beyond the limit wait for a later batch.
+//!
+//! Writes (SET, DEL, ...) and multi-key calls are not batched: they go as their own
+//! command (multi-key calls are already one round trip), on the same multiplexed
+//! connection, which pipelines concurrent commands on the socket.
 //!
 //! Keys are namespaced by the caller before they enter the queue, so a batch only holds
 //! keys of this grant's namespace, and answers are matched to callers by position in the
@@ -247,8 +254,8 @@ impl Batcher {
         }
     }
 
-    /// Sends `mine` and everything queued (up to the batch limit) as one command, hands
-    /// leadership on, then delivers every answer.
+    /// Sends `mine` and everything queued (up to the batch limit) as one command, delivers
+    /// every answer, then hands leadership on.
     async fn lead(&self, c: &Connection, token: Leadership, mine: Pending, budget: Duration) {
         let mut batch = Vec::with_capacity(1);
         batch.push(mine);
@@ -260,7 +267,6 @@ impl Batcher {
         let mut flight = InFlight(batch);
         let answers = execute(c, &flight.0, budget).await;
         let batch = std::mem::take(&mut flight.0);
-        drop(token);
         match answers {
             Ok(answers) => {
                 for (p, answer) in batch.into_iter().zip(answers) {
@@ -273,6 +279,7 @@ impl Batcher {
                 }
             }
         }
+        drop(token);
     }
 }
 
