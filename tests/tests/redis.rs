@@ -478,7 +478,7 @@ async fn concurrent_gets_are_auto_pipelined() {
 
     let server = &server;
     let reads = |p: P| async move {
-        let before = commands(&server);
+        let before = commands(server);
         let start = Arc::new(tokio::sync::Barrier::new(256));
         let tasks: Vec<_> = (0..256)
             .map(|i| {
@@ -499,7 +499,7 @@ async fn concurrent_gets_are_auto_pipelined() {
         for t in tasks {
             t.await.expect("task");
         }
-        let after = commands(&server);
+        let after = commands(server);
         let delta =
             |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
         delta("get") + delta("mget")
