@@ -289,19 +289,25 @@ async fn execute(
     batch: &[Pending],
     budget: Duration,
 ) -> Result<Vec<Answer>, WitError> {
-    // Distinct (read, key) pairs, in order of first appearance; each entry's pair.
-    let mut index: HashMap<(Read, &[u8]), usize> = HashMap::with_capacity(batch.len());
+    // Distinct (read, key) pairs, in order of first appearance; each entry's pair. A
+    // caller alone skips the map.
     let mut distinct: Vec<(Read, &[u8])> = Vec::with_capacity(batch.len());
-    let of: Vec<usize> = batch
-        .iter()
-        .map(|p| {
-            *index.entry((p.read, p.key.as_slice())).or_insert_with(|| {
-                distinct.push((p.read, p.key.as_slice()));
-                distinct.len() - 1
+    let of: Vec<usize> = if let [only] = batch {
+        distinct.push((only.read, only.key.as_slice()));
+        vec![0]
+    } else {
+        let mut index: HashMap<(Read, &[u8]), usize> = HashMap::with_capacity(batch.len());
+        batch
+            .iter()
+            .map(|p| {
+                *index.entry((p.read, p.key.as_slice())).or_insert_with(|| {
+                    distinct.push((p.read, p.key.as_slice()));
+                    distinct.len() - 1
+                })
             })
-        })
-        .collect();
-    let answers = c
+            .collect()
+    };
+    let mut answers = c
         .attempt(true, budget, |mut conn| {
             let distinct = &distinct;
             async move {
@@ -365,12 +371,24 @@ async fn execute(
             }
         })
         .await?;
+    // Each answer moves to its last caller; only callers sharing a key get copies.
+    let mut uses = vec![0usize; answers.len()];
+    for &i in &of {
+        if let Some(n) = uses.get_mut(i) {
+            *n += 1;
+        }
+    }
     of.into_iter()
         .map(|i| {
-            answers
-                .get(i)
-                .cloned()
-                .ok_or_else(|| WitError::Internal("a redis batch lost an answer".into()))
+            let (Some(answer), Some(n)) = (answers.get_mut(i), uses.get_mut(i)) else {
+                return Err(WitError::Internal("a redis batch lost an answer".into()));
+            };
+            *n -= 1;
+            Ok(if *n == 0 {
+                std::mem::replace(answer, Answer::Exists(false))
+            } else {
+                answer.clone()
+            })
         })
         .collect()
 }
