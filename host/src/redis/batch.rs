@@ -262,7 +262,8 @@ impl Batcher {
         {
             let mut state = self.shared.lock();
             let n = state.queue.len().min(self.shared.max_batch - 1);
-            batch.extend(state.queue.drain(..n));
+            // Callers that gave up (deadline passed) are dropped here, not sent.
+            batch.extend(state.queue.drain(..n).filter(|p| !p.tx.is_closed()));
         }
         let mut flight = InFlight(batch);
         let answers = execute(c, &flight.0, budget).await;
