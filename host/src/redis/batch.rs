@@ -46,9 +46,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// Batches in flight at once on the connection. One: a batch collects every read that
-/// arrives while the previous one is on the wire.
-const MAX_IN_FLIGHT: usize = 1;
+/// Batches in flight at once on the connection. Two: while one is on the wire (and Redis
+/// works on it), the next one collects reads and is sent when the runtime has nothing
+/// else to run, so the host's work overlaps the round trip.
+const MAX_IN_FLIGHT: usize = 2;
 
 /// A single-key read that can be batched.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -203,22 +204,24 @@ impl Batcher {
             }
             let (tx, rx) = oneshot::channel();
             let mut mine = Some(Pending { read, key, tx });
-            let token = {
+            let (token, contended) = {
                 let mut state = self.shared.lock();
+                let contended = state.leaders > 0;
                 if state.leaders < MAX_IN_FLIGHT {
                     state.leaders += 1;
-                    Some(Leadership {
+                    let token = Leadership {
                         shared: Arc::clone(&self.shared),
                         armed: true,
-                    })
+                    };
+                    (Some(token), contended)
                 } else {
                     state.queue.extend(mine.take());
-                    None
+                    (None, contended)
                 }
             };
             let msg = match (token, mine) {
                 (Some(token), Some(mine)) => {
-                    self.lead(c, token, mine, budget).await;
+                    self.lead(c, token, mine, budget, contended).await;
                     rx.await
                 }
                 _ => match tokio::time::timeout(budget, rx).await {
@@ -237,7 +240,7 @@ impl Batcher {
                         key: back,
                         tx,
                     };
-                    self.lead(c, token, mine, budget).await;
+                    self.lead(c, token, mine, budget, true).await;
                     return match rx.await {
                         Ok(Msg::Done(answer)) => answer,
                         _ => Err(WitError::Internal(
@@ -255,8 +258,21 @@ impl Batcher {
     }
 
     /// Sends `mine` and everything queued (up to the batch limit) as one command, delivers
-    /// every answer, then hands leadership on.
-    async fn lead(&self, c: &Connection, token: Leadership, mine: Pending, budget: Duration) {
+    /// every answer, then hands leadership on. A `contended` leader (another batch is in
+    /// flight, or it was handed leadership) first yields once, so that the tasks ready to
+    /// run (callers just answered, new callers) queue their reads into this batch; a
+    /// caller alone sends at once.
+    async fn lead(
+        &self,
+        c: &Connection,
+        token: Leadership,
+        mine: Pending,
+        budget: Duration,
+        contended: bool,
+    ) {
+        if contended {
+            tokio::task::yield_now().await;
+        }
         let mut batch = Vec::with_capacity(1);
         batch.push(mine);
         {
