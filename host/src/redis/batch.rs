@@ -2,19 +2,24 @@
 //!
 //! Every read joins a queue. A caller that finds no batch in flight becomes the *leader*:
 //! it takes everything queued (itself included, at most the grant's
-//! [`max_batch`](super::RedisGrant::max_batch)) and sends it at once as **one command**:
+//! [`max_batch`](super::RedisGrant::max_batch)) and sends it at once as **one command**
+//! (a second batch may be in flight meanwhile, see below):
 //! the distinct keys of the GETs as one MGET (one GET when there is a single key, so a
 //! caller alone sends exactly what it would send unbatched), or, when EXISTS or PTTL are
 //! in the batch, one pipeline of that MGET and one EXISTS / PTTL per distinct key. Each
 //! caller then gets its own answer, mapped back by position. Callers that arrive while the
 //! batch is in flight queue for the next one; when the batch is answered, the leader
 //! delivers every answer, then hands leadership to the newest queued caller (the one with
-//! the most time left), which sends the next batch when it runs: the callers just answered
-//! are woken first, so their next reads tend to make that batch too (measured: ~9 reads
-//! per round trip with 16 pooled instances, against ~6.5 handing over first). There are
-//! no timers: nobody waits for company, a caller alone pays a lock, a vector and a channel
-//! (well under a microsecond), and under load one round trip carries every read that
-//! arrived during the previous one. Reads beyond the limit wait for a later batch.
+//! the most time left). Up to two batches are in flight: a caller that finds one batch on
+//! the wire becomes the second leader, and a second leader or a handed-over one first
+//! yields to the runtime once, so the tasks ready to run (callers just answered, new
+//! callers) queue their reads into its batch before it is sent, and the host's work on the
+//! next batch overlaps Redis' work on the previous one. There are no timers: nobody waits
+//! for company, and a caller alone (no batch in flight) sends at once, paying a lock, a
+//! vector and a channel (well under a microsecond). Reads beyond the limit wait for a
+//! later batch. (Measured in debug tests: 3072 GETs from 256 tasks over the 16 pooled
+//! instances take ~500 GET/MGET commands; 4096 GETs from 256 tasks calling the import
+//! directly take ~70.)
 //!
 //! Writes (SET, DEL, ...) and multi-key calls are not batched: they go as their own
 //! command (multi-key calls are already one round trip), on the same multiplexed
