@@ -748,18 +748,23 @@ mod tests {
                 tokio::time::timeout(Duration::from_millis(after), s.get(key)).await
             })
         };
-        // The first leader's GET stalls on the paused server; its call is dropped at 100 ms.
+        // Both batch slots taken by GETs that stall on the paused server: the first
+        // leader's call is dropped at 100 ms, the second one's waits for the pause to end.
         let first = cancelled(100, "k0");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let mut s = slot_of(&link);
+        let stays = tokio::spawn(async move { s.get("k0".into()).await });
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        // 31 waiters queue, then the newest caller, which is handed leadership when the
+        // first leader is dropped and sends the 31 waiters' reads with its own; that batch
+        // stalls too and its call is dropped at about 250 ms, mid-batch.
         let waiters: Vec<_> = (1..32u8)
             .map(|i| {
                 let mut s = slot_of(&link);
                 tokio::spawn(async move { (i, s.get(format!("k{i}")).await) })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        // The newest caller leads the second batch (its own read and the 31 waiters'), which
-        // stalls too; its call is dropped at 250 ms, mid-batch.
+        tokio::time::sleep(Duration::from_millis(15)).await;
         let second = cancelled(210, "k0");
         assert!(
             first.await.expect("task").is_err(),
@@ -769,6 +774,7 @@ mod tests {
             second.await.expect("task").is_err(),
             "second leader not cancelled"
         );
+        assert_eq!(stays.await.expect("task").expect("get"), Some(vec![0]));
         for w in waiters {
             let (i, got) = w.await.expect("task");
             assert_eq!(got.expect("waiter"), Some(vec![i]));
