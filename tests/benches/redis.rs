@@ -113,7 +113,19 @@ fn bench(c: &mut Criterion) {
             ),
         )
         .expect("redis provider");
-    throughput(c, &rt, &provider, &single, &raw);
+    let unbatched: Arc<dyn Provider> = rt
+        .block_on(
+            Registry::new().expect("runtime").create(
+                "redis",
+                AdapterConfig::new()
+                    .with("url", ConfigValue::Text(server.url()))
+                    .with("namespace", ConfigValue::Text("bench:".into()))
+                    .with("max-batch", ConfigValue::Integer(1)),
+            ),
+        )
+        .expect("redis provider");
+    throughput(c, &rt, &provider, &single, &unbatched, &raw);
+    throughput_distinct(c, &rt, &provider, &raw);
     mget1000(c, &rt, &provider, &raw);
     latency(&rt, &provider, &raw);
 }
@@ -123,21 +135,28 @@ const TASKS: [usize; 3] = [1, 16, 256];
 /// GETs per measured batch (split evenly over the tasks).
 const BATCH: usize = 2048;
 
-/// Time for `BATCH` GETs from `tasks` concurrent tasks: the pooled provider (16
-/// instances), the same adapter on one instance, and redis-rs on one multiplexed
-/// connection (each task a clone of it).
+/// Time for `BATCH` GETs of one key from `tasks` concurrent tasks: the pooled provider
+/// (16 instances, auto-pipelined), the same without auto-pipelining (`max-batch` 1), the
+/// same adapter on one instance, and redis-rs on one multiplexed connection (each task a
+/// clone of it). Every task reads the same key, so a batch is one GET of it: the best case
+/// of auto-pipelining; see [`throughput_distinct`] for one key per task.
 fn throughput(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
     pooled: &Arc<dyn Provider>,
     single: &Arc<dyn Provider>,
+    unbatched: &Arc<dyn Provider>,
     raw: &redis::aio::MultiplexedConnection,
 ) {
     let mut group = c.benchmark_group("redis_throughput");
     group.throughput(criterion::Throughput::Elements(BATCH as u64));
     group.sample_size(10);
     for tasks in TASKS {
-        for (name, p) in [("byoc_pooled", pooled), ("byoc_one_instance", single)] {
+        for (name, p) in [
+            ("byoc_pooled", pooled),
+            ("byoc_unbatched", unbatched),
+            ("byoc_one_instance", single),
+        ] {
             group.bench_function(criterion::BenchmarkId::new(name, tasks), |b| {
                 b.to_async(rt).iter(|| async {
                     let handles: Vec<_> = (0..tasks)
@@ -179,6 +198,68 @@ fn throughput(
             })
         });
     }
+    group.finish();
+}
+
+/// Like [`throughput`] with 256 tasks, but every task reads its own key (`t0`..`t255`,
+/// seeded here): a batch is an MGET of distinct keys.
+fn throughput_distinct(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    pooled: &Arc<dyn Provider>,
+    raw: &redis::aio::MultiplexedConnection,
+) {
+    const TASKS: usize = 256;
+    rt.block_on(async {
+        let items: Vec<byoc::Item> = (0..TASKS)
+            .map(|t| byoc::Item::new(format!("t{t}"), VALUE.to_vec(), None))
+            .collect();
+        pooled.set_multi(&items).await.expect("seed");
+    });
+    let mut group = c.benchmark_group("redis_throughput_distinct");
+    group.throughput(criterion::Throughput::Elements(BATCH as u64));
+    group.sample_size(10);
+    group.bench_function(criterion::BenchmarkId::new("byoc_pooled", TASKS), |b| {
+        b.to_async(rt).iter(|| async {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|t| {
+                    let p = Arc::clone(pooled);
+                    tokio::spawn(async move {
+                        let key = format!("t{t}");
+                        for _ in 0..BATCH / TASKS {
+                            black_box(p.get(&key).await.expect("get"));
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.expect("task");
+            }
+        })
+    });
+    group.bench_function(criterion::BenchmarkId::new("redis-rs", TASKS), |b| {
+        b.to_async(rt).iter(|| async {
+            let handles: Vec<_> = (0..TASKS)
+                .map(|t| {
+                    let mut conn = raw.clone();
+                    tokio::spawn(async move {
+                        let key = format!("bench:t{t}");
+                        for _ in 0..BATCH / TASKS {
+                            let v: Option<Vec<u8>> = redis::cmd("GET")
+                                .arg(&key)
+                                .query_async(&mut conn)
+                                .await
+                                .expect("get");
+                            black_box(v);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.expect("task");
+            }
+        })
+    });
     group.finish();
 }
 

@@ -451,3 +451,166 @@ async fn pooled_instances_serve_concurrent_calls_once() {
     assert_eq!(p.stats().await.expect("stats").keys, 0);
     assert_eq!(cli(server.port(), &["DBSIZE"]).trim(), "0");
 }
+
+/// Auto-pipelining through the provider: 256 concurrent tasks reading their own keys, a
+/// shared key and a miss each get the right answer, and Redis sees far fewer GET/MGET
+/// commands than calls (`INFO commandstats`); with `max-batch` 1 it sees one per call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gets_are_auto_pipelined() {
+    let Some(server) = RedisServer::start("redis auto-pipelining") else {
+        return;
+    };
+    let batched = provider_on(&server, "ap:").await;
+    let unbatched = Registry::new()
+        .expect("runtime")
+        .create(
+            "redis",
+            config(&server.url(), "ap:").with("max-batch", ConfigValue::Integer(1)),
+        )
+        .await
+        .expect("unbatched provider");
+    let items: Vec<Item> = (0..256)
+        .map(|i| Item::new(format!("k{i}"), format!("v{i}").into_bytes(), None))
+        .chain([Item::new("shared".to_owned(), b"s".to_vec(), None)])
+        .collect();
+    batched.set_multi(&items).await.expect("seed");
+    server.cli(&["SET", "miss", "outside the namespace"]);
+
+    let server = &server;
+    let reads = |p: P| async move {
+        let before = commands(server);
+        let start = Arc::new(tokio::sync::Barrier::new(256));
+        let tasks: Vec<_> = (0..256)
+            .map(|i| {
+                let p = Arc::clone(&p);
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    start.wait().await;
+                    for _ in 0..4 {
+                        let own = p.get(&format!("k{i}")).await.expect("own key");
+                        assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
+                        assert_eq!(p.get("shared").await.expect("shared"), Some(b"s".to_vec()));
+                        assert_eq!(p.get("miss").await.expect("miss"), None);
+                        assert!(p.exists(&format!("k{i}")).await.expect("exists"));
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let after = commands(server);
+        let delta =
+            |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+        delta("get") + delta("mget")
+    };
+    let sent = reads(Arc::clone(&batched)).await;
+    eprintln!("3072 get calls from 256 tasks over 16 instances: {sent} GET/MGET commands");
+    assert!(sent > 0);
+    assert!(
+        sent * 3 < 3072,
+        "{sent} commands for 3072 gets: not batched"
+    );
+    let sent = reads(unbatched).await;
+    assert_eq!(sent, 3072, "max-batch 1 sends one command per call");
+}
+
+/// A server that dies under 16 concurrent readers (one per pooled instance, so no call
+/// waits for an instance): every call ends within its deadline, with the right value, a
+/// miss (the restarted server is empty) or `unavailable` (none hangs); after a restart
+/// every reader recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_reads_survive_a_server_restart() {
+    let Some(mut server) = RedisServer::start("redis batched faults") else {
+        return;
+    };
+    let deadline = Duration::from_millis(600);
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "bf:")
+        .expect("grant")
+        .deadline(deadline);
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p: P = Arc::new(redis_provider(&runtime, grant).await.expect("provider"));
+    for i in 0..8 {
+        p.set(&format!("k{i}"), &[i], None).await.expect("set");
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..16u8)
+        .map(|t| {
+            let (p, stop) = (Arc::clone(&p), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let i = t % 8;
+                    let started = Instant::now();
+                    let r = p.get(&format!("k{i}")).await;
+                    let took = started.elapsed();
+                    assert!(
+                        took < deadline + Duration::from_millis(700),
+                        "took {took:?}"
+                    );
+                    match r {
+                        Ok(v) => {
+                            assert!(v.is_none() || v == Some(vec![i]), "{v:?}");
+                            ok += 1;
+                        }
+                        Err(e) => {
+                            assert!(matches!(e, Error::Unavailable(_)), "{e:?}");
+                            failed += 1;
+                        }
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.restart();
+    // Redis starts empty (no persistence): seed again, then every reader must succeed.
+    let started = Instant::now();
+    loop {
+        let seeded = async {
+            for i in 0..8 {
+                p.set(&format!("k{i}"), &[i], None).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        match seeded.await {
+            Ok(()) => break,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no recovery: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // Readers may still see a miss between the restart and the seeding: wait it out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let checks: Vec<_> = (0..64u8)
+        .map(|t| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                let i = t % 8;
+                assert_eq!(
+                    p.get(&format!("k{i}")).await.expect("after restart"),
+                    Some(vec![i])
+                );
+            })
+        })
+        .collect();
+    for c in checks {
+        c.await.expect("check");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for r in readers {
+        let (o, f) = r.await.expect("reader");
+        ok += o;
+        failed += f;
+    }
+    eprintln!("during the restart: {ok} reads answered, {failed} unavailable");
+    assert!(failed > 0, "the server stop was never observed");
+}

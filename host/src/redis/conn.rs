@@ -2,6 +2,7 @@
 //! loss, every call bounded by the grant's deadline.
 
 use super::RedisGrant;
+use super::batch::Batcher;
 use super::grant::RedisTarget;
 use crate::wasm::bindings::byoc::cache::types::Error as WitError;
 use redis::aio::ConnectionManager;
@@ -172,6 +173,8 @@ pub(crate) struct Connection {
     /// later calls clone it without taking a lock, so concurrent calls from pooled
     /// instances reach the multiplexed connection concurrently and it pipelines them.
     conn: tokio::sync::OnceCell<Conn>,
+    /// Batches concurrent single-key reads (single server with a batch limit above 1).
+    pub(crate) batcher: Option<Batcher>,
     pub(crate) failures: AtomicU64,
     pub(crate) retries: AtomicU64,
 }
@@ -222,9 +225,14 @@ pub(crate) fn wit_error(e: &RedisError) -> WitError {
 
 impl Connection {
     pub(crate) fn new(grant: RedisGrant) -> Arc<Connection> {
+        let batcher = match grant.target {
+            RedisTarget::Single(_) if grant.max_batch > 1 => Some(Batcher::new(grant.max_batch)),
+            _ => None,
+        };
         Arc::new(Connection {
             grant,
             conn: tokio::sync::OnceCell::new(),
+            batcher,
             failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
         })
@@ -288,8 +296,37 @@ impl Connection {
     }
 
     /// Runs `op` on the connection within `deadline`; an idempotent `op` that failed for a
-    /// connection reason is retried once.
+    /// connection reason is retried once. A failure for lack of Redis is counted.
     pub(crate) async fn run<T, F, Fut>(
+        &self,
+        idempotent: bool,
+        deadline: Duration,
+        op: F,
+    ) -> Result<T, WitError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RunError>>,
+    {
+        let result = self.attempt(idempotent, deadline, op).await;
+        self.count(&result);
+        result
+    }
+
+    /// Counts `result` in [`failures`](Self::failures) if Redis was unavailable.
+    pub(crate) fn count<T>(&self, result: &Result<T, WitError>) {
+        if matches!(result, Err(WitError::Unavailable(_))) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// `result`, counted (see [`count`](Self::count)).
+    pub(crate) fn counted<T>(&self, result: Result<T, WitError>) -> Result<T, WitError> {
+        self.count(&result);
+        result
+    }
+
+    /// [`run`](Self::run) without counting the failure (a batch counts once per caller).
+    pub(crate) async fn attempt<T, F, Fut>(
         &self,
         idempotent: bool,
         deadline: Duration,
@@ -311,17 +348,13 @@ impl Connection {
                 Err(e) => Err(e.into_wit()),
             }
         };
-        let result = match tokio::time::timeout(deadline, work).await {
+        match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
             Err(_) => Err(WitError::Unavailable(format!(
                 "redis {:?} did not answer within {deadline:?}",
                 self.grant.target
             ))),
-        };
-        if matches!(result, Err(WitError::Unavailable(_))) {
-            self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        result
     }
 }
 

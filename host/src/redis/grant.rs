@@ -9,6 +9,10 @@ pub const DEFAULT_REDIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default [`RedisGrant::deadline`]: 1.5 s.
 pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(1500);
+/// Default [`RedisGrant::max_batch`]: 512 reads per batch.
+pub const DEFAULT_REDIS_MAX_BATCH: usize = 512;
+/// The largest [`RedisGrant::max_batch`]: 65536.
+const MAX_REDIS_MAX_BATCH: usize = 65536;
 
 /// Where the Redis data lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,6 +45,7 @@ pub struct RedisGrant {
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     pub(crate) deadline: Duration,
+    pub(crate) max_batch: usize,
 }
 
 impl RedisGrant {
@@ -76,6 +81,7 @@ impl RedisGrant {
             connect_timeout: DEFAULT_REDIS_CONNECT_TIMEOUT,
             response_timeout: DEFAULT_REDIS_RESPONSE_TIMEOUT,
             deadline: DEFAULT_REDIS_DEADLINE,
+            max_batch: DEFAULT_REDIS_MAX_BATCH,
         })
     }
 
@@ -98,6 +104,16 @@ impl RedisGrant {
     /// `unlink-namespace` (clear) may take ten times this.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The most concurrent single-key reads (`get`, `exists`, `pttl`) sent to one server
+    /// as one batch — one MGET of their distinct keys, or one pipeline (default
+    /// [`DEFAULT_REDIS_MAX_BATCH`], clamped to 1..=65536). Reads that arrive while a batch
+    /// is in flight wait for the next one; a read alone is sent at once. `1` turns
+    /// batching off (one command per call). Cluster grants are not batched.
+    pub fn max_batch(mut self, reads: usize) -> Self {
+        self.max_batch = reads.clamp(1, MAX_REDIS_MAX_BATCH);
         self
     }
 
@@ -147,6 +163,7 @@ impl std::fmt::Debug for RedisGrant {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("deadline", &self.deadline)
+            .field("max_batch", &self.max_batch)
             .finish()
     }
 }

@@ -9,7 +9,12 @@
 //! The namespace is enforced here: every key is prefixed, scan patterns are confined to the
 //! prefix (its glob characters escaped) and results filtered, `clear` is SCAN + UNLINK of
 //! the prefix only, and KEYS / FLUSHDB / FLUSHALL are never sent.
+//!
+//! Concurrent single-key reads (`get`, `exists`, `pttl`) on one server are auto-pipelined:
+//! batched into one MGET or one pipeline per round trip (module `batch`; limit
+//! [`RedisGrant::max_batch`], default [`DEFAULT_REDIS_MAX_BATCH`]).
 
+mod batch;
 mod conn;
 #[cfg(test)]
 mod fuzz_tests;
@@ -26,8 +31,8 @@ pub use provider::{
 pub use tracking::{RedisInvalidation, TRACKING_RETRY_MAX};
 
 pub use grant::{
-    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_RESPONSE_TIMEOUT,
-    RedisGrant, RedisTarget,
+    DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_MAX_BATCH,
+    DEFAULT_REDIS_RESPONSE_TIMEOUT, RedisGrant, RedisTarget,
 };
 
 use crate::wasm::HostState;

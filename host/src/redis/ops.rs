@@ -1,6 +1,7 @@
 //! The `redis` import's functions, namespaced: what each WIT function sends to Redis.
 
 use super::RedisSlot;
+use super::batch::{Answer, Read};
 use super::bindings::byoc::cache::redis::{Host, ScanBatch, ServerStats};
 use super::conn::{Conn, Connection, RunError};
 use crate::wasm::bindings::byoc::cache::types::{Error as WitError, Item, KeyTtl};
@@ -16,6 +17,13 @@ const CLEAR_BATCH: usize = 1000;
 
 fn check_key(key: &str) -> R<()> {
     validate_key(key).map_err(|e| WitError::InvalidKey(e.to_string()))
+}
+
+/// A batched read answered with another read's kind of answer (a host bug, never a panic).
+fn shape(answer: Answer) -> WitError {
+    WitError::Internal(format!(
+        "a batched redis read got the wrong answer: {answer:?}"
+    ))
 }
 
 fn check_ttl(ttl: Option<u64>) -> R<()> {
@@ -184,6 +192,12 @@ impl Host for RedisSlot {
         let c = self.link()?;
         check_key(&key)?;
         let k = c.key(&key);
+        if let Some(b) = &c.batcher {
+            return match c.counted(b.read(c, Read::Get, k).await)? {
+                Answer::Value(v) => Ok(v),
+                other => Err(shape(other)),
+            };
+        }
         c.run(true, c.grant.deadline, |mut conn| {
             let k = k.clone();
             async move { Ok(conn.query(redis::cmd("GET").arg(k)).await?) }
@@ -228,6 +242,12 @@ impl Host for RedisSlot {
         let c = self.link()?;
         check_key(&key)?;
         let k = c.key(&key);
+        if let Some(b) = &c.batcher {
+            return match c.counted(b.read(c, Read::Exists, k).await)? {
+                Answer::Exists(found) => Ok(found),
+                other => Err(shape(other)),
+            };
+        }
         c.run(true, c.grant.deadline, |mut conn| {
             let k = k.clone();
             async move { Ok(conn.query::<u64>(redis::cmd("EXISTS").arg(k)).await? > 0) }
@@ -337,12 +357,19 @@ impl Host for RedisSlot {
         let c = self.link()?;
         check_key(&key)?;
         let k = c.key(&key);
-        let ms: i64 = c
-            .run(true, c.grant.deadline, |mut conn| {
-                let k = k.clone();
-                async move { Ok(conn.query(redis::cmd("PTTL").arg(k)).await?) }
-            })
-            .await?;
+        let ms: i64 = match &c.batcher {
+            Some(b) => match c.counted(b.read(c, Read::Pttl, k).await)? {
+                Answer::Pttl(ms) => ms,
+                other => return Err(shape(other)),
+            },
+            None => {
+                c.run(true, c.grant.deadline, |mut conn| {
+                    let k = k.clone();
+                    async move { Ok(conn.query(redis::cmd("PTTL").arg(k)).await?) }
+                })
+                .await?
+            }
+        };
         Ok(match ms {
             -2 => KeyTtl::Missing,
             -1 => KeyTtl::Persistent,

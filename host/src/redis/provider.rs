@@ -65,7 +65,8 @@ pub async fn redis_provider_with(
 ///
 /// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
 /// exactly one of them; `namespace` (text, required); `connect-timeout`,
-/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]). The provider's
+/// `response-timeout`, `deadline` (durations, see [`RedisGrant`]); `max-batch` (integer,
+/// 1 to 65536, see [`RedisGrant::max_batch`]). The provider's
 /// `instances` field (integer, default [`DEFAULT_REDIS_INSTANCES`]) is accepted here and
 /// read by the registry's factory.
 pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
@@ -108,6 +109,12 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
             false,
             "pooled adapter instances (16)",
         ),
+        ConfigField::new(
+            "max-batch",
+            ConfigKind::Integer,
+            false,
+            "most reads auto-pipelined per round trip (512; 1 = off)",
+        ),
     ];
     let config = config.clone().checked(REDIS, &fields)?;
     let url = config.text("url").map(str::to_owned);
@@ -127,6 +134,15 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
     };
     let namespace = namespace.ok_or_else(|| bad("`namespace` is required".into()))?;
     let mut grant = RedisGrant::new(target, &namespace)?;
+    match config.get("max-batch") {
+        None => {}
+        Some(crate::ConfigValue::Integer(n @ 1..=65536)) => grant = grant.max_batch(*n as usize),
+        Some(other) => {
+            return Err(bad(format!(
+                "`max-batch` must be an integer from 1 to 65536, got {other:?}"
+            )));
+        }
+    }
     for (field, d) in timeouts {
         grant = match field {
             "connect-timeout" => grant.connect_timeout(d),
@@ -196,11 +212,20 @@ mod tests {
                     ConfigValue::TextList(vec!["redis://:pw@h:1".into()]),
                 )
                 .with("namespace", ConfigValue::Text("ns:".into()))
-                .with("deadline", ConfigValue::DurationMs(250)),
+                .with("deadline", ConfigValue::DurationMs(250))
+                .with("max-batch", ConfigValue::Integer(64)),
         )
         .expect("grant");
         assert_eq!(grant.namespace(), "ns:");
         assert_eq!(grant.deadline, Duration::from_millis(250));
+        assert_eq!(grant.max_batch, 64);
+        let zero = grant_from_config(
+            &AdapterConfig::new()
+                .with("url", ConfigValue::Text("redis://h:1".into()))
+                .with("namespace", ConfigValue::Text("ns:".into()))
+                .with("max-batch", ConfigValue::Integer(0)),
+        );
+        assert!(matches!(zero, Err(Error::InvalidConfig(m)) if m.contains("max-batch")));
         assert!(!format!("{grant:?}").contains("pw"));
         // TLS is not compiled in (the `redis` crate's TLS features are off): a clear error.
         let tls = RedisGrant::new(RedisTarget::Single("rediss://h:1".into()), "ns:");
