@@ -27,6 +27,9 @@ use std::hash::BuildHasher;
 use std::ops::Bound;
 use std::rc::Rc;
 
+mod queue;
+use queue::{Queue, Rank};
+
 /// Default `max-bytes`.
 const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
@@ -44,9 +47,6 @@ enum Policy {
 /// Entries the `tinylfu` sketch is sized for at first when only `max-bytes` bounds the
 /// cache (it grows with the entry count).
 const TINYLFU_EXPECTED_ENTRIES: usize = 1024;
-
-/// Position in the eviction queue: the smallest rank is evicted first.
-type Rank = (u64, u64);
 
 struct Slot {
     value: Vec<u8>,
@@ -66,7 +66,7 @@ pub struct Memory {
     /// All keys in order, for `scan`.
     ordered: BTreeSet<Rc<str>>,
     /// Eviction order (`lru`, `lfu`, `ttl`).
-    queue: BTreeSet<(Rank, Rc<str>)>,
+    queue: Queue,
     /// The `tinylfu` policy, which keeps its own order.
     tinylfu: Option<WTinyLfu<Rc<str>>>,
     /// Entries with a TTL by expiry, for purging.
@@ -96,7 +96,8 @@ fn rank_of(policy: Policy, tick: u64, uses: u64, expires_at: Option<u64>) -> Ran
 fn reorder(
     policy: Policy,
     tick: &mut u64,
-    queue: &mut BTreeSet<(Rank, Rc<str>)>,
+    queue: &mut Queue,
+    map: &HashMap<Rc<str>, Slot, FixedState>,
     key: &Rc<str>,
     slot: &Slot,
 ) {
@@ -105,9 +106,12 @@ fn reorder(
     let rank = rank_of(policy, *tick, uses, slot.expires_at);
     let old = slot.rank.replace(rank);
     slot.uses.set(uses);
-    if let Some((_, key)) = queue.take(&(old, Rc::clone(key))) {
-        queue.insert((rank, key));
-    }
+    queue.moved(old, rank, key, map.len(), |t, k| is_live(map, t, k));
+}
+
+/// Whether the recency record `(tick, key)` is still its entry's.
+fn is_live(map: &HashMap<Rc<str>, Slot, FixedState>, tick: u64, key: &str) -> bool {
+    map.get(key).is_some_and(|s| s.rank.get().0 == tick)
 }
 
 impl Memory {
@@ -123,7 +127,14 @@ impl Memory {
             return;
         }
         if let Some((key, slot)) = self.map.get_key_value(key) {
-            reorder(self.policy, &mut self.tick, &mut self.queue, key, slot);
+            reorder(
+                self.policy,
+                &mut self.tick,
+                &mut self.queue,
+                &self.map,
+                key,
+                slot,
+            );
         }
     }
 
@@ -139,7 +150,7 @@ impl Memory {
     fn unstore(&mut self, key: &str) -> Option<Slot> {
         let (key, slot) = self.map.remove_entry(key)?;
         self.ordered.remove(&key);
-        self.queue.remove(&(slot.rank.get(), Rc::clone(&key)));
+        self.queue.remove(slot.rank.get(), &key);
         if let Some(at) = slot.expires_at {
             self.expiring.remove(&(at, Rc::clone(&key)));
         }
@@ -171,7 +182,8 @@ impl Memory {
                 self.purge_expired(now, 1);
                 continue;
             }
-            let Some((_, victim)) = self.queue.first().cloned() else {
+            let map = &self.map;
+            let Some(victim) = self.queue.victim(|t, k| is_live(map, t, k)) else {
                 break;
             };
             self.remove(&victim);
@@ -318,7 +330,7 @@ impl Adapter for Memory {
                 std::hash::RandomState::new().hash_one(0x6279_6f63u64),
             )),
             ordered: BTreeSet::new(),
-            queue: BTreeSet::new(),
+            queue: Queue::new(policy == Policy::Lru),
             tinylfu,
             expiring: BTreeSet::new(),
             tick: 0,
@@ -342,7 +354,14 @@ impl Adapter for Memory {
             Some(policy) => {
                 policy.access(&**key);
             }
-            None => reorder(self.policy, &mut self.tick, &mut self.queue, key, slot),
+            None => reorder(
+                self.policy,
+                &mut self.tick,
+                &mut self.queue,
+                &self.map,
+                key,
+                slot,
+            ),
         }
         Ok(Some(entry))
     }
@@ -366,7 +385,7 @@ impl Adapter for Memory {
         let key: Rc<str> = Rc::from(key);
         let rank = self.rank(uses + 1, entry.expires_at);
         self.ordered.insert(Rc::clone(&key));
-        self.queue.insert((rank, Rc::clone(&key)));
+        self.queue.insert(rank, Rc::clone(&key));
         if let Some(at) = entry.expires_at {
             self.expiring.insert((at, Rc::clone(&key)));
         }
