@@ -55,7 +55,6 @@ async fn lru_order_survives_log_compaction() {
     let p = memory(policy("lru", n as i64)).await;
     // Least recent first.
     let mut order: Vec<String> = Vec::new();
-    let mut next_key = 0u32;
     let mut seed = 7u64;
     for round in 0..60 {
         // Uses of present keys, in a pseudo-random order, far more than the entries.
@@ -70,8 +69,7 @@ async fn lru_order_survives_log_compaction() {
             order.push(key);
         }
         // A new key: when full, the least recently used one goes.
-        let key = format!("k{next_key}");
-        next_key += 1;
+        let key = format!("k{round}");
         p.set(&key, b"v", None).await.expect("set");
         order.push(key);
         if order.len() > n {
