@@ -65,7 +65,10 @@ async fn lru_order_survives_log_compaction() {
             }
             let i = (seed >> 33) as usize % order.len();
             let key = order.remove(i);
-            assert!(p.get(&key).await.expect("get").is_some(), "{key} in round {round}");
+            assert!(
+                p.get(&key).await.expect("get").is_some(),
+                "{key} in round {round}"
+            );
             order.push(key);
         }
         // A new key: when full, the least recently used one goes.
@@ -74,7 +77,10 @@ async fn lru_order_survives_log_compaction() {
         order.push(key);
         if order.len() > n {
             let gone = order.remove(0);
-            assert!(!p.exists(&gone).await.expect("exists"), "{gone} should be evicted");
+            assert!(
+                !p.exists(&gone).await.expect("exists"),
+                "{gone} should be evicted"
+            );
             // `exists` counts as a use in the adapter too: keep the model in step.
         }
         for key in &order {
@@ -82,6 +88,34 @@ async fn lru_order_survives_log_compaction() {
         }
         // `exists` used every key in `order`, in order: the recency order is unchanged.
     }
+}
+
+/// Overwriting one key over and over keeps the recency log bounded (each write leaves a
+/// dead record behind): 100,000 writes fit in a 4 MiB instance.
+#[tokio::test]
+async fn lru_overwrites_do_not_grow_the_instance() {
+    let registry = Registry::new().expect("runtime");
+    let runtime = registry.runtime();
+    let component = runtime
+        .load("memory", byoc::builtin::MEMORY_ADAPTER)
+        .expect("load");
+    let p = WasmProvider::builder(runtime, component)
+        .config(policy("lru", 16))
+        .limits(byoc::wasm::Limits::default().memory_bytes(4 << 20))
+        .partitions(1)
+        .build()
+        .await
+        .expect("start");
+    for i in 0..100_000u32 {
+        p.set("same", &i.to_le_bytes(), None)
+            .await
+            .unwrap_or_else(|e| panic!("write {i}: {e}"));
+    }
+    assert_eq!(
+        p.get("same").await.expect("get"),
+        Some(99_999u32.to_le_bytes().to_vec())
+    );
+    assert_eq!(p.traps(), 0);
 }
 
 #[tokio::test]

@@ -385,7 +385,9 @@ impl Adapter for Memory {
         let key: Rc<str> = Rc::from(key);
         let rank = self.rank(uses + 1, entry.expires_at);
         self.ordered.insert(Rc::clone(&key));
-        self.queue.insert(rank, Rc::clone(&key));
+        let map = &self.map;
+        self.queue
+            .insert(rank, Rc::clone(&key), map.len(), |t, k| is_live(map, t, k));
         if let Some(at) = entry.expires_at {
             self.expiring.insert((at, Rc::clone(&key)));
         }

@@ -32,13 +32,23 @@ impl Queue {
         }
     }
 
-    /// A new entry at `rank`.
-    pub(crate) fn insert(&mut self, rank: Rank, key: Rc<str>) {
+    /// A new entry at `rank` (not yet among the `entries` that `live` knows).
+    pub(crate) fn insert(
+        &mut self,
+        rank: Rank,
+        key: Rc<str>,
+        entries: usize,
+        live: impl Fn(u64, &str) -> bool,
+    ) {
         match self {
             Queue::Ranked(set) => {
                 set.insert((rank, key));
             }
-            Queue::Recency(log) => log.push_back((rank.0, key)),
+            Queue::Recency(log) => {
+                // Compact first: `live` does not know the new entry yet.
+                compact(log, entries + 1, live);
+                log.push_back((rank.0, key));
+            }
         }
     }
 
@@ -60,9 +70,7 @@ impl Queue {
             }
             Queue::Recency(log) => {
                 log.push_back((new.0, Rc::clone(key)));
-                if log.len() > 2 * entries + SLACK {
-                    log.retain(|(tick, key)| live(*tick, key));
-                }
+                compact(log, entries, live);
             }
         }
     }
@@ -89,10 +97,18 @@ impl Queue {
         }
     }
 
+    /// Empties the queue.
     pub(crate) fn clear(&mut self) {
         match self {
             Queue::Ranked(set) => set.clear(),
             Queue::Recency(log) => log.clear(),
         }
+    }
+}
+
+/// Drops the dead records once the log holds more than twice `entries` (plus slack).
+fn compact(log: &mut VecDeque<(u64, Rc<str>)>, entries: usize, live: impl Fn(u64, &str) -> bool) {
+    if log.len() > 2 * entries + SLACK {
+        log.retain(|(tick, key)| live(*tick, key));
     }
 }
