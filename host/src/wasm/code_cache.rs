@@ -17,8 +17,8 @@
 //!
 //! # Growth
 //!
-//! Each load that hits refreshes its entry's modification time; writing a new entry
-//! removes entries not used for [`STALE_AFTER`].
+//! A load that hits refreshes its entry's modification time (at most once a day);
+//! writing a new entry removes entries not used for [`STALE_AFTER`].
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -32,6 +32,9 @@ use wasmtime::component::Component;
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 24 * 3600);
 
 const EXTENSION: &str = "cwasm";
+
+/// A hit refreshes its entry's modification time when it is older than this: one day.
+const REFRESH_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// A directory of compiled components for one engine.
 pub(crate) struct CodeDir {
@@ -71,13 +74,19 @@ impl CodeDir {
         bytes: &[u8],
     ) -> wasmtime::Result<Component> {
         let path = self.path(sha256);
-        if path.is_file() {
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.is_file()
+        {
             // SAFETY: entries are only ever written by `store` below, from
             // `precompile_component` of this engine's configuration (the engine hash is in
             // the name), into a directory only this user can write (checked in `open`);
             // wasmtime still checks the header and the engine configuration.
             if let Ok(component) = unsafe { Component::deserialize_file(engine, &path) } {
-                refresh(&path);
+                // At most one refresh a day: a load stays one stat and one mapping.
+                let age = meta.modified().ok().and_then(|m| m.elapsed().ok());
+                if age.is_none_or(|age| age > REFRESH_AFTER) {
+                    refresh(&path);
+                }
                 return Ok(component);
             }
         }

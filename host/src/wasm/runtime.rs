@@ -276,14 +276,16 @@ impl Runtime {
     /// Like [`load`](Runtime::load), but only if the component's SHA-256 is `sha256`
     /// (64 hex digits): a component that changed on disk is refused.
     pub fn load_pinned(&self, name: &str, bytes: &[u8], sha256: &str) -> Result<AdapterComponent> {
-        let actual = sha256_hex(bytes);
+        let hash = super::code_cache::sha256(bytes);
+        let actual = hex::encode(hash);
         if !actual.eq_ignore_ascii_case(sha256.trim()) {
             return Err(Error::Load {
                 component: name.to_owned(),
                 reason: format!("its SHA-256 is {actual}, but the configuration pins {sha256}"),
             });
         }
-        self.load(name, bytes)
+        // Hashed once: the pin check's digest is the cache key too.
+        self.load_hashed(name, bytes, hash)
     }
 
     /// Like [`load`](Runtime::load), reading the component from a file.
