@@ -54,7 +54,6 @@ mod tests {
 
     #[test]
     fn build_time_hashes_match_the_components() {
-        let hex = |h: [u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
         for (bytes, hash) in [
             (MEMORY_ADAPTER, MEMORY_SHA256),
             (ENCRYPTION_WRAPPER, ENCRYPTION_SHA256),
@@ -64,7 +63,7 @@ mod tests {
             (HTTP_ADAPTER, HTTP_SHA256),
             (REDIS_ADAPTER, REDIS_SHA256),
         ] {
-            assert_eq!(sha256_hex(bytes), hex(hash));
+            assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }
     }
 }

@@ -1,10 +1,15 @@
 //! The memory adapter's own behaviour: bounds and eviction policies (one partition, so
 //! every key meets the same bound).
 
+use byoc::wasm::Limits;
 use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry, WasmProvider};
 use std::time::Duration;
 
 async fn memory(config: AdapterConfig) -> WasmProvider {
+    memory_with(config, Limits::default()).await
+}
+
+async fn memory_with(config: AdapterConfig, limits: Limits) -> WasmProvider {
     let registry = Registry::new().expect("runtime");
     let runtime = registry.runtime();
     let component = runtime
@@ -12,6 +17,7 @@ async fn memory(config: AdapterConfig) -> WasmProvider {
         .expect("load");
     WasmProvider::builder(runtime, component)
         .config(config)
+        .limits(limits)
         .partitions(1)
         .build()
         .await
@@ -22,6 +28,20 @@ fn policy(name: &str, max_entries: i64) -> AdapterConfig {
     AdapterConfig::new()
         .with("eviction", ConfigValue::Text(name.into()))
         .with("max-entries", ConfigValue::Integer(max_entries))
+}
+
+/// Writes 100 entries of 1000 bytes (key + value) into a cache of `max-bytes: 10000`:
+/// ten stay, ninety are evicted.
+async fn fill_a_10_000_byte_cache(p: &WasmProvider) {
+    for i in 0..100 {
+        p.set(&format!("k{i:03}"), &[0u8; 996], None)
+            .await
+            .expect("set");
+    }
+    let stats = p.stats().await.expect("stats");
+    assert!(stats.bytes <= 10_000, "bytes {}", stats.bytes);
+    assert_eq!(stats.keys, 10);
+    assert_eq!(stats.evictions, 90);
 }
 
 async fn live(p: &WasmProvider, keys: &[&str]) -> Vec<bool> {
@@ -94,18 +114,7 @@ async fn lru_order_survives_log_compaction() {
 /// dead record behind): 100,000 writes fit in a 4 MiB instance.
 #[tokio::test]
 async fn lru_overwrites_do_not_grow_the_instance() {
-    let registry = Registry::new().expect("runtime");
-    let runtime = registry.runtime();
-    let component = runtime
-        .load("memory", byoc::builtin::MEMORY_ADAPTER)
-        .expect("load");
-    let p = WasmProvider::builder(runtime, component)
-        .config(policy("lru", 16))
-        .limits(byoc::wasm::Limits::default().memory_bytes(4 << 20))
-        .partitions(1)
-        .build()
-        .await
-        .expect("start");
+    let p = memory_with(policy("lru", 16), Limits::default().memory_bytes(4 << 20)).await;
     for i in 0..100_000u32 {
         p.set("same", &i.to_le_bytes(), None)
             .await
@@ -174,15 +183,7 @@ async fn expired_entries_go_before_live_ones() {
 #[tokio::test]
 async fn max_bytes_bounds_storage() {
     let p = memory(AdapterConfig::new().with("max-bytes", ConfigValue::Size(10_000))).await;
-    for i in 0..100 {
-        p.set(&format!("k{i:03}"), &[0u8; 996], None)
-            .await
-            .expect("set");
-    }
-    let stats = p.stats().await.expect("stats");
-    assert!(stats.bytes <= 10_000, "bytes {}", stats.bytes);
-    assert_eq!(stats.keys, 10);
-    assert_eq!(stats.evictions, 90);
+    fill_a_10_000_byte_cache(&p).await;
     // The ten most recent survive under LRU.
     assert!(p.exists("k099").await.expect("exists"));
     assert!(!p.exists("k000").await.expect("exists"));
@@ -254,15 +255,7 @@ async fn tinylfu_without_max_entries_bounds_bytes() {
             .with("max-bytes", ConfigValue::Size(10_000)),
     )
     .await;
-    for i in 0..100 {
-        p.set(&format!("k{i:03}"), &[0u8; 996], None)
-            .await
-            .expect("set");
-    }
-    let stats = p.stats().await.expect("stats");
-    assert!(stats.bytes <= 10_000, "bytes {}", stats.bytes);
-    assert_eq!(stats.keys, 10);
-    assert_eq!(stats.evictions, 90);
+    fill_a_10_000_byte_cache(&p).await;
     let r = p.set("huge", &[0u8; 10_001], None).await;
     assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
 }

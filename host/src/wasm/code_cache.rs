@@ -60,7 +60,7 @@ impl CodeDir {
     }
 
     fn path(&self, sha256: &[u8; 32]) -> PathBuf {
-        let hex: String = sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(sha256);
         self.dir
             .join(format!("{hex}-{:016x}.{EXTENSION}", self.engine_hash))
     }

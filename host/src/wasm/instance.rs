@@ -153,9 +153,9 @@ impl Shared {
             let live = self.instantiate().await?;
             self.init(live).await
         };
-        match tokio::time::timeout(self.wall_deadline(), started).await {
-            Ok(live) => live,
-            Err(_) => Err(self.wall_clock_expired()),
+        match super::deadline::within(self.wall_deadline(), std::pin::pin!(started)).await {
+            Some(live) => live,
+            None => Err(self.wall_clock_expired()),
         }
     }
 
