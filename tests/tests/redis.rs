@@ -505,7 +505,7 @@ async fn concurrent_gets_are_auto_pipelined() {
         delta("get") + delta("mget")
     };
     let sent = reads(Arc::clone(&batched)).await;
-    eprintln!("3072 get calls from 256 tasks over 16 instances: {sent} GET/MGET commands");
+    eprintln!("3072 get calls from 256 tasks: {sent} GET/MGET commands");
     assert!(sent > 0);
     assert!(
         sent * 3 < 3072,
@@ -515,8 +515,8 @@ async fn concurrent_gets_are_auto_pipelined() {
     assert_eq!(sent, 3072, "max-batch 1 sends one command per call");
 }
 
-/// A server that dies under 16 concurrent readers (one per pooled instance, so no call
-/// waits for an instance): every call ends within its deadline, with the right value, a
+/// A server that dies under 16 concurrent readers (fewer than the pooled instances, so no
+/// call waits for an instance): every call ends within its deadline, with the right value, a
 /// miss (the restarted server is empty) or `unavailable` (none hangs); after a restart
 /// every reader recovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

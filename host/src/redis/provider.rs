@@ -4,7 +4,7 @@
 use super::{RedisGrant, RedisTarget};
 use crate::builtin::REDIS_ADAPTER;
 use crate::config_file::LimitsConfig;
-use crate::wasm::{Limits, Runtime, WasmProvider};
+use crate::wasm::{Limits, MAX_POOLED_INSTANCES, Runtime, WasmProvider};
 use crate::{AdapterConfig, Error, Grants, Provider, Result};
 use crate::{ConfigField, ConfigKind};
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::time::Duration;
 pub const REDIS: &str = "redis";
 
 /// Default number of pooled instances of a `redis` provider (field `instances`).
-pub const DEFAULT_REDIS_INSTANCES: usize = 16;
+pub const DEFAULT_REDIS_INSTANCES: usize = 256;
 
 /// A provider serving the embedded Redis adapter over `grant`, with
 /// [`DEFAULT_REDIS_INSTANCES`] pooled instances; see [`redis_provider_with`].
@@ -107,7 +107,7 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
             "instances",
             ConfigKind::Integer,
             false,
-            "pooled adapter instances (16)",
+            "pooled adapter instances (256)",
         ),
         ConfigField::new(
             "max-batch",
@@ -160,18 +160,25 @@ pub(crate) async fn factory(
     limits: &LimitsConfig,
 ) -> Result<Arc<dyn Provider>> {
     let grant = grant_from_config(&config)?;
-    let instances = match config.get("instances") {
-        None => DEFAULT_REDIS_INSTANCES,
-        Some(crate::ConfigValue::Integer(n @ 1..=64)) => *n as usize,
-        Some(other) => {
-            return Err(Error::InvalidConfig(format!(
-                "provider `redis`: `instances` must be an integer from 1 to 64, got {other:?}"
-            )));
-        }
-    };
+    let instances = instances_from_config(&config)?;
     Ok(Arc::new(
         redis_provider_with(&runtime, grant, instances, limits).await?,
     ))
+}
+
+/// The `instances` field: 1 to [`MAX_POOLED_INSTANCES`], default
+/// [`DEFAULT_REDIS_INSTANCES`].
+fn instances_from_config(config: &AdapterConfig) -> Result<usize> {
+    match config.get("instances") {
+        None => Ok(DEFAULT_REDIS_INSTANCES),
+        Some(crate::ConfigValue::Integer(n)) if (1..=MAX_POOLED_INSTANCES as i64).contains(n) => {
+            Ok(*n as usize)
+        }
+        Some(other) => Err(Error::InvalidConfig(format!(
+            "provider `redis`: `instances` must be an integer from 1 to \
+             {MAX_POOLED_INSTANCES}, got {other:?}"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -233,5 +240,28 @@ mod tests {
         let err =
             grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
         assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
+    }
+
+    #[test]
+    fn instances_default_and_range() {
+        let with = |n: i64| AdapterConfig::new().with("instances", ConfigValue::Integer(n));
+        assert_eq!(
+            instances_from_config(&AdapterConfig::new()).expect("default"),
+            DEFAULT_REDIS_INSTANCES
+        );
+        assert_eq!(instances_from_config(&with(1)).expect("one"), 1);
+        assert_eq!(instances_from_config(&with(1024)).expect("max"), 1024);
+        for bad in [0, -1, 1025] {
+            let err = instances_from_config(&with(bad));
+            assert!(
+                matches!(&err, Err(Error::InvalidConfig(m)) if m.contains("1 to 1024")),
+                "{bad}: {err:?}"
+            );
+        }
+        let text = AdapterConfig::new().with("instances", ConfigValue::Text("many".into()));
+        assert!(matches!(
+            instances_from_config(&text),
+            Err(Error::InvalidConfig(_))
+        ));
     }
 }

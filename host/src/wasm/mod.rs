@@ -10,6 +10,7 @@ mod imports;
 mod instance;
 mod layers;
 mod limits;
+mod pool;
 mod pooling;
 mod probe;
 mod provider;
@@ -26,7 +27,9 @@ pub use limits::{
     DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_TABLE_ELEMENTS, Limits, Quarantine,
     WALL_CLOCK_GRACE,
 };
-pub use provider::{MAX_PARTITIONS, WasmProvider, WasmProviderBuilder, default_partitions};
+pub use provider::{
+    MAX_PARTITIONS, MAX_POOLED_INSTANCES, WasmProvider, WasmProviderBuilder, default_partitions,
+};
 pub use runtime::{
     AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Runtime,
     RuntimeConfig, sha256_hex,

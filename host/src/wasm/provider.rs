@@ -4,6 +4,7 @@ use super::bindings::{self, WitItem};
 use super::grants::Grants;
 use super::instance::{Live, Shared};
 use super::limits::Limits;
+use super::pool::{FreeSlots, SlotGuard};
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
 use crate::provider::{expire_ttl_ms, set_ttl_ms};
@@ -15,12 +16,15 @@ use async_trait::async_trait;
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::Mutex;
 
 /// Most partitions a provider may have.
 pub const MAX_PARTITIONS: usize = 64;
+
+/// Most instances a [pooled](WasmProviderBuilder::pooled) provider may have.
+pub const MAX_POOLED_INSTANCES: usize = 1024;
 
 /// A provider served by a sandboxed WebAssembly component.
 ///
@@ -58,8 +62,8 @@ pub struct WasmProvider {
     partitions: Box<[Mutex<Option<Live>>]>,
     /// Pooled mode: any instance serves any call (see the type's docs).
     pooled: bool,
-    /// Where a pooled call that found no free instance waits (round robin).
-    next: AtomicUsize,
+    /// Pooled mode: the free instance slots.
+    free: FreeSlots,
     /// Chooses a key's partition (fast, seeded per provider).
     hasher: foldhash::fast::RandomState,
     info: ProviderInfo,
@@ -152,11 +156,11 @@ impl WasmProviderBuilder {
         self
     }
 
-    /// Up to `instances` interchangeable instances (clamped to 1..=64; started on demand
-    /// when every running one is busy), for adapters whose state lives outside the
-    /// instance. See [Pooled instances](WasmProvider#pooled-instances).
+    /// Up to `instances` interchangeable instances (clamped to 1..=[`MAX_POOLED_INSTANCES`];
+    /// started on demand when every running one is busy), for adapters whose state lives
+    /// outside the instance. See [Pooled instances](WasmProvider#pooled-instances).
     pub fn pooled(mut self, instances: usize) -> Self {
-        self.partitions = instances.clamp(1, MAX_PARTITIONS);
+        self.partitions = instances.clamp(1, MAX_POOLED_INSTANCES);
         self.pooled = true;
         self
     }
@@ -195,7 +199,7 @@ impl WasmProviderBuilder {
             shared,
             partitions: slots.into_boxed_slice(),
             pooled,
-            next: AtomicUsize::new(0),
+            free: FreeSlots::new(if pooled { partitions } else { 0 }),
             hasher: foldhash::fast::RandomState::default(),
             info,
             config_fields,
@@ -325,28 +329,14 @@ impl WasmProvider {
         (self.hasher.hash_one(key) % routes as u64) as usize
     }
 
-    /// The instance slot for route `part`: that partition, or in a pool the first free
-    /// instance (a running one before an empty slot), else a wait on one in turn.
-    async fn lock(&self, part: usize) -> MutexGuard<'_, Option<Live>> {
-        if !self.pooled {
-            return self.partitions[part].lock().await;
+    /// The instance slot for route `part`: that partition, or in a pool the most recently
+    /// freed slot (waiting, first come first served, while every instance is busy).
+    async fn lock(&self, part: usize) -> SlotGuard<'_> {
+        if self.pooled {
+            self.free.take(&self.partitions).await
+        } else {
+            SlotGuard::partition(self.partitions[part].lock().await)
         }
-        let mut empty = None;
-        for slot in self.partitions.iter() {
-            if let Ok(guard) = slot.try_lock() {
-                if guard.is_some() {
-                    return guard;
-                }
-                if empty.is_none() {
-                    empty = Some(guard);
-                }
-            }
-        }
-        if let Some(guard) = empty {
-            return guard;
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed) % self.partitions.len();
-        self.partitions[n].lock().await
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
