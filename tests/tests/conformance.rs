@@ -87,4 +87,31 @@ mod wasm_memory_pooling_allocator {
             .await
             .expect("memory adapter")
     });
+
+    /// Slots of the pool are reused with their first pages kept resident (zeroed in
+    /// place): an instance in a reused slot sees none of its predecessor's data.
+    #[tokio::test]
+    async fn a_reused_slot_starts_empty() {
+        use byoc::Provider;
+        let runtime = byoc::Runtime::new(byoc::RuntimeConfig {
+            pooling_allocator: Some(1),
+            ..Default::default()
+        })
+        .expect("pooling runtime of one slot");
+        let component = byoc::builtin::load_memory_adapter(&runtime).expect("component");
+        for round in 0..3 {
+            // One slot: each provider's instance takes the slot its predecessor freed.
+            let p = byoc::WasmProvider::builder(&runtime, component.clone())
+                .partitions(1)
+                .build()
+                .await
+                .expect("memory adapter");
+            assert_eq!(p.get("secret").await.expect("get"), None, "round {round}");
+            assert_eq!(p.stats().await.expect("stats").keys, 0, "round {round}");
+            p.set("secret", &[0xAB; 48 * 1024], None)
+                .await
+                .expect("set");
+            assert!(p.get("secret").await.expect("get").is_some());
+        }
+    }
 }

@@ -11,6 +11,11 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
+/// Bytes of each memory and table slot that are zeroed in place when an instance ends,
+/// instead of being returned to the kernel: the next instance in the slot then starts
+/// without page faults for them.
+const KEEP_RESIDENT: usize = 64 << 10;
+
 /// A pooling strategy for `instances` component instances alive at once.
 pub(crate) fn strategy(instances: u32) -> InstanceAllocationStrategy {
     let n = instances.max(1);
@@ -22,6 +27,8 @@ pub(crate) fn strategy(instances: u32) -> InstanceAllocationStrategy {
         .total_stacks(n)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .max_tables_per_component(TABLES_PER_COMPONENT);
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
     InstanceAllocationStrategy::Pooling(pool)
 }
