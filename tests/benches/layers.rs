@@ -115,6 +115,10 @@ fn near(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("moka_bytes", size), &key, |b, k| {
             b.iter(|| black_box(moka_bytes.get(black_box(k.as_str()))))
         });
+        group.bench_with_input(BenchmarkId::new("moka_bytes_async", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(moka_bytes.get(black_box(k.as_str()))) })
+        });
         group.bench_with_input(BenchmarkId::new("near_get", size), &key, |b, k| {
             b.to_async(&rt)
                 .iter(|| async { black_box(near.get(black_box(k)).await) })
