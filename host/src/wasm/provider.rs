@@ -364,6 +364,24 @@ impl WasmProvider {
         Ok(())
     }
 
+    /// An adapter's answer to `get_multi` of `keys` keys, checked: one value per key, and
+    /// no more value bytes than the limit.
+    fn checked_values(
+        &self,
+        values: Vec<Option<Vec<u8>>>,
+        keys: usize,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.check_response(values.iter())?;
+        if values.len() != keys {
+            return Err(Error::Internal(format!(
+                "adapter `{}` answered {} values for {keys} keys",
+                self.shared.name(),
+                values.len(),
+            )));
+        }
+        Ok(values)
+    }
+
     /// A pool's stats: the first live instance's answer, plus the per-instance counters
     /// of the others (their keys, bytes and extras describe the same external state).
     async fn pool_stats(&self) -> Result<Stats> {
@@ -440,6 +458,11 @@ impl Provider for WasmProvider {
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
+        if self.routes() == 1 {
+            // One instance takes every key: no grouping, no copy of the keys.
+            let values = call!(self, 0, call_get_multi(keys))?;
+            return self.checked_values(values, keys.len());
+        }
         let mut out = vec![None; keys.len()];
         for (part, indices) in self
             .split(keys.iter().map(String::as_str))
@@ -451,15 +474,7 @@ impl Provider for WasmProvider {
             }
             let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
             let values = call!(self, part, call_get_multi(&group))?;
-            self.check_response(values.iter())?;
-            if values.len() != group.len() {
-                return Err(Error::Internal(format!(
-                    "adapter `{}` answered {} values for {} keys",
-                    self.shared.name(),
-                    values.len(),
-                    group.len()
-                )));
-            }
+            let values = self.checked_values(values, group.len())?;
             for (i, value) in indices.into_iter().zip(values) {
                 out[i] = value;
             }
@@ -495,6 +510,9 @@ impl Provider for WasmProvider {
 
     async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
         keys.iter().try_for_each(|k| validate_key(k))?;
+        if self.routes() == 1 {
+            return call!(self, 0, call_delete_multi(keys));
+        }
         let mut removed = 0;
         for (part, indices) in self
             .split(keys.iter().map(String::as_str))
