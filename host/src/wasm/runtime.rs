@@ -53,7 +53,9 @@ pub struct RuntimeConfig {
     /// front and reused, which makes instantiation cheaper; the first 64 KiB of each
     /// memory and table are zeroed in place on reuse rather than returned to the
     /// kernel, saving page faults); starting an instance beyond
-    /// `n` fails with [`Error::Trapped`]. `None` (default): allocate on demand.
+    /// `n` fails with [`Error::Trapped`], so size `n` for every instance of every provider
+    /// on the runtime: partitions, and pooled instances up to their maximum (the `redis`
+    /// provider's is 256 by default). `None` (default): allocate on demand.
     pub pooling_allocator: Option<u32>,
     /// Whether compiled code checks the epoch (default `true`). The epoch is what stops a
     /// guest that computes past its call deadline; with `false` only the wall-clock
