@@ -2,6 +2,7 @@
 
 use crate::config_file::{CacheConfig, ConfigFile, NearInvalidation, SerializerKind};
 use crate::instrument::{Instrumented, RELOADS, SWAPS};
+use crate::near::NearInvalidator;
 use crate::redis::RedisInvalidation;
 use crate::swap::SwapProvider;
 use crate::{Cache, Contract, Error, Json, Postcard, Provider, Registry, Result};
@@ -67,6 +68,8 @@ struct Entry {
     last_error: Mutex<Option<String>>,
     /// Server-assisted invalidation of the near cache, while the cache lives.
     _invalidation: Option<RedisInvalidation>,
+    /// The near cache's L1, emptied when another provider is swapped in.
+    near: Option<NearInvalidator>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -161,9 +164,10 @@ impl Caches {
                 .map_err(named)?;
             let swap =
                 Arc::new(SwapProvider::new(stack).with_hot_keys(u64::from(cache.warm_up) * 2));
-            let (below, invalidation): (Arc<dyn Provider>, _) = match &cache.near {
+            let (below, invalidation, l1): (Arc<dyn Provider>, _, _) = match &cache.near {
                 Some(near) => {
                     let near_cache = near.build(Arc::clone(&swap) as Arc<dyn Provider>);
+                    let l1 = near_cache.invalidator();
                     let invalidation = match near.invalidation {
                         Some(NearInvalidation::Redis) => {
                             let grant = crate::redis::grant_from_config(&cache.stack.config)
@@ -174,9 +178,9 @@ impl Caches {
                         }
                         None => None,
                     };
-                    (Arc::new(near_cache), invalidation)
+                    (Arc::new(near_cache), invalidation, Some(l1))
                 }
-                None => (Arc::clone(&swap) as Arc<dyn Provider>, None),
+                None => (Arc::clone(&swap) as Arc<dyn Provider>, None, None),
             };
             let top: Arc<dyn Provider> = Arc::new(Instrumented::new(&cache.name, below));
             let files = cache
@@ -196,6 +200,7 @@ impl Caches {
                     rejected: AtomicU64::new(0),
                     last_error: Mutex::new(None),
                     _invalidation: invalidation,
+                    near: l1,
                 },
             );
         }
@@ -250,12 +255,20 @@ impl Caches {
     /// Replaces the stack of cache `name` with `provider`, after copying the cache's
     /// `warm-up` hottest keys into it. Calls in flight finish on the old stack. Returns
     /// the old stack. If the warm-up copy fails, nothing is swapped.
+    ///
+    /// A near cache (`near:`) is emptied once the new stack serves: `provider` may hold
+    /// other data, and the L1 must not answer for the old one. Server-assisted
+    /// invalidation (`near: { invalidation: redis }`) stays on the configured Redis
+    /// server; for a provider on another server, the L1 is bounded by `max-staleness`.
     pub async fn swap(&self, name: &str, provider: Arc<dyn Provider>) -> Result<Arc<dyn Provider>> {
         let entry = self.entry(name)?;
         let (old, _) = entry
             .swap
             .swap_warm(provider, entry.config.warm_up as usize)
             .await?;
+        if let Some(l1) = &entry.near {
+            l1.invalidate_all();
+        }
         metrics::counter!(SWAPS, "cache" => name.to_owned()).increment(1);
         Ok(old)
     }

@@ -493,6 +493,15 @@ async fn a_near_cache_from_configuration_serves_repeated_reads() {
     // A local write invalidates the L1.
     n.set("k", b"w", None).await.expect("set");
     assert_eq!(n.get("k").await.expect("get"), Some(b"w".to_vec()));
+    // Another provider swapped in: the L1 no longer answers for the old stack.
+    let other = Registry::new()
+        .expect("registry")
+        .create("native-memory", byoc::AdapterConfig::new())
+        .await
+        .expect("other provider");
+    other.set("k", b"other", None).await.expect("set");
+    caches.swap("n", other).await.expect("swap");
+    assert_eq!(n.get("k").await.expect("get"), Some(b"other".to_vec()));
 
     let w =
         parse_err("caches:\n  - name: n\n    provider: memory\n    near: { max-staleness: 0s }\n");
