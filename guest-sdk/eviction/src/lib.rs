@@ -27,6 +27,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod ghost;
 mod hash;
 mod list;
 mod sketch;
