@@ -8,7 +8,8 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// The window's share of the maximum at first, and its floor (it may grow to 100%).
+/// The window's share of the maximum at first and its floor; the main space keeps at least
+/// the same share, so the window may grow to 98%.
 const PERCENT_WINDOW_MIN: f64 = 0.02;
 /// Share of the main space for the protected segment.
 const PERCENT_MAIN_PROTECTED: f64 = 0.80;
@@ -119,8 +120,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.maximum
     }
 
-    /// The window's current share of the maximum (moved by ghost hits: from 1% of the
-    /// maximum up to all of it).
+    /// The window's current share of the maximum (moved by ghost hits, between 2% and 98%
+    /// of the maximum).
     pub fn window_maximum(&self) -> u64 {
         self.window_max
     }
