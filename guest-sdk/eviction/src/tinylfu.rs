@@ -8,15 +8,23 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// The window's share of the maximum at first and its floor; the main space keeps at least
-/// the same share, so the window may grow to 98%.
+/// The window's share of the maximum at first, and its floor.
 const PERCENT_WINDOW_MIN: f64 = 0.02;
+/// The main space's floor (at least one entry), so the window may grow to 99.5%: some
+/// entries always compete for admission, which keeps both ghosts fed and lets the window
+/// shrink back when the load changes.
+const PERCENT_MAIN_MIN: f64 = 0.005;
 /// Share of the main space for the protected segment.
 const PERCENT_MAIN_PROTECTED: f64 = 0.80;
 /// Each ghost list remembers this share of the expected entry count: shallow ghosts
 /// measure the gain of a *small* move of the window (deep ones promise hits that only a
 /// much larger window would give, e.g. on a loop larger than the cache).
 const PERCENT_GHOST: f64 = 0.05;
+/// Consecutive ghost hits on the same side that double the window's step (one entry's
+/// weight per ghost hit at first) ...
+const STREAK_PER_DOUBLING: i64 = 12;
+/// ... up to 2^4 = 16 times.
+const MAX_STEP_DOUBLINGS: i64 = 4;
 /// Entries moved between segments per resize at most, to bound one call's cost.
 const QUEUE_TRANSFER_THRESHOLD: usize = 1000;
 /// A candidate this frequent is admitted against a more frequent victim with probability
@@ -51,6 +59,7 @@ pub struct WTinyLfu<K> {
     window_max: u64,
     protected_max: u64,
     min_window: u64,
+    min_main: u64,
     sketch: FrequencySketch,
     grow_sketch: bool,
     /// Hashes of window candidates that lost admission.
@@ -59,6 +68,8 @@ pub struct WTinyLfu<K> {
     ghost_main: Ghost,
     /// Weight the window should still grow (> 0) or shrink (< 0) by.
     adjustment: i64,
+    /// Consecutive ghost hits of the window's (> 0) or the main space's (< 0) ghost.
+    streak: i64,
     rng: u64,
 }
 
@@ -78,6 +89,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
 
     fn build(maximum: u64, sketch: FrequencySketch, grow_sketch: bool) -> Self {
         let min_window = ((PERCENT_WINDOW_MIN * maximum as f64) as u64).clamp(1, maximum.max(1));
+        let min_main = ((PERCENT_MAIN_MIN * maximum as f64) as u64).max(1);
         let ghost = ghost_capacity(sketch.capacity());
         let mut policy = WTinyLfu {
             index: HashMap::new(),
@@ -89,11 +101,13 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             window_max: 0,
             protected_max: 0,
             min_window,
+            min_main,
             sketch,
             grow_sketch,
             ghost_window: Ghost::new(ghost),
             ghost_main: Ghost::new(ghost),
             adjustment: 0,
+            streak: 0,
             rng: 0x2545_f491_4f6c_dd1d,
         };
         policy.set_window(min_window.min(maximum));
@@ -120,8 +134,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.maximum
     }
 
-    /// The window's current share of the maximum (moved by ghost hits, between 2% and 98%
-    /// of the maximum).
+    /// The window's current share of the maximum (moved by ghost hits, between 2% and
+    /// 99.5% of the maximum).
     pub fn window_maximum(&self) -> u64 {
         self.window_max
     }
@@ -177,11 +191,14 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             let hash = stable_hash(&key);
             // A miss on a key the window dropped recently would have hit with a larger
             // window; one on a key the main space dropped, with a larger main space.
-            let weight_i = i64::try_from(weight).unwrap_or(i64::MAX);
             if self.ghost_window.take(hash) {
-                self.adjustment = self.adjustment.saturating_add(weight_i);
+                self.streak = self.streak.max(0) + 1;
+                let step = ghost_step(weight, self.streak);
+                self.adjustment = self.adjustment.saturating_add(step);
             } else if self.ghost_main.take(hash) {
-                self.adjustment = self.adjustment.saturating_sub(weight_i);
+                self.streak = self.streak.min(0) - 1;
+                let step = ghost_step(weight, -self.streak);
+                self.adjustment = self.adjustment.saturating_sub(step);
             }
             let i = self.slab.alloc(key.clone(), hash, weight, Segment::Window);
             self.index.insert(key, i);
@@ -229,6 +246,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.ghost_window.clear();
         self.ghost_main.clear();
         self.adjustment = 0;
+        self.streak = 0;
         self.set_window(self.min_window.min(self.maximum));
     }
 
@@ -408,10 +426,9 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     }
 
     fn increase_window(&mut self) {
-        // The main space keeps at least the window's floor: without it no entry would
-        // compete for admission, the ghosts would go quiet and the window could never
-        // shrink back.
-        let window_cap = self.maximum.saturating_sub(self.min_window);
+        // The main space keeps a floor: without it no entry would compete for admission,
+        // the ghosts would go quiet and the window could never shrink back.
+        let window_cap = self.maximum.saturating_sub(self.min_main);
         if self.window_max >= window_cap {
             self.adjustment = 0;
             return;
@@ -462,6 +479,17 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.set_window(self.window_max + quota);
         self.adjustment = -i64::try_from(quota).unwrap_or(i64::MAX);
     }
+}
+
+/// The window's move for a ghost hit on a key of `weight`, the `streak`-th in a row on the
+/// same side: the weight, doubled every [`STREAK_PER_DOUBLING`] hits in a row (so a load
+/// that clearly wants a large window gets it within a few thousand misses, while hits
+/// alternating between the ghosts move it one entry at a time).
+fn ghost_step(weight: u64, streak: i64) -> i64 {
+    let doublings = (streak / STREAK_PER_DOUBLING).clamp(0, MAX_STEP_DOUBLINGS);
+    i64::try_from(weight)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1 << doublings)
 }
 
 /// Entries each ghost list remembers for a policy expecting `entries` entries.
