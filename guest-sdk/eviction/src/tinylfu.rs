@@ -660,6 +660,17 @@ mod tests {
     }
 
     #[test]
+    fn ghost_steps_double_on_a_streak() {
+        use super::ghost_step;
+        assert_eq!(ghost_step(1, 1), 1);
+        assert_eq!(ghost_step(1, 11), 1);
+        assert_eq!(ghost_step(1, 12), 2);
+        assert_eq!(ghost_step(1, 24), 4);
+        assert_eq!(ghost_step(3, 1_000), 48, "at most 16 times the weight");
+        assert_eq!(ghost_step(u64::MAX, 1_000), i64::MAX);
+    }
+
+    #[test]
     fn clear_resets_the_window() {
         let mut p = WTinyLfu::new(1000);
         replay(&mut p, (0..100_000u64).map(|t| t / 20 + mix(t) % 1000));
