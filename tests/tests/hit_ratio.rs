@@ -84,7 +84,7 @@ fn replay_rejects_the_adapter_without_a_runtime() {
 /// 0.5-point target at this size (BENCHMARKS.md): on the short recency trace at 50
 /// entries ARC beats LRU and the policy, which ends up LRU-like, is 2.2 points below ARC;
 /// on the short sliding window the window needs a good part of the 60,000 accesses to
-/// grow (2.1 below LRU). Their bound is 2.5.
+/// grow (2.2 below LRU). Their bound is 2.5.
 #[test]
 fn adaptive_policy_near_the_best_of_lru_arc_moka() {
     let cases = [
