@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 /// A FIFO of at most `capacity` key hashes with O(1) membership, removal and insertion.
 ///
-/// The ring and the index are allocated once (the index up to `capacity` entries), so a
-/// ghost costs no allocation per access once warm.
+/// The ring and the index are allocated once (the index holds at most `capacity`
+/// entries), so a ghost costs no allocation per access.
 #[derive(Debug, Clone)]
 pub(crate) struct Ghost {
     ring: Vec<u64>,
@@ -22,7 +22,9 @@ impl Ghost {
         Ghost {
             ring: Vec::with_capacity(capacity),
             next: 0,
-            index: HashMap::with_capacity(capacity),
+            // Twice the room it ever holds: removals leave tombstones, and with this much
+            // room the table is rehashed in place instead of reallocated.
+            index: HashMap::with_capacity(capacity.saturating_mul(2)),
         }
     }
 
