@@ -8,8 +8,10 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// The window's share of the maximum at first, and its floor.
-const PERCENT_WINDOW_MIN: f64 = 0.02;
+/// The window's share of the maximum at first.
+const PERCENT_WINDOW_INITIAL: f64 = 0.02;
+/// The window's floor.
+const PERCENT_WINDOW_MIN: f64 = 0.01;
 /// The main space's floor (at least one entry), so the window may grow to 99.5%: some
 /// entries always compete for admission, which keeps both ghosts fed and lets the window
 /// shrink back when the load changes.
@@ -22,7 +24,7 @@ const PERCENT_MAIN_PROTECTED: f64 = 0.80;
 const PERCENT_GHOST: f64 = 0.05;
 /// Consecutive ghost hits on the same side that double the window's step (one entry's
 /// weight per ghost hit at first) ...
-const STREAK_PER_DOUBLING: i64 = 12;
+const STREAK_PER_DOUBLING: i64 = 4;
 /// ... up to 2^4 = 16 times.
 const MAX_STEP_DOUBLINGS: i64 = 4;
 /// Entries moved between segments per resize at most, to bound one call's cost.
@@ -59,6 +61,7 @@ pub struct WTinyLfu<K> {
     window_max: u64,
     protected_max: u64,
     min_window: u64,
+    initial_window: u64,
     min_main: u64,
     sketch: FrequencySketch,
     grow_sketch: bool,
@@ -89,6 +92,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
 
     fn build(maximum: u64, sketch: FrequencySketch, grow_sketch: bool) -> Self {
         let min_window = ((PERCENT_WINDOW_MIN * maximum as f64) as u64).clamp(1, maximum.max(1));
+        let initial_window = ((PERCENT_WINDOW_INITIAL * maximum as f64) as u64).max(min_window);
         let min_main = ((PERCENT_MAIN_MIN * maximum as f64) as u64).max(1);
         let ghost = ghost_capacity(sketch.capacity());
         let mut policy = WTinyLfu {
@@ -101,6 +105,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             window_max: 0,
             protected_max: 0,
             min_window,
+            initial_window,
             min_main,
             sketch,
             grow_sketch,
@@ -110,7 +115,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             streak: 0,
             rng: 0x2545_f491_4f6c_dd1d,
         };
-        policy.set_window(min_window.min(maximum));
+        policy.set_window(initial_window.min(maximum));
         policy
     }
 
@@ -134,8 +139,8 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.maximum
     }
 
-    /// The window's current share of the maximum (moved by ghost hits, between 2% and
-    /// 99.5% of the maximum).
+    /// The window's current share of the maximum (2% at first, moved by ghost hits
+    /// between 1% and 99.5% of the maximum).
     pub fn window_maximum(&self) -> u64 {
         self.window_max
     }
@@ -247,7 +252,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.ghost_main.clear();
         self.adjustment = 0;
         self.streak = 0;
-        self.set_window(self.min_window.min(self.maximum));
+        self.set_window(self.initial_window.min(self.maximum));
     }
 
     fn list(&mut self, segment: Segment) -> &mut List {
@@ -474,7 +479,14 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                 break;
             }
             quota -= weight;
-            self.move_to(c, Segment::Probation);
+            // To probation's least recent end: these entries skipped admission, so they
+            // are the next victims a newcomer must beat (at the most recent end they
+            // would stay for a whole probation cycle; on a loop that costs a point).
+            self.unlink(c);
+            self.slab.node_mut(c).segment = Segment::Probation;
+            let mut list = self.probation;
+            self.slab.push_front(&mut list, c);
+            self.probation = list;
         }
         self.set_window(self.window_max + quota);
         self.adjustment = -i64::try_from(quota).unwrap_or(i64::MAX);
@@ -660,12 +672,38 @@ mod tests {
     }
 
     #[test]
+    fn a_shrinking_window_demotes_to_the_next_victims() {
+        let mut p = WTinyLfu::new(100);
+        for k in 0..100u64 {
+            p.insert(k, 1);
+        }
+        assert_eq!(p.window_maximum(), 2);
+        // Grow the window by 50 (entries move in from the main space), then shrink it.
+        p.adjustment = 50;
+        p.climb();
+        assert_eq!(p.window_maximum(), 52);
+        let in_window: Vec<u64> = (0..100u64)
+            .filter(|k| p.segment(k) == Some(Segment::Window))
+            .collect();
+        assert_eq!(in_window.len(), 52);
+        p.adjustment = -40;
+        p.climb();
+        assert_eq!(p.window_maximum(), 12);
+        // The 40 demoted entries skipped admission: they are evicted before any entry
+        // that was already in probation.
+        for _ in 0..40 {
+            let victim = p.evict_one().expect("an entry");
+            assert!(in_window.contains(&victim), "{victim} was not demoted");
+        }
+    }
+
+    #[test]
     fn ghost_steps_double_on_a_streak() {
         use super::ghost_step;
         assert_eq!(ghost_step(1, 1), 1);
-        assert_eq!(ghost_step(1, 11), 1);
-        assert_eq!(ghost_step(1, 12), 2);
-        assert_eq!(ghost_step(1, 24), 4);
+        assert_eq!(ghost_step(1, 3), 1);
+        assert_eq!(ghost_step(1, 4), 2);
+        assert_eq!(ghost_step(1, 8), 4);
         assert_eq!(ghost_step(3, 1_000), 48, "at most 16 times the weight");
         assert_eq!(ghost_step(u64::MAX, 1_000), i64::MAX);
     }
