@@ -635,7 +635,7 @@ mod tests {
     #[test]
     fn window_stays_small_on_stable_popularity() {
         // Skewed stable popularity (key = floor(1 / u^2), P(k) ~ k^-1.5): frequency is all
-        // that matters, so the window stays near its 2% floor.
+        // that matters, so the window stays small (1% floor).
         let mut p = WTinyLfu::new(1000);
         replay(
             &mut p,
