@@ -8,9 +8,9 @@
 //!   least recent), `ttl` the one expiring soonest (entries without TTL last; ties: least
 //!   recent), `tinylfu` adaptive W-TinyLFU ([`byoc_eviction::WTinyLfu`]: a newcomer is
 //!   kept only if it is used more often than the entry it would displace, with a window
-//!   sized by a hill climber; its bound is `max-entries` when set, else `max-bytes`, and a
-//!   newcomer that loses admission is dropped at once). Expired entries are always purged
-//!   before anything live is evicted.
+//!   sized from ghost hits, ARC-style; its bound is `max-entries` when set, else
+//!   `max-bytes`, and a newcomer that loses admission is dropped at once). Expired entries
+//!   are always purged before anything live is evicted.
 //!
 //! A value larger than `max-bytes` is rejected with `value-too-large`. Every index is
 //! ordered or hashed so that each operation costs O(log n); `scan` walks keys in order.

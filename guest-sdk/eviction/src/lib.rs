@@ -8,9 +8,12 @@
 //! small LRU *window*; an entry leaving the window must beat the *probation* segment's
 //! least recent entry on estimated frequency ([`FrequencySketch`]: a count-min sketch with
 //! a doorkeeper and periodic aging) to stay; entries used again in probation move to a
-//! *protected* segment. A hill climber resizes the window from the hit rate of each sample
-//! period, so recency-heavy workloads get a large window (LRU-like) and frequency-heavy
-//! ones a small one.
+//! *protected* segment. The window is sized from ghost hits, as ARC sizes its recency
+//! list: a miss on a key the window recently rejected grows it, a miss on a key the main
+//! space recently evicted shrinks it, so recency-heavy workloads get a large window
+//! (LRU-like) and frequency-heavy ones a small one. Caffeine's hit-rate hill climber was
+//! replaced because on this project's synthetic suite it followed sampling noise on
+//! stationary traces and moved too slowly on recency-heavy ones (BENCHMARKS.md).
 //!
 //! ```
 //! use byoc_eviction::WTinyLfu;
@@ -27,6 +30,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod ghost;
 mod hash;
 mod list;
 mod sketch;

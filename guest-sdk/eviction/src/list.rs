@@ -107,6 +107,24 @@ impl<K> Slab<K> {
         list.len += 1;
     }
 
+    /// Prepends `i` at the least recent end of `list`.
+    pub(crate) fn push_front(&mut self, list: &mut List, i: u32) {
+        let head = list.head;
+        {
+            let n = &mut self.nodes[i as usize];
+            n.prev = NIL;
+            n.next = head;
+            list.weight += n.weight;
+        }
+        if head == NIL {
+            list.tail = i;
+        } else {
+            self.nodes[head as usize].prev = i;
+        }
+        list.head = i;
+        list.len += 1;
+    }
+
     /// Removes `i` from `list`.
     pub(crate) fn unlink(&mut self, list: &mut List, i: u32) {
         let (prev, next, weight) = {

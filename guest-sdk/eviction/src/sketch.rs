@@ -10,8 +10,10 @@ const ROWS: usize = 4;
 const WIDTH_FACTOR: usize = 4;
 /// Widest row: bounds the sketch's memory (4 bytes per counter column).
 const MAX_WIDTH: usize = 1 << 22;
-/// Sample period, in increments per unit of capacity (TinyLFU's W = 10 × C).
-const SAMPLE_FACTOR: u64 = 10;
+/// Sample period, in increments per unit of capacity (TinyLFU suggests W = 10 × C; twice
+/// that keeps more frequency history, which the synthetic suite favours: +0.4 to +1 point
+/// on its Zipf and scan traces, while recency-heavy traces are served by a larger window).
+const SAMPLE_FACTOR: u64 = 20;
 const ROW_SEEDS: [u64; ROWS] = [
     0xc3a5_c85c_97cb_3127,
     0xb492_b66f_be98_f273,
@@ -30,7 +32,7 @@ fn mix(mut z: u64) -> u64 {
 /// A key's first sighting in a sample period only sets its bit in the doorkeeper (a Bloom
 /// filter), so one-hit wonders do not pollute the counters; later sightings increment the
 /// counters (conservative update: only those at the minimum). When the number of
-/// increments reaches the sample size (10 × capacity), every counter is halved and the
+/// increments reaches the sample size (20 × capacity), every counter is halved and the
 /// doorkeeper cleared, so old popularity fades.
 #[derive(Debug, Clone)]
 pub struct FrequencySketch {
@@ -172,9 +174,9 @@ mod tests {
             s.increment(hot);
         }
         assert_eq!(s.frequency(hot), 9);
-        // Fill the rest of the sample period (160 increments) with another key.
+        // Fill the rest of the sample period (320 increments) with another key.
         let other = stable_hash(&2u64);
-        for _ in 0..151 {
+        for _ in 0..311 {
             s.increment(other);
         }
         // 8 counted + door cleared → 4 after halving.
