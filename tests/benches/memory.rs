@@ -26,6 +26,12 @@ fn get_hit(c: &mut Criterion) {
     let wasm: Arc<dyn Provider> = rt
         .block_on(registry.create("memory", AdapterConfig::new()))
         .expect("memory");
+    let lru: Arc<dyn Provider> = rt
+        .block_on(registry.create(
+            "memory",
+            AdapterConfig::new().with("eviction", ConfigValue::Text("lru".into())),
+        ))
+        .expect("memory lru");
     let native: Arc<dyn Provider> = rt
         .block_on(registry.create("native-memory", AdapterConfig::new()))
         .expect("native");
@@ -37,6 +43,7 @@ fn get_hit(c: &mut Criterion) {
         let value = vec![7u8; size];
         let key = format!("key-{size}");
         rt.block_on(wasm.set(&key, &value, None)).expect("set");
+        rt.block_on(lru.set(&key, &value, None)).expect("set");
         rt.block_on(native.set(&key, &value, None)).expect("set");
         moka.insert(key.clone(), value.clone());
         map.lock().expect("lock").insert(key.clone(), value.clone());
@@ -61,6 +68,10 @@ fn get_hit(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("wasm_memory", size), &key, |b, k| {
             b.to_async(&rt)
                 .iter(|| async { black_box(wasm.get(black_box(k)).await) })
+        });
+        group.bench_with_input(BenchmarkId::new("wasm_memory_lru", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(lru.get(black_box(k)).await) })
         });
     }
     group.finish();

@@ -182,7 +182,12 @@ async fn expired_entries_go_before_live_ones() {
 
 #[tokio::test]
 async fn max_bytes_bounds_storage() {
-    let p = memory(AdapterConfig::new().with("max-bytes", ConfigValue::Size(10_000))).await;
+    let p = memory(
+        AdapterConfig::new()
+            .with("max-bytes", ConfigValue::Size(10_000))
+            .with("eviction", ConfigValue::Text("lru".into())),
+    )
+    .await;
     fill_a_10_000_byte_cache(&p).await;
     // The ten most recent survive under LRU.
     assert!(p.exists("k099").await.expect("exists"));
@@ -217,7 +222,17 @@ async fn registry_bounds_are_totals_across_partitions() {
 
 #[tokio::test]
 async fn tinylfu_keeps_frequent_entries_through_a_scan() {
-    let p = memory(policy("tinylfu", 20)).await;
+    // Named, and as the default policy.
+    let named = memory(policy("tinylfu", 20)).await;
+    let default = memory(AdapterConfig::new().with("max-entries", ConfigValue::Integer(20))).await;
+    for p in [named, default] {
+        frequent_entries_survive_a_scan(&p).await;
+    }
+}
+
+/// Ten keys read five times each survive a one-pass scan of 200 new keys through a
+/// 20-entry cache (under LRU none would).
+async fn frequent_entries_survive_a_scan(p: &WasmProvider) {
     let hot: Vec<String> = (0..10).map(|i| format!("hot{i}")).collect();
     for _ in 0..5 {
         for k in &hot {

@@ -3,7 +3,7 @@
 //! Configuration (all optional):
 //! - `max-bytes` (size, default 64 MiB): bound on the bytes of keys and values stored;
 //! - `max-entries` (integer, default 0 = unbounded): bound on the number of entries;
-//! - `eviction` (text, default `lru`): which entry makes room when a bound is reached:
+//! - `eviction` (text, default `tinylfu`): which entry makes room when a bound is reached:
 //!   `lru` the least recently read or written, `lfu` the least often read or written (ties:
 //!   least recent), `ttl` the one expiring soonest (entries without TTL last; ties: least
 //!   recent), `tinylfu` adaptive W-TinyLFU ([`byoc_eviction::WTinyLfu`]: a newcomer is
@@ -291,13 +291,13 @@ impl Adapter for Memory {
                 "eviction",
                 ConfigKind::Text,
                 false,
-                "Eviction policy: lru (default), lfu, ttl or tinylfu.",
+                "Eviction policy: tinylfu (default), lru, lfu or ttl.",
             ),
         ]
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let policy = match config.text("eviction").unwrap_or("lru") {
+        let policy = match config.text("eviction").unwrap_or("tinylfu") {
             "lru" => Policy::Lru,
             "lfu" => Policy::Lfu,
             "ttl" => Policy::Ttl,
