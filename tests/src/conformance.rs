@@ -465,6 +465,7 @@ pub async fn multi_ops_with_partial_hits(p: P) {
         name(&p)
     );
     assert!(p.get_multi(&[]).await.expect("empty get_multi").is_empty());
+    assert_eq!(p.delete_multi(&[]).await.expect("empty delete_multi"), 0);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let got = p
         .get_multi(&keys(&["m1", "m2", "m3"]))

@@ -458,6 +458,9 @@ impl Provider for WasmProvider {
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         if self.routes() == 1 {
             // One instance takes every key: no grouping, no copy of the keys.
             let values = call!(self, 0, call_get_multi(keys))?;
@@ -510,6 +513,9 @@ impl Provider for WasmProvider {
 
     async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
         keys.iter().try_for_each(|k| validate_key(k))?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
         if self.routes() == 1 {
             return call!(self, 0, call_delete_multi(keys));
         }
