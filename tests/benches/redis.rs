@@ -55,14 +55,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("get/redis-rs", |b| {
         b.to_async(&rt).iter(|| {
             let mut conn = raw.clone();
-            async move {
-                let v: Option<Vec<u8>> = redis::cmd("GET")
-                    .arg("bench:k1")
-                    .query_async(&mut conn)
-                    .await
-                    .expect("get");
-                black_box(v)
-            }
+            async move { black_box(raw_get(&mut conn, "bench:k1").await) }
         })
     });
     group.bench_function("set/byoc", |b| {
@@ -130,6 +123,27 @@ fn bench(c: &mut Criterion) {
     latency(&rt, &provider, &raw);
 }
 
+/// Runs `task(0)` .. `task(tasks - 1)` as concurrent tokio tasks and waits for them all.
+async fn in_tasks<F, Fut>(tasks: usize, task: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let handles: Vec<_> = (0..tasks).map(|t| tokio::spawn(task(t))).collect();
+    for h in handles {
+        h.await.expect("task");
+    }
+}
+
+/// One raw redis-rs GET of `key`.
+async fn raw_get(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("get")
+}
+
 /// GETs issued by this many concurrent tasks.
 const TASKS: [usize; 3] = [1, 16, 256];
 /// GETs per measured batch (split evenly over the tasks).
@@ -158,43 +172,28 @@ fn throughput(
             ("byoc_one_instance", single),
         ] {
             group.bench_function(criterion::BenchmarkId::new(name, tasks), |b| {
-                b.to_async(rt).iter(|| async {
-                    let handles: Vec<_> = (0..tasks)
-                        .map(|_| {
-                            let p = Arc::clone(p);
-                            tokio::spawn(async move {
-                                for _ in 0..BATCH / tasks {
-                                    black_box(p.get("k1").await.expect("get"));
-                                }
-                            })
-                        })
-                        .collect();
-                    for h in handles {
-                        h.await.expect("task");
-                    }
+                b.to_async(rt).iter(|| {
+                    in_tasks(tasks, |_| {
+                        let p = Arc::clone(p);
+                        async move {
+                            for _ in 0..BATCH / tasks {
+                                black_box(p.get("k1").await.expect("get"));
+                            }
+                        }
+                    })
                 })
             });
         }
         group.bench_function(criterion::BenchmarkId::new("redis-rs", tasks), |b| {
-            b.to_async(rt).iter(|| async {
-                let handles: Vec<_> = (0..tasks)
-                    .map(|_| {
-                        let mut conn = raw.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..BATCH / tasks {
-                                let v: Option<Vec<u8>> = redis::cmd("GET")
-                                    .arg("bench:k1")
-                                    .query_async(&mut conn)
-                                    .await
-                                    .expect("get");
-                                black_box(v);
-                            }
-                        })
-                    })
-                    .collect();
-                for h in handles {
-                    h.await.expect("task");
-                }
+            b.to_async(rt).iter(|| {
+                in_tasks(tasks, |_| {
+                    let mut conn = raw.clone();
+                    async move {
+                        for _ in 0..BATCH / tasks {
+                            black_box(raw_get(&mut conn, "bench:k1").await);
+                        }
+                    }
+                })
             })
         });
     }
@@ -220,44 +219,29 @@ fn throughput_distinct(
     group.throughput(criterion::Throughput::Elements(BATCH as u64));
     group.sample_size(10);
     group.bench_function(criterion::BenchmarkId::new("byoc_pooled", TASKS), |b| {
-        b.to_async(rt).iter(|| async {
-            let handles: Vec<_> = (0..TASKS)
-                .map(|t| {
-                    let p = Arc::clone(pooled);
-                    tokio::spawn(async move {
-                        let key = format!("t{t}");
-                        for _ in 0..BATCH / TASKS {
-                            black_box(p.get(&key).await.expect("get"));
-                        }
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await.expect("task");
-            }
+        b.to_async(rt).iter(|| {
+            in_tasks(TASKS, |t| {
+                let p = Arc::clone(pooled);
+                async move {
+                    let key = format!("t{t}");
+                    for _ in 0..BATCH / TASKS {
+                        black_box(p.get(&key).await.expect("get"));
+                    }
+                }
+            })
         })
     });
     group.bench_function(criterion::BenchmarkId::new("redis-rs", TASKS), |b| {
-        b.to_async(rt).iter(|| async {
-            let handles: Vec<_> = (0..TASKS)
-                .map(|t| {
-                    let mut conn = raw.clone();
-                    tokio::spawn(async move {
-                        let key = format!("bench:t{t}");
-                        for _ in 0..BATCH / TASKS {
-                            let v: Option<Vec<u8>> = redis::cmd("GET")
-                                .arg(&key)
-                                .query_async(&mut conn)
-                                .await
-                                .expect("get");
-                            black_box(v);
-                        }
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await.expect("task");
-            }
+        b.to_async(rt).iter(|| {
+            in_tasks(TASKS, |t| {
+                let mut conn = raw.clone();
+                async move {
+                    let key = format!("bench:t{t}");
+                    for _ in 0..BATCH / TASKS {
+                        black_box(raw_get(&mut conn, &key).await);
+                    }
+                }
+            })
         })
     });
     group.finish();
@@ -322,12 +306,7 @@ fn latency(
             }
             for _ in 0..PER_BLOCK {
                 let t = std::time::Instant::now();
-                let v: Option<Vec<u8>> = redis::cmd("GET")
-                    .arg("bench:k1")
-                    .query_async(&mut conn)
-                    .await
-                    .expect("get");
-                black_box(v);
+                black_box(raw_get(&mut conn, "bench:k1").await);
                 rs.push(t.elapsed());
             }
         }

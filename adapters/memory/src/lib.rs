@@ -59,19 +59,16 @@ struct Slot {
 
 /// The memory adapter's state.
 pub struct Memory {
-    policy: Policy,
     max_bytes: u64,
     max_entries: u64,
     map: HashMap<Rc<str>, Slot, FixedState>,
     /// All keys in order, for `scan`.
     ordered: BTreeSet<Rc<str>>,
-    /// Eviction order (`lru`, `lfu`, `ttl`).
-    queue: Queue,
-    /// The `tinylfu` policy, which keeps its own order.
-    tinylfu: Option<WTinyLfu<Rc<str>>>,
+    /// Which entry goes first (apart from `map`, so a use can be recorded while the
+    /// entry found in `map` is held).
+    order: Order,
     /// Entries with a TTL by expiry, for purging.
     expiring: BTreeSet<(u64, Rc<str>)>,
-    tick: u64,
     bytes: u64,
     evictions: u64,
     expirations: u64,
@@ -91,22 +88,35 @@ fn rank_of(policy: Policy, tick: u64, uses: u64, expires_at: Option<u64>) -> Ran
     }
 }
 
-/// Records a use of the entry `key` → `slot`: moves it in the eviction queue. Takes the
-/// fields it changes, so a caller can hold the entry it looked up.
-fn reorder(
+/// The eviction order: the policy and what it keeps.
+struct Order {
     policy: Policy,
-    tick: &mut u64,
-    queue: &mut Queue,
-    map: &HashMap<Rc<str>, Slot, FixedState>,
-    key: &Rc<str>,
-    slot: &Slot,
-) {
-    *tick += 1;
-    let uses = slot.uses.get() + 1;
-    let rank = rank_of(policy, *tick, uses, slot.expires_at);
-    let old = slot.rank.replace(rank);
-    slot.uses.set(uses);
-    queue.moved(old, rank, key, map.len(), |t, k| is_live(map, t, k));
+    /// Eviction order (`lru`, `lfu`, `ttl`).
+    queue: Queue,
+    /// The `tinylfu` policy, which keeps its own order.
+    tinylfu: Option<WTinyLfu<Rc<str>>>,
+    tick: u64,
+}
+
+impl Order {
+    fn rank(&mut self, uses: u64, expires_at: Option<u64>) -> Rank {
+        self.tick += 1;
+        rank_of(self.policy, self.tick, uses, expires_at)
+    }
+
+    /// Records a use of the entry `key` → `slot` of `map`.
+    fn used(&mut self, map: &HashMap<Rc<str>, Slot, FixedState>, key: &Rc<str>, slot: &Slot) {
+        if let Some(policy) = self.tinylfu.as_mut() {
+            policy.access(&**key);
+            return;
+        }
+        let uses = slot.uses.get() + 1;
+        let rank = self.rank(uses, slot.expires_at);
+        let old = slot.rank.replace(rank);
+        slot.uses.set(uses);
+        self.queue
+            .moved(old, rank, key, map.len(), |t, k| is_live(map, t, k));
+    }
 }
 
 /// Whether the recency record `(tick, key)` is still its entry's.
@@ -115,32 +125,16 @@ fn is_live(map: &HashMap<Rc<str>, Slot, FixedState>, tick: u64, key: &str) -> bo
 }
 
 impl Memory {
-    fn rank(&mut self, uses: u64, expires_at: Option<u64>) -> Rank {
-        self.tick += 1;
-        rank_of(self.policy, self.tick, uses, expires_at)
-    }
-
-    /// Records a use of `key`: moves it in the eviction queue.
+    /// Records a use of `key`: moves it in the eviction order.
     fn touch(&mut self, key: &str) {
-        if let Some(policy) = self.tinylfu.as_mut() {
-            policy.access(key);
-            return;
-        }
         if let Some((key, slot)) = self.map.get_key_value(key) {
-            reorder(
-                self.policy,
-                &mut self.tick,
-                &mut self.queue,
-                &self.map,
-                key,
-                slot,
-            );
+            self.order.used(&self.map, key, slot);
         }
     }
 
     fn remove(&mut self, key: &str) -> Option<Slot> {
         let slot = self.unstore(key)?;
-        if let Some(policy) = self.tinylfu.as_mut() {
+        if let Some(policy) = self.order.tinylfu.as_mut() {
             policy.remove(key);
         }
         Some(slot)
@@ -150,7 +144,7 @@ impl Memory {
     fn unstore(&mut self, key: &str) -> Option<Slot> {
         let (key, slot) = self.map.remove_entry(key)?;
         self.ordered.remove(&key);
-        self.queue.remove(slot.rank.get(), &key);
+        self.order.queue.remove(slot.rank.get(), &key);
         if let Some(at) = slot.expires_at {
             self.expiring.remove(&(at, Rc::clone(&key)));
         }
@@ -183,7 +177,7 @@ impl Memory {
                 continue;
             }
             let map = &self.map;
-            let Some(victim) = self.queue.victim(|t, k| is_live(map, t, k)) else {
+            let Some(victim) = self.order.queue.victim(|t, k| is_live(map, t, k)) else {
                 break;
             };
             self.remove(&victim);
@@ -224,7 +218,7 @@ impl Memory {
             },
         );
         let weight = if self.max_entries > 0 { 1 } else { needed };
-        let victims = match self.tinylfu.as_mut() {
+        let victims = match self.order.tinylfu.as_mut() {
             Some(policy) => policy.insert(key, weight),
             None => Vec::new(),
         };
@@ -236,7 +230,7 @@ impl Memory {
         while self.bytes > self.max_bytes
             || (self.max_entries > 0 && self.map.len() as u64 > self.max_entries)
         {
-            let Some(victim) = self.tinylfu.as_mut().and_then(|p| p.evict_one()) else {
+            let Some(victim) = self.order.tinylfu.as_mut().and_then(|p| p.evict_one()) else {
                 break;
             };
             self.unstore(&victim);
@@ -257,7 +251,7 @@ impl Memory {
         if let Some(slot) = self.map.get_mut(key) {
             slot.expires_at = expires_at;
         }
-        if self.policy == Policy::Ttl {
+        if self.order.policy == Policy::Ttl {
             self.touch(key);
         }
     }
@@ -321,7 +315,6 @@ impl Adapter for Memory {
             }
         });
         Ok(Memory {
-            policy,
             max_bytes,
             max_entries,
             // Seeded once from std's random state (wasi:random); foldhash is several
@@ -330,10 +323,13 @@ impl Adapter for Memory {
                 std::hash::RandomState::new().hash_one(0x6279_6f63u64),
             )),
             ordered: BTreeSet::new(),
-            queue: Queue::new(policy == Policy::Lru),
-            tinylfu,
+            order: Order {
+                policy,
+                queue: Queue::new(policy == Policy::Lru),
+                tinylfu,
+                tick: 0,
+            },
             expiring: BTreeSet::new(),
-            tick: 0,
             bytes: 0,
             evictions: 0,
             expirations: 0,
@@ -350,19 +346,7 @@ impl Adapter for Memory {
         };
         // Touching an expired entry is harmless (the SDK deletes it right after), and
         // saves reading the clock a second time on the hit path.
-        match self.tinylfu.as_mut() {
-            Some(policy) => {
-                policy.access(&**key);
-            }
-            None => reorder(
-                self.policy,
-                &mut self.tick,
-                &mut self.queue,
-                &self.map,
-                key,
-                slot,
-            ),
-        }
+        self.order.used(&self.map, key, slot);
         Ok(Some(entry))
     }
 
@@ -374,7 +358,7 @@ impl Adapter for Memory {
                 self.max_bytes
             )));
         }
-        if self.policy == Policy::TinyLfu {
+        if self.order.policy == Policy::TinyLfu {
             self.set_tinylfu(key, entry, needed);
             return Ok(());
         }
@@ -383,10 +367,11 @@ impl Adapter for Memory {
         self.purge_expired(now, PURGE_PER_WRITE);
         self.make_room(needed, now);
         let key: Rc<str> = Rc::from(key);
-        let rank = self.rank(uses + 1, entry.expires_at);
+        let rank = self.order.rank(uses + 1, entry.expires_at);
         self.ordered.insert(Rc::clone(&key));
         let map = &self.map;
-        self.queue
+        self.order
+            .queue
             .insert(rank, Rc::clone(&key), map.len(), |t, k| is_live(map, t, k));
         if let Some(at) = entry.expires_at {
             self.expiring.insert((at, Rc::clone(&key)));
@@ -459,9 +444,9 @@ impl Adapter for Memory {
     fn clear(&mut self) -> Result<()> {
         self.map.clear();
         self.ordered.clear();
-        self.queue.clear();
+        self.order.queue.clear();
         self.expiring.clear();
-        if let Some(policy) = self.tinylfu.as_mut() {
+        if let Some(policy) = self.order.tinylfu.as_mut() {
             policy.clear();
         }
         self.bytes = 0;

@@ -14,6 +14,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use byoc_common::{glob_match, validate_key, validate_pattern};
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -409,6 +410,27 @@ impl WasmProvider {
         }
     }
 
+    /// The keys of each route that has any: the route, the keys' indices in `keys`, and
+    /// the keys themselves — `keys` as given when one route takes them all (a pool, one
+    /// partition, or keys that happen to share one), a copy of its share otherwise.
+    fn key_groups<'k>(
+        &self,
+        keys: &'k [String],
+    ) -> impl Iterator<Item = (usize, Vec<usize>, Cow<'k, [String]>)> {
+        self.split(keys.iter().map(String::as_str))
+            .into_iter()
+            .enumerate()
+            .filter(|(_, indices)| !indices.is_empty())
+            .map(move |(part, indices)| {
+                let group = if indices.len() == keys.len() {
+                    Cow::Borrowed(keys)
+                } else {
+                    Cow::Owned(indices.iter().map(|&i| keys[i].clone()).collect())
+                };
+                (part, indices, group)
+            })
+    }
+
     /// Groups the indices of `keys` by partition.
     fn split<'k>(&self, keys: impl Iterator<Item = &'k str>) -> Vec<Vec<usize>> {
         let mut groups = vec![Vec::new(); self.routes()];
@@ -458,24 +480,8 @@ impl Provider for WasmProvider {
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        if self.routes() == 1 {
-            // One instance takes every key: no grouping, no copy of the keys.
-            let values = call!(self, 0, call_get_multi(keys))?;
-            return self.checked_values(values, keys.len());
-        }
         let mut out = vec![None; keys.len()];
-        for (part, indices) in self
-            .split(keys.iter().map(String::as_str))
-            .into_iter()
-            .enumerate()
-        {
-            if indices.is_empty() {
-                continue;
-            }
-            let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
+        for (part, indices, group) in self.key_groups(keys) {
             let values = call!(self, part, call_get_multi(&group))?;
             let values = self.checked_values(values, group.len())?;
             for (i, value) in indices.into_iter().zip(values) {
@@ -513,22 +519,8 @@ impl Provider for WasmProvider {
 
     async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
         keys.iter().try_for_each(|k| validate_key(k))?;
-        if keys.is_empty() {
-            return Ok(0);
-        }
-        if self.routes() == 1 {
-            return call!(self, 0, call_delete_multi(keys));
-        }
         let mut removed = 0;
-        for (part, indices) in self
-            .split(keys.iter().map(String::as_str))
-            .into_iter()
-            .enumerate()
-        {
-            if indices.is_empty() {
-                continue;
-            }
-            let group: Vec<String> = indices.iter().map(|&i| keys[i].clone()).collect();
+        for (part, _, group) in self.key_groups(keys) {
             removed += call!(self, part, call_delete_multi(&group))?;
         }
         Ok(removed)
