@@ -2,7 +2,7 @@
 //!
 //! [`RuntimeConfig::pooling_allocator`]: super::RuntimeConfig::pooling_allocator
 
-use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Core instances, memories and tables reserved per component instance: a `wasm32-wasip2`
 /// component holds a few core modules (the program, shims), each with at most one memory
@@ -11,9 +11,15 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
-/// Bytes of each memory and table slot that are zeroed in place when an instance ends,
+/// Bytes of each memory and table slot that are reset in place when an instance ends,
 /// instead of being returned to the kernel: the next instance in the slot then starts
 /// without page faults for them.
+///
+/// Where the kernel offers the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later), only the
+/// pages the instance actually touched are reset ([`PoolingAllocationConfig::pagemap_scan`]
+/// is `Auto`: elsewhere every kept byte is zeroed). Measured side by side on the
+/// memory adapter: pooled instantiate-and-drop 10.4 → 9.2 µs. A larger budget did not
+/// help further (1 MiB: 9.1–10.4 µs) and would keep that much memory resident per slot.
 const KEEP_RESIDENT: usize = 64 << 10;
 
 /// A pooling strategy for `instances` component instances alive at once.
@@ -29,6 +35,7 @@ pub(crate) fn strategy(instances: u32) -> InstanceAllocationStrategy {
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(Enabled::Auto);
     InstanceAllocationStrategy::Pooling(pool)
 }
