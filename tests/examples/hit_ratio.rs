@@ -29,7 +29,12 @@ async fn main() -> anyhow::Result<()> {
     let runtime = registry.runtime();
     let flag = |name: &str| args.iter().any(|a| a == name);
     let (policies, adaptive) = if flag("--native") {
-        let policies = vec![Policy::TinyLfuNative, Policy::Lru, Policy::Arc, Policy::Moka];
+        let policies = vec![
+            Policy::TinyLfuNative,
+            Policy::Lru,
+            Policy::Arc,
+            Policy::Moka,
+        ];
         (policies, Policy::TinyLfuNative.name())
     } else {
         (Policy::standard(), Policy::Adapter("tinylfu".into()).name())
@@ -100,10 +105,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| trace | capacity | {adaptive} − best of lru/arc/moka (points) |");
     println!("| --- | ---: | ---: |");
     for (trace, c) in &rows {
-        let (Some(adaptive), Some(best)) = (
-            c.ratio(&adaptive),
-            c.best_of(&["lru", "arc", "moka"]),
-        ) else {
+        let (Some(adaptive), Some(best)) = (c.ratio(&adaptive), c.best_of(&["lru", "arc", "moka"]))
+        else {
             continue;
         };
         let delta = (adaptive - best) * 100.0;
