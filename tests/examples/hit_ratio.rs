@@ -3,13 +3,17 @@
 //!
 //! ```text
 //! cargo run --release -p byoc-tests --example hit_ratio -- FILE CAPACITY...
-//! cargo run --release -p byoc-tests --example hit_ratio -- --synthetic [--small] [--check]
+//! cargo run --release -p byoc-tests --example hit_ratio -- --synthetic [--small] [--native] [--check]
+//! cargo run --release -p byoc-tests --example hit_ratio -- --holdout [--small] [--native] [--check]
 //! ```
 //!
 //! A FILE has one key per line, or ARC `.lis` records `start count ...` (see
 //! `byoc::trace::Trace::parse`). `--synthetic` replays the documented synthetic suite
-//! (`byoc::trace::synth::suite`); `--check` exits with status 1 if the adapter's `tinylfu`
-//! is more than 0.5 points below the best of LRU, ARC and moka anywhere.
+//! (`byoc::trace::synth::suite`), `--holdout` the held-out set the policy is not tuned on
+//! (`byoc::trace::synth::holdout`); `--native` replays the adapter's `tinylfu` natively
+//! (the same `byoc-eviction` code, hit for hit; much faster) instead of the wasm adapter's
+//! `lru`, `lfu` and `tinylfu`; `--check` exits with status 1 if `tinylfu` is more than 0.5
+//! points below the best of LRU, ARC and moka anywhere.
 
 use anyhow::{Context, bail};
 use byoc::Registry;
@@ -23,12 +27,27 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let registry = Registry::new()?;
     let runtime = registry.runtime();
-    let policies = Policy::standard();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let (policies, adaptive) = if flag("--native") {
+        let policies = vec![
+            Policy::TinyLfuNative,
+            Policy::Lru,
+            Policy::Arc,
+            Policy::Moka,
+        ];
+        (policies, Policy::TinyLfuNative.name())
+    } else {
+        (Policy::standard(), Policy::Adapter("tinylfu".into()).name())
+    };
     let mut rows: Vec<(String, Comparison)> = Vec::new();
 
-    if args.first().map(String::as_str) == Some("--synthetic") {
-        let small = args.iter().any(|a| a == "--small");
-        for w in synth::suite(small) {
+    let set = match args.first().map(String::as_str) {
+        Some("--synthetic") => Some(synth::suite(flag("--small"))),
+        Some("--holdout") => Some(synth::holdout(flag("--small"))),
+        _ => None,
+    };
+    if let Some(set) = set {
+        for w in set {
             eprintln!(
                 "{}: {} ({} accesses, {} keys)",
                 w.name,
@@ -54,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
         }
     } else {
         let [file, capacities @ ..] = args.as_slice() else {
-            bail!("usage: hit_ratio FILE CAPACITY... | hit_ratio --synthetic [--small] [--check]");
+            bail!(
+                "usage: hit_ratio FILE CAPACITY... | hit_ratio --synthetic|--holdout [--small] [--native] [--check]"
+            );
         };
         if capacities.is_empty() {
             bail!("give at least one capacity (in entries)");
@@ -81,13 +102,11 @@ async fn main() -> anyhow::Result<()> {
 
     println!("{}", format_table(&rows));
     let mut missed = 0;
-    println!("| trace | capacity | adapter tinylfu − best of lru/arc/moka (points) |");
+    println!("| trace | capacity | {adaptive} − best of lru/arc/moka (points) |");
     println!("| --- | ---: | ---: |");
     for (trace, c) in &rows {
-        let (Some(adaptive), Some(best)) = (
-            c.ratio("adapter tinylfu"),
-            c.best_of(&["lru", "arc", "moka"]),
-        ) else {
+        let (Some(adaptive), Some(best)) = (c.ratio(&adaptive), c.best_of(&["lru", "arc", "moka"]))
+        else {
             continue;
         };
         let delta = (adaptive - best) * 100.0;
@@ -100,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         "\n{missed} of {} rows more than {TOLERANCE_POINTS} points below the best",
         rows.len()
     );
-    if missed > 0 && args.iter().any(|a| a == "--check") {
+    if missed > 0 && flag("--check") {
         std::process::exit(1);
     }
     Ok(())

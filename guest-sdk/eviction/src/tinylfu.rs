@@ -333,6 +333,18 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             }
         }
 
+        if first.is_none() {
+            // The window is within its share (it was just grown, or lost entries): the
+            // main space is over its share and gives up its least recent entries, as an
+            // LRU would, instead of making them compete with the window's.
+            while self.weight() > self.maximum {
+                let Some(v) = self.probation.first().or(self.protected.first()) else {
+                    break;
+                };
+                self.ghost_main.push(self.slab.node(v).hash);
+                evicted.extend(self.drop_node(v));
+            }
+        }
         let mut candidate = first;
         let mut candidates_from_window = false;
         let mut victim = self.probation.first();
@@ -430,36 +442,24 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             (PERCENT_MAIN_PROTECTED * self.maximum.saturating_sub(window_max) as f64) as u64;
     }
 
+    /// Grows the window's share by the pending adjustment. No entry moves: newcomers fill
+    /// the room, and the main space gives up its least recent entries as they come
+    /// ([`evict_entries`](Self::evict_entries)). Moving main entries into the window, as
+    /// Caffeine does, churns the frequent entries the main space holds (measured: up to
+    /// 0.3 points on a loop with a hot set, 0.7 on a sliding working set).
     fn increase_window(&mut self) {
         // The main space keeps a floor: without it no entry would compete for admission,
         // the ghosts would go quiet and the window could never shrink back.
         let window_cap = self.maximum.saturating_sub(self.min_main);
-        if self.window_max >= window_cap {
-            self.adjustment = 0;
-            return;
-        }
-        let mut quota = self
+        let quota = self
             .adjustment
             .unsigned_abs()
-            .min(window_cap - self.window_max);
-        self.set_window(self.window_max + quota);
-        self.demote_from_protected();
-        for _ in 0..QUEUE_TRANSFER_THRESHOLD {
-            let mut candidate = self.probation.first();
-            if candidate.is_none_or(|c| quota < self.slab.node(c).weight) {
-                candidate = self.protected.first();
-            }
-            let Some(c) = candidate else { break };
-            let weight = self.slab.node(c).weight;
-            if quota < weight {
-                break;
-            }
-            quota -= weight;
-            self.move_to(c, Segment::Window);
+            .min(window_cap.saturating_sub(self.window_max));
+        self.adjustment = 0;
+        if quota > 0 {
+            self.set_window(self.window_max + quota);
+            self.demote_from_protected();
         }
-        // Unused quota goes back, and is tried again on the next climb.
-        self.set_window(self.window_max - quota);
-        self.adjustment = i64::try_from(quota).unwrap_or(i64::MAX);
     }
 
     fn decrease_window(&mut self) {
@@ -672,17 +672,46 @@ mod tests {
     }
 
     #[test]
-    fn a_shrinking_window_demotes_to_the_next_victims() {
+    fn a_growing_window_takes_room_from_the_main_space_least_recent_first() {
         let mut p = WTinyLfu::new(100);
         for k in 0..100u64 {
             p.insert(k, 1);
         }
         assert_eq!(p.window_maximum(), 2);
-        // Grow the window by 50 (entries move in from the main space), then shrink it.
         p.adjustment = 50;
         p.climb();
         assert_eq!(p.window_maximum(), 52);
-        let in_window: Vec<u64> = (0..100u64)
+        // No entry moved: the window fills with newcomers, and each one evicts the main
+        // space's least recent entry without an admission contest (0, 1, 2, ... were
+        // inserted first and never used again).
+        let window_before = (0..100u64)
+            .filter(|k| p.segment(k) == Some(Segment::Window))
+            .count();
+        assert_eq!(window_before, 2);
+        for k in 1000..1050u64 {
+            let evicted = p.insert(k, 1);
+            assert_eq!(evicted, vec![k - 1000], "newcomer {k}");
+        }
+        assert_eq!(p.len(), 100);
+        assert!((1000..1050u64).all(|k| p.segment(&k) == Some(Segment::Window)));
+        // Growth stops below the main space's floor (0.5%, at least one entry).
+        p.adjustment = 1_000;
+        p.climb();
+        assert_eq!(p.window_maximum(), 99);
+    }
+
+    #[test]
+    fn a_shrinking_window_demotes_to_the_next_victims() {
+        let mut p = WTinyLfu::new(100);
+        for k in 0..100u64 {
+            p.insert(k, 1);
+        }
+        p.adjustment = 50;
+        p.climb();
+        for k in 1000..1050u64 {
+            p.insert(k, 1);
+        }
+        let in_window: Vec<u64> = (0..2000u64)
             .filter(|k| p.segment(k) == Some(Segment::Window))
             .collect();
         assert_eq!(in_window.len(), 52);
@@ -695,6 +724,10 @@ mod tests {
             let victim = p.evict_one().expect("an entry");
             assert!(in_window.contains(&victim), "{victim} was not demoted");
         }
+        // Shrinking stops at the window's floor (1%, at least one entry).
+        p.adjustment = -1_000;
+        p.climb();
+        assert_eq!(p.window_maximum(), 1);
     }
 
     #[test]
