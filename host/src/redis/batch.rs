@@ -603,6 +603,37 @@ mod tests {
         assert!(delta("exists") <= 2048 && delta("pttl") <= 3072);
     }
 
+    /// A caller alone sends exactly what it would send unbatched: one GET, EXISTS or PTTL
+    /// per read, no MGET and no pipeline, and leaves no batch behind.
+    #[tokio::test]
+    async fn a_lone_caller_sends_its_own_command() {
+        let Some(server) = server() else { return };
+        let link = link(&server, "lone:", |g| g);
+        let mut s = slot_of(&link);
+        s.set("k".into(), b"v".to_vec(), None).await.expect("set");
+        let mut raw = raw(&server).await;
+        let before = commands(&mut raw).await;
+        for _ in 0..5 {
+            assert_eq!(s.get("k".into()).await.expect("get"), Some(b"v".to_vec()));
+            assert_eq!(s.get("missing".into()).await.expect("get"), None);
+            assert!(s.exists("k".into()).await.expect("exists"));
+            assert!(matches!(
+                s.pttl("k".into()).await.expect("pttl"),
+                KeyTtl::Persistent
+            ));
+        }
+        let after = commands(&mut raw).await;
+        let delta =
+            |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+        assert_eq!(
+            (delta("get"), delta("mget"), delta("exists"), delta("pttl")),
+            (10, 0, 5, 5)
+        );
+        let batcher = link.0.batcher.as_ref().expect("batched");
+        let state = batcher.shared.lock();
+        assert_eq!((state.leaders, state.queue.len()), (0, 0));
+    }
+
     /// A limit of 8 reads per batch: still correct, and at least 256 / 8 commands.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn batches_respect_the_limit() {
