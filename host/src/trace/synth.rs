@@ -205,61 +205,82 @@ pub struct Workload {
     pub capacities: Vec<usize>,
 }
 
+/// The size of a workload set: 1.5 million accesses each, or (`small`) 100,000 with key
+/// spaces, periods and capacities divided by 10.
+struct Scale {
+    len: usize,
+    divisor: usize,
+}
+
+impl Scale {
+    fn new(small: bool) -> Scale {
+        let (len, divisor) = if small { (100_000, 10) } else { (1_500_000, 1) };
+        Scale { len, divisor }
+    }
+
+    /// A key space, block count or period, scaled.
+    fn n(&self, n: usize) -> usize {
+        n / self.divisor
+    }
+
+    /// A key space or block count, scaled (as the generators take it).
+    fn keys(&self, n: u64) -> u64 {
+        n / self.divisor as u64
+    }
+
+    /// Capacities, scaled.
+    fn caps(&self, c: &[usize]) -> Vec<usize> {
+        c.iter().map(|&n| self.n(n)).collect()
+    }
+}
+
 /// The standard synthetic workloads. `small` gives versions about 15× shorter (for debug
 /// builds in CI); otherwise each trace has 1–2 million accesses.
 pub fn suite(small: bool) -> Vec<Workload> {
-    // Length and key-space divisor.
-    let (len, d) = if small { (100_000, 10) } else { (1_500_000, 1) };
-    let caps = |c: &[usize]| c.iter().map(|n| n / d).collect::<Vec<_>>();
+    let sc = Scale::new(small);
+    let len = sc.len;
     vec![
         Workload {
             name: "zipf-0.8",
             description: "Zipf 0.8 over 200k keys (stable popularity)",
-            trace: zipf(200_000 / d as u64, 0.8, len, 1),
-            capacities: caps(&[1_000, 5_000, 20_000]),
+            trace: zipf(sc.keys(200_000), 0.8, len, 1),
+            capacities: sc.caps(&[1_000, 5_000, 20_000]),
         },
         Workload {
             name: "zipf-1.0",
             description: "Zipf 1.0 over 200k keys",
-            trace: zipf(200_000 / d as u64, 1.0, len, 2),
-            capacities: caps(&[1_000, 5_000, 20_000]),
+            trace: zipf(sc.keys(200_000), 1.0, len, 2),
+            capacities: sc.caps(&[1_000, 5_000, 20_000]),
         },
         Workload {
             name: "zipf+one-hit",
             description: "Zipf 0.9 over 50k keys, half the accesses to keys used once (frequency-heavy)",
-            trace: zipf_with_one_hit_wonders(50_000 / d as u64, 0.9, 0.5, len, 3),
-            capacities: caps(&[1_000, 5_000, 20_000]),
+            trace: zipf_with_one_hit_wonders(sc.keys(50_000), 0.9, 0.5, len, 3),
+            capacities: sc.caps(&[1_000, 5_000, 20_000]),
         },
         Workload {
             name: "loop+hot",
             description: "ARC-style loop over 20k blocks, 30% of accesses to a 5k-key Zipf hot set",
-            trace: loop_with_hot_set(20_000 / d as u64, 5_000 / d as u64, 0.3, len, 4),
-            capacities: caps(&[5_000, 10_000, 20_000]),
+            trace: loop_with_hot_set(sc.keys(20_000), sc.keys(5_000), 0.3, len, 4),
+            capacities: sc.caps(&[5_000, 10_000, 20_000]),
         },
         Workload {
             name: "oltp+scans",
             description: "Zipf 0.9 over 50k keys; every 50k accesses a 20k-block sequential scan",
-            trace: scans_over_zipf(
-                50_000 / d as u64,
-                0.9,
-                50_000 / d,
-                20_000 / d as u64,
-                len,
-                5,
-            ),
-            capacities: caps(&[1_000, 5_000, 20_000]),
+            trace: scans_over_zipf(sc.keys(50_000), 0.9, sc.n(50_000), sc.keys(20_000), len, 5),
+            capacities: sc.caps(&[1_000, 5_000, 20_000]),
         },
         Workload {
             name: "recency",
             description: "temporal locality: 10% new keys, else a key seen ~200 accesses ago (geometric)",
             trace: recency(0.1, 200.0, len, 6),
-            capacities: caps(&[100, 500, 2_000]),
+            capacities: sc.caps(&[100, 500, 2_000]),
         },
         Workload {
             name: "shifting",
             description: "uniform over a 10k-key window that slides one key every 20 accesses (recency-heavy)",
-            trace: shifting_working_set(10_000 / d as u64, 20, len, 7),
-            capacities: caps(&[2_000, 5_000, 10_000]),
+            trace: shifting_working_set(sc.keys(10_000), 20, len, 7),
+            capacities: sc.caps(&[2_000, 5_000, 10_000]),
         },
     ]
 }
@@ -274,69 +295,75 @@ pub fn suite(small: bool) -> Vec<Workload> {
 /// A policy change is judged on the suite and must not lose here: these rows exist so that
 /// a setting tuned to the suite shows up as a loss on its neighbours.
 pub fn holdout(small: bool) -> Vec<Workload> {
-    let (len, d) = if small { (100_000, 10) } else { (1_500_000, 1) };
-    let caps = |c: &[usize]| c.iter().map(|n| n / d).collect::<Vec<_>>();
-    let k = |n: u64| n / d as u64;
+    let sc = Scale::new(small);
+    let len = sc.len;
     vec![
         Workload {
             name: "zipf-0.8 (h)",
             description: "Zipf 0.8 over 200k keys, another seed",
-            trace: zipf(k(200_000), 0.8, len, 101),
-            capacities: caps(&[500, 3_000, 15_000, 40_000]),
+            trace: zipf(sc.keys(200_000), 0.8, len, 101),
+            capacities: sc.caps(&[500, 3_000, 15_000, 40_000]),
         },
         Workload {
             name: "zipf-0.9 (h)",
             description: "Zipf 0.9 over 100k keys (a skew the suite does not use)",
-            trace: zipf(k(100_000), 0.9, len, 102),
-            capacities: caps(&[2_500, 7_500]),
+            trace: zipf(sc.keys(100_000), 0.9, len, 102),
+            capacities: sc.caps(&[2_500, 7_500]),
         },
         Workload {
             name: "zipf+one-hit (h)",
             description: "Zipf 0.9 over 50k keys, 30% of accesses to keys used once",
-            trace: zipf_with_one_hit_wonders(k(50_000), 0.9, 0.3, len, 103),
-            capacities: caps(&[500, 3_000, 7_500, 40_000]),
+            trace: zipf_with_one_hit_wonders(sc.keys(50_000), 0.9, 0.3, len, 103),
+            capacities: sc.caps(&[500, 3_000, 7_500, 40_000]),
         },
         Workload {
             name: "loop+hot (h)",
             description: "loop over 40k blocks, 50% of accesses to a 10k-key Zipf hot set",
-            trace: loop_with_hot_set(k(40_000), k(10_000), 0.5, len, 104),
-            capacities: caps(&[2_500, 7_500, 15_000, 30_000]),
+            trace: loop_with_hot_set(sc.keys(40_000), sc.keys(10_000), 0.5, len, 104),
+            capacities: sc.caps(&[2_500, 7_500, 15_000, 30_000]),
         },
         Workload {
             name: "oltp+scans (h)",
             description: "Zipf 0.9 over 50k keys; every 30k accesses a 10k-block scan",
-            trace: scans_over_zipf(k(50_000), 0.9, 30_000 / d, k(10_000), len, 105),
-            capacities: caps(&[500, 3_000, 7_500, 40_000]),
+            trace: scans_over_zipf(
+                sc.keys(50_000),
+                0.9,
+                sc.n(30_000),
+                sc.keys(10_000),
+                len,
+                105,
+            ),
+            capacities: sc.caps(&[500, 3_000, 7_500, 40_000]),
         },
         Workload {
             name: "recency (h)",
             description: "temporal locality: 10% new keys, else a key seen ~200 accesses ago",
             trace: recency(0.1, 200.0, len, 106),
-            capacities: caps(&[50, 250, 1_000, 4_000]),
+            capacities: sc.caps(&[50, 250, 1_000, 4_000]),
         },
         Workload {
             name: "recency-500 (h)",
             description: "temporal locality: 5% new keys, else a key seen ~500 accesses ago",
             trace: recency(0.05, 500.0, len, 116),
-            capacities: caps(&[300, 1_500]),
+            capacities: sc.caps(&[300, 1_500]),
         },
         Workload {
             name: "shifting (h)",
             description: "uniform over a 10k-key window sliding one key every 20 accesses",
-            trace: shifting_working_set(k(10_000), 20, len, 107),
-            capacities: caps(&[1_000, 3_000, 7_500]),
+            trace: shifting_working_set(sc.keys(10_000), 20, len, 107),
+            capacities: sc.caps(&[1_000, 3_000, 7_500]),
         },
         Workload {
             name: "shifting-fast (h)",
             description: "uniform over a 10k-key window sliding one key every 5 accesses",
-            trace: shifting_working_set(k(10_000), 5, len, 117),
-            capacities: caps(&[3_000, 7_500]),
+            trace: shifting_working_set(sc.keys(10_000), 5, len, 117),
+            capacities: sc.caps(&[3_000, 7_500]),
         },
         Workload {
             name: "shifting-slow (h)",
             description: "uniform over a 20k-key window sliding one key every 50 accesses",
-            trace: shifting_working_set(k(20_000), 50, len, 127),
-            capacities: caps(&[5_000, 15_000]),
+            trace: shifting_working_set(sc.keys(20_000), 50, len, 127),
+            capacities: sc.caps(&[5_000, 15_000]),
         },
     ]
 }
