@@ -10,7 +10,8 @@
 //! - TTL bookkeeping: entries carry an absolute expiry (wall clock, ms since the UNIX
 //!   epoch), expired entries read as missing and are deleted lazily; `ttl` and `expire`
 //!   are built on `get`/`set`;
-//! - `exists`, `get-multi`, `set-multi`, `delete-multi` from the single-key operations;
+//! - `exists`, `get-multi`, `set-multi`, `delete-multi` from the single-key operations,
+//!   and the packed `bulk` fast path (`wit/bulk.wit`) from `get-multi`;
 //! - `scan` (paged, sorted, exactly-once) and `clear` from [`Adapter::keys`];
 //! - hit/miss counters for `stats`, and configuration checked against
 //!   [`Adapter::config_fields`] before [`Adapter::open`].
@@ -48,6 +49,7 @@
 extern crate self as byoc_guest_sdk;
 
 mod bridge;
+mod bulk;
 mod config;
 mod derive;
 mod entry;
@@ -62,9 +64,10 @@ pub mod redis;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        // `wrapper` is `adapter` plus the `inner` import; an adapter that never calls
-        // `inner` does not import it, so one set of bindings serves both.
-        world: "wrapper",
+        // `wrapper-bulk` is `adapter` plus the `inner` import and the optional `bulk`
+        // export; an adapter that never calls `inner` does not import it, so one set of
+        // bindings serves both.
+        world: "wrapper-bulk",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",
         default_bindings_module: "::byoc_guest_sdk::bindings",

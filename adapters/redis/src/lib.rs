@@ -5,8 +5,9 @@
 //! grant's namespace. Values are stored as-is (no envelope) and TTLs are Redis TTLs (PX),
 //! so what BYOC writes is plain Redis data that `redis-cli` reads, and the other way round.
 //!
-//! Every operation is native: `get-multi` is MGET, `set-multi` a pipeline of SET PX,
-//! `delete-multi` one DEL, `scan` Redis SCAN, `clear` the host's SCAN + UNLINK of the
+//! Every operation is native: `get-multi` is MGET (keys and values packed, one buffer
+//! each way, through the `bulk` export), `set-multi` a pipeline of SET PX, `delete-multi`
+//! one DEL, `scan` Redis SCAN, `clear` the host's SCAN + UNLINK of the
 //! namespace. Scan pages hold at most `count` keys: Redis batches are paged inside the
 //! adapter (the rest of a batch is kept for the next page and fetched again if lost).
 //!
@@ -14,7 +15,8 @@
 //! grant (see the host's `redis` provider).
 
 use byoc_guest_sdk::bindings::byoc::cache::types::{AdapterDescription, ConfigEntry};
-use byoc_guest_sdk::bindings::exports::byoc::cache::{lifecycle, provider};
+use byoc_guest_sdk::bindings::byoc::cache::types::{PackedKeys, PackedValues};
+use byoc_guest_sdk::bindings::exports::byoc::cache::{bulk, lifecycle, provider};
 use byoc_guest_sdk::redis;
 use byoc_guest_sdk::{
     Capabilities, Error, Item, KeyTtl, ProviderInfo, Result, ScanPage, Stat, Stats,
@@ -259,6 +261,17 @@ impl provider::Guest for RedisAdapter {
 
     fn info() -> ProviderInfo {
         info()
+    }
+}
+
+impl bulk::Guest for RedisAdapter {
+    /// MGET with keys and values packed: the adapter only counts hits and misses.
+    fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
+        with(|_| Ok(()))?;
+        let values = redis::mget_packed(&keys)?;
+        let hits = values.lengths.iter().filter(|v| v.is_some()).count();
+        count(hits, values.lengths.len() - hits);
+        Ok(values)
     }
 }
 

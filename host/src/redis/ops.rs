@@ -4,8 +4,11 @@ use super::RedisSlot;
 use super::batch::{Answer, Read};
 use super::bindings::byoc::cache::redis::{Host, ScanBatch, ServerStats};
 use super::conn::{Conn, Connection, RunError};
-use crate::wasm::bindings::byoc::cache::types::{Error as WitError, Item, KeyTtl};
+use crate::wasm::bindings::byoc::cache::types::{
+    Error as WitError, Item, KeyTtl, PackedKeys, PackedValues,
+};
 use byoc_common::escape_glob;
+use byoc_common::packed;
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -98,6 +101,35 @@ fn parse_cursor(cursor: &str) -> R<(u16, u64)> {
 }
 
 impl Connection {
+    /// MGET of `keys` (checked, namespaced) in one round trip (per slot on a cluster).
+    async fn mget<'k>(
+        &self,
+        keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> R<Vec<Option<Vec<u8>>>> {
+        let count = keys.len();
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for k in keys {
+            check_key(k)?;
+            cmd.arg(self.key(k));
+        }
+        let values: Vec<Option<Vec<u8>>> = self
+            .run(true, self.grant.deadline, |mut conn| {
+                let cmd = &cmd;
+                async move { Ok(conn.query(cmd).await?) }
+            })
+            .await?;
+        if values.len() != count {
+            return Err(WitError::Internal(format!(
+                "redis answered {} values for {count} keys",
+                values.len(),
+            )));
+        }
+        Ok(values)
+    }
+
     fn key(&self, key: &str) -> Vec<u8> {
         let ns = self.grant.namespace.as_bytes();
         let mut out = Vec::with_capacity(ns.len() + key.len());
@@ -256,29 +288,17 @@ impl Host for RedisSlot {
     }
 
     async fn mget(&mut self, keys: Vec<String>) -> R<Vec<Option<Vec<u8>>>> {
+        self.link()?.mget(keys.iter().map(String::as_str)).await
+    }
+
+    async fn mget_packed(&mut self, keys: PackedKeys) -> R<PackedValues> {
         let c = self.link()?;
-        keys.iter().try_for_each(|k| check_key(k))?;
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut cmd = redis::cmd("MGET");
-        for k in &keys {
-            cmd.arg(c.key(k));
-        }
-        let values: Vec<Option<Vec<u8>>> = c
-            .run(true, c.grant.deadline, |mut conn| {
-                let cmd = &cmd;
-                async move { Ok(conn.query(cmd).await?) }
-            })
-            .await?;
-        if values.len() != keys.len() {
-            return Err(WitError::Internal(format!(
-                "redis answered {} values for {} keys",
-                values.len(),
-                keys.len()
-            )));
-        }
-        Ok(values)
+        let keys = packed::unpack_keys(&keys.text, &keys.lengths)
+            .map_err(|e| WitError::InvalidArgument(e.to_string()))?;
+        let values = c.mget(keys.into_iter()).await?;
+        let (data, lengths) = packed::pack_values(values.iter().map(Option::as_ref))
+            .map_err(|e| WitError::Internal(e.to_string()))?;
+        Ok(PackedValues { data, lengths })
     }
 
     async fn mset(&mut self, items: Vec<Item>) -> R<()> {

@@ -10,8 +10,23 @@ wasmtime::component::bindgen!({
 
 /// Any component exporting `lifecycle` and `provider` (adapters and wrappers alike).
 pub(crate) type Adapter = Wrapper;
-/// [`Adapter`] linked and ready to instantiate.
-pub(crate) type AdapterPre<T> = WrapperPre<T>;
+/// Where [`Adapter`]'s exports are in a component, looked up once per component.
+pub(crate) type AdapterIndices = WrapperIndices;
+
+/// Private bindings of the optional `bulk` export (world `bulk-exports`), looked up next
+/// to `provider` in every adapter.
+pub(crate) mod bulk {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "bulk-exports",
+        exports: { default: async },
+        with: {
+            "byoc:cache/types": crate::wasm::bindings::byoc::cache::types,
+        },
+    });
+
+    pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices};
+}
 
 use self::byoc::cache::types as wit;
 use crate::{Capability, ConfigField, ConfigKind, ConfigValue, Error, KeyTtl, ProviderInfo, Stats};

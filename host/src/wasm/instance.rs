@@ -1,5 +1,6 @@
 //! One sandboxed adapter instance: its store, its limits, and what happens when it traps.
 
+use super::bindings::bulk::Guest as BulkGuest;
 use super::bindings::{Adapter, ConfigEntry};
 use super::grants::Grants;
 use super::http::GrantedHttp;
@@ -62,6 +63,8 @@ impl WasiView for HostState {
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,
     pub(crate) adapter: Adapter,
+    /// The optional `bulk` export, when the component has it with the contract's types.
+    pub(crate) bulk: Option<BulkGuest>,
 }
 
 impl Live {
@@ -141,10 +144,26 @@ impl Shared {
     /// Instantiates the component in a fresh store without initialising it.
     pub(crate) async fn instantiate(&self) -> Result<Live> {
         let mut store = self.store()?;
-        let adapter = self.component.pre.instantiate_async(&mut store).await;
-        let adapter = adapter.map_err(|e| self.trap_error(e))?;
+        let instance = self.component.pre.instantiate_async(&mut store).await;
+        let instance = instance.map_err(|e| self.trap_error(e))?;
+        let adapter = self
+            .component
+            .indices
+            .load(&mut store, &instance)
+            .map_err(|e| self.trap_error(e))?;
+        let bulk = match &self.component.bulk {
+            None => None,
+            Some(bulk) => Some(bulk.load(&mut store, &instance).map_err(|e| Error::Load {
+                component: self.name().to_owned(),
+                reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
+            })?),
+        };
         self.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(Live { store, adapter })
+        Ok(Live {
+            store,
+            adapter,
+            bulk,
+        })
     }
 
     /// Instantiates and initialises a new instance.

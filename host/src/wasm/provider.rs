@@ -1,5 +1,6 @@
 //! [`WasmProvider`]: the provider trait over instances of a component.
 
+use super::bindings::byoc::cache::types::PackedKeys;
 use super::bindings::{self, WitItem};
 use super::grants::Grants;
 use super::instance::{Live, Shared};
@@ -13,6 +14,7 @@ use crate::{
     Stats,
 };
 use async_trait::async_trait;
+use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -249,25 +251,31 @@ async fn described(shared: &Shared) -> Result<(Live, ProviderInfo, Vec<ConfigFie
 }
 
 /// Runs one export on the partition `$part`: start the instance if needed, arm the
-/// deadline, call, settle (a trap drops the instance).
+/// deadline, call, settle (a trap drops the instance). `provider` functions by default;
+/// `bulk: method(..)` calls the optional `bulk` export (only for a component that has it).
 macro_rules! call {
-    ($self:ident, $part:expr, $method:ident ( $($arg:expr),* )) => {{
+    ($self:ident, $part:expr, $($call:tt)*) => {{
         $self.shared.admit()?;
         let slot = $self.lock($part).await;
-        call_in!($self, slot, $method($($arg),*))
+        call_in!($self, slot, $($call)*)
     }};
 }
 
 /// Like `call!`, on an instance slot the caller has locked.
 macro_rules! call_in {
-    ($self:ident, $slot:expr, $method:ident ( $($arg:expr),* )) => {{
+    ($self:ident, $slot:expr, bulk: $method:ident ( $($arg:expr),* )) => {
+        call_in!(@on $self, $slot, |live| live.bulk.as_ref().ok_or_else(|| Error::Internal(
+            format!("adapter `{}` has no `bulk` export", $self.shared.name())
+        ))?, $method($($arg),*))
+    };
+    ($self:ident, $slot:expr, $method:ident ( $($arg:expr),* )) => {
+        call_in!(@on $self, $slot, |live| live.adapter.byoc_cache_provider(), $method($($arg),*))
+    };
+    (@on $self:ident, $slot:expr, |$live:ident| $guest:expr, $method:ident ( $($arg:expr),* )) => {{
         let mut slot = $slot;
-        let live = $self.shared.ensure(&mut slot).await?;
+        let $live = $self.shared.ensure(&mut slot).await?;
         let outcome = {
-            let call = std::pin::pin!(live
-                .adapter
-                .byoc_cache_provider()
-                .$method(&mut live.store $(, $arg)*));
+            let call = std::pin::pin!($guest.$method(&mut $live.store $(, $arg)*));
             super::deadline::within($self.shared.wall_deadline(), call).await
         };
         match outcome {
@@ -354,8 +362,12 @@ impl WasmProvider {
 
     /// Fails when an adapter answered more value bytes than the limit allows.
     fn check_response<'v>(&self, values: impl Iterator<Item = &'v Option<Vec<u8>>>) -> Result<()> {
+        self.check_response_bytes(values.map(|v| v.as_ref().map_or(0, Vec::len)).sum())
+    }
+
+    /// Fails when an adapter answered `total` bytes of values, more than the limit allows.
+    fn check_response_bytes(&self, total: usize) -> Result<()> {
         let limit = self.shared.limits.max_response_bytes;
-        let total: usize = values.map(|v| v.as_ref().map_or(0, Vec::len)).sum();
         if total > limit {
             return Err(Error::Internal(format!(
                 "adapter `{}` answered {total} bytes of values, over the limit of {limit}",
@@ -373,14 +385,40 @@ impl WasmProvider {
         keys: usize,
     ) -> Result<Vec<Option<Vec<u8>>>> {
         self.check_response(values.iter())?;
-        if values.len() != keys {
+        self.check_count(values.len(), keys)?;
+        Ok(values)
+    }
+
+    /// Fails unless an adapter answered one value per key.
+    fn check_count(&self, values: usize, keys: usize) -> Result<()> {
+        if values != keys {
             return Err(Error::Internal(format!(
-                "adapter `{}` answered {} values for {keys} keys",
+                "adapter `{}` answered {values} values for {keys} keys",
                 self.shared.name(),
-                values.len(),
             )));
         }
-        Ok(values)
+        Ok(())
+    }
+
+    /// `get_multi` of `keys` on route `part` through the adapter's `bulk` export: keys and
+    /// values cross the sandbox packed, one buffer each way. The answer is checked like
+    /// [`checked_values`](Self::checked_values), and a packing that does not add up is an
+    /// error of the adapter.
+    async fn get_multi_packed(&self, part: usize, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let bad = |e: PackError| {
+            Error::Internal(format!(
+                "adapter `{}` answered a malformed packed get-multi: {e}",
+                self.shared.name()
+            ))
+        };
+        let (text, lengths) = packed::pack_keys(keys.iter().map(String::as_str))
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let keys_in = PackedKeys { text, lengths };
+        let answer = call!(self, part, bulk: call_get_multi_packed(&keys_in))?;
+        self.check_response_bytes(answer.data.len())?;
+        self.check_count(answer.lengths.len(), keys.len())?;
+        let values = packed::unpack_values(&answer.data, &answer.lengths).map_err(bad)?;
+        Ok(values.map(|v| v.map(<[u8]>::to_vec)).collect())
     }
 
     /// A pool's stats: the first live instance's answer, plus the per-instance counters
@@ -482,8 +520,12 @@ impl Provider for WasmProvider {
         keys.iter().try_for_each(|k| validate_key(k))?;
         let mut out = vec![None; keys.len()];
         for (part, indices, group) in self.key_groups(keys) {
-            let values = call!(self, part, call_get_multi(&group))?;
-            let values = self.checked_values(values, group.len())?;
+            let values = if self.shared.component.bulk.is_some() {
+                self.get_multi_packed(part, &group).await?
+            } else {
+                let values = call!(self, part, call_get_multi(&group))?;
+                self.checked_values(values, group.len())?
+            };
             for (i, value) in indices.into_iter().zip(values) {
                 out[i] = value;
             }

@@ -1,6 +1,6 @@
 //! The process's wasmtime engine, its epoch ticker and the compiled-component cache.
 
-use super::bindings::AdapterPre;
+use super::bindings::{AdapterIndices, bulk};
 use super::instance::HostState;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine};
 
 /// Default [`RuntimeConfig::epoch_tick`]: 10 ms.
@@ -111,7 +111,11 @@ impl std::fmt::Debug for Runtime {
 #[derive(Clone)]
 pub struct AdapterComponent {
     pub(crate) name: Arc<str>,
-    pub(crate) pre: AdapterPre<HostState>,
+    pub(crate) pre: InstancePre<HostState>,
+    /// Where the `lifecycle` and `provider` exports are.
+    pub(crate) indices: Arc<AdapterIndices>,
+    /// Where the optional `bulk` export is, if the component has one.
+    pub(crate) bulk: Option<Arc<bulk::GuestIndices>>,
     /// Imported and exported interfaces, with versions (`wasi:io/poll@0.2.6`).
     interfaces: Arc<(Vec<String>, Vec<String>)>,
 }
@@ -262,14 +266,17 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(load_err)?;
-        let pre = AdapterPre::new(instance_pre).map_err(load_err)?;
+        let indices = AdapterIndices::new(&instance_pre).map_err(load_err)?;
+        let bulk = bulk::GuestIndices::new(&instance_pre).ok().map(Arc::new);
         let ty = component.component_type();
         let names = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<String>>();
         let imports = names(&mut ty.imports(&self.inner.engine).map(|(n, _)| n.to_owned()));
         let exports = names(&mut ty.exports(&self.inner.engine).map(|(n, _)| n.to_owned()));
         let loaded = AdapterComponent {
             name: name.into(),
-            pre,
+            pre: instance_pre,
+            indices: Arc::new(indices),
+            bulk,
             interfaces: Arc::new((imports, exports)),
         };
         self.lock_compiled().insert(hash, loaded.clone());
