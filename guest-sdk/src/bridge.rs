@@ -122,6 +122,27 @@ impl<A: Adapter> Runtime<A> {
     }
 }
 
+impl<A: Adapter> Bridge<A> {
+    /// `get-multi` of borrowed keys. An adapter without a native `get_multi` is read key
+    /// by key, with no copy of the keys.
+    pub(crate) fn get_multi_borrowed(keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        if A::NATIVE.contains(Capabilities::GET_MULTI) {
+            let keys = keys.iter().map(|&k| k.to_owned()).collect();
+            return <Self as provider::Guest>::get_multi(keys);
+        }
+        keys.iter().try_for_each(|k| key(k))?;
+        let now = now_ms();
+        with::<A, _>(|rt| {
+            keys.iter()
+                .map(|&k| {
+                    let entry = rt.adapter.get(k)?;
+                    rt.settle(k, entry, now)
+                })
+                .collect()
+        })
+    }
+}
+
 impl<A: Adapter> lifecycle::Guest for Bridge<A> {
     fn describe() -> AdapterDescription {
         AdapterDescription {

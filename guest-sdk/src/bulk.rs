@@ -3,33 +3,32 @@
 
 use crate::bindings::byoc::cache::types::{PackedKeys, PackedValues};
 use crate::bindings::exports::byoc::cache::{bulk, provider};
-use crate::{Bridge, Error, Result, Wrapper, WrapperBridge};
+use crate::{Adapter, Bridge, Error, Result, Wrapper, WrapperBridge};
 use byoc_common::packed;
 
 /// `get-multi-packed` through `get_multi`: the keys unpacked, the values packed.
 fn derived(
-    keys: PackedKeys,
-    get_multi: impl FnOnce(Vec<String>) -> Result<Vec<Option<Vec<u8>>>>,
+    keys: &PackedKeys,
+    get_multi: impl FnOnce(&[&str]) -> Result<Vec<Option<Vec<u8>>>>,
 ) -> Result<PackedValues> {
     let keys = packed::unpack_keys(&keys.text, &keys.lengths)
-        .map_err(|e| Error::InvalidArgument(e.to_string()))?
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let values = get_multi(keys)?;
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let values = get_multi(&keys)?;
     let (data, lengths) = packed::pack_values(values.iter().map(Option::as_ref))
         .map_err(|e| Error::Internal(e.to_string()))?;
     Ok(PackedValues { data, lengths })
 }
 
-impl<A: crate::Adapter> bulk::Guest for Bridge<A> {
+impl<A: Adapter> bulk::Guest for Bridge<A> {
     fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
-        derived(keys, <Self as provider::Guest>::get_multi)
+        derived(&keys, Self::get_multi_borrowed)
     }
 }
 
 impl<W: Wrapper> bulk::Guest for WrapperBridge<W> {
     fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
-        derived(keys, <Self as provider::Guest>::get_multi)
+        derived(&keys, |keys| {
+            <Self as provider::Guest>::get_multi(keys.iter().map(|&k| k.to_owned()).collect())
+        })
     }
 }

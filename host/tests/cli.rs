@@ -198,6 +198,11 @@ fn inspect_describes_every_adapter_the_repo_builds() {
         let out = ok(dir.path(), &["inspect", path]);
         assert!(out.contains(&format!("world: {world} ")), "{name}: {out}");
         assert!(out.contains(&format!("info: {name} ")), "{name}: {out}");
+        // Every adapter built with the Rust SDK exports the packed get-multi.
+        assert!(
+            out.contains("packed get-multi (byoc:cache/bulk): exported"),
+            "{name}: {out}"
+        );
         assert!(
             out.contains("sha256: ") && out.contains("exports:"),
             "{out}"

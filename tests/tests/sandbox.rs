@@ -8,7 +8,7 @@ use byoc::wasm::Quarantine;
 use byoc::{AdapterConfig, ConfigValue, Error, Item, Limits, Provider, Registry, WasmProvider};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wat_hostile::{WatBehaviour, probe};
+use wat_hostile::{WatBehaviour, WatPacking, probe};
 
 #[path = "sandbox/wat.rs"]
 mod wat_hostile;
@@ -613,4 +613,52 @@ async fn a_scan_answering_more_than_asked_is_refused() {
     // A refused answer is not a trap: the instance keeps serving.
     p.ping().await.expect("ping");
     assert_eq!((p.traps(), p.instantiations()), (0, 1));
+}
+
+/// An adapter whose optional `bulk` export answers packings that do not add up: the host
+/// uses that export for `get_multi`, refuses each answer with a typed error naming the
+/// adapter, and the instance keeps serving (a refused answer is not a trap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_packed_answers_are_refused() {
+    let cases = [
+        (
+            WatPacking::LengthMismatch,
+            "add up to 0 bytes but the buffer holds 5",
+        ),
+        (WatPacking::NegativeLength, "negative length"),
+        (WatPacking::Miscount, "answered 3 values for 2 keys"),
+    ];
+    for (packing, expected) in cases {
+        let registry = Registry::new().expect("runtime");
+        let runtime = registry.runtime();
+        let component = runtime
+            .load("wat-bulk", &wat_hostile::bulk_component(packing))
+            .expect("the component loads");
+        assert!(
+            component
+                .exports()
+                .iter()
+                .any(|e| e.starts_with("byoc:cache/bulk@")),
+            "{:?}",
+            component.exports()
+        );
+        let p = WasmProvider::builder(runtime, component)
+            .limits(limits())
+            .partitions(1)
+            .build()
+            .await
+            .expect("the adapter starts");
+        let keys = ["a", "b"].map(String::from);
+        match p.get_multi(&keys).await {
+            Err(Error::Internal(m)) => assert!(
+                m.contains(expected) && m.contains("wat-bulk"),
+                "{packing:?}: {m}"
+            ),
+            other => panic!("{packing:?}: {other:?}"),
+        }
+        assert!(p.get_multi(&[]).await.is_ok_and(|v| v.is_empty()));
+        let (_, _, runs) = probe(&p.get("k").await.expect("get").expect("a probe"));
+        assert_eq!(runs, 0, "{packing:?}");
+        assert_eq!((p.traps(), p.instantiations()), (0, 1), "{packing:?}");
+    }
 }

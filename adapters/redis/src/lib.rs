@@ -269,7 +269,7 @@ impl bulk::Guest for RedisAdapter {
     fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
         with(|_| Ok(()))?;
         let values = redis::mget_packed(&keys)?;
-        let hits = values.lengths.iter().filter(|v| v.is_some()).count();
+        let hits = values.lengths.iter().filter(|&&n| n >= 0).count();
         count(hits, values.lengths.len() - hits);
         Ok(values)
     }

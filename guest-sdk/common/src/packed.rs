@@ -11,12 +11,15 @@
 //!
 //! let values = [Some(&b"xy"[..]), None, Some(&b""[..])];
 //! let (data, lengths) = packed::pack_values(values).unwrap();
-//! assert_eq!(lengths, [Some(2), None, Some(0)]);
+//! assert_eq!(lengths, [2, packed::MISSING, 0]);
 //! let back: Vec<_> = packed::unpack_values(&data, &lengths).unwrap().collect();
 //! assert_eq!(back, values);
 //! ```
 
 use std::fmt;
+
+/// The length of a missing value in packed values (RESP's null bulk string is `$-1`).
+pub const MISSING: i32 = -1;
 
 /// Why a packed buffer cannot be read (or written).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +32,19 @@ pub enum PackError {
         /// The buffer's length.
         actual: u64,
     },
-    /// Element `index` does not start and end at a character boundary of the text.
+    /// Key `index` does not start and end at a character boundary of the text.
     NotCharBoundary {
         /// The element.
         index: usize,
     },
-    /// Element `index` is longer than a `u32` length can say.
+    /// Element `index` is longer than a packed length can say (4 GiB for a key, 2 GiB for
+    /// a value).
     TooLong {
+        /// The element.
+        index: usize,
+    },
+    /// Value `index` has a negative length other than [`MISSING`].
+    NegativeLength {
         /// The element.
         index: usize,
     },
@@ -55,9 +64,12 @@ impl fmt::Display for PackError {
                 )
             }
             PackError::TooLong { index } => {
+                write!(f, "element {index} is too long for a packed length")
+            }
+            PackError::NegativeLength { index } => {
                 write!(
                     f,
-                    "element {index} is too long for a packed length (over 4 GiB)"
+                    "packed value {index} has a negative length other than -1"
                 )
             }
         }
@@ -65,10 +77,6 @@ impl fmt::Display for PackError {
 }
 
 impl std::error::Error for PackError {}
-
-fn length(index: usize, len: usize) -> Result<u32, PackError> {
-    u32::try_from(len).map_err(|_| PackError::TooLong { index })
-}
 
 fn check_total(lengths: impl Iterator<Item = u32>, actual: usize) -> Result<(), PackError> {
     let claimed = lengths.fold(0u64, |sum, n| sum.saturating_add(u64::from(n)));
@@ -89,7 +97,7 @@ pub fn pack_keys<'k>(
     let mut lengths = Vec::with_capacity(keys.size_hint().0);
     let mut text = String::new();
     for (index, key) in keys.enumerate() {
-        lengths.push(length(index, key.len())?);
+        lengths.push(u32::try_from(key.len()).map_err(|_| PackError::TooLong { index })?);
         text.push_str(key);
     }
     Ok((text, lengths))
@@ -115,39 +123,43 @@ pub fn unpack_keys<'t>(text: &'t str, lengths: &[u32]) -> Result<Vec<&'t str>, P
         .collect()
 }
 
-/// Packs optional values into one buffer and their lengths (`None` for a missing value).
+/// Packs optional values into one buffer and their lengths ([`MISSING`] for `None`).
 pub fn pack_values<V: AsRef<[u8]>>(
     values: impl IntoIterator<Item = Option<V>>,
-) -> Result<(Vec<u8>, Vec<Option<u32>>), PackError> {
+) -> Result<(Vec<u8>, Vec<i32>), PackError> {
     let values = values.into_iter();
     let mut lengths = Vec::with_capacity(values.size_hint().0);
     let mut data = Vec::new();
     for (index, value) in values.enumerate() {
         lengths.push(match value {
-            None => None,
+            None => MISSING,
             Some(v) => {
                 let v = v.as_ref();
                 data.extend_from_slice(v);
-                Some(length(index, v.len())?)
+                i32::try_from(v.len()).map_err(|_| PackError::TooLong { index })?
             }
         });
     }
     Ok((data, lengths))
 }
 
-/// Splits packed values, in order, once the present lengths are checked to add up to the
-/// buffer's length.
+/// Splits packed values, in order, once the lengths are checked: each is [`MISSING`] or
+/// not negative, and the others add up to the buffer's length.
 pub fn unpack_values<'d>(
     data: &'d [u8],
-    lengths: &'d [Option<u32>],
+    lengths: &'d [i32],
 ) -> Result<impl ExactSizeIterator<Item = Option<&'d [u8]>> + 'd, PackError> {
-    check_total(lengths.iter().flatten().copied(), data.len())?;
+    if let Some(index) = lengths.iter().position(|&n| n < MISSING) {
+        return Err(PackError::NegativeLength { index });
+    }
+    let present = lengths.iter().filter_map(|&n| u32::try_from(n).ok());
+    check_total(present, data.len())?;
     let mut at = 0usize;
-    Ok(lengths.iter().map(move |n| {
-        n.map(|n| {
-            // In bounds: the lengths add up to `data.len()`.
-            let value = &data[at..at + n as usize];
-            at += n as usize;
+    Ok(lengths.iter().map(move |&n| {
+        usize::try_from(n).ok().map(|n| {
+            // In bounds: the present lengths add up to `data.len()`.
+            let value = &data[at..at + n];
+            at += n;
             value
         })
     }))
@@ -173,12 +185,16 @@ mod tests {
         );
         assert!(unpack_keys("ab", &[u32::MAX, 3]).is_err());
         assert!(matches!(
-            unpack_values(b"ab", &[Some(3)]),
+            unpack_values(b"ab", &[3]),
             Err(PackError::LengthMismatch { .. })
         ));
-        assert!(unpack_values(b"ab", &[Some(u32::MAX), Some(u32::MAX)]).is_err());
+        assert!(unpack_values(b"ab", &[i32::MAX, i32::MAX]).is_err());
+        assert_eq!(
+            unpack_values(b"ab", &[2, -2]).err(),
+            Some(PackError::NegativeLength { index: 1 })
+        );
         assert_eq!(unpack_keys("", &[]), Ok(vec![]));
-        assert_eq!(unpack_values(b"", &[None]).map(|v| v.count()), Ok(1));
+        assert_eq!(unpack_values(b"", &[MISSING]).map(|v| v.count()), Ok(1));
     }
 
     proptest! {

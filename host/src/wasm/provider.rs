@@ -400,25 +400,39 @@ impl WasmProvider {
         Ok(())
     }
 
-    /// `get_multi` of `keys` on route `part` through the adapter's `bulk` export: keys and
-    /// values cross the sandbox packed, one buffer each way. The answer is checked like
-    /// [`checked_values`](Self::checked_values), and a packing that does not add up is an
-    /// error of the adapter.
-    async fn get_multi_packed(&self, part: usize, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+    /// `get_multi` of `keys` through the adapter's `bulk` export: keys and values cross the
+    /// sandbox packed, one buffer each way per route. Each route's keys are packed straight
+    /// from `keys` (no copy of a route's share). Answers are checked like
+    /// [`checked_values`](Self::checked_values); a packing that does not add up is an error
+    /// of the adapter.
+    async fn get_multi_packed(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         let bad = |e: PackError| {
             Error::Internal(format!(
                 "adapter `{}` answered a malformed packed get-multi: {e}",
                 self.shared.name()
             ))
         };
-        let (text, lengths) = packed::pack_keys(keys.iter().map(String::as_str))
-            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let keys_in = PackedKeys { text, lengths };
-        let answer = call!(self, part, bulk: call_get_multi_packed(&keys_in))?;
-        self.check_response_bytes(answer.data.len())?;
-        self.check_count(answer.lengths.len(), keys.len())?;
-        let values = packed::unpack_values(&answer.data, &answer.lengths).map_err(bad)?;
-        Ok(values.map(|v| v.map(<[u8]>::to_vec)).collect())
+        let mut out = vec![None; keys.len()];
+        for (part, indices) in self
+            .split(keys.iter().map(String::as_str))
+            .into_iter()
+            .enumerate()
+        {
+            if indices.is_empty() {
+                continue;
+            }
+            let (text, lengths) = packed::pack_keys(indices.iter().map(|&i| keys[i].as_str()))
+                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let group = PackedKeys { text, lengths };
+            let answer = call!(self, part, bulk: call_get_multi_packed(&group))?;
+            self.check_response_bytes(answer.data.len())?;
+            self.check_count(answer.lengths.len(), indices.len())?;
+            let values = packed::unpack_values(&answer.data, &answer.lengths).map_err(bad)?;
+            for (i, value) in indices.into_iter().zip(values) {
+                out[i] = value.map(<[u8]>::to_vec);
+            }
+        }
+        Ok(out)
     }
 
     /// A pool's stats: the first live instance's answer, plus the per-instance counters
@@ -518,14 +532,13 @@ impl Provider for WasmProvider {
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
+        if self.shared.component.bulk.is_some() {
+            return self.get_multi_packed(keys).await;
+        }
         let mut out = vec![None; keys.len()];
         for (part, indices, group) in self.key_groups(keys) {
-            let values = if self.shared.component.bulk.is_some() {
-                self.get_multi_packed(part, &group).await?
-            } else {
-                let values = call!(self, part, call_get_multi(&group))?;
-                self.checked_values(values, group.len())?
-            };
+            let values = call!(self, part, call_get_multi(&group))?;
+            let values = self.checked_values(values, group.len())?;
             for (i, value) in indices.into_iter().zip(values) {
                 out[i] = value;
             }

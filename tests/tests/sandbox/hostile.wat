@@ -2,7 +2,8 @@
 ;; (`table.grow`) or would hide behind its allocator (raw `memory.grow`). The test
 ;; substitutes the two placeholders in double braces (the table's initial size, and the
 ;; body of `$misbehave`), then wraps the core module into a component of the `adapter`
-;; world.
+;; world. A third placeholder is empty, or holds a `bulk` export (see `wat.rs`) whose
+;; packed answers are malformed; the component's world is then `wrapper-bulk`.
 ;;
 ;; It stores nothing. `get` of any key answers a 12-byte probe of the instance:
 ;; table size (u32 LE), memory pages (u32 LE), `$misbehave` runs (u32 LE); a fresh
@@ -140,4 +141,6 @@
   (func (export "byoc:cache/provider@0.1.0#stats") (result i32) (call $zero))
   (func (export "byoc:cache/provider@0.1.0#ping") (result i32) (call $zero))
   (func (export "byoc:cache/provider@0.1.0#info") (result i32) (i32.const 256))
+
+  {{BULK}}
 )

@@ -41,6 +41,18 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
         "adapter (byoc:cache/worlds.adapter)"
     };
     println!("world: {world}");
+    let bulk = component
+        .exports()
+        .iter()
+        .any(|e| unversioned(e) == "byoc:cache/bulk");
+    println!(
+        "packed get-multi (byoc:cache/bulk): {}",
+        if bulk {
+            "exported"
+        } else {
+            "not exported (get-multi per key)"
+        }
+    );
     println!("imports:");
     for name in &imports {
         println!("  {name}");
