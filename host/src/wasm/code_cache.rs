@@ -187,6 +187,21 @@ mod tests {
     }
 
     #[test]
+    fn code_with_and_without_unwind_tables_never_mix() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bytes = wat::parse_str(WAT).expect("wat");
+        let key = super::sha256(&bytes);
+        for unwind in [false, true, false] {
+            let engine = Engine::new(Config::new().native_unwind_info(unwind)).expect("engine");
+            let cache = CodeDir::open(dir.path(), &engine).expect("cache");
+            cache.load(&engine, &key, &bytes).expect("load");
+        }
+        // One entry per engine configuration.
+        let entries = std::fs::read_dir(dir.path()).expect("dir").count();
+        assert_eq!(entries, 2);
+    }
+
+    #[test]
     fn a_corrupt_entry_is_compiled_again_and_replaced() {
         let dir = tempfile::tempdir().expect("temp dir");
         let engine = engine();
