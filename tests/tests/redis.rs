@@ -413,7 +413,7 @@ fn commands(server: &RedisServer) -> std::collections::HashMap<String, u64> {
 
 /// The Redis provider's instances are pooled: concurrent calls run on several instances
 /// at once (a second one only starts while the first is busy), yet stats, scan and clear
-/// are answered once, not once per instance, and per-instance hit counters add up.
+/// are answered once, not once per instance, and the pool's hits add up over instances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_instances_serve_concurrent_calls_once() {
     let Some(server) = RedisServer::start("redis pooled instances") else {
@@ -438,6 +438,7 @@ async fn pooled_instances_serve_concurrent_calls_once() {
     for t in tasks {
         t.await.expect("task");
     }
+    let sizes_before = commands(&server).get("memory|usage").copied().unwrap_or(0);
     let after = p.stats().await.expect("stats");
     assert_eq!(after.extra("host.pooled"), Some(1));
     assert!(
@@ -446,6 +447,10 @@ async fn pooled_instances_serve_concurrent_calls_once() {
     );
     assert_eq!(after.hits - before.hits, 400, "hits summed over instances");
     assert_eq!(after.keys, 20, "keys counted once");
+    // One instance answered: the namespace was sized once (MEMORY USAGE per key), not
+    // once per live instance.
+    let sizes = commands(&server).get("memory|usage").copied().unwrap_or(0) - sizes_before;
+    assert_eq!(sizes, 20, "MEMORY USAGE calls of one stats");
     assert_eq!(p.keys("*").await.expect("keys").len(), 20, "scanned once");
     p.clear().await.expect("clear");
     assert_eq!(p.stats().await.expect("stats").keys, 0);

@@ -51,9 +51,12 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// for adapters whose state lives outside the instance (Redis, HTTP): calls from many
 /// tasks then run concurrently (their host imports overlap) instead of queueing behind one
 /// instance. Operations on many keys go to one instance whole; `scan`, `clear` and `ping`
-/// are answered by one instance (they would repeat the same external work on each);
-/// `stats` takes keys, bytes and extras from one instance and adds up the per-instance
-/// counters (hits, misses, evictions, expirations) of every live one.
+/// are answered by one instance (they would repeat the same external work on each), and
+/// so is `stats` (keys, bytes, evictions, expirations and extras: for Redis one scan of
+/// the namespace, not one per live instance). A pool's hits and misses are counted by the
+/// host from the answers of `get`, `exists` and `get_multi`, the way the guest SDK counts
+/// them: instances come and go (on demand, after a trap), so their own counters would
+/// miss the reads of the ones gone, and adding them up would cost a call into every one.
 ///
 /// # Traps
 ///
@@ -67,6 +70,8 @@ pub struct WasmProvider {
     pooled: bool,
     /// Pooled mode: the free instance slots.
     free: FreeSlots,
+    /// Pooled mode: hits and misses of the pool (see [Pooled instances](Self#pooled-instances)).
+    reads: ReadCounts,
     /// Chooses a key's partition (fast, seeded per provider).
     hasher: foldhash::fast::RandomState,
     info: ProviderInfo,
@@ -82,6 +87,13 @@ impl std::fmt::Debug for WasmProvider {
             .field("limits", &self.shared.limits)
             .finish_non_exhaustive()
     }
+}
+
+/// A pool's read counters.
+#[derive(Default)]
+struct ReadCounts {
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// Builds a [`WasmProvider`]; see [`WasmProvider::builder`].
@@ -203,6 +215,7 @@ impl WasmProviderBuilder {
             partitions: slots.into_boxed_slice(),
             pooled,
             free: FreeSlots::new(if pooled { partitions } else { 0 }),
+            reads: ReadCounts::default(),
             hasher: foldhash::fast::RandomState::default(),
             info,
             config_fields,
@@ -435,30 +448,23 @@ impl WasmProvider {
         Ok(out)
     }
 
-    /// A pool's stats: the first live instance's answer, plus the per-instance counters
-    /// of the others (their keys, bytes and extras describe the same external state).
+    /// A pool's stats: one instance's answer (any free one, the most recently used
+    /// first), with the pool's hits and misses as the host counted them.
     async fn pool_stats(&self) -> Result<Stats> {
-        let mut total: Option<Stats> = None;
-        for slot in self.partitions.iter() {
-            let guard = slot.lock().await;
-            if guard.is_none() {
-                continue;
-            }
-            let stats: Stats = call_in!(self, guard, call_stats())?.into();
-            match &mut total {
-                None => total = Some(stats),
-                Some(t) => {
-                    t.hits += stats.hits;
-                    t.misses += stats.misses;
-                    t.evictions += stats.evictions;
-                    t.expirations += stats.expirations;
-                }
-            }
-        }
-        match total {
-            Some(total) => Ok(total),
-            // No instance is running (they all trapped): start one to answer.
-            None => Ok(call!(self, 0, call_stats())?.into()),
+        let mut stats: Stats = call!(self, 0, call_stats())?.into();
+        stats.hits = self.reads.hits.load(Ordering::Relaxed);
+        stats.misses = self.reads.misses.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    /// Counts reads of a pool (`hits` found, `misses` not); nothing for partitions, whose
+    /// instances count their own.
+    fn count_reads(&self, hits: usize, misses: usize) {
+        if self.pooled {
+            self.reads.hits.fetch_add(hits as u64, Ordering::Relaxed);
+            self.reads
+                .misses
+                .fetch_add(misses as u64, Ordering::Relaxed);
         }
     }
 
@@ -510,6 +516,7 @@ impl Provider for WasmProvider {
         validate_key(key)?;
         let value = call!(self, self.partition(key), call_get(key))?;
         self.check_response(std::iter::once(&value))?;
+        self.count_reads(usize::from(value.is_some()), usize::from(value.is_none()));
         Ok(value)
     }
 
@@ -527,21 +534,29 @@ impl Provider for WasmProvider {
 
     async fn exists(&self, key: &str) -> Result<bool> {
         validate_key(key)?;
-        call!(self, self.partition(key), call_exists(key))
+        let found = call!(self, self.partition(key), call_exists(key))?;
+        self.count_reads(usize::from(found), usize::from(!found));
+        Ok(found)
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
-        if self.shared.component.bulk.is_some() {
-            return self.get_multi_packed(keys).await;
-        }
-        let mut out = vec![None; keys.len()];
-        for (part, indices, group) in self.key_groups(keys) {
-            let values = call!(self, part, call_get_multi(&group))?;
-            let values = self.checked_values(values, group.len())?;
-            for (i, value) in indices.into_iter().zip(values) {
-                out[i] = value;
+        let out = if self.shared.component.bulk.is_some() {
+            self.get_multi_packed(keys).await?
+        } else {
+            let mut out = vec![None; keys.len()];
+            for (part, indices, group) in self.key_groups(keys) {
+                let values = call!(self, part, call_get_multi(&group))?;
+                let values = self.checked_values(values, group.len())?;
+                for (i, value) in indices.into_iter().zip(values) {
+                    out[i] = value;
+                }
             }
+            out
+        };
+        if self.pooled {
+            let hits = out.iter().filter(|v| v.is_some()).count();
+            self.count_reads(hits, out.len() - hits);
         }
         Ok(out)
     }
