@@ -1,7 +1,9 @@
 //! [`Instrumented`]: per-cache metrics and tracing around any provider.
 
+use crate::provider::MultiValue;
 use crate::{Error, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
 use async_trait::async_trait;
+use bytes::Bytes;
 use metrics::{Counter, Histogram};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -183,6 +185,19 @@ impl Instrumented {
     }
 }
 
+impl Instrumented {
+    /// Either multi-key read, measured as `get_multi` with its hits and misses.
+    async fn get_multi_as<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
+        let out = self.call(4, V::get_multi(&*self.inner, keys)).await;
+        if let Ok(values) = &out {
+            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
+            self.hits.increment(hits);
+            self.misses.increment(values.len() as u64 - hits);
+        }
+        out
+    }
+}
+
 #[async_trait]
 impl Provider for Instrumented {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -208,13 +223,11 @@ impl Provider for Instrumented {
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let out = self.call(4, self.inner.get_multi(keys)).await;
-        if let Ok(values) = &out {
-            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-            self.hits.increment(hits);
-            self.misses.increment(values.len() as u64 - hits);
-        }
-        out
+        self.get_multi_as(keys).await
+    }
+
+    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        self.get_multi_as(keys).await
     }
 
     async fn set_multi(&self, items: &[Item]) -> Result<()> {

@@ -6,6 +6,7 @@
 //! expires, at most [`NearCacheBuilder::max_staleness`] after it was filled, and never after
 //! the entry's own TTL. Writes made through this `NearCache` invalidate its L1 at once.
 
+use crate::provider::MultiValue;
 use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -247,6 +248,60 @@ impl NearCache {
         Ok(Some(value))
     }
 
+    /// `get_multi` answering `V`: hits from the L1 (shared for `Bytes`, copied for
+    /// vectors), misses from the provider below in one call of the same kind.
+    async fn get_multi_as<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
+        let mut out: Vec<Option<V>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        let mut missing_at = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            match self.l1.get(key.as_str()) {
+                Some(entry) => out.push(Some(V::from_shared(&entry.value, &entry.value))),
+                None => {
+                    out.push(None);
+                    missing.push(key.clone());
+                    missing_at.push(i);
+                }
+            }
+        }
+        let hits = (keys.len() - missing.len()) as u64;
+        self.hits.fetch_add(hits, Ordering::Relaxed);
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        self.misses
+            .fetch_add(missing.len() as u64, Ordering::Relaxed);
+        let fill = self.ttl == NearTtl::AssumeLonger;
+        let epochs: Vec<(usize, u64)> = if fill {
+            missing
+                .iter()
+                .map(|k| {
+                    let s = self.stripe(k);
+                    (s, self.coherence.epochs[s].load(Ordering::SeqCst))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let values = V::get_multi(&*self.inner, &missing).await?;
+        let expires_at = Instant::now() + self.max_staleness;
+        for (n, (i, value)) in missing_at.into_iter().zip(values).enumerate() {
+            if fill && let (Some(v), Some(&(stripe, epoch))) = (&value, epochs.get(n)) {
+                self.fill(
+                    stripe,
+                    epoch,
+                    &keys[i],
+                    // A copy: a shared slice would keep the provider's whole answer
+                    // alive for as long as the entry, outside the L1's byte bound.
+                    Bytes::copy_from_slice(v.as_ref()),
+                    expires_at,
+                );
+            }
+            out[i] = value;
+        }
+        Ok(out)
+    }
+
     /// Number of entries in the L1 (approximate: moka counts lazily).
     pub fn near_entries(&self) -> u64 {
         self.l1.entry_count()
@@ -374,53 +429,11 @@ impl Provider for NearCache {
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(keys.len());
-        let mut missing = Vec::new();
-        let mut missing_at = Vec::new();
-        for (i, key) in keys.iter().enumerate() {
-            match self.l1.get(key.as_str()) {
-                Some(entry) => out.push(Some(entry.value.to_vec())),
-                None => {
-                    out.push(None);
-                    missing.push(key.clone());
-                    missing_at.push(i);
-                }
-            }
-        }
-        let hits = (keys.len() - missing.len()) as u64;
-        self.hits.fetch_add(hits, Ordering::Relaxed);
-        if missing.is_empty() {
-            return Ok(out);
-        }
-        self.misses
-            .fetch_add(missing.len() as u64, Ordering::Relaxed);
-        let fill = self.ttl == NearTtl::AssumeLonger;
-        let epochs: Vec<(usize, u64)> = if fill {
-            missing
-                .iter()
-                .map(|k| {
-                    let s = self.stripe(k);
-                    (s, self.coherence.epochs[s].load(Ordering::SeqCst))
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let values = self.inner.get_multi(&missing).await?;
-        let expires_at = Instant::now() + self.max_staleness;
-        for (n, (i, value)) in missing_at.into_iter().zip(values).enumerate() {
-            if fill && let (Some(v), Some(&(stripe, epoch))) = (&value, epochs.get(n)) {
-                self.fill(
-                    stripe,
-                    epoch,
-                    &keys[i],
-                    Bytes::copy_from_slice(v),
-                    expires_at,
-                );
-            }
-            out[i] = value;
-        }
-        Ok(out)
+        self.get_multi_as(keys).await
+    }
+
+    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        self.get_multi_as(keys).await
     }
 
     async fn set_multi(&self, items: &[Item]) -> Result<()> {

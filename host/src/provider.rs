@@ -2,6 +2,7 @@
 
 use crate::{Error, Item, KeyTtl, ProviderInfo, Result, ScanPage, Stats};
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::time::Duration;
 
 /// Scan page size used by [`Provider::keys`].
@@ -52,6 +53,17 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The values of `keys`, in order.
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>>;
+
+    /// [`get_multi`](Provider::get_multi) with values as [`Bytes`]: the same answer,
+    /// without an allocation and a copy per value where the provider has the values in
+    /// one buffer. A wasm adapter that exports the packed `bulk` interface answers in one
+    /// buffer, and each value is a slice of it (so holding any one value keeps the whole
+    /// answer's buffer alive: copy a small value you keep for long). The default wraps
+    /// `get_multi`'s vectors (no copy). Wrappers forward it.
+    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        let values = self.get_multi(keys).await?;
+        Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
+    }
 
     /// Stores every item.
     async fn set_multi(&self, items: &[Item]) -> Result<()>;
@@ -116,4 +128,43 @@ pub(crate) fn expire_ttl_ms(ttl: Option<Duration>) -> Option<u64> {
 pub(crate) fn duration_ms_ceil(d: Duration) -> u64 {
     let micros = d.as_micros();
     u64::try_from(micros.div_ceil(1000)).unwrap_or(u64::MAX)
+}
+
+/// A multi-key read in flight (the future an `async_trait` method returns).
+pub(crate) type MultiRead<'a, V> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<Option<V>>>> + Send + 'a>>;
+
+/// What a multi-key read answers with: owned vectors ([`Provider::get_multi`]) or shared
+/// [`Bytes`] ([`Provider::get_multi_bytes`]). Lets one implementation serve both.
+pub(crate) trait MultiValue: AsRef<[u8]> + Sized + Clone + Send + 'static {
+    /// From an owned vector (no copy).
+    fn from_vec(v: Vec<u8>) -> Self;
+    /// `part`, which is a slice of `buf` (a copy for a vector, a shared slice for `Bytes`).
+    fn from_shared(buf: &Bytes, part: &[u8]) -> Self;
+    /// `p`'s multi-key read of this value type.
+    fn get_multi<'a>(p: &'a dyn Provider, keys: &'a [String]) -> MultiRead<'a, Self>;
+}
+
+impl MultiValue for Vec<u8> {
+    fn from_vec(v: Vec<u8>) -> Self {
+        v
+    }
+    fn from_shared(_buf: &Bytes, part: &[u8]) -> Self {
+        part.to_vec()
+    }
+    fn get_multi<'a>(p: &'a dyn Provider, keys: &'a [String]) -> MultiRead<'a, Self> {
+        p.get_multi(keys)
+    }
+}
+
+impl MultiValue for Bytes {
+    fn from_vec(v: Vec<u8>) -> Self {
+        Bytes::from(v)
+    }
+    fn from_shared(buf: &Bytes, part: &[u8]) -> Self {
+        buf.slice_ref(part)
+    }
+    fn get_multi<'a>(p: &'a dyn Provider, keys: &'a [String]) -> MultiRead<'a, Self> {
+        p.get_multi_bytes(keys)
+    }
 }

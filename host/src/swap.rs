@@ -3,6 +3,7 @@
 use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,6 +193,12 @@ impl SwapProvider {
         }
     }
 
+    fn record_reads(&self, keys: &[String]) {
+        if let Some(hot) = &self.hot {
+            keys.iter().for_each(|key| hot.record(key));
+        }
+    }
+
     /// Runs a write, recording its keys before and after when a warm-up is running.
     async fn write<R, F>(&self, keys: &(dyn Fn() -> Vec<String> + Sync), f: F) -> Result<R>
     where
@@ -261,12 +268,13 @@ impl Provider for SwapProvider {
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        if self.hot.is_some() {
-            for key in keys {
-                self.record_read(key);
-            }
-        }
+        self.record_reads(keys);
         self.load().get_multi(keys).await
+    }
+
+    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        self.record_reads(keys);
+        self.load().get_multi_bytes(keys).await
     }
 
     async fn set_multi(&self, items: &[Item]) -> Result<()> {

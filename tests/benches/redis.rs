@@ -247,7 +247,7 @@ fn throughput_distinct(
     group.finish();
 }
 
-/// `get_multi` of 1000 keys against one raw MGET of the same keys.
+/// `get_multi` (and `get_multi_bytes`) of 1000 keys against one raw MGET of the same keys.
 fn mget1000(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
@@ -267,6 +267,11 @@ fn mget1000(
     group.bench_function("mget1000/byoc", |b| {
         b.to_async(rt)
             .iter(|| async { black_box(provider.get_multi(&keys).await.expect("mget")) })
+    });
+    // The zero-copy variant: every value a slice of the adapter's one packed answer.
+    group.bench_function("mget1000/byoc_bytes", |b| {
+        b.to_async(rt)
+            .iter(|| async { black_box(provider.get_multi_bytes(&keys).await.expect("mget")) })
     });
     group.bench_function("mget1000/redis-rs", |b| {
         b.to_async(rt).iter(|| {

@@ -212,6 +212,11 @@ pub async fn invalid_keys_are_typed_errors(p: P) {
         assert_invalid_key(&p, "get_multi", p.get_multi(&keys(&["ok", bad])).await);
         assert_invalid_key(
             &p,
+            "get_multi_bytes",
+            p.get_multi_bytes(&keys(&["ok", bad])).await,
+        );
+        assert_invalid_key(
+            &p,
             "delete_multi",
             p.delete_multi(&keys(&["ok", bad])).await,
         );
@@ -464,7 +469,15 @@ pub async fn multi_ops_with_partial_hits(p: P) {
         "{}",
         name(&p)
     );
+    // The zero-copy variant answers the same.
+    let shared = p
+        .get_multi_bytes(&keys(&["m3", "nope", "m1", "m2", "m1"]))
+        .await
+        .expect("get_multi_bytes");
+    let shared: Vec<Option<Vec<u8>>> = shared.into_iter().map(|v| v.map(Vec::from)).collect();
+    assert_eq!(shared, got, "{}: get_multi_bytes", name(&p));
     assert!(p.get_multi(&[]).await.expect("empty get_multi").is_empty());
+    assert!(p.get_multi_bytes(&[]).await.expect("empty").is_empty());
     assert_eq!(p.delete_multi(&[]).await.expect("empty delete_multi"), 0);
     tokio::time::sleep(Duration::from_millis(250)).await;
     let got = p

@@ -274,3 +274,27 @@ async fn tinylfu_without_max_entries_bounds_bytes() {
     let r = p.set("huge", &[0u8; 10_001], None).await;
     assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
 }
+
+/// `get_multi_bytes` through the packed `bulk` export: the values are slices of one
+/// buffer (each starts where the previous one ends), not a copy each.
+#[tokio::test]
+async fn get_multi_bytes_shares_one_buffer() {
+    let p = memory(AdapterConfig::new()).await;
+    let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        p.set(k, &vec![i as u8; 100 + i], None).await.expect("set");
+    }
+    let mut asked = keys.clone();
+    asked.insert(10, "missing".into());
+    let values = p.get_multi_bytes(&asked).await.expect("get_multi_bytes");
+    assert_eq!(values[10], None);
+    let present: Vec<_> = values.iter().flatten().collect();
+    assert_eq!(present.len(), 50);
+    for (i, v) in present.iter().enumerate() {
+        assert_eq!(v.as_ref(), vec![i as u8; 100 + i].as_slice());
+    }
+    for pair in present.windows(2) {
+        let end = pair[0].as_ptr().wrapping_add(pair[0].len());
+        assert_eq!(end, pair[1].as_ptr(), "values are not one buffer");
+    }
+}

@@ -8,7 +8,7 @@ use super::limits::Limits;
 use super::pool::{FreeSlots, SlotGuard};
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
-use crate::provider::{expire_ttl_ms, set_ttl_ms};
+use crate::provider::{MultiValue, expire_ttl_ms, set_ttl_ms};
 use crate::{
     AdapterConfig, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage,
     Stats,
@@ -16,6 +16,7 @@ use crate::{
 use async_trait::async_trait;
 use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
+use bytes::Bytes;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -418,7 +419,7 @@ impl WasmProvider {
     /// from `keys` (no copy of a route's share). Answers are checked like
     /// [`checked_values`](Self::checked_values); a packing that does not add up is an error
     /// of the adapter.
-    async fn get_multi_packed(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn get_multi_packed<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
         let bad = |e: PackError| {
             Error::Internal(format!(
                 "adapter `{}` answered a malformed packed get-multi: {e}",
@@ -440,10 +441,35 @@ impl WasmProvider {
             let answer = call!(self, part, bulk: call_get_multi_packed(&group))?;
             self.check_response_bytes(answer.data.len())?;
             self.check_count(answer.lengths.len(), indices.len())?;
-            let values = packed::unpack_values(&answer.data, &answer.lengths).map_err(bad)?;
+            let data = Bytes::from(answer.data);
+            let values = packed::unpack_values(&data, &answer.lengths).map_err(bad)?;
             for (i, value) in indices.into_iter().zip(values) {
-                out[i] = value.map(<[u8]>::to_vec);
+                out[i] = value.map(|v| V::from_shared(&data, v));
             }
+        }
+        Ok(out)
+    }
+
+    /// `get_multi` answering `V`: through the packed `bulk` export when the adapter has
+    /// it (values are then slices of one buffer), else through `get-multi`.
+    async fn get_multi_as<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
+        keys.iter().try_for_each(|k| validate_key(k))?;
+        let out = if self.shared.component.bulk.is_some() {
+            self.get_multi_packed(keys).await?
+        } else {
+            let mut out = vec![None; keys.len()];
+            for (part, indices, group) in self.key_groups(keys) {
+                let values = call!(self, part, call_get_multi(&group))?;
+                let values = self.checked_values(values, group.len())?;
+                for (i, value) in indices.into_iter().zip(values) {
+                    out[i] = value.map(V::from_vec);
+                }
+            }
+            out
+        };
+        if self.pooled {
+            let hits = out.iter().filter(|v| v.is_some()).count();
+            self.count_reads(hits, out.len() - hits);
         }
         Ok(out)
     }
@@ -540,25 +566,11 @@ impl Provider for WasmProvider {
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        keys.iter().try_for_each(|k| validate_key(k))?;
-        let out = if self.shared.component.bulk.is_some() {
-            self.get_multi_packed(keys).await?
-        } else {
-            let mut out = vec![None; keys.len()];
-            for (part, indices, group) in self.key_groups(keys) {
-                let values = call!(self, part, call_get_multi(&group))?;
-                let values = self.checked_values(values, group.len())?;
-                for (i, value) in indices.into_iter().zip(values) {
-                    out[i] = value;
-                }
-            }
-            out
-        };
-        if self.pooled {
-            let hits = out.iter().filter(|v| v.is_some()).count();
-            self.count_reads(hits, out.len() - hits);
-        }
-        Ok(out)
+        self.get_multi_as(keys).await
+    }
+
+    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        self.get_multi_as(keys).await
     }
 
     async fn set_multi(&self, items: &[Item]) -> Result<()> {
