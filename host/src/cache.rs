@@ -235,7 +235,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         Ok(out)
     }
 
-    fn decode(&self, bytes: Option<Vec<u8>>) -> Option<T> {
+    fn decode(&self, bytes: Option<&[u8]>) -> Option<T> {
         let bytes = bytes?;
         let decoded = match bytes.split_at_checked(HEADER_LEN) {
             Some((header, payload)) if header == self.header() => {
@@ -264,7 +264,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// or raw bytes, read as misses instead of decoding into garbage.
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
         let bytes = self.provider().get(&self.key(key)).await?;
-        Ok(self.decode(bytes))
+        Ok(self.decode(bytes.as_deref()))
     }
 
     /// Stores `value` under `key`; `ttl: None` uses the contract's default TTL (and no
@@ -277,11 +277,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     }
 
     /// The values of `keys`, in order (`None` as in [`get`](Cache::get)), in one provider
-    /// call.
+    /// call ([`Provider::get_multi_bytes`]: decoded from the provider's buffer, no copy
+    /// of each value first).
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-        let values = self.provider().get_multi(&full).await?;
-        Ok(values.into_iter().map(|v| self.decode(v)).collect())
+        let values = self.provider().get_multi_bytes(&full).await?;
+        Ok(values.iter().map(|v| self.decode(v.as_deref())).collect())
     }
 
     /// Stores every `(key, value)` with the same TTL (`None`: the default), in one provider
