@@ -328,6 +328,55 @@ async fn a_paused_server_fails_calls_at_the_grant_deadline() {
     }
 }
 
+/// With a call deadline shorter than the grant's, a paused server fails calls with
+/// `unavailable` at the wasm call's deadline: the import, run on the instance's fiber,
+/// sees the call's deadline and returns then, within the grace before the call would be
+/// abandoned, so no call is abandoned (no trap) and the guest answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_deadline_bounds_a_redis_import() {
+    let Some(server) = RedisServer::start("redis call deadline") else {
+        return;
+    };
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "cd:")
+        .expect("grant")
+        .deadline(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5));
+    let mut limits = byoc::config_file::LimitsConfig::default();
+    let call_deadline = Duration::from_millis(300);
+    limits.call_deadline = Some(byoc::config_file::DurationText(call_deadline));
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p = Arc::new(
+        byoc::redis::redis_provider_with(&runtime, grant, 8, &limits)
+            .await
+            .expect("provider"),
+    );
+    p.set("k", b"v", None).await.expect("set");
+    server.cli(&["CLIENT", "PAUSE", "1500", "ALL"]);
+    // The import returns at the call deadline: the guest has the grace that follows
+    // (`WALL_CLOCK_GRACE`) to answer before the call would be abandoned.
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(3 * i)).await;
+                let started = Instant::now();
+                let r = p.get(&format!("k{}", i % 2)).await;
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (r, took) = t.await.expect("task");
+        assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
+        assert!(took >= call_deadline, "answered after {took:?}");
+        assert!(
+            took < call_deadline + Duration::from_millis(300),
+            "answered after {took:?}"
+        );
+    }
+    assert_eq!(p.traps(), 0, "a call was abandoned instead of answered");
+}
+
 /// Stopping Redis fails calls with `unavailable` within the deadline; restarting it
 /// makes them work again without restarting anything in the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

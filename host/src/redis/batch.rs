@@ -118,7 +118,8 @@ enum Msg {
     Done(Result<Answer, WitError>),
     /// It leads the next batch (its key given back).
     Lead(Leadership, Vec<u8>),
-    /// Its batch was abandoned by a cancelled leader: queue again (its key given back).
+    /// Its batch was abandoned by its leader (cancelled, or past its own deadline): queue
+    /// again (its key given back).
     Retry(Vec<u8>),
 }
 

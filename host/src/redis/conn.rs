@@ -46,6 +46,10 @@ fn requests() -> u64 {
 }
 
 /// A connection: to one server (reconnecting by itself) or to a cluster.
+///
+/// Requests to one server have no response timeout of their own: send them only inside
+/// [`Connection::attempt_until`] (every import does, through `run` and `attempt`), which
+/// times them.
 #[derive(Clone)]
 pub(crate) enum Conn {
     Single(ConnectionManager),

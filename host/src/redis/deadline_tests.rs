@@ -209,7 +209,8 @@ async fn the_response_timeout_is_kept_without_a_timer_per_request() {
 
 /// Inside a wasm call the import's deadline is the call's when that is earlier than the
 /// grant's: lone, leading and queued callers fail with `unavailable` (the guest sees the
-/// error; the call is not abandoned) at the call's deadline.
+/// error; the call is not abandoned) at the call's deadline, less the grace the guest
+/// has to answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_deadline_bounds_the_import() {
     let Some(server) = server() else { return };
@@ -223,7 +224,9 @@ async fn the_call_deadline_bounds_the_import() {
         .await
         .expect("set");
     proxy.freeze(true);
-    let limit = Duration::from_millis(200);
+    // The call's wall-clock limit; the import must return the grace before it.
+    let limit = Duration::from_millis(400);
+    let import = limit - crate::wasm::WALL_CLOCK_GRACE;
     let tasks: Vec<_> = (0..32u64)
         .map(|i| {
             let mut s = slot_of(&link);
@@ -239,7 +242,7 @@ async fn the_call_deadline_bounds_the_import() {
     for t in tasks {
         let (r, took) = t.await.expect("task");
         let r = r.expect("the import answered before the call was abandoned");
-        assert_late(&r, took, limit);
+        assert_late(&r, took, import);
     }
     assert!(idle(&link));
 }

@@ -10,8 +10,9 @@
 //!
 //! A call that waits in a host import which bounds its own wait needs no timer either.
 //! While [`within`] polls its call, the call's deadline is visible to the host imports
-//! polled on the same thread ([`call_deadline`]); an import that will wake its caller by
-//! then (the Redis import: its grant deadline clamped to the call's) says so with
+//! polled on the same thread ([`call_deadline`], which keeps the grace for the guest to
+//! answer after the import); an import that will wake its caller by then (the Redis
+//! import: its grant deadline clamped to the call's) says so with
 //! [`wakes_by`] each time it returns `Pending`. [`within`] arms its timer only when a
 //! wait made no such promise (or promised a later wake-up), and checks the clock at every
 //! later poll, so a guest that keeps calling bounded imports is still abandoned at the
@@ -29,6 +30,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::limits::WALL_CLOCK_GRACE;
+
 /// The call being polled on this thread.
 #[derive(Clone, Copy)]
 struct Scope {
@@ -44,7 +47,12 @@ thread_local! {
     static SCOPE: Cell<Option<Scope>> = const { Cell::new(None) };
 }
 
-/// The wall-clock deadline of the call whose poll is running on this thread, if any.
+/// By when a host import polled on this thread must return to the call around it, if
+/// there is one: the call's wall-clock deadline less the grace a guest has to finish
+/// after an import ([`WALL_CLOCK_GRACE`], at most half the limit). An import that
+/// returns exactly at the wall-clock deadline would leave the guest no time to answer:
+/// its next wait (an epoch yield) would find the deadline passed and the call would be
+/// abandoned.
 ///
 /// `now` is the caller's reading of the clock; it starts the call's deadline if the call
 /// has not waited yet (the caller is about to wait).
@@ -53,7 +61,8 @@ pub(crate) fn call_deadline(now: Instant) -> Option<Instant> {
         let mut scope = cell.get()?;
         let started = *scope.started.get_or_insert(now);
         cell.set(Some(scope));
-        Some(started + scope.limit)
+        let grace = WALL_CLOCK_GRACE.min(scope.limit / 2);
+        Some(started + (scope.limit - grace))
     })
 }
 
@@ -215,7 +224,7 @@ mod tests {
         let call = async {
             let before = Instant::now();
             let until = call_deadline(before).expect("inside a call");
-            assert_eq!(until, before + limit);
+            assert_eq!(until, before + limit - super::WALL_CLOCK_GRACE);
             // Later reads keep the start.
             assert_eq!(call_deadline(before + limit).expect("same call"), until);
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -229,7 +238,10 @@ mod tests {
                 }),
             )
             .await;
-            assert_eq!(inner, Some(Some(Duration::from_secs(9))));
+            assert_eq!(
+                inner,
+                Some(Some(Duration::from_secs(9) - super::WALL_CLOCK_GRACE))
+            );
             assert_eq!(call_deadline(Instant::now()).expect("same call"), until);
             7
         };
