@@ -255,6 +255,128 @@ async fn namespaces_are_isolated() {
     assert_eq!(server.cli(&["DBSIZE"]), "1");
 }
 
+/// A server that stops answering (paused) fails 64 concurrent calls through the provider
+/// (pooled instances, batched reads) with `unavailable` within the grant's deadline plus
+/// a small slack: the import's own bound ends the wait, no instance is abandoned at the
+/// call deadline (no trap is counted), and calls work again once the pause ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_server_fails_calls_at_the_grant_deadline() {
+    let Some(server) = RedisServer::start("redis pause") else {
+        return;
+    };
+    let deadline = Duration::from_millis(300);
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "pause:")
+        .expect("grant")
+        .deadline(deadline)
+        .response_timeout(Duration::from_secs(10));
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p = Arc::new(redis_provider(&runtime, grant).await.expect("provider"));
+    p.set("k", b"v", None).await.expect("set");
+    // Warm the pool so that instantiation is not timed below.
+    let warm: Vec<_> = (0..64)
+        .map(|_| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move { p.get("k").await })
+        })
+        .collect();
+    for t in warm {
+        t.await.expect("task").expect("warm get");
+    }
+    server.cli(&["CLIENT", "PAUSE", "1500", "ALL"]);
+    let paused = Instant::now();
+    let tasks: Vec<_> = (0..64u64)
+        .map(|i| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i)).await;
+                let started = Instant::now();
+                let r = if i % 5 == 4 {
+                    p.set("k", b"w", None).await.map(|_| ())
+                } else {
+                    p.get(&format!("k{}", i % 3)).await.map(|_| ())
+                };
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (r, took) = t.await.expect("task");
+        assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
+        assert!(took >= deadline, "answered after {took:?}");
+        assert!(
+            took < deadline + Duration::from_millis(300),
+            "answered after {took:?}"
+        );
+    }
+    assert!(
+        paused.elapsed() < Duration::from_millis(1500),
+        "test too slow"
+    );
+    assert_eq!(p.traps(), 0, "a call was abandoned at its deadline");
+    let started = Instant::now();
+    loop {
+        match p.get("k").await {
+            Ok(v) => {
+                assert!(v.is_some());
+                break;
+            }
+            Err(e) => assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "no recovery: {e:?}"
+            ),
+        }
+    }
+}
+
+/// With a call deadline shorter than the grant's, a paused server fails calls with
+/// `unavailable` at the wasm call's deadline: the import, run on the instance's fiber,
+/// sees the call's deadline and returns then, within the grace before the call would be
+/// abandoned, so no call is abandoned (no trap) and the guest answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_deadline_bounds_a_redis_import() {
+    let Some(server) = RedisServer::start("redis call deadline") else {
+        return;
+    };
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "cd:")
+        .expect("grant")
+        .deadline(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5));
+    let mut limits = byoc::config_file::LimitsConfig::default();
+    let call_deadline = Duration::from_millis(300);
+    limits.call_deadline = Some(byoc::config_file::DurationText(call_deadline));
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p = Arc::new(
+        byoc::redis::redis_provider_with(&runtime, grant, 8, &limits)
+            .await
+            .expect("provider"),
+    );
+    p.set("k", b"v", None).await.expect("set");
+    server.cli(&["CLIENT", "PAUSE", "1500", "ALL"]);
+    // The import returns at the call deadline: the guest has the grace that follows
+    // (`WALL_CLOCK_GRACE`) to answer before the call would be abandoned.
+    let tasks: Vec<_> = (0..8u64)
+        .map(|i| {
+            let p = Arc::clone(&p);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(3 * i)).await;
+                let started = Instant::now();
+                let r = p.get(&format!("k{}", i % 2)).await;
+                (r, started.elapsed())
+            })
+        })
+        .collect();
+    for t in tasks {
+        let (r, took) = t.await.expect("task");
+        assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
+        assert!(took >= call_deadline, "answered after {took:?}");
+        assert!(
+            took < call_deadline + Duration::from_millis(300),
+            "answered after {took:?}"
+        );
+    }
+    assert_eq!(p.traps(), 0, "a call was abandoned instead of answered");
+}
+
 /// Stopping Redis fails calls with `unavailable` within the deadline; restarting it
 /// makes them work again without restarting anything in the host.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,12 +34,25 @@
 //! caller never sees a value older than its own call (a write that finished before the
 //! read started is seen).
 //!
-//! Failures: the batch runs under the leader's remaining deadline with the import's usual
-//! retry-once after a reconnect (every read is idempotent). A failed batch fails each of
-//! its callers with the same typed error. A caller whose own deadline passes while it
-//! waits answers `unavailable` by itself; a leader whose call is dropped mid-batch (its
-//! caller gave up) hands each waiter its key back and they queue again, and leadership
-//! passes on (it is a drop guard), so no waiter is left without a leader.
+//! Failures: the batch runs with the import's usual retry-once after a reconnect or a
+//! response timeout (every read is idempotent). A failed batch fails each of its callers
+//! with the same typed error. A leader whose call is dropped mid-batch (its caller gave
+//! up) hands each waiter its key back and they queue again, and leadership passes on (it
+//! is a drop guard), so no waiter is left without a leader.
+//!
+//! Deadlines, with one timer per batch: every caller has its own deadline (the grant's,
+//! clamped to its wasm call's), and a queued caller arms **no timer**. The leader's one
+//! timer (which also times the response, see [`Connection::attempt_until`]) fires at the
+//! earliest deadline of its batch's callers and of the oldest queued caller; when it
+//! fires, every caller of the batch or the queue whose deadline has passed is answered
+//! `unavailable`, and the timer moves on to the next deadline. When the leader's own
+//! deadline passes, it is answered `unavailable` too and the rest of its batch get their
+//! keys back and go round again. This bounds a queued caller only if some batch in
+//! flight will look at the queue by its deadline: a caller queues timer-free when its
+//! deadline is no earlier than that of any caller already taking part (then every leader
+//! in flight, and every later one while it waits, fires by its deadline); otherwise
+//! (its wasm call is about to end, or it was sent round again) it waits with a timer of
+//! its own. Answers may come up to one timer resolution (1 ms) and a task wake-up late.
 //!
 //! Only a single server is batched: on a Redis Cluster, reads go one command per call (the
 //! cluster connection routes each by its slot).
@@ -48,7 +61,7 @@ use super::conn::{Connection, RunError};
 use crate::wasm::bindings::byoc::cache::types::Error as WitError;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Batches in flight at once on the connection. While some are on the wire (and Redis
@@ -87,6 +100,16 @@ struct Pending {
     /// The namespaced key.
     key: Vec<u8>,
     tx: oneshot::Sender<Msg>,
+    /// When its caller began and when it must be answered.
+    started: Instant,
+    deadline: Instant,
+}
+
+/// A caller of a batch in flight, until it is answered.
+struct Waiter {
+    tx: Option<oneshot::Sender<Msg>>,
+    started: Instant,
+    deadline: Instant,
 }
 
 /// What a queued caller receives.
@@ -95,7 +118,8 @@ enum Msg {
     Done(Result<Answer, WitError>),
     /// It leads the next batch (its key given back).
     Lead(Leadership, Vec<u8>),
-    /// Its batch was abandoned by a cancelled leader: queue again (its key given back).
+    /// Its batch was abandoned by its leader (cancelled, or past its own deadline): queue
+    /// again (its key given back).
     Retry(Vec<u8>),
 }
 
@@ -106,8 +130,9 @@ enum Role {
     Alone(Leadership, Vec<u8>),
     /// Lead a batch while others are in flight.
     Lead(Leadership, Vec<u8>),
-    /// Wait in the queue for a leader's batch.
-    Queued(oneshot::Receiver<Msg>),
+    /// Wait in the queue for a leader's batch; `true` when a leader in flight answers it
+    /// by its deadline (it needs no timer).
+    Queued(oneshot::Receiver<Msg>, bool),
 }
 
 /// The batching state of one grant's connection.
@@ -126,6 +151,8 @@ struct State {
     leaders: usize,
     /// Reads waiting for the next batch, oldest first.
     queue: Vec<Pending>,
+    /// The latest deadline of the callers that took part since the batcher was last idle.
+    latest: Option<Instant>,
 }
 
 impl Shared {
@@ -143,6 +170,9 @@ impl Shared {
                     Some(next) => next,
                     None => {
                         state.leaders = state.leaders.saturating_sub(1);
+                        if state.leaders == 0 {
+                            state.latest = None;
+                        }
                         return;
                     }
                 }
@@ -176,14 +206,20 @@ impl Drop for Leadership {
     }
 }
 
-/// A batch on the wire; if dropped before it is answered (the leader's call was cancelled)
-/// every caller gets its key back to queue again.
-struct InFlight(Vec<Pending>);
+/// A batch on the wire: its reads, and their callers (the leader first); if dropped
+/// before it is answered (the leader's call was cancelled, or its deadline passed) every
+/// caller not answered yet gets its key back to queue again.
+struct InFlight {
+    reads: Vec<(Read, Vec<u8>)>,
+    waiters: Vec<Waiter>,
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        for p in self.0.drain(..) {
-            let _ = p.tx.send(Msg::Retry(p.key));
+        for ((_, key), w) in self.reads.drain(..).zip(self.waiters.drain(..)) {
+            if let Some(tx) = w.tx {
+                let _ = tx.send(Msg::Retry(key));
+            }
         }
     }
 }
@@ -200,29 +236,37 @@ impl Batcher {
     }
 
     /// `read` of the namespaced `key` on `c`, batched with concurrent reads; answers within
-    /// the grant's deadline.
+    /// the grant's deadline (clamped to the wasm call's, see the module doc).
     pub(crate) async fn read(
         &self,
         c: &Connection,
         read: Read,
         key: Vec<u8>,
     ) -> Result<Answer, WitError> {
-        let started = Instant::now();
-        let deadline = c.grant.deadline;
-        let late = || {
-            WitError::Unavailable(format!(
-                "redis {:?} did not answer within {deadline:?}",
-                c.grant.target
-            ))
-        };
+        let (started, deadline) = c.bound(c.grant.deadline);
+        crate::wasm::deadline::bounded_by(deadline, self.read_by(c, read, key, started, deadline))
+            .await
+    }
+
+    async fn read_by(
+        &self,
+        c: &Connection,
+        read: Read,
+        key: Vec<u8>,
+        started: Instant,
+        deadline: Instant,
+    ) -> Result<Answer, WitError> {
         let mut key = key;
+        let mut now = started;
+        let mut sent_round = false;
         loop {
-            let budget = deadline.saturating_sub(started.elapsed());
-            if budget.is_zero() {
-                return Err(late());
+            if now >= deadline {
+                return Err(c.late(started, deadline));
             }
             let role = {
                 let mut state = self.shared.lock();
+                let covered = !sent_round && state.latest.is_none_or(|l| deadline >= l);
+                state.latest = Some(state.latest.map_or(deadline, |l| l.max(deadline)));
                 if state.leaders < MAX_IN_FLIGHT {
                     let alone = state.leaders == 0;
                     state.leaders += 1;
@@ -237,46 +281,74 @@ impl Batcher {
                     }
                 } else {
                     let (tx, rx) = oneshot::channel();
-                    state.queue.push(Pending { read, key, tx });
-                    Role::Queued(rx)
+                    state.queue.push(Pending {
+                        read,
+                        key,
+                        tx,
+                        started,
+                        deadline,
+                    });
+                    Role::Queued(rx, covered)
                 }
             };
             let msg = match role {
                 // No batch in flight, so nobody is queued: the read is sent as it is,
                 // with no channel, and leadership passes on once it is answered.
                 Role::Alone(token, key) => {
-                    let answer = single(c, read, &key, budget).await;
+                    let answer = single(c, read, &key, started, deadline).await;
                     drop(token);
                     return answer;
                 }
                 Role::Lead(token, key) => {
                     let (tx, rx) = oneshot::channel();
-                    self.lead(c, token, Pending { read, key, tx }, budget).await;
+                    let mine = Pending {
+                        read,
+                        key,
+                        tx,
+                        started,
+                        deadline,
+                    };
+                    self.lead(c, token, mine).await;
                     rx.await
                 }
-                Role::Queued(rx) => match tokio::time::timeout(budget, rx).await {
-                    Err(_) => return Err(late()),
-                    Ok(msg) => msg,
-                },
+                Role::Queued(rx, true) => rx.await,
+                Role::Queued(rx, false) => {
+                    match tokio::time::timeout_at(deadline.into(), rx).await {
+                        Err(_) => return Err(c.late(started, deadline)),
+                        Ok(msg) => msg,
+                    }
+                }
             };
             match msg {
                 Ok(Msg::Done(answer)) => return answer,
-                Ok(Msg::Retry(back)) => key = back,
+                Ok(Msg::Retry(back)) => {
+                    key = back;
+                    sent_round = true;
+                    now = Instant::now();
+                }
                 Ok(Msg::Lead(token, back)) => {
-                    let budget = deadline.saturating_sub(started.elapsed());
                     let (tx, rx) = oneshot::channel();
                     let mine = Pending {
                         read,
                         key: back,
                         tx,
+                        started,
+                        deadline,
                     };
-                    self.lead(c, token, mine, budget).await;
-                    return match rx.await {
-                        Ok(Msg::Done(answer)) => answer,
-                        _ => Err(WitError::Internal(
-                            "a redis batch lost its leader's answer".into(),
-                        )),
-                    };
+                    self.lead(c, token, mine).await;
+                    match rx.await {
+                        Ok(Msg::Done(answer)) => return answer,
+                        Ok(Msg::Retry(back)) => {
+                            key = back;
+                            sent_round = true;
+                            now = Instant::now();
+                        }
+                        _ => {
+                            return Err(WitError::Internal(
+                                "a redis batch lost its leader's answer".into(),
+                            ));
+                        }
+                    }
                 }
                 Err(_) => {
                     return Err(WitError::Internal(
@@ -291,116 +363,231 @@ impl Batcher {
     /// every answer, then hands leadership on. The leader (another batch is in flight, or
     /// it was handed leadership) first yields once, so that the tasks ready to run
     /// (callers just answered, new callers) queue their reads into this batch. (A caller
-    /// alone does not come here: see [`Role::Alone`].)
-    async fn lead(&self, c: &Connection, token: Leadership, mine: Pending, budget: Duration) {
+    /// alone does not come here: see [`Role::Alone`].) Callers whose deadline passes are
+    /// answered `unavailable` on the way (see the module doc).
+    async fn lead(&self, c: &Connection, token: Leadership, mine: Pending) {
         tokio::task::yield_now().await;
-        let mut batch = Vec::with_capacity(1);
-        batch.push(mine);
-        {
+        let now = Instant::now();
+        if now >= mine.deadline {
+            // Handed leadership too late to send anything: the next caller leads.
+            let _ = mine
+                .tx
+                .send(Msg::Done(Err(c.late(mine.started, mine.deadline))));
+            drop(token);
+            return;
+        }
+        let mut flight = InFlight {
+            reads: Vec::with_capacity(1),
+            waiters: Vec::with_capacity(1),
+        };
+        let mut admit = |p: Pending| {
+            flight.reads.push((p.read, p.key));
+            flight.waiters.push(Waiter {
+                tx: Some(p.tx),
+                started: p.started,
+                deadline: p.deadline,
+            });
+        };
+        admit(mine);
+        let first_queued = {
             let mut state = self.shared.lock();
             let n = state.queue.len().min(self.shared.max_batch - 1);
-            // Callers that gave up (deadline passed) are dropped here, not sent.
-            batch.extend(state.queue.drain(..n).filter(|p| !p.tx.is_closed()));
+            for p in state.queue.drain(..n) {
+                // Callers that gave up are dropped here, not sent; callers past their
+                // deadline are answered.
+                if p.tx.is_closed() {
+                    continue;
+                }
+                if now >= p.deadline {
+                    let _ = p.tx.send(Msg::Done(Err(c.late(p.started, p.deadline))));
+                    continue;
+                }
+                admit(p);
+            }
+            state.queue.first().map(|p| p.deadline)
+        };
+        let until = next_deadline(&flight.waiters, first_queued);
+        let InFlight { reads, waiters } = &mut flight;
+        let answers = execute(c, reads, until, |now| self.expire(c, waiters, now)).await;
+        let mut waiters = std::mem::take(&mut flight.waiters);
+        let own_expired = waiters.first().is_none_or(|w| w.tx.is_none());
+        if own_expired {
+            // The leader's deadline passed: the callers not answered yet go round again
+            // (the drop of `flight`), the next caller leads.
+            flight.waiters = waiters;
+            drop(flight);
+            drop(token);
+            return;
         }
-        let mut flight = InFlight(batch);
-        let answers = execute(c, &flight.0, budget).await;
-        let batch = std::mem::take(&mut flight.0);
+        flight.reads.clear();
         match answers {
             Ok(answers) => {
-                for (p, answer) in batch.into_iter().zip(answers) {
-                    let _ = p.tx.send(Msg::Done(Ok(answer)));
+                for (w, answer) in waiters.iter_mut().zip(answers) {
+                    if let Some(tx) = w.tx.take() {
+                        let _ = tx.send(Msg::Done(Ok(answer)));
+                    }
                 }
             }
             Err(e) => {
-                for p in batch {
-                    let _ = p.tx.send(Msg::Done(Err(e.clone())));
+                for w in &mut waiters {
+                    if let Some(tx) = w.tx.take() {
+                        let _ = tx.send(Msg::Done(Err(e.clone())));
+                    }
                 }
             }
         }
         drop(token);
     }
+
+    /// The leader's timer fired at `now`: the callers of its batch and of the queue whose
+    /// deadline has passed are answered `unavailable`. An error when the leader's own
+    /// deadline has passed (its batch is abandoned), else when the timer fires next.
+    fn expire(
+        &self,
+        c: &Connection,
+        waiters: &mut [Waiter],
+        now: Instant,
+    ) -> Result<Instant, WitError> {
+        for w in waiters.iter_mut() {
+            if now >= w.deadline
+                && let Some(tx) = w.tx.take()
+            {
+                let _ = tx.send(Msg::Done(Err(c.late(w.started, w.deadline))));
+            }
+        }
+        let first_queued = {
+            let mut state = self.shared.lock();
+            let queue = std::mem::take(&mut state.queue);
+            for p in queue {
+                if p.tx.is_closed() {
+                    continue;
+                }
+                if now >= p.deadline {
+                    let _ = p.tx.send(Msg::Done(Err(c.late(p.started, p.deadline))));
+                    continue;
+                }
+                state.queue.push(p);
+            }
+            state.queue.first().map(|p| p.deadline)
+        };
+        match waiters.first() {
+            Some(own) if own.tx.is_some() => Ok(next_deadline(waiters, first_queued)),
+            Some(own) => Err(c.late(own.started, own.deadline)),
+            None => Err(WitError::Internal("a redis batch has no leader".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Batcher {
+    /// Whether no batch is in flight and nothing is queued.
+    pub(crate) fn idle(&self) -> bool {
+        let state = self.shared.lock();
+        state.leaders == 0 && state.queue.is_empty()
+    }
+}
+
+/// The earliest deadline of the callers of a batch not answered yet and of the oldest
+/// queued caller.
+fn next_deadline(waiters: &[Waiter], first_queued: Option<Instant>) -> Instant {
+    waiters
+        .iter()
+        .filter(|w| w.tx.is_some())
+        .map(|w| w.deadline)
+        .chain(first_queued)
+        .min()
+        .unwrap_or_else(Instant::now)
 }
 
 /// Runs `batch` as one command (or one pipeline); one answer per entry, in order.
+/// `until` and `horizon` time it (see [`Connection::attempt_until`]).
 async fn execute(
     c: &Connection,
-    batch: &[Pending],
-    budget: Duration,
+    batch: &[(Read, Vec<u8>)],
+    until: Instant,
+    horizon: impl FnMut(Instant) -> Result<Instant, WitError>,
 ) -> Result<Vec<Answer>, WitError> {
     // Distinct (read, key) pairs, in order of first appearance; each entry's pair. A
     // caller alone skips the map.
     let mut distinct: Vec<(Read, &[u8])> = Vec::with_capacity(batch.len());
-    let of: Vec<usize> = if let [only] = batch {
-        distinct.push((only.read, only.key.as_slice()));
+    let of: Vec<usize> = if let [(read, key)] = batch {
+        distinct.push((*read, key.as_slice()));
         vec![0]
     } else {
         let mut index: HashMap<(Read, &[u8]), usize> = HashMap::with_capacity(batch.len());
         batch
             .iter()
-            .map(|p| {
-                *index.entry((p.read, p.key.as_slice())).or_insert_with(|| {
-                    distinct.push((p.read, p.key.as_slice()));
+            .map(|(read, key)| {
+                *index.entry((*read, key.as_slice())).or_insert_with(|| {
+                    distinct.push((*read, key.as_slice()));
                     distinct.len() - 1
                 })
             })
             .collect()
     };
+    let started = Instant::now();
     let mut answers = c
-        .attempt(true, budget, |mut conn| {
-            let distinct = &distinct;
-            async move {
-                if let [(read, key)] = distinct.as_slice() {
-                    return Ok(vec![one(&mut conn, *read, key).await?]);
-                }
-                let gets: Vec<&[u8]> = distinct
-                    .iter()
-                    .filter(|(r, _)| *r == Read::Get)
-                    .map(|(_, k)| *k)
-                    .collect();
-                if gets.len() == distinct.len() {
-                    let values: Vec<Option<Vec<u8>>> =
-                        conn.query(redis::cmd("MGET").arg(&gets)).await?;
-                    if values.len() != gets.len() {
-                        return Err(RunError::Wit(mismatch(values.len(), gets.len())));
+        .attempt_until(
+            true,
+            started,
+            until,
+            |mut conn| {
+                let distinct = &distinct;
+                async move {
+                    if let [(read, key)] = distinct.as_slice() {
+                        return Ok(vec![one(&mut conn, *read, key).await?]);
                     }
-                    return Ok(values.into_iter().map(Answer::Value).collect());
-                }
-                let mut pipe = redis::pipe();
-                if !gets.is_empty() {
-                    pipe.cmd("MGET").arg(&gets);
-                }
-                for (read, key) in distinct {
-                    match read {
-                        Read::Get => {}
-                        Read::Exists => {
-                            pipe.cmd("EXISTS").arg(*key);
+                    let gets: Vec<&[u8]> = distinct
+                        .iter()
+                        .filter(|(r, _)| *r == Read::Get)
+                        .map(|(_, k)| *k)
+                        .collect();
+                    if gets.len() == distinct.len() {
+                        let values: Vec<Option<Vec<u8>>> =
+                            conn.query(redis::cmd("MGET").arg(&gets)).await?;
+                        if values.len() != gets.len() {
+                            return Err(RunError::Wit(mismatch(values.len(), gets.len())));
                         }
-                        Read::Pttl => {
-                            pipe.cmd("PTTL").arg(*key);
+                        return Ok(values.into_iter().map(Answer::Value).collect());
+                    }
+                    let mut pipe = redis::pipe();
+                    if !gets.is_empty() {
+                        pipe.cmd("MGET").arg(&gets);
+                    }
+                    for (read, key) in distinct {
+                        match read {
+                            Read::Get => {}
+                            Read::Exists => {
+                                pipe.cmd("EXISTS").arg(*key);
+                            }
+                            Read::Pttl => {
+                                pipe.cmd("PTTL").arg(*key);
+                            }
                         }
                     }
-                }
-                let mut replies = conn.pipeline(0, &pipe).await?.into_iter();
-                let mut values = if gets.is_empty() {
-                    Vec::new().into_iter()
-                } else {
-                    let values: Vec<Option<Vec<u8>>> = parse(replies.next())?;
-                    if values.len() != gets.len() {
-                        return Err(RunError::Wit(mismatch(values.len(), gets.len())));
+                    let mut replies = conn.pipeline(0, &pipe).await?.into_iter();
+                    let mut values = if gets.is_empty() {
+                        Vec::new().into_iter()
+                    } else {
+                        let values: Vec<Option<Vec<u8>>> = parse(replies.next())?;
+                        if values.len() != gets.len() {
+                            return Err(RunError::Wit(mismatch(values.len(), gets.len())));
+                        }
+                        values.into_iter()
+                    };
+                    let mut answers = Vec::with_capacity(distinct.len());
+                    for (read, _) in distinct {
+                        answers.push(match read {
+                            Read::Get => Answer::Value(values.next().flatten()),
+                            Read::Exists => Answer::Exists(parse::<u64>(replies.next())? > 0),
+                            Read::Pttl => Answer::Pttl(parse(replies.next())?),
+                        });
                     }
-                    values.into_iter()
-                };
-                let mut answers = Vec::with_capacity(distinct.len());
-                for (read, _) in distinct {
-                    answers.push(match read {
-                        Read::Get => Answer::Value(values.next().flatten()),
-                        Read::Exists => Answer::Exists(parse::<u64>(replies.next())? > 0),
-                        Read::Pttl => Answer::Pttl(parse(replies.next())?),
-                    });
+                    Ok(answers)
                 }
-                Ok(answers)
-            }
-        })
+            },
+            horizon,
+        )
         .await?;
     // Each answer moves to its last caller; only callers sharing a key get copies.
     let mut uses = vec![0usize; answers.len()];
@@ -424,16 +611,21 @@ async fn execute(
         .collect()
 }
 
-/// `read` of `key` alone, as its own command, within `budget`.
+/// `read` of `key` alone, as its own command, by `deadline`.
 async fn single(
     c: &Connection,
     read: Read,
     key: &[u8],
-    budget: Duration,
+    started: Instant,
+    deadline: Instant,
 ) -> Result<Answer, WitError> {
-    c.attempt(true, budget, |mut conn| async move {
-        one(&mut conn, read, key).await
-    })
+    c.attempt_until(
+        true,
+        started,
+        deadline,
+        |mut conn| async move { one(&mut conn, read, key).await },
+        |_| Err(c.late(started, deadline)),
+    )
     .await
 }
 
@@ -470,6 +662,7 @@ mod tests {
     use super::*;
     use crate::wasm::bindings::byoc::cache::types::KeyTtl;
     use std::collections::HashMap;
+    use std::time::Duration;
 
     fn link(server: &Server, ns: &str, tune: impl FnOnce(RedisGrant) -> RedisGrant) -> RedisLink {
         let url = format!("redis://127.0.0.1:{}", server.1);

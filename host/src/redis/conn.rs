@@ -1,20 +1,55 @@
 //! The shared Redis connection of one grant: connected on first use, reconnected after a
 //! loss, every call bounded by the grant's deadline.
+//!
+//! Timers: a call arms **one** tokio timer for its deadline and its response timeout
+//! together (see [`Connection::attempt_until`]). On a single server the connection has
+//! no response timeout of its own (redis-rs would arm a timer per request): every request
+//! sent through [`Conn`] is counted on the polling thread, and the call's timer is moved to
+//! `response_timeout` after the newest request it sent, or its deadline if that is
+//! earlier. A request not answered in time is retried once like any transient failure,
+//! as redis-rs' own response timeout was. A cluster connection keeps redis-rs' response
+//! timeout (it retries across nodes by itself); there the call's timer is its deadline.
+//!
+//! The deadline is the grant's, clamped to the deadline of the wasm call the import runs
+//! in ([`crate::wasm::deadline`]), and promised to that call, so a Redis call that waits
+//! costs the wasm call no timer of its own.
 
 use super::RedisGrant;
 use super::batch::Batcher;
 use super::grant::RedisTarget;
 use crate::wasm::bindings::byoc::cache::types::Error as WitError;
+use crate::wasm::deadline::bounded_by;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, FromRedisValue, RedisError, Value};
+use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    /// Requests sent to a single server by futures polled on this thread: an attempt
+    /// compares it before and after polling its operation to see a request start.
+    static REQUESTS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts a request sent to a single server (see [`REQUESTS`]).
+fn request_sent() {
+    REQUESTS.with(|n| n.set(n.get().wrapping_add(1)));
+}
+
+fn requests() -> u64 {
+    REQUESTS.with(Cell::get)
+}
 
 /// A connection: to one server (reconnecting by itself) or to a cluster.
+///
+/// Requests to one server have no response timeout of their own: send them only inside
+/// [`Connection::attempt_until`] (every import does, through `run` and `attempt`), which
+/// times them.
 #[derive(Clone)]
 pub(crate) enum Conn {
     Single(ConnectionManager),
@@ -25,7 +60,10 @@ impl Conn {
     /// Runs `cmd`, routed by its key on a cluster.
     pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> redis::RedisResult<T> {
         match self {
-            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Single(c) => {
+                request_sent();
+                cmd.query_async(c).await
+            }
             Conn::Cluster(c) => cmd.query_async(c).await,
         }
     }
@@ -37,7 +75,10 @@ impl Conn {
         cmd: &Cmd,
     ) -> redis::RedisResult<T> {
         match self {
-            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Single(c) => {
+                request_sent();
+                cmd.query_async(c).await
+            }
             Conn::Cluster(c) => {
                 let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
                 let value = c
@@ -55,7 +96,10 @@ impl Conn {
         pipe: &redis::Pipeline,
     ) -> redis::RedisResult<Vec<Value>> {
         match self {
-            Conn::Single(c) => pipe.query_async(c).await,
+            Conn::Single(c) => {
+                request_sent();
+                pipe.query_async(c).await
+            }
             Conn::Cluster(c) => {
                 let route = SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master));
                 c.route_pipeline(pipe.clone(), 0, pipe.len(), route).await
@@ -253,9 +297,11 @@ impl Connection {
             match &grant.target {
                 RedisTarget::Single(url) => {
                     let client = redis::Client::open(url.as_str())?;
+                    // No response timeout here: `attempt_until` enforces it with the
+                    // call's one timer instead of one more timer per request.
                     let config = redis::aio::ConnectionManagerConfig::new()
                         .set_connection_timeout(Some(grant.connect_timeout))
-                        .set_response_timeout(Some(grant.response_timeout))
+                        .set_response_timeout(None)
                         .set_number_of_retries(1)
                         .set_max_delay(Duration::from_millis(100));
                     client
@@ -325,7 +371,7 @@ impl Connection {
         result
     }
 
-    /// [`run`](Self::run) without counting the failure (a batch counts once per caller).
+    /// [`run`](Self::run) without counting the failure.
     pub(crate) async fn attempt<T, F, Fut>(
         &self,
         idempotent: bool,
@@ -336,25 +382,148 @@ impl Connection {
         F: Fn(Conn) -> Fut,
         Fut: Future<Output = Result<T, RunError>>,
     {
-        let work = async {
-            let conn = self.conn().await?;
-            match op(conn).await {
-                Ok(v) => Ok(v),
-                Err(RunError::Redis(e)) if idempotent && transient(&e) => {
-                    self.retries.fetch_add(1, Ordering::Relaxed);
-                    let conn = self.conn().await?;
-                    op(conn).await.map_err(RunError::into_wit)
-                }
-                Err(e) => Err(e.into_wit()),
-            }
-        };
-        match tokio::time::timeout(deadline, work).await {
-            Ok(result) => result,
-            Err(_) => Err(WitError::Unavailable(format!(
-                "redis {:?} did not answer within {deadline:?}",
-                self.grant.target
-            ))),
+        let (started, until) = self.bound(deadline);
+        let attempt = self.attempt_until(idempotent, started, until, op, |_| {
+            Err(self.late(started, until))
+        });
+        bounded_by(until, attempt).await
+    }
+
+    /// When a call started now with `deadline` must end: the grant's `deadline` from now,
+    /// or the deadline of the wasm call the import runs in if that is earlier. Returns
+    /// (now, that instant).
+    pub(crate) fn bound(&self, deadline: Duration) -> (Instant, Instant) {
+        let now = Instant::now();
+        let mut until = now + deadline;
+        if let Some(call) = crate::wasm::deadline::call_deadline(now) {
+            until = until.min(call);
         }
+        (now, until)
+    }
+
+    /// The error of a call started at `started` that was not answered by `until`.
+    pub(crate) fn late(&self, started: Instant, until: Instant) -> WitError {
+        WitError::Unavailable(format!(
+            "redis {:?} did not answer within {:?}",
+            self.grant.target,
+            until.saturating_duration_since(started)
+        ))
+    }
+
+    /// Runs `op` (retried once after a connection failure if `idempotent`) until `until`,
+    /// with one timer. When the timer fires at or after `until`, `horizon(now)` says what
+    /// happens: an error ends the call with it, an instant is the new `until` (it must be
+    /// later than `now`; a batch leader moves on to its next caller's deadline this way).
+    /// On a single server the timer also ends a request after `response_timeout` (see the
+    /// module doc). `started` is the caller's reading of the clock when it began.
+    pub(crate) async fn attempt_until<T, F, Fut, H>(
+        &self,
+        idempotent: bool,
+        started: Instant,
+        until: Instant,
+        op: F,
+        mut horizon: H,
+    ) -> Result<T, WitError>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = Result<T, RunError>>,
+        H: FnMut(Instant) -> Result<Instant, WitError>,
+    {
+        let response = match self.grant.target {
+            RedisTarget::Single(_) => Some(self.grant.response_timeout),
+            RedisTarget::Cluster(_) => None,
+        };
+        let once = || async {
+            let conn = self.conn().await.map_err(RunError::Wit)?;
+            op(conn).await
+        };
+        let mut current = std::pin::pin!(Some(once()));
+        let mut retried = !idempotent;
+        let mut until = until;
+        // When the request in flight must be answered (single server).
+        let mut answer_by: Option<Instant> = None;
+        let mut clock = Some(started);
+        let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
+        std::future::poll_fn(|cx| {
+            'op: loop {
+                let sent = requests();
+                let Some(fut) = current.as_mut().as_pin_mut() else {
+                    return Poll::Ready(Err(WitError::Internal(
+                        "a redis call was polled after it ended".into(),
+                    )));
+                };
+                match fut.poll(cx) {
+                    Poll::Ready(Ok(v)) => {
+                        current.set(None);
+                        return Poll::Ready(Ok(v));
+                    }
+                    Poll::Ready(Err(RunError::Redis(e))) if !retried && transient(&e) => {
+                        retried = true;
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        current.set(Some(once()));
+                        answer_by = None;
+                        continue 'op;
+                    }
+                    Poll::Ready(Err(e)) => {
+                        current.set(None);
+                        return Poll::Ready(Err(e.into_wit()));
+                    }
+                    Poll::Pending => {}
+                }
+                if let Some(limit) = response
+                    && requests() != sent
+                {
+                    let now = clock.take().unwrap_or_else(Instant::now);
+                    answer_by = Some(now + limit);
+                }
+                // The caller's clock reading is only as fresh as the first poll.
+                clock = None;
+                loop {
+                    let at = answer_by.map_or(until, |a| a.min(until));
+                    if timer.is_none() {
+                        timer.set(Some(tokio::time::sleep_until(at.into())));
+                    }
+                    let Some(mut sleep) = timer.as_mut().as_pin_mut() else {
+                        return Poll::Ready(Err(WitError::Internal(
+                            "a redis call lost its timer".into(),
+                        )));
+                    };
+                    if sleep.deadline() != at.into() {
+                        sleep.as_mut().reset(at.into());
+                    }
+                    if sleep.poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    let now = Instant::now();
+                    if now >= until {
+                        match horizon(now) {
+                            Ok(next) => until = next,
+                            Err(e) => {
+                                current.set(None);
+                                return Poll::Ready(Err(e));
+                            }
+                        }
+                    }
+                    if let (Some(by), Some(limit)) = (answer_by, response)
+                        && now >= by
+                    {
+                        answer_by = None;
+                        if retried {
+                            current.set(None);
+                            return Poll::Ready(Err(WitError::Unavailable(format!(
+                                "redis {:?} did not answer a request within {limit:?}",
+                                self.grant.target
+                            ))));
+                        }
+                        retried = true;
+                        self.retries.fetch_add(1, Ordering::Relaxed);
+                        current.set(Some(once()));
+                        continue 'op;
+                    }
+                }
+            }
+        })
+        .await
     }
 }
 

@@ -17,6 +17,8 @@
 mod batch;
 mod conn;
 #[cfg(test)]
+mod deadline_tests;
+#[cfg(test)]
 mod fuzz_tests;
 mod grant;
 mod ops;

@@ -3,7 +3,7 @@
 pub(crate) mod bindings;
 #[allow(unsafe_code)]
 mod code_cache;
-mod deadline;
+pub(crate) mod deadline;
 mod grants;
 mod http;
 mod imports;
