@@ -27,7 +27,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::limits::WALL_CLOCK_GRACE;
@@ -92,7 +92,15 @@ pub(crate) async fn within<F: Future + ?Sized>(
     let mut timer: Option<Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| {
         let first_wait = started.is_none();
-        let (polled, scope) = polled_in_scope(limit, started, fut.as_mut(), cx);
+        // The poll's output stays in this frame (no return through a helper): it is large
+        // for a wasm call, and this is the hit path of every call.
+        let entered = Entered::enter(Scope {
+            limit,
+            started,
+            wakes_by: None,
+        });
+        let polled = fut.as_mut().poll(cx);
+        let scope = entered.leave();
         if let Poll::Ready(out) = polled {
             return Poll::Ready(Some(out));
         }
@@ -124,30 +132,33 @@ pub(crate) async fn within<F: Future + ?Sized>(
     .await
 }
 
-/// Polls `fut` once with the call's scope set on this thread (the scope around it, a
-/// caller's call, is put back after); the scope as the poll left it.
-fn polled_in_scope<F: Future + ?Sized>(
-    limit: Duration,
-    started: Option<Instant>,
-    fut: Pin<&mut F>,
-    cx: &mut Context<'_>,
-) -> (Poll<F::Output>, Scope) {
-    let mine = Scope {
-        limit,
-        started,
-        wakes_by: None,
-    };
-    // Puts the outer scope back even if the poll panics.
-    struct Restore(Option<Scope>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SCOPE.with(|cell| cell.set(self.0));
-        }
+/// A call's scope set on this thread for one poll; the scope around it (a caller's call)
+/// is put back by [`leave`](Entered::leave), or on drop if the poll panics.
+struct Entered {
+    mine: Scope,
+    outer: Option<Scope>,
+}
+
+impl Entered {
+    #[inline]
+    fn enter(mine: Scope) -> Entered {
+        let outer = SCOPE.with(|cell| cell.replace(Some(mine)));
+        Entered { mine, outer }
     }
-    let _restore = Restore(SCOPE.with(|cell| cell.replace(Some(mine))));
-    let polled = fut.poll(cx);
-    let left = SCOPE.with(Cell::get).unwrap_or(mine);
-    (polled, left)
+
+    /// The scope as the poll left it.
+    #[inline]
+    fn leave(self) -> Scope {
+        // `self` drops after this, putting the outer scope back.
+        SCOPE.with(Cell::get).unwrap_or(self.mine)
+    }
+}
+
+impl Drop for Entered {
+    #[inline]
+    fn drop(&mut self) {
+        SCOPE.with(|cell| cell.set(self.outer));
+    }
 }
 
 /// Runs `fut`, promising (see [`wakes_by`]) at each of its waits that it is woken by `at`.
