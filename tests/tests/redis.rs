@@ -301,31 +301,15 @@ async fn a_paused_server_fails_calls_at_the_grant_deadline() {
         .collect();
     for t in tasks {
         let (r, took) = t.await.expect("task");
-        assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
-        assert!(took >= deadline, "answered after {took:?}");
-        assert!(
-            took < deadline + Duration::from_millis(300),
-            "answered after {took:?}"
-        );
+        assert_unavailable_at(&r, took, deadline);
     }
     assert!(
         paused.elapsed() < Duration::from_millis(1500),
         "test too slow"
     );
     assert_eq!(p.traps(), 0, "a call was abandoned at its deadline");
-    let started = Instant::now();
-    loop {
-        match p.get("k").await {
-            Ok(v) => {
-                assert!(v.is_some());
-                break;
-            }
-            Err(e) => assert!(
-                started.elapsed() < Duration::from_secs(5),
-                "no recovery: {e:?}"
-            ),
-        }
-    }
+    let v = until_ok(Duration::from_secs(5), Duration::ZERO, || p.get("k")).await;
+    assert!(v.is_some());
 }
 
 /// With a call deadline shorter than the grant's, a paused server fails calls with
@@ -367,12 +351,7 @@ async fn the_call_deadline_bounds_a_redis_import() {
         .collect();
     for t in tasks {
         let (r, took) = t.await.expect("task");
-        assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
-        assert!(took >= call_deadline, "answered after {took:?}");
-        assert!(
-            took < call_deadline + Duration::from_millis(300),
-            "answered after {took:?}"
-        );
+        assert_unavailable_at(&r, took, call_deadline);
     }
     assert_eq!(p.traps(), 0, "a call was abandoned instead of answered");
 }
@@ -414,19 +393,10 @@ async fn redis_stop_and_restart() {
     assert!(matches!(p.ping().await, Err(Error::Unavailable(_))));
 
     server.restart();
-    let started = Instant::now();
-    loop {
-        match p.set("k", b"again", None).await {
-            Ok(()) => break,
-            Err(e) => {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "no recovery: {e:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    until_ok(Duration::from_secs(10), Duration::from_millis(100), || {
+        p.set("k", b"again", None)
+    })
+    .await;
     assert_eq!(p.get("k").await.expect("get"), Some(b"again".to_vec()));
     p.ping().await.expect("ping");
     let stats = p.stats().await.expect("stats");
@@ -512,6 +482,40 @@ async fn multi_ops_are_single_round_trips() {
     assert_eq!(after.get("get").copied().unwrap_or(0), 0, "no single GETs");
     assert_eq!(after.get("del"), Some(&1));
     assert!(!after.contains_key("keys") && !after.contains_key("flushdb"));
+}
+
+/// Runs `op` until it succeeds (pausing `pause` after each failure); fails the test if it
+/// has not within `within`.
+async fn until_ok<T, Fut>(within: Duration, pause: Duration, mut op: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = byoc::Result<T>>,
+{
+    let started = Instant::now();
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                assert!(started.elapsed() < within, "no recovery: {e:?}");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// A paused server's answer: `unavailable`, no earlier than `deadline` and less than
+/// 300 ms after it.
+#[track_caller]
+fn assert_unavailable_at<T: std::fmt::Debug>(
+    r: &byoc::Result<T>,
+    took: Duration,
+    deadline: Duration,
+) {
+    assert!(matches!(r, Err(Error::Unavailable(_))), "paused: {r:?}");
+    assert!(took >= deadline, "answered after {took:?}");
+    assert!(
+        took < deadline + Duration::from_millis(300),
+        "answered after {took:?}"
+    );
 }
 
 /// Calls per command, from `INFO commandstats`.
@@ -695,25 +699,17 @@ async fn batched_reads_survive_a_server_restart() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.restart();
     // Redis starts empty (no persistence): seed again, then every reader must succeed.
-    let started = Instant::now();
-    loop {
-        let seeded = async {
+    until_ok(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
             for i in 0..8 {
                 p.set(&format!("k{i}"), &[i], None).await?;
             }
             Ok::<_, Error>(())
-        };
-        match seeded.await {
-            Ok(()) => break,
-            Err(e) => {
-                assert!(
-                    started.elapsed() < Duration::from_secs(10),
-                    "no recovery: {e:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+        },
+    )
+    .await;
     // Readers may still see a miss between the restart and the seeding: wait it out.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let checks: Vec<_> = (0..64u8)

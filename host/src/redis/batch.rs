@@ -657,8 +657,8 @@ fn mismatch(got: usize, want: usize) -> WitError {
 #[cfg(test)]
 mod tests {
     use super::super::bindings::byoc::cache::redis::Host;
-    use super::super::ops::server_tests::{Server, server};
-    use super::super::{RedisGrant, RedisLink, RedisSlot, RedisTarget};
+    use super::super::ops::server_tests::{Server, answers_again, server, slot_of};
+    use super::super::{RedisGrant, RedisLink, RedisTarget};
     use super::*;
     use crate::wasm::bindings::byoc::cache::types::KeyTtl;
     use std::collections::HashMap;
@@ -669,10 +669,6 @@ mod tests {
         RedisLink::new(tune(
             RedisGrant::new(RedisTarget::Single(url), ns).expect("grant"),
         ))
-    }
-
-    fn slot_of(link: &RedisLink) -> RedisSlot {
-        RedisSlot(Some(link.clone()))
     }
 
     async fn raw(server: &Server) -> redis::aio::MultiplexedConnection {
@@ -946,20 +942,7 @@ mod tests {
             "{failures} failures counted for 64 failed calls"
         );
         // The pause ends by itself (CLIENT UNPAUSE would wait behind it too).
-        let started = Instant::now();
-        let mut s = slot_of(&link);
-        loop {
-            match s.get("k".into()).await {
-                Ok(v) => {
-                    assert_eq!(v, Some(b"v".to_vec()));
-                    break;
-                }
-                Err(e) => assert!(
-                    started.elapsed() < Duration::from_secs(5),
-                    "no recovery: {e:?}"
-                ),
-            }
-        }
+        assert_eq!(answers_again(&link, "k").await, Some(b"v".to_vec()));
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let mut s = slot_of(&link);

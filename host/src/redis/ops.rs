@@ -662,6 +662,26 @@ pub(crate) mod server_tests {
         panic!("redis-server did not start");
     }
 
+    /// A store's side of the import over `link`.
+    pub(crate) fn slot_of(link: &RedisLink) -> RedisSlot {
+        RedisSlot(Some(link.clone()))
+    }
+
+    /// Reads `key` through `link` until Redis answers again (within 5 s); its value.
+    pub(crate) async fn answers_again(link: &RedisLink, key: &str) -> Option<Vec<u8>> {
+        let started = std::time::Instant::now();
+        let mut s = slot_of(link);
+        loop {
+            match s.get(key.into()).await {
+                Ok(v) => return v,
+                Err(e) => assert!(
+                    started.elapsed() < std::time::Duration::from_secs(5),
+                    "no recovery: {e:?}"
+                ),
+            }
+        }
+    }
+
     pub(crate) fn slot(port: u16, ns: &str) -> RedisSlot {
         let url = format!("redis://127.0.0.1:{port}");
         let grant = RedisGrant::new(RedisTarget::Single(url), ns).expect("grant");
