@@ -646,6 +646,65 @@ async fn concurrent_gets_are_auto_pipelined() {
     assert_eq!(sent, 3072, "max-batch 1 sends one command per call");
 }
 
+/// Concurrent `get`s are coalesced before they reach the adapter: 256 tasks reading at
+/// once each get their own value (hits and misses counted per call), from multi-key reads
+/// made by the few instances of the reads in flight (four at a time), not from one
+/// instance per task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gets_are_coalesced_before_the_adapter() {
+    let Some(server) = RedisServer::start("redis coalesced gets") else {
+        return;
+    };
+    let p = provider_on(&server, "co:").await;
+    let items: Vec<Item> = (0..256)
+        .map(|i| Item::new(format!("k{i}"), format!("v{i}").into_bytes(), None))
+        .collect();
+    p.set_multi(&items).await.expect("seed");
+    let before = p.stats().await.expect("stats");
+    let commands_before = commands(&server);
+    let start = Arc::new(tokio::sync::Barrier::new(256));
+    let tasks: Vec<_> = (0..256)
+        .map(|i| {
+            let p = Arc::clone(&p);
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                for _ in 0..4 {
+                    let own = p.get(&format!("k{i}")).await.expect("own key");
+                    assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
+                    assert_eq!(p.get(&format!("gone{i}")).await.expect("miss"), None);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let after = p.stats().await.expect("stats");
+    assert_eq!(after.hits - before.hits, 1024, "hits counted per call");
+    assert_eq!(
+        after.misses - before.misses,
+        1024,
+        "misses counted per call"
+    );
+    let instances = after.extra("host.instantiations").expect("instantiations");
+    assert!(
+        instances <= 4,
+        "{instances} instances started for 2048 coalesced gets"
+    );
+    let sent = |c: &str| {
+        commands(&server).get(c).copied().unwrap_or(0)
+            - commands_before.get(c).copied().unwrap_or(0)
+    };
+    let (gets, mgets) = (sent("get"), sent("mget"));
+    eprintln!("2048 gets from 256 tasks: {gets} GET, {mgets} MGET, {instances} instances");
+    assert!(mgets > 0, "no multi-key read");
+    assert!(
+        gets + mgets < 2048 / 8,
+        "{gets} GET and {mgets} MGET for 2048 gets"
+    );
+}
+
 /// A server that dies under 16 concurrent readers (fewer than the pooled instances, so no
 /// call waits for an instance): every call ends within its deadline, with the right value, a
 /// miss (the restarted server is empty) or `unavailable` (none hangs); after a restart

@@ -12,7 +12,10 @@
 //!
 //! Concurrent single-key reads (`get`, `exists`, `pttl`) on one server are auto-pipelined:
 //! batched into one MGET or one pipeline per round trip (module `batch`; limit
-//! [`RedisGrant::max_batch`], default [`DEFAULT_REDIS_MAX_BATCH`]).
+//! [`RedisGrant::max_batch`], default [`DEFAULT_REDIS_MAX_BATCH`]). One level up, the
+//! [`redis` provider](redis_provider) coalesces concurrent `get`s before they enter the
+//! sandbox (see [coalesced reads](crate::WasmProvider#coalesced-reads)): many callers, one
+//! wasm call, one MGET.
 
 mod batch;
 mod conn;

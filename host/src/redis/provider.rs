@@ -38,7 +38,9 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
 /// one instance, as a Redis scan cursor and the key count are global to the namespace.
 /// Instances start on demand, so a provider used by one task runs one. The instance's call
 /// deadline covers the grant's deadline (ten times it for `clear`), so a slow Redis fails
-/// with `unavailable` from the host before the sandbox's deadline fires.
+/// with `unavailable` from the host before the sandbox's deadline fires. Concurrent `get`s
+/// are [coalesced](WasmProvider#coalesced-reads) into MGETs of up to the grant's
+/// [`max_batch`](RedisGrant::max_batch) keys (`max-batch: 1` turns that off too).
 pub async fn redis_provider_with(
     runtime: &Runtime,
     grant: RedisGrant,
@@ -53,10 +55,12 @@ pub async fn redis_provider_with(
             .saturating_add(Duration::from_secs(1)),
         ..Limits::default()
     };
+    let read_batch = grant.max_batch;
     WasmProvider::builder(runtime, component)
         .grants(Grants::none().with_redis(grant))
         .limits(overrides.apply(limits))
         .pooled(instances)
+        .batch_reads(read_batch)
         .build()
         .await
 }

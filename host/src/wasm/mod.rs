@@ -1,6 +1,7 @@
 //! Running adapters as sandboxed WebAssembly components.
 
 pub(crate) mod bindings;
+mod coalesce;
 #[allow(unsafe_code)]
 mod code_cache;
 pub(crate) mod deadline;

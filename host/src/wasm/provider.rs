@@ -2,6 +2,7 @@
 
 use super::bindings::byoc::cache::types::PackedKeys;
 use super::bindings::{self, WitItem};
+use super::coalesce::Coalescer;
 use super::grants::Grants;
 use super::instance::{Live, Shared};
 use super::limits::Limits;
@@ -59,6 +60,17 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// them: instances come and go (on demand, after a trap), so their own counters would
 /// miss the reads of the ones gone, and adding them up would cost a call into every one.
 ///
+/// # Coalesced reads
+///
+/// A pooled provider built with [`WasmProviderBuilder::batch_reads`] (the `redis`
+/// provider is) answers concurrent `get`s in batches: while four reads are in flight,
+/// further `get`s queue, and the queue goes into one instance as one `get-multi` (through
+/// the packed `bulk` export when the adapter has it) as soon as a read finishes. A key
+/// asked by several queued callers is read once. A caller alone (fewer than four reads
+/// in flight) makes its own call. A batch that fails with `unavailable` fails each of its
+/// callers; any other failure of a batch (a trap, a deadline, an answer too large) has
+/// each caller read its key alone, so a bad key affects no other caller.
+///
 /// # Traps
 ///
 /// A trap or an exceeded deadline fails the call with [`Error::Trapped`] or
@@ -73,6 +85,8 @@ pub struct WasmProvider {
     free: FreeSlots,
     /// Pooled mode: hits and misses of the pool (see [Pooled instances](Self#pooled-instances)).
     reads: ReadCounts,
+    /// Pooled mode with [`WasmProviderBuilder::batch_reads`]: concurrent `get`s coalesced.
+    coalescer: Option<Coalescer>,
     /// Chooses a key's partition (fast, seeded per provider).
     hasher: foldhash::fast::RandomState,
     info: ProviderInfo,
@@ -85,6 +99,7 @@ impl std::fmt::Debug for WasmProvider {
             .field("adapter", &self.shared.name())
             .field("partitions", &self.partitions.len())
             .field("pooled", &self.pooled)
+            .field("coalescer", &self.coalescer)
             .field("limits", &self.shared.limits)
             .finish_non_exhaustive()
     }
@@ -108,6 +123,7 @@ pub struct WasmProviderBuilder {
     layers: Vec<Arc<dyn Provider>>,
     partitions: usize,
     pooled: bool,
+    read_batch: usize,
 }
 
 impl std::fmt::Debug for WasmProviderBuilder {
@@ -127,6 +143,7 @@ impl std::fmt::Debug for WasmProviderBuilder {
             )
             .field("partitions", &self.partitions)
             .field("pooled", &self.pooled)
+            .field("read_batch", &self.read_batch)
             .finish()
     }
 }
@@ -181,10 +198,21 @@ impl WasmProviderBuilder {
         self
     }
 
+    /// For a [pooled](Self::pooled) provider: concurrent `get`s beyond a few in flight are
+    /// coalesced into multi-key reads (`get-multi`) of up to `max` keys, one call into one
+    /// instance for many callers (see [Coalesced reads](WasmProvider#coalesced-reads)).
+    /// Default 1: off. Take it for adapters whose `get-multi` is one round trip of the
+    /// backend (Redis' MGET), not for those that read key by key (it would serialise
+    /// concurrent reads). Ignored for partitioned providers.
+    pub fn batch_reads(mut self, max: usize) -> Self {
+        self.read_batch = max;
+        self
+    }
+
     /// Checks the configuration against the adapter's declared fields, then starts the
     /// first instance (so a bad configuration fails here, not on the first call).
     pub async fn build(self) -> Result<WasmProvider> {
-        let (partitions, pooled) = (self.partitions, self.pooled);
+        let (partitions, pooled, read_batch) = (self.partitions, self.pooled, self.read_batch);
         let (shared, config) = self.into_shared();
         let (probe, mut info, config_fields) = described(&shared).await?;
         let config = config.checked(shared.name(), &config_fields)?;
@@ -217,6 +245,11 @@ impl WasmProviderBuilder {
             pooled,
             free: FreeSlots::new(if pooled { partitions } else { 0 }),
             reads: ReadCounts::default(),
+            coalescer: if pooled {
+                Coalescer::new(read_batch)
+            } else {
+                None
+            },
             hasher: foldhash::fast::RandomState::default(),
             info,
             config_fields,
@@ -315,6 +348,7 @@ impl WasmProvider {
             layers: Vec::new(),
             partitions: default_partitions(),
             pooled: false,
+            read_batch: 1,
         }
     }
 
@@ -450,9 +484,18 @@ impl WasmProvider {
         Ok(out)
     }
 
-    /// `get_multi` answering `V`: through the packed `bulk` export when the adapter has
-    /// it (values are then slices of one buffer), else through `get-multi`.
+    /// `get_multi` answering `V`, with a pool's reads counted.
     async fn get_multi_as<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
+        let out = self.read_multi::<V>(keys).await?;
+        let hits = out.iter().filter(|v| v.is_some()).count();
+        self.count_reads(hits, out.len() - hits);
+        Ok(out)
+    }
+
+    /// `get_multi` answering `V` (reads not counted): through the packed `bulk` export
+    /// when the adapter has it (values are then slices of one buffer), else through
+    /// `get-multi`.
+    async fn read_multi<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
         keys.iter().try_for_each(|k| validate_key(k))?;
         let out = if self.shared.component.bulk.is_some() {
             self.get_multi_packed(keys).await?
@@ -467,11 +510,14 @@ impl WasmProvider {
             }
             out
         };
-        if self.pooled {
-            let hits = out.iter().filter(|v| v.is_some()).count();
-            self.count_reads(hits, out.len() - hits);
-        }
         Ok(out)
+    }
+
+    /// `get` of `key` as its own call (reads not counted).
+    async fn get_alone(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let value = call!(self, self.partition(key), call_get(key))?;
+        self.check_response(std::iter::once(&value))?;
+        Ok(value)
     }
 
     /// A pool's stats: one instance's answer (any free one, the most recently used
@@ -540,8 +586,13 @@ fn parse_cursor(cursor: &str, partitions: usize) -> Result<(usize, Option<String
 impl Provider for WasmProvider {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate_key(key)?;
-        let value = call!(self, self.partition(key), call_get(key))?;
-        self.check_response(std::iter::once(&value))?;
+        let value = match &self.coalescer {
+            Some(coalescer) => {
+                let batch = |keys: Vec<String>| async move { self.read_multi(&keys).await };
+                coalescer.read(key, || self.get_alone(key), batch).await?
+            }
+            None => self.get_alone(key).await?,
+        };
         self.count_reads(usize::from(value.is_some()), usize::from(value.is_none()));
         Ok(value)
     }
