@@ -153,6 +153,9 @@ struct State {
     queue: Vec<Pending>,
     /// The latest deadline of the callers that took part since the batcher was last idle.
     latest: Option<Instant>,
+    /// Tests: how many times a read joined (leading or queued), to order test steps.
+    #[cfg(test)]
+    arrivals: usize,
 }
 
 impl Shared {
@@ -265,6 +268,10 @@ impl Batcher {
             }
             let role = {
                 let mut state = self.shared.lock();
+                #[cfg(test)]
+                {
+                    state.arrivals += 1;
+                }
                 let covered = !sent_round && state.latest.is_none_or(|l| deadline >= l);
                 state.latest = Some(state.latest.map_or(deadline, |l| l.max(deadline)));
                 if state.leaders < MAX_IN_FLIGHT {
@@ -963,7 +970,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cancelled_leaders_hand_over() {
         let Some(server) = server() else { return };
-        let link = link(&server, "c:", |g| g.deadline(Duration::from_secs(5)));
+        let link = link(&server, "c:", |g| {
+            g.deadline(Duration::from_secs(5))
+                .response_timeout(Duration::from_secs(3))
+        });
         for i in 0..32 {
             slot_of(&link)
                 .set(format!("k{i}"), vec![i], None)
@@ -974,7 +984,7 @@ mod tests {
         let before = commands(&mut raw).await;
         let () = redis::cmd("CLIENT")
             .arg("PAUSE")
-            .arg(500)
+            .arg(1500)
             .arg("ALL")
             .query_async(&mut raw)
             .await
@@ -986,24 +996,45 @@ mod tests {
                 tokio::time::timeout(Duration::from_millis(after), s.get(key)).await
             })
         };
-        // Both batch slots taken by GETs that stall on the paused server: the first
-        // leader's call is dropped at 100 ms, the second one's waits for the pause to end.
-        let first = cancelled(100, "k0");
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        let mut s = slot_of(&link);
-        let stays = tokio::spawn(async move { s.get("k0".into()).await });
-        tokio::time::sleep(Duration::from_millis(15)).await;
+        // Each step waits until every caller so far has joined the batcher (leading a
+        // batch or queued), so the order holds however slowly tasks are scheduled.
+        let batcher = link.0.batcher.as_ref().expect("batcher");
+        let start = batcher.shared.lock().arrivals;
+        let taking_part = |n: usize| async move {
+            for _ in 0..2000 {
+                if batcher.shared.lock().arrivals - start == n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            panic!("the batcher never saw {n} callers");
+        };
+        // GETs that stall on the paused server take every batch slot: the first one's
+        // call is dropped at 300 ms, the other three wait for the pause to end.
+        let first = cancelled(300, "k0");
+        taking_part(1).await;
+        let stay: Vec<_> = (1..MAX_IN_FLIGHT)
+            .map(|_| {
+                let mut s = slot_of(&link);
+                tokio::spawn(async move { s.get("k0".into()).await })
+            })
+            .collect();
+        taking_part(MAX_IN_FLIGHT).await;
+        assert_eq!(batcher.shared.lock().leaders, MAX_IN_FLIGHT);
+        // Let the leaders that joined last take the (empty) queue and send.
+        tokio::time::sleep(Duration::from_millis(20)).await;
         // 31 waiters queue, then the newest caller, which is handed leadership when the
         // first leader is dropped and sends the 31 waiters' reads with its own; that batch
-        // stalls too and its call is dropped at about 250 ms, mid-batch.
+        // stalls too and its call is dropped at about 700 ms, mid-batch.
         let waiters: Vec<_> = (1..32u8)
             .map(|i| {
                 let mut s = slot_of(&link);
                 tokio::spawn(async move { (i, s.get(format!("k{i}")).await) })
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        let second = cancelled(210, "k0");
+        taking_part(MAX_IN_FLIGHT + 31).await;
+        let second = cancelled(700, "k0");
+        taking_part(MAX_IN_FLIGHT + 32).await;
         assert!(
             first.await.expect("task").is_err(),
             "first leader not cancelled"
@@ -1012,7 +1043,9 @@ mod tests {
             second.await.expect("task").is_err(),
             "second leader not cancelled"
         );
-        assert_eq!(stays.await.expect("task").expect("get"), Some(vec![0]));
+        for stays in stay {
+            assert_eq!(stays.await.expect("task").expect("get"), Some(vec![0]));
+        }
         for w in waiters {
             let (i, got) = w.await.expect("task");
             assert_eq!(got.expect("waiter"), Some(vec![i]));
