@@ -2,7 +2,8 @@
 //! provider's own `get-multi` for every adapter and wrapper the SDK exports.
 
 use crate::bindings::byoc::cache::types::{PackedKeys, PackedValues};
-use crate::bindings::exports::byoc::cache::{bulk, provider};
+use crate::bindings::exports::byoc::cache::bulk::{self, PackedAnswer};
+use crate::bindings::exports::byoc::cache::provider;
 use crate::{Adapter, Bridge, Error, Result, Wrapper, WrapperBridge};
 use byoc_common::packed;
 
@@ -20,15 +21,16 @@ fn derived(
 }
 
 impl<A: Adapter> bulk::Guest for Bridge<A> {
-    fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
-        derived(&keys, Self::get_multi_borrowed)
+    fn get_multi_packed(keys: PackedKeys) -> Result<PackedAnswer> {
+        derived(&keys, Self::get_multi_borrowed).map(PackedAnswer::Values)
     }
 }
 
 impl<W: Wrapper> bulk::Guest for WrapperBridge<W> {
-    fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
+    fn get_multi_packed(keys: PackedKeys) -> Result<PackedAnswer> {
         derived(&keys, |keys| {
             <Self as provider::Guest>::get_multi(keys.iter().map(|&k| k.to_owned()).collect())
         })
+        .map(PackedAnswer::Values)
     }
 }

@@ -615,7 +615,8 @@ async fn a_scan_answering_more_than_asked_is_refused() {
     assert_eq!((p.traps(), p.instantiations()), (0, 1));
 }
 
-/// An adapter whose optional `bulk` export answers packings that do not add up: the host
+/// An adapter whose optional `bulk` export answers packings that do not add up, or hands
+/// back a held answer the host does not hold: the host
 /// uses that export for `get_multi`, refuses each answer with a typed error naming the
 /// adapter, and the instance keeps serving (a refused answer is not a trap).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,6 +628,10 @@ async fn malformed_packed_answers_are_refused() {
         ),
         (WatPacking::NegativeLength, "negative length"),
         (WatPacking::Miscount, "answered 3 values for 2 keys"),
+        (
+            WatPacking::HeldNothing,
+            "answered a held get-multi with nothing held",
+        ),
     ];
     for (packing, expected) in cases {
         let registry = Registry::new().expect("runtime");

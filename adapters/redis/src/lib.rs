@@ -5,8 +5,9 @@
 //! grant's namespace. Values are stored as-is (no envelope) and TTLs are Redis TTLs (PX),
 //! so what BYOC writes is plain Redis data that `redis-cli` reads, and the other way round.
 //!
-//! Every operation is native: `get-multi` is MGET (keys and values packed, one buffer
-//! each way, through the `bulk` export), `set-multi` a pipeline of SET PX, `delete-multi`
+//! Every operation is native: `get-multi` is MGET (through the `bulk` export: the keys
+//! packed in one buffer, and the values left in the host, which keeps the MGET's answer
+//! and takes it back as the adapter's `held` answer), `set-multi` a pipeline of SET PX, `delete-multi`
 //! one DEL, `scan` Redis SCAN, `clear` the host's SCAN + UNLINK of the
 //! namespace. Scan pages hold at most `count` keys: Redis batches are paged inside the
 //! adapter (the rest of a batch is kept for the next page and fetched again if lost).
@@ -14,8 +15,9 @@
 //! The adapter takes no configuration: the server, namespace and timeouts are the host's
 //! grant (see the host's `redis` provider).
 
+use byoc_guest_sdk::bindings::byoc::cache::types::PackedKeys;
 use byoc_guest_sdk::bindings::byoc::cache::types::{AdapterDescription, ConfigEntry};
-use byoc_guest_sdk::bindings::byoc::cache::types::{PackedKeys, PackedValues};
+use byoc_guest_sdk::bindings::exports::byoc::cache::bulk::PackedAnswer;
 use byoc_guest_sdk::bindings::exports::byoc::cache::{bulk, lifecycle, provider};
 use byoc_guest_sdk::redis;
 use byoc_guest_sdk::{
@@ -265,13 +267,13 @@ impl provider::Guest for RedisAdapter {
 }
 
 impl bulk::Guest for RedisAdapter {
-    /// MGET with keys and values packed: the adapter only counts hits and misses.
-    fn get_multi_packed(keys: PackedKeys) -> Result<PackedValues> {
+    /// MGET with packed keys whose values the host keeps and the adapter hands back
+    /// (`held`): they never enter the adapter. It only counts hits and misses.
+    fn get_multi_packed(keys: PackedKeys) -> Result<PackedAnswer> {
         with(|_| Ok(()))?;
-        let values = redis::mget_packed(&keys)?;
-        let hits = values.lengths.iter().filter(|&&n| n >= 0).count();
-        count(hits, values.lengths.len() - hits);
-        Ok(values)
+        let hits = redis::mget_held(&keys)? as usize;
+        count(hits, keys.lengths.len().saturating_sub(hits));
+        Ok(PackedAnswer::Held)
     }
 }
 

@@ -334,7 +334,7 @@ fn arbitrary_arguments_are_typed_errors_and_stay_in_the_namespace() {
     });
     let result = runner.run(&prop::collection::vec(call(), 1..24), |calls| {
         rt.block_on(async {
-            let mut s = RedisSlot(shared.0.clone());
+            let mut s = shared.share();
             let mut client = client.clone();
             for (step, call) in calls.iter().enumerate() {
                 let (result, scanned) = run(&mut s, call).await;

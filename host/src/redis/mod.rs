@@ -80,9 +80,31 @@ impl std::fmt::Debug for RedisLink {
     }
 }
 
-/// What a store holds for the `redis` import: the grant's connection, if any.
+/// What a store holds for the `redis` import: the grant's connection, if any, and the
+/// answer of the last `mget-held` (see `wit/redis.wit`), until the adapter hands it back.
 #[derive(Default)]
-pub(crate) struct RedisSlot(pub(crate) Option<RedisLink>);
+pub(crate) struct RedisSlot {
+    link: Option<RedisLink>,
+    held: Option<Vec<Option<Vec<u8>>>>,
+}
+
+impl RedisSlot {
+    /// A store's slot over `link` (`None`: no grant, every call is denied).
+    pub(crate) fn new(link: Option<RedisLink>) -> RedisSlot {
+        RedisSlot { link, held: None }
+    }
+
+    /// A slot over the same connection, holding nothing.
+    #[cfg(test)]
+    pub(crate) fn share(&self) -> RedisSlot {
+        RedisSlot::new(self.link.clone())
+    }
+
+    /// The answer of the last `mget-held`, if any; the slot no longer holds it.
+    pub(crate) fn take_held(&mut self) -> Option<Vec<Option<Vec<u8>>>> {
+        self.held.take()
+    }
+}
 
 /// Adds the `redis` import to `linker`, served from each store's [`RedisSlot`].
 pub(crate) fn add_to_linker(linker: &mut wasmtime::component::Linker<HostState>) -> Result<()> {

@@ -231,7 +231,7 @@ impl Connection {
 
 impl RedisSlot {
     fn link(&self) -> R<&Connection> {
-        self.0.as_ref().map(|l| &*l.0).ok_or_else(|| {
+        self.link.as_ref().map(|l| &*l.0).ok_or_else(|| {
             WitError::Denied("this adapter has no redis grant; the host offers no redis".into())
         })
     }
@@ -317,6 +317,17 @@ impl Host for RedisSlot {
         let (data, lengths) = packed::pack_values(values.iter().map(Option::as_ref))
             .map_err(|e| WitError::Internal(e.to_string()))?;
         Ok(PackedValues { data, lengths })
+    }
+
+    async fn mget_held(&mut self, keys: PackedKeys) -> R<u32> {
+        self.held = None;
+        let c = self.link()?;
+        let keys = packed::unpack_keys(&keys.text, &keys.lengths)
+            .map_err(|e| WitError::InvalidArgument(e.to_string()))?;
+        let values = c.mget(keys.into_iter()).await?;
+        let found = values.iter().filter(|v| v.is_some()).count();
+        self.held = Some(values);
+        Ok(u32::try_from(found).unwrap_or(u32::MAX))
     }
 
     async fn mset(&mut self, items: Vec<Item>) -> R<()> {
@@ -664,7 +675,7 @@ pub(crate) mod server_tests {
 
     /// A store's side of the import over `link`.
     pub(crate) fn slot_of(link: &RedisLink) -> RedisSlot {
-        RedisSlot(Some(link.clone()))
+        RedisSlot::new(Some(link.clone()))
     }
 
     /// Reads `key` through `link` until Redis answers again (within 5 s); its value.
@@ -685,7 +696,7 @@ pub(crate) mod server_tests {
     pub(crate) fn slot(port: u16, ns: &str) -> RedisSlot {
         let url = format!("redis://127.0.0.1:{port}");
         let grant = RedisGrant::new(RedisTarget::Single(url), ns).expect("grant");
-        RedisSlot(Some(RedisLink::new(grant)))
+        RedisSlot::new(Some(RedisLink::new(grant)))
     }
 
     #[tokio::test]
@@ -714,6 +725,48 @@ pub(crate) mod server_tests {
             a.publish("bad\u{7}".into(), Vec::new()).await,
             Err(WitError::InvalidKey(_))
         ));
+    }
+
+    /// `mget-held` keeps the namespaced MGET's answer in the slot (one at a time) and
+    /// answers how many keys were found; a failed call holds nothing.
+    #[tokio::test]
+    async fn mget_held_keeps_one_answer_in_the_slot() {
+        let Some(server) = server() else { return };
+        let mut a = slot(server.1, "held:");
+        let mut other = slot(server.1, "other:");
+        a.set("x".into(), b"1".to_vec(), None).await.expect("set");
+        other
+            .set("y".into(), b"2".to_vec(), None)
+            .await
+            .expect("set");
+        let keys = |ks: &[&str]| {
+            let (text, lengths) = packed::pack_keys(ks.iter().copied()).expect("pack");
+            PackedKeys { text, lengths }
+        };
+        assert_eq!(a.mget_held(keys(&["x", "y", "x"])).await.ok(), Some(2));
+        assert_eq!(
+            a.take_held(),
+            Some(vec![Some(b"1".to_vec()), None, Some(b"1".to_vec())]),
+            "y is another namespace's"
+        );
+        assert_eq!(a.take_held(), None, "taken once");
+        assert_eq!(a.mget_held(keys(&["y"])).await.ok(), Some(0));
+        assert_eq!(a.mget_held(keys(&["x"])).await.ok(), Some(1));
+        assert_eq!(
+            a.take_held(),
+            Some(vec![Some(b"1".to_vec())]),
+            "the last one"
+        );
+        a.mget_held(keys(&["x"])).await.expect("mget");
+        let bad = PackedKeys {
+            text: "x".into(),
+            lengths: vec![2],
+        };
+        assert!(matches!(
+            a.mget_held(bad).await,
+            Err(WitError::InvalidArgument(_))
+        ));
+        assert_eq!(a.take_held(), None, "a failed call drops the answer before");
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ pub(crate) mod bulk {
         },
     });
 
-    pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices};
+    pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices, PackedAnswer};
 }
 
 use self::byoc::cache::types as wit;

@@ -119,7 +119,7 @@ impl Shared {
                 layers: self.layers.clone(),
                 call_deadline: self.limits.call_deadline,
                 deadline_at: None,
-                redis: crate::redis::RedisSlot(self.grants.redis.clone()),
+                redis: crate::redis::RedisSlot::new(self.grants.redis.clone()),
                 http: WasiHttpCtx::new(),
                 http_hooks: GrantedHttp::new(self.grants.http.clone()),
             },

@@ -1,5 +1,6 @@
 //! [`WasmProvider`]: the provider trait over instances of a component.
 
+use super::bindings::bulk::PackedAnswer;
 use super::bindings::byoc::cache::types::PackedKeys;
 use super::bindings::{self, WitItem};
 use super::coalesce::Coalescer;
@@ -472,13 +473,38 @@ impl WasmProvider {
             let (text, lengths) = packed::pack_keys(indices.iter().map(|&i| keys[i].as_str()))
                 .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             let group = PackedKeys { text, lengths };
-            let answer = call!(self, part, bulk: call_get_multi_packed(&group))?;
-            self.check_response_bytes(answer.data.len())?;
-            self.check_count(answer.lengths.len(), indices.len())?;
-            let data = Bytes::from(answer.data);
-            let values = packed::unpack_values(&data, &answer.lengths).map_err(bad)?;
-            for (i, value) in indices.into_iter().zip(values) {
-                out[i] = value.map(|v| V::from_shared(&data, v));
+            self.shared.admit()?;
+            let mut slot = self.lock(part).await;
+            let answer = call_in!(self, &mut *slot, bulk: call_get_multi_packed(&group));
+            // Whatever the answer, a held one is dropped with the call that made it.
+            let held = slot
+                .as_mut()
+                .and_then(|live| live.store.data_mut().redis_slot().take_held());
+            drop(slot);
+            match answer? {
+                PackedAnswer::Values(answer) => {
+                    self.check_response_bytes(answer.data.len())?;
+                    self.check_count(answer.lengths.len(), indices.len())?;
+                    let data = Bytes::from(answer.data);
+                    let values = packed::unpack_values(&data, &answer.lengths).map_err(bad)?;
+                    for (i, value) in indices.into_iter().zip(values) {
+                        out[i] = value.map(|v| V::from_shared(&data, v));
+                    }
+                }
+                // The values never entered the sandbox: moved out of the host's answer.
+                PackedAnswer::Held => {
+                    let values = held.ok_or_else(|| {
+                        Error::Internal(format!(
+                            "adapter `{}` answered a held get-multi with nothing held",
+                            self.shared.name()
+                        ))
+                    })?;
+                    self.check_count(values.len(), indices.len())?;
+                    self.check_response(values.iter())?;
+                    for (i, value) in indices.into_iter().zip(values) {
+                        out[i] = value.map(V::from_vec);
+                    }
+                }
             }
         }
         Ok(out)

@@ -63,6 +63,8 @@ pub enum WatPacking {
     NegativeLength,
     /// `n + 1` lengths of 0 over no data: one value too many.
     Miscount,
+    /// `held` (the host's answer handed back) when the host holds none.
+    HeldNothing,
 }
 
 impl WatPacking {
@@ -77,25 +79,29 @@ impl WatPacking {
                  (local.set $count (local.get $n))"
             }
             WatPacking::Miscount => "(local.set $count (i32.add (local.get $n) (i32.const 1)))",
+            WatPacking::HeldNothing => "(local.set $held (i32.const 1))",
         }
     }
 }
 
-/// `get-multi-packed`: answers `ok(packed-values)` with `$data_len` bytes at 16 and
-/// `$count` lengths at `$out`. Flat parameters: the keys' text and their lengths.
+/// `get-multi-packed`: answers `ok(values(packed-values))` with `$data_len` bytes at 16
+/// and `$count` lengths at `$out`, or `ok(held)` when `$held` is set. Flat parameters:
+/// the keys' text and their lengths. The answer at 512: the result's case (0, ok) at 512,
+/// the `packed-answer` case at 516, the `packed-values` record at 520.
 const BULK_EXPORT: &str = r#"
   (func (export "byoc:cache/bulk@0.1.0#get-multi-packed")
     (param $text i32) (param $text_len i32) (param $lengths i32) (param $n i32)
     (result i32)
-    (local $out i32) (local $data_len i32) (local $count i32)
+    (local $out i32) (local $data_len i32) (local $count i32) (local $held i32)
     (local.set $out
       (call $alloc (i32.const 4) (i32.mul (i32.add (local.get $n) (i32.const 1)) (i32.const 4))))
     {{PACKING}}
     (drop (call $zero))
-    (i32.store (i32.const 516) (i32.const 16))
-    (i32.store (i32.const 520) (local.get $data_len))
-    (i32.store (i32.const 524) (local.get $out))
-    (i32.store (i32.const 528) (local.get $count))
+    (i32.store8 (i32.const 516) (local.get $held))
+    (i32.store (i32.const 520) (i32.const 16))
+    (i32.store (i32.const 524) (local.get $data_len))
+    (i32.store (i32.const 528) (local.get $out))
+    (i32.store (i32.const 532) (local.get $count))
     (i32.const 512))
 "#;
 
