@@ -613,9 +613,11 @@ impl Provider for WasmProvider {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate_key(key)?;
         let value = match &self.coalescer {
+            // Boxed: the coalescing future is large, and every `get` future (an in-memory
+            // hit included) would carry its size (measured: ~70 ns a hit).
             Some(coalescer) => {
                 let batch = |keys: Vec<String>| async move { self.read_multi(&keys).await };
-                coalescer.read(key, || self.get_alone(key), batch).await?
+                Box::pin(coalescer.read(key, || self.get_alone(key), batch)).await?
             }
             None => self.get_alone(key).await?,
         };
