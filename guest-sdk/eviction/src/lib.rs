@@ -9,9 +9,12 @@
 //! least recent entry on estimated frequency ([`FrequencySketch`]: a count-min sketch with
 //! a doorkeeper and periodic aging) to stay; entries used again in probation move to a
 //! *protected* segment. The window is sized from ghost hits, as ARC sizes its recency
-//! list: a miss on a key the window recently rejected grows it, a miss on a key the main
-//! space recently evicted shrinks it, so recency-heavy workloads get a large window
-//! (LRU-like) and frequency-heavy ones a small one. Caffeine's hit-rate hill climber was
+//! list: misses on keys the window recently rejected argue for growing it, misses on keys
+//! the main space recently evicted for shrinking it; they are judged in samples by a sign
+//! test, so recency-heavy workloads get a large window (LRU-like), frequency-heavy ones a
+//! small one, and a stationary load does not make it wander. When the hit rate drops
+//! sharply from one period to the next (the load changed), the window restarts from its
+//! start size, which escapes states a local search cannot leave. Caffeine's hit-rate hill climber was
 //! replaced because on this project's synthetic suite it followed sampling noise on
 //! stationary traces and moved too slowly on recency-heavy ones (BENCHMARKS.md).
 //!
@@ -33,6 +36,7 @@
 mod ghost;
 mod hash;
 mod list;
+mod sizer;
 mod sketch;
 mod tinylfu;
 
