@@ -322,7 +322,7 @@ impl Adapter for Filesystem {
     }
 
     /// Lists the directory once per scan: the first page (no cursor) takes a sorted
-    /// listing, continuation pages reuse it (for up to [`LISTING_REUSE_MS`]). A key present
+    /// listing, continuation pages reuse it (for up to `LISTING_REUSE_MS`). A key present
     /// for the whole scan is in that listing; each candidate is read to check it is still
     /// live, so a key removed meanwhile is not returned.
     fn scan(

@@ -19,7 +19,7 @@ mod key;
 pub mod packed;
 mod scan;
 
-pub use glob::{GlobError, escape_glob, glob_match, validate_pattern};
+pub use glob::{GlobError, MAX_PATTERN_LEN, escape_glob, glob_match, validate_pattern};
 pub use key::{KeyError, MAX_KEY_LEN, validate_key};
 pub use packed::PackError;
 pub use scan::{EXAMINE_PER_RESULT, ScanCursor, SortedPage};

@@ -32,7 +32,7 @@
 //! durations, unset environment variables, duplicate names are [`Error::Config`] errors
 //! naming the file, the cache, the field and (where the YAML parser gives it) the line.
 //! Provider-specific fields (`config:`) are checked against the provider's schema when
-//! the caches are built ([`ConfigFile::open`]), with errors naming the cache.
+//! the caches are built ([`Caches::open`](crate::Caches::open)), with errors naming the cache.
 //!
 //! Text anywhere may use `${NAME}` / `${NAME:-default}` environment interpolation;
 //! values taken from the environment, and fields named like secrets (`keys`, `token`,

@@ -32,7 +32,7 @@ pub async fn redis_provider(runtime: &Runtime, grant: RedisGrant) -> Result<Wasm
 /// pooled instances.
 ///
 /// The adapter keeps no cache state of its own (everything is on the server), so its
-/// instances are interchangeable ([pooled](crate::WasmProviderBuilder::pooled)): calls from
+/// instances are interchangeable ([pooled](crate::wasm::WasmProviderBuilder::pooled)): calls from
 /// concurrent tasks run on different instances and their Redis commands overlap on the
 /// grant's one multiplexed connection (which pipelines them). Scan, clear and ping run on
 /// one instance, as a Redis scan cursor and the key count are global to the namespace.

@@ -7,7 +7,7 @@
 //! - [`Policy`]: what a trace is replayed against — the memory adapter's policies through
 //!   the real wasm component ([`Policy::Adapter`]), the same W-TinyLFU code run natively
 //!   ([`Policy::TinyLfuNative`], from the `byoc-eviction` crate the adapter is built
-//!   with), an exact LRU and ARC (reference implementations in [`reference`]) and
+//!   with), an exact LRU and ARC (reference implementations in [`reference`](mod@reference)) and
 //!   `moka::sync::Cache`.
 //! - [`replay`] / [`compare`]: the outcome of every access, and a table of hit ratios.
 //!
