@@ -19,10 +19,15 @@
 //! Failures: a batch that fails with [`Error::Unavailable`] (the backend did not answer)
 //! fails each of its callers with that error: they would all have met it. Any other
 //! failure of a batch of several callers (a trap, an exceeded deadline, an answer over
-//! the response limit) may belong to one key, so each caller then reads its key alone,
-//! with exactly the outcome an uncoalesced `get` has. A caller whose leader was dropped
-//! (its caller gave up) reads its key alone too, or leads in its place; nobody is left
-//! without an answer.
+//! the response limit, a wrong number of values) may belong to one key, so each caller
+//! then reads its key alone, with exactly the outcome an uncoalesced `get` has. A caller
+//! whose leader was dropped (its caller gave up) reads its key alone too, or leads in its
+//! place; nobody is left without an answer.
+//!
+//! Time: a queued caller arms no timer; the leader arms one while it waits for a slot.
+//! It waits at most [`MAX_SLOT_WAIT`] for a read in flight to end, then sends its batch
+//! anyway, so reads in flight that stall do not hold the queue until their deadline (the
+//! batch has the provider's usual deadlines).
 
 use crate::provider::MultiValue;
 use crate::{Error, Result};
@@ -34,6 +39,12 @@ use tokio::sync::{Notify, oneshot};
 /// Reads (lone or batched) in flight at once before further `get`s queue. Four, as the
 /// Redis import's batcher: one batch collects while others are on the wire.
 pub(crate) const MAX_IN_FLIGHT: usize = 4;
+
+/// The longest a leader waits for a read in flight to end before it sends its batch
+/// anyway (beyond [`MAX_IN_FLIGHT`]). Reads take about a round trip (~0.1 ms on loopback),
+/// so this only fires when the backend stalls: a queued caller then waits at most this
+/// long before its batch is sent, not for the stalled reads' deadline.
+pub(crate) const MAX_SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The coalescing state of one pooled provider.
 pub(crate) struct Coalescer {
@@ -163,11 +174,13 @@ impl Coalescer {
         BF: Future<Output = Result<Vec<Option<Bytes>>>>,
     {
         let leadership = Leadership(self);
+        let mut until = None;
+        let mut overdue = false;
         let waiters: Vec<Waiter> = loop {
             let freed = self.slot_freed.notified();
             {
                 let mut state = self.lock();
-                if state.in_flight < MAX_IN_FLIGHT {
+                if state.in_flight < MAX_IN_FLIGHT || overdue {
                     state.in_flight += 1;
                     let n = state.queue.len().min(self.max_batch - 1);
                     let waiters = state.queue.drain(..n).collect();
@@ -176,7 +189,10 @@ impl Coalescer {
                     break waiters;
                 }
             }
-            freed.await;
+            // One timer per waiting leader (none while slots are free): reads in flight
+            // that hang do not hold the queue past the slot wait.
+            let until = *until.get_or_insert_with(|| tokio::time::Instant::now() + MAX_SLOT_WAIT);
+            overdue = tokio::time::timeout_at(until, freed).await.is_err();
         };
         let slot = InFlight(self);
         if waiters.is_empty() {
@@ -199,10 +215,12 @@ impl Coalescer {
                 at.push(i);
             }
         }
+        let distinct = keys.len();
         let answer = batch(keys).await;
         drop(slot);
         match answer {
-            Ok(values) => {
+            // One value per distinct key, or the batch is treated as failed.
+            Ok(values) if values.len() == distinct => {
                 for (w, i) in waiters.into_iter().zip(at) {
                     let _gone = w.reply.send(Reply::Answer(Ok(values[i].clone())));
                 }
@@ -220,7 +238,7 @@ impl Coalescer {
                 }
                 Err(Error::Unavailable(m))
             }
-            Err(_) => {
+            _ => {
                 for w in waiters {
                     let _gone = w.reply.send(Reply::Alone);
                 }
@@ -291,6 +309,8 @@ mod tests {
         gate: Semaphore,
         /// The batch's answer: `Ok` values, or this error.
         fail_batch: Mutex<Option<Error>>,
+        /// The next batch answers one value too few.
+        short_batch: std::sync::atomic::AtomicBool,
     }
 
     impl Harness {
@@ -300,6 +320,7 @@ mod tests {
                 backend: Backend::default(),
                 gate: Semaphore::new(0),
                 fail_batch: Mutex::new(None),
+                short_batch: std::sync::atomic::AtomicBool::new(false),
             })
         }
 
@@ -319,9 +340,14 @@ mod tests {
                         h2.backend.batches.lock().expect("lock").push(keys.clone());
                         h2.gate.acquire().await.expect("gate").forget();
                         tokio::task::yield_now().await;
+                        let short = h2.short_batch.swap(false, Ordering::SeqCst);
                         match h2.fail_batch.lock().expect("lock").take() {
                             Some(e) => Err(e),
-                            None => Ok(keys.iter().map(|k| value(k)).collect()),
+                            None => Ok(keys
+                                .iter()
+                                .skip(usize::from(short))
+                                .map(|k| value(k))
+                                .collect()),
                         }
                     },
                 )
@@ -348,6 +374,18 @@ mod tests {
                 tokio::spawn(async move { h.get(&k).await })
             })
             .collect()
+    }
+
+    /// Awaits each `get` task, checking that it answered its key's value.
+    async fn assert_answers(
+        handles: Vec<tokio::task::JoinHandle<Result<Option<Vec<u8>>>>>,
+        keys: &[String],
+    ) {
+        assert_eq!(handles.len(), keys.len());
+        for (handle, k) in handles.into_iter().zip(keys) {
+            let got = handle.await.expect("task").expect("get");
+            assert_eq!(got, value(k).map(|b| b.to_vec()), "{k}");
+        }
     }
 
     /// Lets spawned tasks run until they wait.
@@ -387,21 +425,11 @@ mod tests {
         assert!(h.batches().is_empty(), "no batch before a slot is free");
         // The lone reads finish: the first freed slot goes to the batch.
         h.gate.add_permits(MAX_IN_FLIGHT + 1);
-        for (handle, k) in queued.into_iter().zip(&more) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                value(k).map(|b| b.to_vec())
-            );
-        }
+        assert_answers(queued, &more).await;
         let batches = h.batches();
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].len(), 9, "k3 is read once: {:?}", batches[0]);
-        for (handle, k) in first.into_iter().zip(keys("direct", MAX_IN_FLIGHT)) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                Some(k.into_bytes())
-            );
-        }
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
         assert_eq!(h.co.lock().in_flight, 0);
         assert!(!h.co.lock().leading);
     }
@@ -415,15 +443,8 @@ mod tests {
         let queued = spawn_gets(&h, &queued_keys);
         settle().await;
         h.gate.add_permits(1000);
-        for (handle, k) in queued.into_iter().zip(&queued_keys) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                Some(k.clone().into_bytes())
-            );
-        }
-        for handle in first {
-            handle.await.expect("task").expect("get");
-        }
+        assert_answers(queued, &queued_keys).await;
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
         let batches = h.batches();
         assert!(batches.iter().all(|b| b.len() <= 8), "{batches:?}");
         let mut read: Vec<String> = batches.concat();
@@ -449,34 +470,53 @@ mod tests {
             );
         }
         assert_eq!(h.backend.alone.load(Ordering::SeqCst), MAX_IN_FLIGHT);
-        for handle in first {
-            handle.await.expect("task").expect("get");
-        }
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn any_other_batch_failure_has_each_caller_read_alone() {
+        // A batch failing `internal`, and one answering a value too few.
+        for short in [false, true] {
+            let h = Harness::new(64);
+            let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
+            settle().await;
+            if short {
+                h.short_batch.store(true, Ordering::SeqCst);
+            } else {
+                *h.fail_batch.lock().expect("lock") =
+                    Some(Error::Internal("one key's fault".into()));
+            }
+            let queued_keys = keys("q", 5);
+            let queued = spawn_gets(&h, &queued_keys);
+            settle().await;
+            h.gate.add_permits(100);
+            assert_answers(queued, &queued_keys).await;
+            assert_eq!(h.batches().len(), 1);
+            assert_eq!(
+                h.backend.alone.load(Ordering::SeqCst),
+                MAX_IN_FLIGHT + queued_keys.len()
+            );
+            assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_leader_sends_its_batch_when_the_reads_in_flight_stall() {
         let h = Harness::new(64);
+        // The lone reads never end (no permit is given until the end).
         let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
         settle().await;
-        *h.fail_batch.lock().expect("lock") = Some(Error::Internal("one key's fault".into()));
-        let queued_keys = keys("q", 5);
+        let queued_keys = keys("q", 3);
         let queued = spawn_gets(&h, &queued_keys);
         settle().await;
+        assert!(h.batches().is_empty());
+        tokio::time::sleep(MAX_SLOT_WAIT * 3).await;
+        assert_eq!(h.batches().len(), 1, "sent after the slot wait");
+        assert_eq!(h.co.lock().in_flight, MAX_IN_FLIGHT + 1);
         h.gate.add_permits(100);
-        for (handle, k) in queued.into_iter().zip(&queued_keys) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                Some(k.clone().into_bytes())
-            );
-        }
-        assert_eq!(
-            h.backend.alone.load(Ordering::SeqCst),
-            MAX_IN_FLIGHT + queued_keys.len()
-        );
-        for handle in first {
-            handle.await.expect("task").expect("get");
-        }
+        assert_answers(queued, &queued_keys).await;
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
+        assert_eq!(h.co.lock().in_flight, 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -496,15 +536,8 @@ mod tests {
         assert!(leader.await.expect_err("aborted").is_cancelled());
         assert_eq!(h.queued(), 2, "the oldest queued caller leads now");
         h.gate.add_permits(100);
-        for (handle, k) in queued.into_iter().zip(&queued_keys) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                Some(k.clone().into_bytes())
-            );
-        }
-        for handle in first {
-            handle.await.expect("task").expect("get");
-        }
+        assert_answers(queued, &queued_keys).await;
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
         assert!(!h.co.lock().leading);
         assert_eq!(h.co.lock().in_flight, 0);
     }
@@ -527,15 +560,8 @@ mod tests {
         leader.abort();
         assert!(leader.await.expect_err("aborted").is_cancelled());
         h.gate.add_permits(100);
-        for (handle, k) in queued.into_iter().zip(&queued_keys) {
-            assert_eq!(
-                handle.await.expect("task").expect("get"),
-                Some(k.clone().into_bytes())
-            );
-        }
-        for handle in first {
-            handle.await.expect("task").expect("get");
-        }
+        assert_answers(queued, &queued_keys).await;
+        assert_answers(first, &keys("direct", MAX_IN_FLIGHT)).await;
         assert_eq!(h.co.lock().in_flight, 0);
     }
 

@@ -70,7 +70,10 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// asked by several queued callers is read once. A caller alone (fewer than four reads
 /// in flight) makes its own call. A batch that fails with `unavailable` fails each of its
 /// callers; any other failure of a batch (a trap, a deadline, an answer too large) has
-/// each caller read its key alone, so a bad key affects no other caller.
+/// each caller read its key alone, so a bad key affects no other caller. A queued `get`
+/// arms no timer: the batch's leader waits at most 10 ms for a read in flight to end
+/// before it sends the batch anyway, so stalled reads do not hold the queue until their
+/// deadline.
 ///
 /// # Traps
 ///
