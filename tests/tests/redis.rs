@@ -583,6 +583,29 @@ async fn pooled_instances_serve_concurrent_calls_once() {
     assert_eq!(cli(server.port(), &["DBSIZE"]).trim(), "0");
 }
 
+/// Runs `task(p, i)` for `i` in `0..n`, each in its own tokio task, all released at once
+/// (a barrier), and waits for every one.
+async fn all_at_once<F, Fut>(p: &P, n: usize, task: F)
+where
+    F: Fn(P, usize) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let start = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let start = Arc::clone(&start);
+            let work = task(Arc::clone(p), i);
+            tokio::spawn(async move {
+                start.wait().await;
+                work.await;
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+}
+
 /// Auto-pipelining through the provider: 256 concurrent tasks reading their own keys, a
 /// shared key and a miss each get the right answer, and Redis sees far fewer GET/MGET
 /// commands than calls (`INFO commandstats`); with `max-batch` 1 it sees one per call.
@@ -610,26 +633,16 @@ async fn concurrent_gets_are_auto_pipelined() {
     let server = &server;
     let reads = |p: P| async move {
         let before = commands(server);
-        let start = Arc::new(tokio::sync::Barrier::new(256));
-        let tasks: Vec<_> = (0..256)
-            .map(|i| {
-                let p = Arc::clone(&p);
-                let start = Arc::clone(&start);
-                tokio::spawn(async move {
-                    start.wait().await;
-                    for _ in 0..4 {
-                        let own = p.get(&format!("k{i}")).await.expect("own key");
-                        assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
-                        assert_eq!(p.get("shared").await.expect("shared"), Some(b"s".to_vec()));
-                        assert_eq!(p.get("miss").await.expect("miss"), None);
-                        assert!(p.exists(&format!("k{i}")).await.expect("exists"));
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("task");
-        }
+        all_at_once(&p, 256, |p, i| async move {
+            for _ in 0..4 {
+                let own = p.get(&format!("k{i}")).await.expect("own key");
+                assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
+                assert_eq!(p.get("shared").await.expect("shared"), Some(b"s".to_vec()));
+                assert_eq!(p.get("miss").await.expect("miss"), None);
+                assert!(p.exists(&format!("k{i}")).await.expect("exists"));
+            }
+        })
+        .await;
         let after = commands(server);
         let delta =
             |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
@@ -662,24 +675,14 @@ async fn concurrent_gets_are_coalesced_before_the_adapter() {
     p.set_multi(&items).await.expect("seed");
     let before = p.stats().await.expect("stats");
     let commands_before = commands(&server);
-    let start = Arc::new(tokio::sync::Barrier::new(256));
-    let tasks: Vec<_> = (0..256)
-        .map(|i| {
-            let p = Arc::clone(&p);
-            let start = Arc::clone(&start);
-            tokio::spawn(async move {
-                start.wait().await;
-                for _ in 0..4 {
-                    let own = p.get(&format!("k{i}")).await.expect("own key");
-                    assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
-                    assert_eq!(p.get(&format!("gone{i}")).await.expect("miss"), None);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("task");
-    }
+    all_at_once(&p, 256, |p, i| async move {
+        for _ in 0..4 {
+            let own = p.get(&format!("k{i}")).await.expect("own key");
+            assert_eq!(own, Some(format!("v{i}").into_bytes()), "task {i}");
+            assert_eq!(p.get(&format!("gone{i}")).await.expect("miss"), None);
+        }
+    })
+    .await;
     let after = p.stats().await.expect("stats");
     assert_eq!(after.hits - before.hits, 1024, "hits counted per call");
     assert_eq!(

@@ -363,6 +363,9 @@ mod tests {
         }
     }
 
+    /// A spawned `get`.
+    type Get = tokio::task::JoinHandle<Result<Option<Vec<u8>>>>;
+
     /// Spawns `get(key)` for each key; the handles answer in order.
     fn spawn_gets(
         h: &Arc<Harness>,
@@ -386,6 +389,22 @@ mod tests {
             let got = handle.await.expect("task").expect("get");
             assert_eq!(got, value(k).map(|b| b.to_vec()), "{k}");
         }
+    }
+
+    /// Gets: four lone reads held at the gate, a leader waiting for a slot, and three
+    /// callers queued behind it (keys `q0`..`q2`).
+    async fn leader_and_queue() -> (Arc<Harness>, Vec<Get>, Get, Vec<Get>, Vec<String>) {
+        let h = Harness::new(64);
+        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
+        settle().await;
+        let leader = spawn_gets(&h, &["lead".to_owned()])
+            .pop()
+            .expect("one task");
+        settle().await;
+        let queued_keys = keys("q", 3);
+        let queued = spawn_gets(&h, &queued_keys);
+        settle().await;
+        (h, first, leader, queued, queued_keys)
     }
 
     /// Lets spawned tasks run until they wait.
@@ -521,16 +540,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_leader_dropped_while_waiting_passes_leadership_on() {
-        let h = Harness::new(64);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
-        let leader = spawn_gets(&h, &["lead".to_owned()])
-            .pop()
-            .expect("one task");
-        settle().await;
-        let queued_keys = keys("q", 3);
-        let queued = spawn_gets(&h, &queued_keys);
-        settle().await;
+        let (h, first, leader, queued, queued_keys) = leader_and_queue().await;
         assert_eq!(h.queued(), 3);
         leader.abort();
         assert!(leader.await.expect_err("aborted").is_cancelled());
@@ -544,16 +554,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn callers_of_a_leader_dropped_mid_batch_read_alone() {
-        let h = Harness::new(64);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
-        let leader = spawn_gets(&h, &["lead".to_owned()])
-            .pop()
-            .expect("one task");
-        settle().await;
-        let queued_keys = keys("q", 3);
-        let queued = spawn_gets(&h, &queued_keys);
-        settle().await;
+        let (h, first, leader, queued, queued_keys) = leader_and_queue().await;
         h.gate.add_permits(1); // one lone read ends: the batch starts and waits at the gate
         settle().await;
         assert_eq!(h.batches().len(), 1);
