@@ -386,6 +386,8 @@ async fn memory(input: FactoryInput) -> Result<Arc<dyn Provider>> {
         .config(config)
         .limits(limits.apply(Limits::default()))
         .partitions(partitions)
+        // BYOC's own adapter, answering from memory: no fiber per call.
+        .sync_calls(true)
         .build()
         .await?;
     Ok(Arc::new(provider))

@@ -57,6 +57,9 @@ enum Source {
     /// A component assembled from `hostile.wat`, with this table limit (`None`: the
     /// default).
     Wat(WatBehaviour, Option<usize>),
+    /// The same component with the default table limit, called synchronously
+    /// ([`byoc::WasmProviderBuilder::sync_calls`]).
+    SyncWat(WatBehaviour),
 }
 
 /// Initial table size of the WAT components.
@@ -67,15 +70,23 @@ async fn wat_provider(
     table_min: u32,
     limits: Limits,
     partitions: usize,
+    sync: bool,
 ) -> byoc::Result<WasmProvider> {
     let registry = Registry::new().expect("runtime");
     let runtime = registry.runtime();
     let component = runtime.load("wat-hostile", &wat_hostile::component(behaviour, table_min))?;
-    WasmProvider::builder(runtime, component)
+    let provider = WasmProvider::builder(runtime, component)
         .limits(limits)
         .partitions(partitions)
+        .sync_calls(sync)
         .build()
-        .await
+        .await?;
+    assert_eq!(
+        provider.sync_calls(),
+        sync,
+        "{behaviour:?}: imports nothing that waits"
+    );
+    Ok(provider)
 }
 
 async fn start(source: Source, limits: Limits, partitions: usize) -> WasmProvider {
@@ -86,7 +97,12 @@ async fn start(source: Source, limits: Limits, partitions: usize) -> WasmProvide
                 Some(elements) => limits.table_elements(elements),
                 None => limits,
             };
-            wat_provider(behaviour, WAT_TABLE_MIN, limits, partitions)
+            wat_provider(behaviour, WAT_TABLE_MIN, limits, partitions, false)
+                .await
+                .expect("the WAT adapter starts")
+        }
+        Source::SyncWat(behaviour) => {
+            wat_provider(behaviour, WAT_TABLE_MIN, limits, partitions, true)
                 .await
                 .expect("the WAT adapter starts")
         }
@@ -167,7 +183,7 @@ async fn next_call_works(p: &WasmProvider, source: Source) {
     let got = p.get("after").await.expect("get after");
     match source {
         Source::Rust(_) => assert_eq!(got, Some(b"v".to_vec()), "{behaviour}"),
-        Source::Wat(..) => {
+        Source::Wat(..) | Source::SyncWat(_) => {
             // The WAT adapter stores nothing; its probe shows the instance serving the
             // key never misbehaved and its table is back at its initial size.
             let (table, pages, runs) = probe(&got.expect("a probe"));
@@ -313,6 +329,46 @@ behaviour_tests! {
     table_bomb_configured_limit: Source::Wat(WatBehaviour::TableBomb, Some(1000)) => Expect::Trap;
     raw_memory_grow_loop: Source::Wat(WatBehaviour::MemoryBomb, None) => Expect::Trap;
     wat_unbounded_recursion: Source::Wat(WatBehaviour::Recurse, None) => Expect::Trap;
+    wat_spin: Source::Wat(WatBehaviour::Spin, None) => Expect::Deadline;
+    // The same, called synchronously: a call holds its thread until its deadline.
+    sync_table_bomb: Source::SyncWat(WatBehaviour::TableBomb) => Expect::Trap;
+    sync_memory_grow_loop: Source::SyncWat(WatBehaviour::MemoryBomb) => Expect::Trap;
+    sync_unbounded_recursion: Source::SyncWat(WatBehaviour::Recurse) => Expect::Trap;
+    sync_spin: Source::SyncWat(WatBehaviour::Spin) => Expect::Deadline;
+}
+
+/// Synchronous calls are taken only by components that import nothing that waits.
+#[tokio::test]
+async fn sync_calls_need_a_component_that_never_waits() {
+    let registry = Registry::new().expect("runtime");
+    let runtime = registry.runtime();
+    let memory = byoc::builtin::load_memory_adapter(runtime).expect("memory");
+    let hostile = runtime.load_file(HOSTILE_ADAPTER_PATH).expect("hostile");
+    // The memory adapter imports clocks, randomness, wasi:cli and wasi:io; the hostile
+    // one also files (and sleeps).
+    for (component, asked, taken) in [
+        (&memory, true, true),
+        (&memory, false, false),
+        (&hostile, true, false),
+    ] {
+        // The hostile adapter misbehaves only on `hostile:` keys.
+        let config = AdapterConfig::new().with("behaviour", ConfigValue::Text("trap".into()));
+        let is_hostile = component.name().contains("hostile");
+        let p = WasmProvider::builder(runtime, component.clone())
+            .config(if is_hostile {
+                config
+            } else {
+                AdapterConfig::new()
+            })
+            .partitions(1)
+            .sync_calls(asked)
+            .build()
+            .await
+            .expect("starts");
+        assert_eq!(p.sync_calls(), taken, "{} asked {asked}", component.name());
+        p.set("k", b"v", None).await.expect("set");
+        assert_eq!(p.get("k").await.expect("get"), Some(b"v".to_vec()));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,7 +568,7 @@ async fn bad_components_and_configs_are_clear_errors() {
 /// `table.grow` past the limit fails (answers -1) instead of growing: the table stops at
 /// exactly `limit` elements and the instance keeps serving.
 async fn table_stops_at(limits: Limits, limit: usize) {
-    let p = wat_provider(WatBehaviour::TableProbe, WAT_TABLE_MIN, limits, 1)
+    let p = wat_provider(WatBehaviour::TableProbe, WAT_TABLE_MIN, limits, 1, false)
         .await
         .expect("the WAT adapter starts");
     let started = Instant::now();
@@ -551,6 +607,7 @@ async fn a_table_declared_over_the_limit_cannot_start() {
         2000,
         limits().table_elements(1000),
         1,
+        false,
     )
     .await;
     match r {
@@ -566,6 +623,7 @@ async fn a_table_declared_over_the_limit_cannot_start() {
         1000,
         limits().table_elements(1000),
         1,
+        false,
     )
     .await
     .expect("a table at the limit");
@@ -633,7 +691,7 @@ async fn malformed_packed_answers_are_refused() {
             "answered a held get-multi with nothing held",
         ),
     ];
-    for (packing, expected) in cases {
+    for ((packing, expected), sync) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let registry = Registry::new().expect("runtime");
         let runtime = registry.runtime();
         let component = runtime
@@ -650,9 +708,11 @@ async fn malformed_packed_answers_are_refused() {
         let p = WasmProvider::builder(runtime, component)
             .limits(limits())
             .partitions(1)
+            .sync_calls(sync)
             .build()
             .await
             .expect("the adapter starts");
+        assert_eq!(p.sync_calls(), sync);
         let keys = ["a", "b"].map(String::from);
         match p.get_multi(&keys).await {
             Err(Error::Internal(m)) => assert!(

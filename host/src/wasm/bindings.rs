@@ -28,6 +28,41 @@ pub(crate) mod bulk {
     pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices, PackedAnswer};
 }
 
+/// Synchronous bindings of the same exports, for instances called on the caller's thread
+/// ([`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)). Their
+/// types are the asynchronous bindings' own, except `bulk`'s answer (converted).
+pub(crate) mod sync {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "adapter",
+        with: {
+            "byoc:cache/types": crate::wasm::bindings::byoc::cache::types,
+        },
+    });
+
+    /// The optional `bulk` export, called synchronously.
+    pub(crate) mod bulk {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "bulk-exports",
+            with: {
+                "byoc:cache/types": crate::wasm::bindings::byoc::cache::types,
+            },
+        });
+
+        pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices, PackedAnswer};
+    }
+
+    impl From<bulk::PackedAnswer> for super::bulk::PackedAnswer {
+        fn from(answer: bulk::PackedAnswer) -> Self {
+            match answer {
+                bulk::PackedAnswer::Values(values) => Self::Values(values),
+                bulk::PackedAnswer::Held => Self::Held,
+            }
+        }
+    }
+}
+
 use self::byoc::cache::types as wit;
 use crate::{Capability, ConfigField, ConfigKind, ConfigValue, Error, KeyTtl, ProviderInfo, Stats};
 use std::time::Duration;

@@ -1,12 +1,13 @@
 //! One sandboxed adapter instance: its store, its limits, and what happens when it traps.
 
 use super::bindings::bulk::Guest as BulkGuest;
-use super::bindings::{Adapter, ConfigEntry};
+use super::bindings::byoc::cache::types::{AdapterDescription, Error as WitError};
+use super::bindings::{Adapter, ConfigEntry, sync};
 use super::grants::Grants;
 use super::http::GrantedHttp;
 use super::limits::{Limits, WALL_CLOCK_GRACE};
 use super::quarantine::QuarantineState;
-use super::runtime::AdapterComponent;
+use super::runtime::{AdapterComponent, SyncExports};
 use crate::{Error, Provider, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,9 @@ pub struct HostState {
     /// When the running call's deadline passes: set at the first epoch tick the call
     /// sees (so a call that ends before the next tick never reads the clock).
     deadline_at: Option<Instant>,
+    /// Whether calls run on a fiber, yielding to the executor at each epoch tick; false
+    /// for an instance called synchronously (it keeps running until its deadline).
+    yields: bool,
     redis: crate::redis::RedisSlot,
     http: WasiHttpCtx,
     http_hooks: GrantedHttp,
@@ -62,9 +66,22 @@ impl WasiView for HostState {
 /// A live instance.
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,
-    pub(crate) adapter: Adapter,
-    /// The optional `bulk` export, when the component has it with the contract's types.
-    pub(crate) bulk: Option<BulkGuest>,
+    pub(crate) exports: Exports,
+}
+
+/// An instance's exports, bound for the way it is called. `bulk` is the optional `bulk`
+/// export, when the component has it with the contract's types.
+pub(crate) enum Exports {
+    /// Called on a fiber (`call_async`): the guest may wait in host imports.
+    Fiber {
+        adapter: Adapter,
+        bulk: Option<BulkGuest>,
+    },
+    /// Called on the caller's thread ([`Shared::sync`]).
+    Sync {
+        adapter: sync::Adapter,
+        bulk: Option<sync::bulk::Guest>,
+    },
 }
 
 impl Live {
@@ -76,6 +93,32 @@ impl Live {
     pub(crate) fn arm(&mut self) {
         self.store.data_mut().deadline_at = None;
         self.store.set_epoch_deadline(1);
+    }
+
+    /// The adapter's `describe`.
+    async fn describe(&mut self) -> wasmtime::Result<AdapterDescription> {
+        match &self.exports {
+            Exports::Fiber { adapter, .. } => {
+                let lifecycle = adapter.byoc_cache_lifecycle();
+                lifecycle.call_describe(&mut self.store).await
+            }
+            Exports::Sync { adapter, .. } => adapter
+                .byoc_cache_lifecycle()
+                .call_describe(&mut self.store),
+        }
+    }
+
+    /// The adapter's `init` with `config`.
+    async fn init(&mut self, config: &[ConfigEntry]) -> wasmtime::Result<Result<(), WitError>> {
+        match &self.exports {
+            Exports::Fiber { adapter, .. } => {
+                let lifecycle = adapter.byoc_cache_lifecycle();
+                lifecycle.call_init(&mut self.store, config).await
+            }
+            Exports::Sync { adapter, .. } => adapter
+                .byoc_cache_lifecycle()
+                .call_init(&mut self.store, config),
+        }
     }
 }
 
@@ -91,6 +134,9 @@ pub(crate) struct Shared {
     pub(crate) traps: AtomicU64,
     pub(crate) quarantine: QuarantineState,
     pub(crate) instantiations: AtomicU64,
+    /// Set when instances are called synchronously (see
+    /// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)).
+    pub(crate) sync: Option<Arc<SyncExports>>,
 }
 
 impl Shared {
@@ -119,6 +165,7 @@ impl Shared {
                 layers: self.layers.clone(),
                 call_deadline: self.limits.call_deadline,
                 deadline_at: None,
+                yields: self.sync.is_none(),
                 redis: crate::redis::RedisSlot::new(self.grants.redis.clone()),
                 http: WasiHttpCtx::new(),
                 http_hooks: GrantedHttp::new(self.grants.http.clone()),
@@ -126,15 +173,18 @@ impl Shared {
         );
         store.limiter(|state| &mut state.limits);
         // At every epoch tick that finds wasm running, yield to the executor (so a busy
-        // guest cannot hold a worker thread) unless the call's deadline has passed.
+        // guest cannot hold a worker thread) unless the call's deadline has passed. A
+        // synchronous call cannot yield: it runs on until its deadline.
         store.epoch_deadline_callback(|mut ctx| {
             let now = Instant::now();
             let state = ctx.data_mut();
             let deadline_at = *state.deadline_at.get_or_insert(now + state.call_deadline);
             Ok(if now >= deadline_at {
                 UpdateDeadline::Interrupt
-            } else {
+            } else if state.yields {
                 UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Continue(1)
             })
         });
         store.set_epoch_deadline(1);
@@ -144,26 +194,39 @@ impl Shared {
     /// Instantiates the component in a fresh store without initialising it.
     pub(crate) async fn instantiate(&self) -> Result<Live> {
         let mut store = self.store()?;
-        let instance = self.component.pre.instantiate_async(&mut store).await;
-        let instance = instance.map_err(|e| self.trap_error(e))?;
-        let adapter = self
-            .component
-            .indices
-            .load(&mut store, &instance)
-            .map_err(|e| self.trap_error(e))?;
-        let bulk = match &self.component.bulk {
-            None => None,
-            Some(bulk) => Some(bulk.load(&mut store, &instance).map_err(|e| Error::Load {
-                component: self.name().to_owned(),
-                reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
-            })?),
+        let bulk_mismatch = |e: wasmtime::Error| Error::Load {
+            component: self.name().to_owned(),
+            reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
+        };
+        let exports = match &self.sync {
+            Some(sync) => {
+                let instance = sync.pre.instantiate(&mut store);
+                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let adapter = sync.indices.load(&mut store, &instance);
+                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let bulk = sync.bulk.as_ref().map(|b| b.load(&mut store, &instance));
+                let bulk = bulk.transpose().map_err(bulk_mismatch)?;
+                Exports::Sync { adapter, bulk }
+            }
+            None => {
+                let instance = self.component.pre.instantiate_async(&mut store).await;
+                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let adapter = self.component.indices.load(&mut store, &instance);
+                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let bulk = self.component.bulk.as_ref();
+                let bulk = bulk.map(|b| b.load(&mut store, &instance));
+                let bulk = bulk.transpose().map_err(bulk_mismatch)?;
+                Exports::Fiber { adapter, bulk }
+            }
         };
         self.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(Live {
-            store,
-            adapter,
-            bulk,
-        })
+        Ok(Live { store, exports })
+    }
+
+    /// The adapter's `describe`, on `live`.
+    pub(crate) async fn describe(&self, live: &mut Live) -> Result<AdapterDescription> {
+        live.arm();
+        live.describe().await.map_err(|e| self.trap_error(e))
     }
 
     /// Instantiates and initialises a new instance.
@@ -182,12 +245,7 @@ impl Shared {
     pub(crate) async fn init(&self, mut live: Live) -> Result<Live> {
         live.arm();
         let result = live
-            .adapter
-            .byoc_cache_lifecycle()
-            .call_init(
-                &mut live.store,
-                self.config.get().map_or(&[], Vec::as_slice),
-            )
+            .init(self.config.get().map_or(&[], Vec::as_slice))
             .await;
         match result {
             Ok(Ok(())) => Ok(live),

@@ -11,6 +11,7 @@ mod imports;
 mod instance;
 mod layers;
 mod limits;
+mod nowait;
 mod pool;
 mod pooling;
 mod probe;

@@ -25,6 +25,7 @@ impl Runtime {
             layers: Vec::new(),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
+            sync: None,
         };
         shared.instantiate().await.map(drop)
     }

@@ -1,6 +1,6 @@
 //! The process's wasmtime engine, its epoch ticker and the compiled-component cache.
 
-use super::bindings::{AdapterIndices, bulk};
+use super::bindings::{AdapterIndices, bulk, sync};
 use super::instance::HostState;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     code_cache: Option<super::code_cache::CodeDir>,
     pub(crate) epoch_tick: Duration,
     compiled: Mutex<HashMap<[u8; 32], AdapterComponent>>,
+    /// The linker of synchronously called instances (see `nowait`), made on first use.
+    sync_linker: OnceLock<std::result::Result<Linker<HostState>, String>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -114,6 +116,14 @@ impl std::fmt::Debug for Runtime {
             .field("epoch_tick", &self.inner.epoch_tick)
             .finish_non_exhaustive()
     }
+}
+
+/// A component linked for synchronous calls (see
+/// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)).
+pub(crate) struct SyncExports {
+    pub(crate) pre: InstancePre<HostState>,
+    pub(crate) indices: sync::AdapterIndices,
+    pub(crate) bulk: Option<sync::bulk::GuestIndices>,
 }
 
 /// A compiled component, linked and ready to instantiate. Cheap to clone.
@@ -182,6 +192,17 @@ impl Runtime {
             // ~350 ns a call and is not needed.
             .concurrency_support(false)
             .max_wasm_stack(config.max_wasm_stack)
+            // A fiber's stack holds its guest's wasm, the host's frames, and a synchronous
+            // call made from a host import (a wrapper's `inner` reaching a layer called
+            // synchronously: its wasm stack starts where the import is): room for two
+            // wasm stacks and 1 MiB of host frames (2 MiB, wasmtime's default, at the
+            // default `max_wasm_stack`).
+            .async_stack_size(
+                config
+                    .max_wasm_stack
+                    .saturating_mul(2)
+                    .saturating_add(1 << 20),
+            )
             .native_unwind_info(config.native_unwind_info);
         if let Some(n) = config.pooling_allocator {
             wasm.allocation_strategy(super::pooling::strategy(n));
@@ -218,6 +239,7 @@ impl Runtime {
                 code_cache,
                 epoch_tick: config.epoch_tick,
                 compiled: Mutex::new(HashMap::new()),
+                sync_linker: OnceLock::new(),
                 stop,
             }),
         })
@@ -234,6 +256,25 @@ impl Runtime {
 
     pub(crate) fn inner(&self) -> &Inner {
         &self.inner
+    }
+
+    /// `component` linked for synchronous calls, if it can be: when it imports nothing
+    /// that waits (see `nowait`), and exports the contract.
+    pub(crate) fn sync_exports(&self, component: &AdapterComponent) -> Option<SyncExports> {
+        let linker = self.inner.sync_linker.get_or_init(|| {
+            super::nowait::linker(&self.inner.engine).map_err(|e| format!("{e:#}"))
+        });
+        let pre = linker
+            .as_ref()
+            .ok()?
+            .instantiate_pre(component.pre.component())
+            .ok()?;
+        let indices = sync::AdapterIndices::new(&pre).ok()?;
+        let bulk = match component.bulk {
+            Some(_) => Some(sync::bulk::GuestIndices::new(&pre).ok()?),
+            None => None,
+        };
+        Some(SyncExports { pre, indices, bulk })
     }
 
     /// Compiles (or fetches from the caches) the component `bytes`, links it against the

@@ -16,6 +16,8 @@ pub enum WatBehaviour {
     MemoryBomb,
     /// Recurses without bound.
     Recurse,
+    /// Loops forever, calling nothing.
+    Spin,
 }
 
 impl WatBehaviour {
@@ -40,6 +42,7 @@ impl WatBehaviour {
                  unreachable"
             }
             WatBehaviour::Recurse => "(drop (call $recurse (i32.const 0)))",
+            WatBehaviour::Spin => "(loop $spin (br $spin))",
         }
     }
 }
