@@ -83,6 +83,10 @@ pub struct StackSpec {
     /// For a component file: instances the keys are spread over (default 1; more only
     /// for adapters whose state lives in the instance).
     pub partitions: Option<usize>,
+    /// For a component file: call it synchronously (see
+    /// [`WasmProviderBuilder::sync_calls`]; default false). Building fails if the
+    /// component imports anything that can wait.
+    pub sync_calls: bool,
 }
 
 impl StackSpec {
@@ -96,6 +100,7 @@ impl StackSpec {
             grants: Grants::none(),
             limits: LimitsConfig::default(),
             partitions: None,
+            sync_calls: false,
         }
     }
 
@@ -278,9 +283,14 @@ impl Registry {
         if crate::config_file::is_component_path(&spec.provider) {
             return crate::components::build(&self.runtime, spec, layers).await;
         }
-        if spec.sha256.is_some() || spec.grants != Grants::none() || spec.partitions.is_some() {
+        if spec.sha256.is_some()
+            || spec.grants != Grants::none()
+            || spec.partitions.is_some()
+            || spec.sync_calls
+        {
             return Err(Error::InvalidConfig(format!(
-                "provider `{}`: sha256, grants and partitions apply to component files only",
+                "provider `{}`: sha256, grants, partitions and sync-calls apply to component \
+                 files only",
                 spec.provider
             )));
         }

@@ -9,7 +9,8 @@
 //!   the registry's built-in providers take;
 //! - `start/instantiate` and `start/instantiate_pooling`: one instance from the
 //!   pre-instantiated component (`Runtime::instantiate_probe`) with the on-demand and the
-//!   pooling instance allocator;
+//!   pooling instance allocator; `start/instantiate_sync*`: the same, linked and started
+//!   for synchronous calls (no fiber), as the registry's `memory` provider does;
 //! - `epoch/get_hit_64B`: a 64 B hit through the wasm memory adapter with epoch
 //!   interruption on (the default) and off.
 //!
@@ -87,7 +88,12 @@ fn start(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    for (name, pooling) in [("instantiate", None), ("instantiate_pooling", Some(64))] {
+    for (name, pooling, sync) in [
+        ("instantiate", None, false),
+        ("instantiate_pooling", Some(64), false),
+        ("instantiate_sync", None, true),
+        ("instantiate_sync_pooling", Some(64), true),
+    ] {
         let runtime = Runtime::new(RuntimeConfig {
             pooling_allocator: pooling,
             ..config(cached.clone())
@@ -99,7 +105,7 @@ fn start(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
                 runtime
-                    .instantiate_probe(&component)
+                    .instantiate_probe(&component, sync)
                     .await
                     .expect("instantiate")
             })

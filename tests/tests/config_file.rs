@@ -244,6 +244,10 @@ fn names_and_misplaced_fields() {
     let w =
         parse_err("caches:\n  - name: a\n    provider: memory\n    config: { max-bytes: 1.5 }\n");
     assert_eq!(w.field.as_deref(), Some("config.max-bytes"), "{w:?}");
+
+    let w = parse_err("caches:\n  - name: a\n    provider: memory\n    sync-calls: true\n");
+    assert_eq!(w.field.as_deref(), Some("sync-calls"), "{w:?}");
+    assert!(w.message.contains("only a component file"), "{w:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +303,7 @@ async fn component_files_load_pinned_and_checked_against_grants() {
 
     // Relative to the file's directory, pinned: loads and serves.
     let file = load(format!(
-        "caches:\n  - name: m\n    provider: mem.wasm\n    sha256: {sha}\n    partitions: 2\n"
+        "caches:\n  - name: m\n    provider: mem.wasm\n    sha256: {sha}\n    partitions: 2\n    sync-calls: true\n"
     ));
     let caches = Caches::open(&file, registry.clone()).await.expect("opens");
     let m = caches.provider("m").expect("m");
@@ -351,6 +355,18 @@ async fn component_files_load_pinned_and_checked_against_grants() {
         .expect_err("no layers");
     assert!(
         err.to_string().contains("needs at least one `inner` layer"),
+        "{err}"
+    );
+    // A wrapper called synchronously: refused (its `inner` import waits).
+    let file = load(format!(
+        "caches:\n  - name: e\n    provider: enc.wasm\n    sync-calls: true\n    config: {{ keys: [\"k1:{KEY_HEX}\"] }}\n    inner: [{{ provider: memory }}]\n"
+    ));
+    let err = Caches::open(&file, registry.clone())
+        .await
+        .expect_err("a wrapper waits on its layers");
+    assert!(
+        err.to_string().contains("`sync-calls` needs")
+            && err.to_string().contains("byoc:cache/inner"),
         "{err}"
     );
     let file = load(

@@ -23,6 +23,7 @@
 //!       redis: { url: "redis://127.0.0.1:6379", namespace: "custom:" }
 //!     limits: { memory: 64MiB, call-deadline: 2s }
 //!     partitions: 1                  # instances the keys are spread over (default 1)
+//!     sync-calls: false              # no fiber per call (WasmProviderBuilder::sync_calls)
 //!     warm-up: 1000                  # hot keys copied into a new version on reload
 //!     reload: true                   # watch the component file (default: true)
 //!     near: { max-entries: 10000, max-staleness: 1s }   # host-side L1 (NearCache)
@@ -183,6 +184,8 @@ pub struct LayerConfig {
     pub limits: LimitsConfig,
     /// Instances of an external component (default 1).
     pub partitions: Option<usize>,
+    /// Whether an external component is called synchronously (default false).
+    pub sync_calls: bool,
 }
 
 impl std::fmt::Debug for LayerConfig {
@@ -195,6 +198,7 @@ impl std::fmt::Debug for LayerConfig {
             .field("grants", &self.grants.dirs.len())
             .field("limits", &self.limits)
             .field("partitions", &self.partitions)
+            .field("sync_calls", &self.sync_calls)
             .finish()
     }
 }
@@ -272,6 +276,7 @@ impl LayerConfig {
         spec.grants = self.grants.clone();
         spec.limits = self.limits.clone();
         spec.partitions = self.partitions;
+        spec.sync_calls = self.sync_calls;
         for layer in &self.inner {
             spec = spec.inner(layer.stack_spec());
         }
@@ -359,6 +364,8 @@ struct RawCache {
     #[serde(default)]
     partitions: Option<usize>,
     #[serde(default)]
+    sync_calls: Option<bool>,
+    #[serde(default)]
     key_prefix: Option<Text>,
     #[serde(default)]
     default_ttl: Option<DurationText>,
@@ -388,6 +395,8 @@ struct RawLayer {
     limits: LimitsConfig,
     #[serde(default)]
     partitions: Option<usize>,
+    #[serde(default)]
+    sync_calls: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -538,6 +547,7 @@ impl ConfigFile {
                     grants: cache.grants,
                     limits: cache.limits,
                     partitions: cache.partitions,
+                    sync_calls: cache.sync_calls,
                 },
             )?;
             let reload = cache.reload.unwrap_or(true);
@@ -668,6 +678,13 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
             "only a component file's instances can be set (built-ins choose their own)",
         ));
     }
+    if raw.sync_calls.is_some() && !component {
+        return Err(place.err(
+            &field("sync-calls"),
+            "only a component file's calls can be set (the built-in `memory` is called \
+             synchronously, the others on fibers)",
+        ));
+    }
     if raw.partitions == Some(0) {
         return Err(place.err(&field("partitions"), "must be at least 1"));
     }
@@ -688,6 +705,7 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
         grants,
         limits: raw.limits,
         partitions: raw.partitions,
+        sync_calls: raw.sync_calls.unwrap_or(false),
     })
 }
 

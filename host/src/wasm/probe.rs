@@ -5,16 +5,28 @@ use super::instance::Shared;
 use super::limits::Limits;
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
-use crate::Result;
+use crate::{Error, Result};
 use std::sync::atomic::AtomicU64;
 
 impl Runtime {
     /// Instantiates `component` once in a fresh store (no grants, default [`Limits`]),
     /// without calling into it, and drops the instance: checks that the component links
     /// and starts on this runtime. This is the step a [`WasmProvider`](crate::WasmProvider)
-    /// repeats for each instance it starts; the benchmarks time it.
-    pub async fn instantiate_probe(&self, component: &AdapterComponent) -> Result<()> {
+    /// repeats for each instance it starts; the benchmarks time it. With `sync`, linked
+    /// and started as for [synchronous calls](crate::WasmProviderBuilder::sync_calls)
+    /// (an [`Error::InvalidArgument`] if the component cannot take them).
+    pub async fn instantiate_probe(&self, component: &AdapterComponent, sync: bool) -> Result<()> {
         let limits = Limits::default();
+        let sync = match sync {
+            false => None,
+            true => Some(self.sync_exports(component).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "component `{}` imports something that can wait: it cannot be called \
+                     synchronously",
+                    component.name()
+                ))
+            })?),
+        };
         let shared = Shared {
             engine: self.inner().engine.clone(),
             config: std::sync::OnceLock::new(),
@@ -25,7 +37,7 @@ impl Runtime {
             layers: Vec::new(),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
-            sync: None,
+            sync,
         };
         shared.instantiate().await.map(drop)
     }

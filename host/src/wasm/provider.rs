@@ -297,7 +297,7 @@ impl WasmProviderBuilder {
             .sync_calls
             .then(|| self.runtime.sync_exports(&self.component));
         let shared = Shared {
-            sync: sync.flatten().map(Arc::new),
+            sync: sync.flatten(),
             engine: self.runtime.inner().engine.clone(),
             config: std::sync::OnceLock::new(),
             component: self.component,

@@ -137,6 +137,9 @@ pub struct AdapterComponent {
     pub(crate) bulk: Option<Arc<bulk::GuestIndices>>,
     /// Imported and exported interfaces, with versions (`wasi:io/poll@0.2.6`).
     interfaces: Arc<(Vec<String>, Vec<String>)>,
+    /// The component linked for synchronous calls (`None` inside: it cannot take them),
+    /// made on first use.
+    sync: Arc<OnceLock<Option<Arc<SyncExports>>>>,
 }
 
 impl std::fmt::Debug for AdapterComponent {
@@ -259,22 +262,22 @@ impl Runtime {
     }
 
     /// `component` linked for synchronous calls, if it can be: when it imports nothing
-    /// that waits (see `nowait`), and exports the contract.
-    pub(crate) fn sync_exports(&self, component: &AdapterComponent) -> Option<SyncExports> {
-        let linker = self.inner.sync_linker.get_or_init(|| {
-            super::nowait::linker(&self.inner.engine).map_err(|e| format!("{e:#}"))
-        });
-        let pre = linker
-            .as_ref()
-            .ok()?
-            .instantiate_pre(component.pre.component())
-            .ok()?;
-        let indices = sync::AdapterIndices::new(&pre).ok()?;
-        let bulk = match component.bulk {
-            Some(_) => Some(sync::bulk::GuestIndices::new(&pre).ok()?),
-            None => None,
+    /// that waits (see `nowait`), and exports the contract. Linked once per component.
+    pub(crate) fn sync_exports(&self, component: &AdapterComponent) -> Option<Arc<SyncExports>> {
+        let link = || {
+            let linker = self.inner.sync_linker.get_or_init(|| {
+                super::nowait::linker(&self.inner.engine).map_err(|e| format!("{e:#}"))
+            });
+            let linker = linker.as_ref().ok()?;
+            let pre = linker.instantiate_pre(component.pre.component()).ok()?;
+            let indices = sync::AdapterIndices::new(&pre).ok()?;
+            let bulk = match component.bulk {
+                Some(_) => Some(sync::bulk::GuestIndices::new(&pre).ok()?),
+                None => None,
+            };
+            Some(Arc::new(SyncExports { pre, indices, bulk }))
         };
-        Some(SyncExports { pre, indices, bulk })
+        component.sync.get_or_init(link).clone()
     }
 
     /// Compiles (or fetches from the caches) the component `bytes`, links it against the
@@ -329,6 +332,7 @@ impl Runtime {
             indices: Arc::new(indices),
             bulk,
             interfaces: Arc::new((imports, exports)),
+            sync: Arc::default(),
         };
         self.lock_compiled().insert(hash, loaded.clone());
         Ok(loaded)
