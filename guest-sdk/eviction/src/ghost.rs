@@ -13,7 +13,7 @@ pub(crate) struct Ghost {
     /// Next slot of `ring` to overwrite.
     next: usize,
     /// Hash → the ring slot that holds it (a removed hash leaves a stale slot behind).
-    index: HashMap<u64, usize>,
+    index: HashMap<u64, usize, crate::hash::IndexHasher>,
 }
 
 impl Ghost {
@@ -24,7 +24,10 @@ impl Ghost {
             next: 0,
             // Twice the room it ever holds: removals leave tombstones, and with this much
             // room the table is rehashed in place instead of reallocated.
-            index: HashMap::with_capacity(capacity.saturating_mul(2)),
+            index: HashMap::with_capacity_and_hasher(
+                capacity.saturating_mul(2),
+                crate::hash::index_hasher(),
+            ),
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::ghost::Ghost;
 use crate::list::{List, Slab};
 use crate::sizer::{Side, WindowSizer};
+use crate::hash::IndexHasher;
 use crate::{FrequencySketch, stable_hash};
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -50,7 +51,7 @@ pub enum Segment {
 /// Every decision is deterministic: the same sequence of calls gives the same evictions
 /// on every platform.
 pub struct WTinyLfu<K> {
-    index: HashMap<K, u32>,
+    index: HashMap<K, u32, IndexHasher>,
     slab: Slab<K>,
     window: List,
     probation: List,
@@ -95,7 +96,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         let ghost = ghost_capacity(sketch.capacity());
         let sketch_entries = sketch.capacity();
         let mut policy = WTinyLfu {
-            index: HashMap::new(),
+            index: HashMap::with_hasher(crate::hash::index_hasher()),
             slab: Slab::new(),
             window: List::EMPTY,
             probation: List::EMPTY,
