@@ -58,6 +58,18 @@ pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
     h.finish()
 }
 
+/// The hasher of the policies' own maps (key to node, ghost hash to slot): foldhash, several
+/// times faster than std's SipHash on short keys. Their iteration order never decides
+/// anything, so it may differ between runs.
+pub(crate) type IndexHasher = foldhash::fast::FixedState;
+
+/// An [`IndexHasher`] seeded from std's random state (`wasi:random` in wasm), so that keys
+/// cannot be chosen to collide.
+pub(crate) fn index_hasher() -> IndexHasher {
+    use std::hash::BuildHasher;
+    IndexHasher::with_seed(std::hash::RandomState::new().hash_one(0x0074_696e_796c_6675_u64))
+}
+
 #[cfg(test)]
 mod tests {
     use super::stable_hash;
@@ -68,16 +80,4 @@ mod tests {
         assert_ne!(stable_hash("abc"), stable_hash("abd"));
         assert_ne!(stable_hash(&1u64), stable_hash(&2u64));
     }
-}
-
-/// The hasher of the policies' own maps (key to node, ghost hash to slot): foldhash, several
-/// times faster than std's SipHash on short keys. Their iteration order never decides
-/// anything, so it may differ between runs.
-pub(crate) type IndexHasher = foldhash::fast::FixedState;
-
-/// An [`IndexHasher`] seeded from std's random state (`wasi:random` in wasm), so that keys
-/// cannot be chosen to collide.
-pub(crate) fn index_hasher() -> IndexHasher {
-    use std::hash::BuildHasher;
-    IndexHasher::with_seed(std::hash::RandomState::new().hash_one(0x7469_6e79_6c66_75u64))
 }

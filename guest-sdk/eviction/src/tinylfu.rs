@@ -4,9 +4,9 @@
 //! Caffeine's hit-rate hill climber.
 
 use crate::ghost::Ghost;
+use crate::hash::IndexHasher;
 use crate::list::{List, Slab};
 use crate::sizer::{Side, WindowSizer};
-use crate::hash::IndexHasher;
 use crate::{FrequencySketch, stable_hash};
 use std::borrow::Borrow;
 use std::collections::HashMap;
