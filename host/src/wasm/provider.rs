@@ -435,7 +435,13 @@ impl WasmProvider {
         if self.pooled {
             self.free.take(&self.partitions).await
         } else {
-            SlotGuard::partition(self.partitions[part].lock().await)
+            // Uncontended, `try_lock` takes the lock without building the wait future (it
+            // never overtakes a waiter: a freed lock goes to the first one).
+            let slot = &self.partitions[part];
+            SlotGuard::partition(match slot.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => slot.lock().await,
+            })
         }
     }
 
