@@ -1,6 +1,7 @@
 //! The JavaScript, C and Python adapters (`target/polyglot/*.wasm`, built by
 //! `adapters/polyglot/build.sh`) against the Rust memory adapter: first load (compile),
-//! load from the on-disk code cache, instantiate + init, and `get`/`set` latency.
+//! load from the on-disk code cache, instantiate + init, and `get`/`set` latency (on fibers,
+//! and with synchronous calls where the component can take them).
 //!
 //! `cargo bench -p byoc-tests --bench polyglot`; figures go to BENCHMARKS.md. A component
 //! that was not built is skipped with a message.
@@ -28,17 +29,29 @@ fn us(d: Duration, n: usize) -> String {
     format!("{:.2} us", d.as_secs_f64() * 1e6 / n as f64)
 }
 
-async fn instance(runtime: &Runtime, component: AdapterComponent) -> (WasmProvider, Duration) {
+async fn instance(
+    runtime: &Runtime,
+    component: AdapterComponent,
+    sync: bool,
+) -> (WasmProvider, Duration) {
     let start = Instant::now();
     let provider = WasmProvider::builder(runtime, component)
         .partitions(1)
+        .sync_calls(sync)
         .build()
         .await
         .expect("instantiate");
     (provider, start.elapsed())
 }
 
+/// Mean `set` and `get` times over [`OPS`] calls each, after one unmeasured round (a fresh
+/// instance's first calls fault pages in and warm the caches).
 async fn latency(p: &dyn Provider) -> (Duration, Duration) {
+    timed(p).await;
+    timed(p).await
+}
+
+async fn timed(p: &dyn Provider) -> (Duration, Duration) {
     let value = vec![7u8; 64];
     let keys: Vec<String> = (0..1000).map(|i| format!("key-{i}")).collect();
     let start = Instant::now();
@@ -70,10 +83,15 @@ async fn measure(name: &str, bytes: &[u8], cache_dir: &Path) {
     let start = Instant::now();
     let component = runtime.load(name, bytes).expect("load");
     let cached = start.elapsed();
-    let (provider, instantiate) = instance(&runtime, component).await;
+    let (provider, instantiate) = instance(&runtime, component.clone(), false).await;
     let (set, get) = latency(&provider).await;
+    let (sync, _) = instance(&runtime, component, true).await;
+    let sync_get = match sync.sync_calls() {
+        true => us(latency(&sync).await.1, OPS),
+        false => "—".to_owned(),
+    };
     println!(
-        "| {name} | {:.1} MB | {} | {} | {} | {} | {} |",
+        "| {name} | {:.1} MB | {} | {} | {} | {} | {} | {sync_get} |",
         bytes.len() as f64 / 1e6,
         ms(first),
         ms(cached),
@@ -92,9 +110,9 @@ fn main() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/polyglot");
     let cache = tempfile::tempdir().expect("tempdir");
     println!(
-        "| adapter | size | first load | cached load | instantiate + init | get (64 B hit) | set (64 B) |"
+        "| adapter | size | first load | cached load | instantiate + init | get (64 B hit) | set (64 B) | get, sync calls |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     rt.block_on(measure(
         "rust-memory",
         byoc::builtin::MEMORY_ADAPTER,
