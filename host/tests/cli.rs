@@ -207,6 +207,16 @@ fn inspect_describes_every_adapter_the_repo_builds() {
             out.contains("sha256: ") && out.contains("exports:"),
             "{out}"
         );
+        // Only the memory adapter imports nothing that can wait.
+        let sync = if name == "memory" {
+            "possible"
+        } else {
+            "not possible"
+        };
+        assert!(
+            out.contains(&format!("synchronous calls (sync-calls): {sync} ")),
+            "{name}: {out}"
+        );
     }
     // A component importing sockets is refused with a clear message.
     let run = byoc(

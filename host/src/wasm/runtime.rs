@@ -261,6 +261,14 @@ impl Runtime {
         &self.inner
     }
 
+    /// Whether `component` can be called synchronously (see
+    /// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)): it
+    /// imports nothing that can wait (clocks, randomness, `wasi:cli` and `wasi:io` only)
+    /// and exports the contract.
+    pub fn can_call_sync(&self, component: &AdapterComponent) -> bool {
+        self.sync_exports(component).is_some()
+    }
+
     /// `component` linked for synchronous calls, if it can be: when it imports nothing
     /// that waits (see `nowait`), and exports the contract. Linked once per component.
     pub(crate) fn sync_exports(&self, component: &AdapterComponent) -> Option<Arc<SyncExports>> {

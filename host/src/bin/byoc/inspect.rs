@@ -53,6 +53,14 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
             "not exported (get-multi per key)"
         }
     );
+    println!(
+        "synchronous calls (sync-calls): {}",
+        if runtime.can_call_sync(&component) {
+            "possible (imports nothing that waits)"
+        } else {
+            "not possible (imports something that can wait)"
+        }
+    );
     println!("imports:");
     for name in &imports {
         println!("  {name}");
