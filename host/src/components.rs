@@ -80,7 +80,7 @@ pub fn check_grants(component: &AdapterComponent, grants: &Grants, layers: usize
 }
 
 /// Interfaces a component called synchronously may import (see
-/// [`WasmProviderBuilder::sync_calls`](crate::WasmProviderBuilder::sync_calls)).
+/// [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
 const SYNC_SAFE: &[&str] = &[
     "byoc:cache/types",
     "wasi:cli/",

@@ -83,9 +83,9 @@ pub struct StackSpec {
     /// For a component file: instances the keys are spread over (default 1; more only
     /// for adapters whose state lives in the instance).
     pub partitions: Option<usize>,
-    /// For a component file: call it synchronously (see
-    /// [`WasmProviderBuilder::sync_calls`]; default false). Building fails if the
-    /// component imports anything that can wait.
+    /// For a component file: call it synchronously (default false; see
+    /// [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
+    /// Building fails if the component imports anything that can wait.
     pub sync_calls: bool,
 }
 
@@ -141,6 +141,8 @@ impl StackSpec {
 /// - `memory`: the embedded wasm memory adapter, partitioned over the available cores.
 ///   `max-bytes` (default 64 MiB) and `max-entries` bound the whole provider: the factory
 ///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`, `tinylfu`).
+///   Called synchronously, as it never waits (see
+///   [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
 /// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
 ///   (wrapper: primary, fallback): the embedded wrapper components; see

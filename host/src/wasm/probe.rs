@@ -13,7 +13,7 @@ impl Runtime {
     /// without calling into it, and drops the instance: checks that the component links
     /// and starts on this runtime. This is the step a [`WasmProvider`](crate::WasmProvider)
     /// repeats for each instance it starts; the benchmarks time it. With `sync`, linked
-    /// and started as for [synchronous calls](crate::WasmProviderBuilder::sync_calls)
+    /// and started as for [synchronous calls](crate::wasm::WasmProviderBuilder::sync_calls)
     /// (an [`Error::InvalidArgument`] if the component cannot take them).
     pub async fn instantiate_probe(&self, component: &AdapterComponent, sync: bool) -> Result<()> {
         let limits = Limits::default();
