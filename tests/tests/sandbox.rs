@@ -727,3 +727,36 @@ async fn malformed_packed_answers_are_refused() {
         assert_eq!((p.traps(), p.instantiations()), (0, 1), "{packing:?}");
     }
 }
+
+/// A layer called synchronously from a wrapper's `inner` import runs its wasm on the
+/// wrapper's fiber stack. With a 4 MiB wasm stack (above wasmtime's default 2 MiB fiber
+/// stack: the runtime sizes its fibers from it), unbounded recursion in that layer still
+/// ends in a trap that replaces the layer's instance, and the wrapper answers from its
+/// other layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_recursion_in_a_synchronous_layer_below_a_wrapper_traps() {
+    let runtime = byoc::Runtime::new(byoc::RuntimeConfig {
+        max_wasm_stack: 4 << 20,
+        ..Default::default()
+    })
+    .expect("a runtime with a 4 MiB wasm stack");
+    let registry = Registry::with_runtime(runtime);
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let wat = dir.path().join("recurse.wasm");
+    std::fs::write(
+        &wat,
+        wat_hostile::component(WatBehaviour::Recurse, WAT_TABLE_MIN),
+    )
+    .expect("write");
+    let mut primary = byoc::StackSpec::component(&wat, None);
+    primary.sync_calls = true;
+    let stack = byoc::StackSpec::new("fallback")
+        .inner(primary)
+        .inner(byoc::StackSpec::new("memory"));
+    let p = registry.build(&stack).await.expect("the stack builds");
+    // The primary recurses 4 MiB deep and traps; the fallback layer answers.
+    assert_eq!(p.get("hostile:deep").await.expect("answered"), None);
+    // The primary's next instance answers its probe: it never misbehaved.
+    let (_, _, runs) = probe(&p.get("k").await.expect("get").expect("a probe"));
+    assert_eq!(runs, 0);
+}
