@@ -79,16 +79,6 @@ pub fn check_grants(component: &AdapterComponent, grants: &Grants, layers: usize
     }
 }
 
-/// Interfaces a component called synchronously may import (see
-/// [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
-const SYNC_SAFE: &[&str] = &[
-    "byoc:cache/types",
-    "wasi:cli/",
-    "wasi:clocks/",
-    "wasi:io/",
-    "wasi:random/",
-];
-
 /// Builds the provider of a component-file [`StackSpec`] over `layers`.
 pub(crate) async fn build(
     runtime: &Runtime,
@@ -97,7 +87,10 @@ pub(crate) async fn build(
 ) -> Result<Arc<dyn Provider>> {
     let component = load(runtime, Path::new(&spec.provider), spec.sha256.as_deref())?;
     check_grants(&component, &spec.grants, layers.len())?;
-    let provider = WasmProvider::builder(runtime, component.clone())
+    if spec.sync_calls {
+        runtime.can_call_sync(&component)?;
+    }
+    let provider = WasmProvider::builder(runtime, component)
         .config(spec.config.clone())
         .grants(spec.grants.clone())
         .limits(spec.limits.apply(Limits::default()))
@@ -106,19 +99,5 @@ pub(crate) async fn build(
         .sync_calls(spec.sync_calls)
         .build()
         .await?;
-    if spec.sync_calls && !provider.sync_calls() {
-        let waits = component
-            .imports()
-            .iter()
-            .filter(|i| !SYNC_SAFE.iter().any(|safe| i.starts_with(safe)))
-            .cloned()
-            .collect::<Vec<_>>();
-        return Err(Error::InvalidConfig(format!(
-            "component `{}`: `sync-calls` needs a component that imports nothing that can \
-             wait (clocks, randomness, wasi:cli and wasi:io only); it also imports {}",
-            spec.provider,
-            waits.join(", ")
-        )));
-    }
     Ok(Arc::new(provider))
 }

@@ -230,6 +230,14 @@ impl Connection {
 }
 
 impl RedisSlot {
+    /// MGET of the packed `keys` (checked as the adapter sent them).
+    async fn mget_of_packed(&self, keys: &PackedKeys) -> R<Vec<Option<Vec<u8>>>> {
+        let c = self.link()?;
+        let keys = packed::unpack_keys(&keys.text, &keys.lengths)
+            .map_err(|e| WitError::InvalidArgument(e.to_string()))?;
+        c.mget(keys.into_iter()).await
+    }
+
     fn link(&self) -> R<&Connection> {
         self.link.as_ref().map(|l| &*l.0).ok_or_else(|| {
             WitError::Denied("this adapter has no redis grant; the host offers no redis".into())
@@ -310,10 +318,7 @@ impl Host for RedisSlot {
     }
 
     async fn mget_packed(&mut self, keys: PackedKeys) -> R<PackedValues> {
-        let c = self.link()?;
-        let keys = packed::unpack_keys(&keys.text, &keys.lengths)
-            .map_err(|e| WitError::InvalidArgument(e.to_string()))?;
-        let values = c.mget(keys.into_iter()).await?;
+        let values = self.mget_of_packed(&keys).await?;
         let (data, lengths) = packed::pack_values(values.iter().map(Option::as_ref))
             .map_err(|e| WitError::Internal(e.to_string()))?;
         Ok(PackedValues { data, lengths })
@@ -321,10 +326,7 @@ impl Host for RedisSlot {
 
     async fn mget_held(&mut self, keys: PackedKeys) -> R<u32> {
         self.held = None;
-        let c = self.link()?;
-        let keys = packed::unpack_keys(&keys.text, &keys.lengths)
-            .map_err(|e| WitError::InvalidArgument(e.to_string()))?;
-        let values = c.mget(keys.into_iter()).await?;
+        let values = self.mget_of_packed(&keys).await?;
         let found = values.iter().filter(|v| v.is_some()).count();
         self.held = Some(values);
         Ok(u32::try_from(found).unwrap_or(u32::MAX))

@@ -367,10 +367,7 @@ mod tests {
     type Get = tokio::task::JoinHandle<Result<Option<Vec<u8>>>>;
 
     /// Spawns `get(key)` for each key; the handles answer in order.
-    fn spawn_gets(
-        h: &Arc<Harness>,
-        keys: &[String],
-    ) -> Vec<tokio::task::JoinHandle<Result<Option<Vec<u8>>>>> {
+    fn spawn_gets(h: &Arc<Harness>, keys: &[String]) -> Vec<Get> {
         keys.iter()
             .map(|k| {
                 let (h, k) = (Arc::clone(h), k.clone());
@@ -380,10 +377,7 @@ mod tests {
     }
 
     /// Awaits each `get` task, checking that it answered its key's value.
-    async fn assert_answers(
-        handles: Vec<tokio::task::JoinHandle<Result<Option<Vec<u8>>>>>,
-        keys: &[String],
-    ) {
+    async fn assert_answers(handles: Vec<Get>, keys: &[String]) {
         assert_eq!(handles.len(), keys.len());
         for (handle, k) in handles.into_iter().zip(keys) {
             let got = handle.await.expect("task").expect("get");

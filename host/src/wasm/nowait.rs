@@ -21,7 +21,7 @@ use super::instance::HostState;
 use fiber_streams::{HostInputStream as FiberIn, HostOutputStream as FiberOut};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime::component::{HasData, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::p2::bindings::sync::io::poll::{self, Pollable};
@@ -53,7 +53,8 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostS
     cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
     cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    error::add_to_linker::<T, Io>(l, |t| NoWait(t.ctx().table))?;
+    // `wasi:io/error` never waits: linked as `wasmtime-wasi` has it.
+    error::add_to_linker::<T, HasSelf<ResourceTable>>(l, |t| t.ctx().table)?;
     poll::add_to_linker::<T, Io>(l, |t| NoWait(t.ctx().table))?;
     streams::add_to_linker::<T, Io>(l, |t| NoWait(t.ctx().table))?;
     Ok(linker)
@@ -99,18 +100,6 @@ fn stream_at_once<R>(
     operation: impl Future<Output = StreamResult<R>>,
 ) -> StreamResult<R> {
     now(operation).unwrap_or_else(|| Err(StreamError::Trap(would_wait(function))))
-}
-
-impl error::Host for NoWait<'_> {}
-
-impl error::HostError for NoWait<'_> {
-    fn to_debug_string(&mut self, err: Resource<error::Error>) -> wasmtime::Result<String> {
-        error::HostError::to_debug_string(self.0, err)
-    }
-
-    fn drop(&mut self, err: Resource<error::Error>) -> wasmtime::Result<()> {
-        error::HostError::drop(self.0, err)
-    }
 }
 
 impl poll::Host for NoWait<'_> {

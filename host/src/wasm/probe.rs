@@ -5,7 +5,7 @@ use super::instance::Shared;
 use super::limits::Limits;
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
-use crate::{Error, Result};
+use crate::Result;
 use std::sync::atomic::AtomicU64;
 
 impl Runtime {
@@ -14,18 +14,12 @@ impl Runtime {
     /// and starts on this runtime. This is the step a [`WasmProvider`](crate::WasmProvider)
     /// repeats for each instance it starts; the benchmarks time it. With `sync`, linked
     /// and started as for [synchronous calls](crate::wasm::WasmProviderBuilder::sync_calls)
-    /// (an [`Error::InvalidArgument`] if the component cannot take them).
+    /// (the error of [`Runtime::can_call_sync`] if the component cannot take them).
     pub async fn instantiate_probe(&self, component: &AdapterComponent, sync: bool) -> Result<()> {
         let limits = Limits::default();
         let sync = match sync {
             false => None,
-            true => Some(self.sync_exports(component).ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "component `{}` imports something that can wait: it cannot be called \
-                     synchronously",
-                    component.name()
-                ))
-            })?),
+            true => Some(self.linked_for_sync(component)?),
         };
         let shared = Shared {
             engine: self.inner().engine.clone(),

@@ -295,7 +295,7 @@ impl WasmProviderBuilder {
     fn into_shared(self) -> (Shared, AdapterConfig) {
         let sync = self
             .sync_calls
-            .then(|| self.runtime.sync_exports(&self.component));
+            .then(|| self.runtime.sync_exports(&self.component).ok());
         let shared = Shared {
             sync: sync.flatten(),
             engine: self.runtime.inner().engine.clone(),

@@ -137,9 +137,9 @@ pub struct AdapterComponent {
     pub(crate) bulk: Option<Arc<bulk::GuestIndices>>,
     /// Imported and exported interfaces, with versions (`wasi:io/poll@0.2.6`).
     interfaces: Arc<(Vec<String>, Vec<String>)>,
-    /// The component linked for synchronous calls (`None` inside: it cannot take them),
-    /// made on first use.
-    sync: Arc<OnceLock<Option<Arc<SyncExports>>>>,
+    /// The component linked for synchronous calls, or why it cannot take them; made on
+    /// first use.
+    sync: Arc<OnceLock<std::result::Result<Arc<SyncExports>, Arc<str>>>>,
 }
 
 impl std::fmt::Debug for AdapterComponent {
@@ -263,29 +263,49 @@ impl Runtime {
 
     /// Whether `component` can be called synchronously (see
     /// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)): it
-    /// imports nothing that can wait (clocks, randomness, `wasi:cli` and `wasi:io` only)
-    /// and exports the contract.
-    pub fn can_call_sync(&self, component: &AdapterComponent) -> bool {
-        self.sync_exports(component).is_some()
+    /// imports nothing that can wait (clocks, randomness, `wasi:cli` and `wasi:io` only).
+    /// If not, an [`Error::InvalidConfig`] naming the import that stands in the way.
+    pub fn can_call_sync(&self, component: &AdapterComponent) -> Result<()> {
+        self.linked_for_sync(component).map(drop)
     }
 
-    /// `component` linked for synchronous calls, if it can be: when it imports nothing
-    /// that waits (see `nowait`), and exports the contract. Linked once per component.
-    pub(crate) fn sync_exports(&self, component: &AdapterComponent) -> Option<Arc<SyncExports>> {
+    /// [`Runtime::sync_exports`], refused as [`Runtime::can_call_sync`] says.
+    pub(crate) fn linked_for_sync(&self, component: &AdapterComponent) -> Result<Arc<SyncExports>> {
+        self.sync_exports(component).map_err(|why| {
+            Error::InvalidConfig(format!(
+                "component `{}`: `sync-calls` needs a component that imports nothing that \
+                 can wait (clocks, randomness, wasi:cli and wasi:io only): {why}",
+                component.name()
+            ))
+        })
+    }
+
+    /// `component` linked for synchronous calls, or why it cannot be (the first import
+    /// the `nowait` linker does not serve). Linked once per component.
+    pub(crate) fn sync_exports(
+        &self,
+        component: &AdapterComponent,
+    ) -> std::result::Result<Arc<SyncExports>, Arc<str>> {
         let link = || {
             let linker = self.inner.sync_linker.get_or_init(|| {
                 super::nowait::linker(&self.inner.engine).map_err(|e| format!("{e:#}"))
             });
-            let linker = linker.as_ref().ok()?;
-            let pre = linker.instantiate_pre(component.pre.component()).ok()?;
-            let indices = sync::AdapterIndices::new(&pre).ok()?;
+            let linker = linker.as_ref().map_err(|e| e.as_str())?;
+            let why = |e: wasmtime::Error| format!("{e:#}");
+            let pre = linker
+                .instantiate_pre(component.pre.component())
+                .map_err(why)?;
+            let indices = sync::AdapterIndices::new(&pre).map_err(why)?;
             let bulk = match component.bulk {
-                Some(_) => Some(sync::bulk::GuestIndices::new(&pre).ok()?),
+                Some(_) => Some(sync::bulk::GuestIndices::new(&pre).map_err(why)?),
                 None => None,
             };
-            Some(Arc::new(SyncExports { pre, indices, bulk }))
+            Ok(Arc::new(SyncExports { pre, indices, bulk }))
         };
-        component.sync.get_or_init(link).clone()
+        component
+            .sync
+            .get_or_init(|| link().map_err(|e: String| Arc::from(e)))
+            .clone()
     }
 
     /// Compiles (or fetches from the caches) the component `bytes`, links it against the

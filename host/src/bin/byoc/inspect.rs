@@ -53,14 +53,10 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
             "not exported (get-multi per key)"
         }
     );
-    println!(
-        "synchronous calls (sync-calls): {}",
-        if runtime.can_call_sync(&component) {
-            "possible (imports nothing that waits)"
-        } else {
-            "not possible (imports something that can wait)"
-        }
-    );
+    match runtime.can_call_sync(&component) {
+        Ok(()) => println!("synchronous calls (sync-calls): possible (imports nothing that waits)"),
+        Err(e) => println!("synchronous calls (sync-calls): not possible ({e})"),
+    }
     println!("imports:");
     for name in &imports {
         println!("  {name}");
