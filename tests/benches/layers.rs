@@ -3,8 +3,8 @@
 //! - `typed/*`: `Cache<T>` get/set of a small struct with postcard and with JSON, against
 //!   the raw-bytes path of the same cache (`get_raw`/`set_raw` of the encoded bytes), on
 //!   the native moka provider (so the serializer is what differs);
-//! - `near_hit/*`: a `NearCache` L1 hit (`get`, and zero-copy `get_bytes`) in front of the
-//!   wasm memory adapter, against `moka::sync::Cache<String, Vec<u8>>::get` (value
+//! - `near_hit/*`: a `NearCache` L1 hit (`get`, zero-copy `get_bytes`, and the synchronous
+//!   `get_cached`) in front of the wasm memory adapter, against `moka::sync::Cache<String, Vec<u8>>::get` (value
 //!   cloned), `moka::sync::Cache<String, Bytes>::get` (shared), and the wasm memory
 //!   adapter without the near cache.
 //!
@@ -126,6 +126,10 @@ fn near(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("near_get_bytes", size), &key, |b, k| {
             b.to_async(&rt)
                 .iter(|| async { black_box(near.get_bytes(black_box(k)).await) })
+        });
+        // The synchronous L1 peek: the same hit without the async harness.
+        group.bench_with_input(BenchmarkId::new("near_get_cached", size), &key, |b, k| {
+            b.iter(|| black_box(near.get_cached(black_box(k))))
         });
         group.bench_with_input(BenchmarkId::new("wasm_memory", size), &key, |b, k| {
             b.to_async(&rt)

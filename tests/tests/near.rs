@@ -293,3 +293,36 @@ async fn get_bytes_is_zero_copy_on_a_hit() {
     );
     assert_eq!(second, first);
 }
+
+/// `get_cached` answers from the L1 only: nothing before a read fills it, the shared value
+/// after, nothing once the entry's own TTL has passed (even though `max_staleness` has
+/// not), and it never reads below.
+#[tokio::test]
+async fn get_cached_answers_from_the_l1_alone() {
+    let near = NearCache::builder()
+        .max_staleness(Duration::from_secs(60))
+        .build(memory().await);
+    near.set("c", b"v", Some(Duration::from_millis(200)))
+        .await
+        .expect("set");
+    assert_eq!(near.get_cached("c"), None, "a write does not fill the L1");
+    let read = near.get_bytes("c").await.expect("get").expect("value");
+    let cached = near.get_cached("c").expect("filled by the read");
+    assert_eq!(cached.as_ptr(), read.as_ptr(), "the L1's own buffer");
+    assert_eq!(near_hits(&near.stats().await.expect("stats")), 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(near.get_cached("c"), None, "its own TTL ended");
+    assert_eq!(near.get_bytes("c").await.expect("get"), None);
+    assert_eq!(near_hits(&near.stats().await.expect("stats")), 1);
+}
+
+/// A `max_staleness` beyond what moka accepts is taken as its limit instead of panicking.
+#[tokio::test]
+async fn an_unbounded_max_staleness_is_accepted() {
+    let near = NearCache::builder()
+        .max_staleness(Duration::MAX)
+        .build(memory().await);
+    near.set("k", b"v", None).await.expect("set");
+    assert_eq!(near.get("k").await.expect("get"), Some(b"v".to_vec()));
+    assert_eq!(near.get_cached("k").as_deref(), Some(&b"v"[..]));
+}
