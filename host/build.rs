@@ -1,19 +1,29 @@
 //! Builds the repository's adapters (`adapters/*`) as WebAssembly components, so that a
 //! plain `cargo build` produces a host with its adapters embedded.
 //!
-//! The adapters are built by a nested `cargo build --target wasm32-wasip2 --profile
-//! adapter` into `<target>/wasm-adapters`, a target directory of their own (the outer
-//! cargo holds the lock on the main one). The paths of the built components reach the
-//! crate as `BYOC_ADAPTER_<NAME>_WASM` environment variables.
+//! The adapters are built by nested `cargo build --target <target> --profile adapter`
+//! runs into `<target>/wasm-adapters`, a target directory of their own (the outer cargo
+//! holds the lock on the main one). The paths of the built components reach the crate as
+//! `BYOC_ADAPTER_<NAME>_WASM` environment variables.
+//!
+//! Most adapters are built for `wasm32-wasip2`. The memory adapter, which needs nothing
+//! from WASI but a wall clock and a random seed (read directly through the `wasi` crate),
+//! is built for `wasm32-unknown-unknown` and linked by rustc's own `wasm-component-ld`
+//! (the linker of `wasm32-wasip2`), so it is a component as well, but one without the 13
+//! WASI interfaces that std's WASI support imports (streams, stdio, terminals,
+//! environment, exit, ...). A smaller component loads faster from the compiled-code cache
+//! and has fewer imports to wire at each instantiation.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Adapters to build: `adapters/<name>`, package `byoc-adapter-<name>`, component
-/// path in `BYOC_ADAPTER_<NAME>_WASM`.
+/// Adapters built for [`LEAN`] instead of [`TARGET`].
+const LEAN_ADAPTERS: &[&str] = &["memory"];
+
+/// Adapters built for [`TARGET`]: `adapters/<name>`, package `byoc-adapter-<name>`,
+/// component path in `BYOC_ADAPTER_<NAME>_WASM`.
 const ADAPTERS: &[&str] = &[
-    "memory",
     "hostile",
     "hostile-net",
     "encryption",
@@ -24,7 +34,11 @@ const ADAPTERS: &[&str] = &[
     "http",
 ];
 
+/// The target of adapters that use std's WASI support.
 const TARGET: &str = "wasm32-wasip2";
+
+/// The target of adapters that import only what they name (see the module doc).
+const LEAN: &str = "wasm32-unknown-unknown";
 
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
@@ -38,7 +52,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
     println!("cargo:rerun-if-changed=build.rs");
 
-    check_target_installed();
+    let sysroot = sysroot();
+    for target in [TARGET, LEAN] {
+        check_target_installed(sysroot.as_deref(), target);
+    }
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -46,45 +63,16 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-adapters");
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--target",
-            TARGET,
-            "--profile",
-            "adapter",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for name in ADAPTERS {
-        cmd.args(["-p", &format!("byoc-adapter-{name}")]);
-    }
-    // Settings meant for the outer (native) build must not leak into the wasm build.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        cmd.env_remove(var);
-    }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("could not run cargo to build the wasm adapters: {e}"));
-    if !status.success() {
-        panic!("building the wasm adapters failed ({status}); see the cargo output above");
-    }
+    build(&root, &target_dir, TARGET, ADAPTERS, None);
+    let linker = component_linker(sysroot.as_deref());
+    build(&root, &target_dir, LEAN, LEAN_ADAPTERS, linker.as_deref());
 
     // SHA-256 of each component, so loading a built-in adapter needs no hashing at run time.
     let mut hashes = String::new();
-    for name in ADAPTERS {
+    let built = ADAPTERS.iter().map(|name| (name, TARGET));
+    for (name, target) in built.chain(LEAN_ADAPTERS.iter().map(|name| (name, LEAN))) {
         let path = target_dir
-            .join(TARGET)
+            .join(target)
             .join("adapter")
             .join(format!("byoc_adapter_{}.wasm", name.replace('-', "_")));
         let var = format!(
@@ -114,23 +102,95 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"))
 }
 
-/// Fails with one clear message when the wasm target's standard library is missing.
-fn check_target_installed() {
+/// Builds `adapters` for `target` with the `adapter` profile into `target_dir`, with
+/// `linker` as the target's linker when given.
+fn build(root: &Path, target_dir: &Path, target: &str, adapters: &[&str], linker: Option<&Path>) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--target",
+            target,
+            "--profile",
+            "adapter",
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    for name in adapters {
+        cmd.args(["-p", &format!("byoc-adapter-{name}")]);
+    }
+    // Settings meant for the outer (native) build must not leak into the wasm build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(linker) = linker {
+        let var = format!(
+            "CARGO_TARGET_{}_LINKER",
+            target.replace('-', "_").to_uppercase()
+        );
+        cmd.env(var, linker);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build the wasm adapters: {e}"));
+    if !status.success() {
+        panic!(
+            "building the wasm adapters for {target} failed ({status}); see the cargo output above"
+        );
+    }
+}
+
+/// The toolchain's sysroot, if rustc tells.
+fn sysroot() -> Option<PathBuf> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(rustc)
+    Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+}
+
+/// rustc's `wasm-component-ld` (shipped with every toolchain that has `wasm32-wasip2`):
+/// links a core module and turns it into a component. `None` when the sysroot is unknown
+/// (the nested build then reports what is wrong).
+fn component_linker(sysroot: Option<&Path>) -> Option<PathBuf> {
+    let host = env("HOST");
+    let exe = format!("wasm-component-ld{}", std::env::consts::EXE_SUFFIX);
+    let path = sysroot?
+        .join("lib/rustlib")
+        .join(host)
+        .join("bin")
+        .join(exe);
+    if !path.exists() {
+        panic!(
+            "\n\nrustc's `wasm-component-ld` is missing ({}): it links the adapters built \
+             for {LEAN} into components. It comes with the toolchain (1.82 and later).\n",
+            path.display()
+        );
+    }
+    Some(path)
+}
+
+/// Fails with one clear message when a wasm target's standard library is missing.
+fn check_target_installed(sysroot: Option<&Path>, target: &str) {
     let Some(sysroot) = sysroot else {
         return; // Cannot tell; the nested build will report what is wrong.
     };
-    let lib = Path::new(&sysroot).join("lib/rustlib").join(TARGET);
+    let lib = sysroot.join("lib/rustlib").join(target);
     if !lib.exists() {
         panic!(
-            "\n\nThe Rust target `{TARGET}` is not installed, and BYOC's adapters are built \
-             for it.\nInstall it with:\n\n    rustup target add {TARGET}\n\n(rustup installs it \
+            "\n\nThe Rust target `{target}` is not installed, and BYOC's adapters are built \
+             for it.\nInstall it with:\n\n    rustup target add {target}\n\n(rustup installs it \
              by itself from rust-toolchain.toml when the toolchain is first used.)\n"
         );
     }

@@ -1,7 +1,6 @@
 //! Stored entries and the clock that expires them.
 
 use crate::{Error, Result};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A value with its absolute expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +61,23 @@ impl Entry {
     }
 }
 
-/// The wall clock in ms since the UNIX epoch (WASI `wall-clock` inside a component).
+/// The wall clock in ms since the UNIX epoch: `wasi:clocks/wall-clock` inside a component,
+/// read directly rather than through std's `SystemTime` so that an adapter built for
+/// `wasm32-unknown-unknown` (no std WASI support, fewer imports) has a clock too; std's
+/// `SystemTime` elsewhere.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    #[cfg(target_arch = "wasm32")]
+    {
+        let now = wasi::clocks::wall_clock::now();
+        now.seconds
+            .saturating_mul(1000)
+            .saturating_add(u64::from(now.nanoseconds / 1_000_000))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }

@@ -1,7 +1,8 @@
 //! Write a BYOC cache adapter in a few dozen lines of Rust.
 //!
-//! An adapter is a WebAssembly component (`wasm32-wasip2`) exporting the `adapter` world of
-//! the `byoc:cache` WIT package. This crate owns the generated bindings: you implement the
+//! An adapter is a WebAssembly component (`wasm32-wasip2`, or `wasm32-unknown-unknown`
+//! linked by `wasm-component-ld`: see `docs/writing-adapters.md`) exporting the `adapter`
+//! world of the `byoc:cache` WIT package. This crate owns the generated bindings: you implement the
 //! [`Adapter`] trait — `open`, `get`, `set`, `delete` and `keys` — and call
 //! [`export_adapter!`]. The SDK derives everything else:
 //!
@@ -85,6 +86,7 @@ pub use bindings::byoc::cache::types::{
     ScanPage, Stat,
 };
 pub use bridge::Bridge;
+pub use byoc_common::hash_seed;
 pub use config::Config;
 pub use entry::{Entry, now_ms};
 pub use scan::{ScanCursor, sorted_page};

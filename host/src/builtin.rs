@@ -66,4 +66,27 @@ mod tests {
             assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }
     }
+
+    /// The memory adapter is built without std's WASI support (`host/build.rs`): it
+    /// imports the contract's types, a wall clock and a hash seed, and nothing else. A
+    /// change that pulls std's WASI imports back in (a `SystemTime`, a print) shows here.
+    #[test]
+    fn the_memory_adapter_imports_only_a_clock_and_a_seed() {
+        let runtime = Runtime::new(crate::RuntimeConfig::default()).expect("runtime");
+        let loaded = load_memory_adapter(&runtime).expect("load");
+        let mut imports: Vec<&str> = loaded
+            .imports()
+            .iter()
+            .map(|i| i.split_once('@').map_or(i.as_str(), |(name, _)| name))
+            .collect();
+        imports.sort_unstable();
+        assert_eq!(
+            imports,
+            [
+                "byoc:cache/types",
+                "wasi:clocks/wall-clock",
+                "wasi:random/insecure-seed"
+            ]
+        );
+    }
 }

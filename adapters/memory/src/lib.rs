@@ -23,7 +23,6 @@ use byoc_guest_sdk::{
 use foldhash::fast::FixedState;
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -317,11 +316,11 @@ impl Adapter for Memory {
         Ok(Memory {
             max_bytes,
             max_entries,
-            // Seeded once from std's random state (wasi:random); foldhash is several
-            // times faster than std's SipHash on short keys.
-            map: HashMap::with_hasher(FixedState::with_seed(
-                std::hash::RandomState::new().hash_one(0x6279_6f63u64),
-            )),
+            // Seeded once from wasi:random; foldhash is several times faster than std's
+            // SipHash on short keys.
+            map: HashMap::with_hasher(FixedState::with_seed(byoc_guest_sdk::hash_seed(
+                0x6279_6f63,
+            ))),
             ordered: BTreeSet::new(),
             order: Order {
                 policy,

@@ -18,11 +18,13 @@ mod glob;
 mod key;
 pub mod packed;
 mod scan;
+mod seed;
 
 pub use glob::{GlobError, MAX_PATTERN_LEN, escape_glob, glob_match, validate_pattern};
 pub use key::{KeyError, MAX_KEY_LEN, validate_key};
 pub use packed::PackError;
 pub use scan::{EXAMINE_PER_RESULT, ScanCursor, SortedPage};
+pub use seed::hash_seed;
 
 /// The version of the WIT package `byoc:cache` this code implements.
 pub const CONTRACT_VERSION: &str = "0.1.0";

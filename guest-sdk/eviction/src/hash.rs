@@ -63,11 +63,10 @@ pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
 /// anything, so it may differ between runs.
 pub(crate) type IndexHasher = foldhash::fast::FixedState;
 
-/// An [`IndexHasher`] seeded from std's random state (`wasi:random` in wasm), so that keys
-/// cannot be chosen to collide.
+/// An [`IndexHasher`] with a random seed ([`byoc_common::hash_seed`]: `wasi:random` in
+/// wasm), so that keys cannot be chosen to collide.
 pub(crate) fn index_hasher() -> IndexHasher {
-    use std::hash::BuildHasher;
-    IndexHasher::with_seed(std::hash::RandomState::new().hash_one(0x0074_696e_796c_6675_u64))
+    IndexHasher::with_seed(byoc_common::hash_seed(0x0074_696e_796c_6675))
 }
 
 #[cfg(test)]
