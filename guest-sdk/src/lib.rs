@@ -49,6 +49,7 @@
 
 extern crate self as byoc_guest_sdk;
 
+pub mod alloc;
 mod bridge;
 mod bulk;
 mod config;
@@ -80,6 +81,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
+pub use alloc::Allocator;
 pub use bindings::byoc::cache::types::CacheStats as Stats;
 pub use bindings::byoc::cache::types::{
     Capabilities, ConfigField, ConfigKind, ConfigValue, Error, Item, KeyTtl, ProviderInfo,
