@@ -269,7 +269,10 @@ impl NearCache {
             },
         };
         if let Some(lifetime) = lifetime {
-            let ends_first = (lifetime < self.max_staleness).then(|| filled_at + lifetime);
+            // `checked_add`: a TTL from below too large for an `Instant` is no earlier end.
+            let ends_first = (lifetime < self.max_staleness)
+                .then(|| filled_at.checked_add(lifetime))
+                .flatten();
             self.fill(stripe, epoch, key, value.clone(), ends_first);
         }
         Ok(Some(value))
