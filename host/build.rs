@@ -18,20 +18,18 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Adapters built for [`LEAN`] instead of [`TARGET`].
-const LEAN_ADAPTERS: &[&str] = &["memory"];
-
-/// Adapters built for [`TARGET`]: `adapters/<name>`, package `byoc-adapter-<name>`,
-/// component path in `BYOC_ADAPTER_<NAME>_WASM`.
-const ADAPTERS: &[&str] = &[
-    "hostile",
-    "hostile-net",
-    "encryption",
-    "tiered",
-    "fallback",
-    "redis",
-    "filesystem",
-    "http",
+/// Adapters to build and the target of each: `adapters/<name>`, package
+/// `byoc-adapter-<name>`, component path in `BYOC_ADAPTER_<NAME>_WASM`.
+const ADAPTERS: &[(&str, &str)] = &[
+    ("memory", LEAN),
+    ("hostile", TARGET),
+    ("hostile-net", TARGET),
+    ("encryption", TARGET),
+    ("tiered", TARGET),
+    ("fallback", TARGET),
+    ("redis", TARGET),
+    ("filesystem", TARGET),
+    ("http", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.
@@ -63,14 +61,13 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-adapters");
 
-    build(&root, &target_dir, TARGET, ADAPTERS, None);
+    build(&root, &target_dir, TARGET, None);
     let linker = component_linker(sysroot.as_deref());
-    build(&root, &target_dir, LEAN, LEAN_ADAPTERS, linker.as_deref());
+    build(&root, &target_dir, LEAN, linker.as_deref());
 
     // SHA-256 of each component, so loading a built-in adapter needs no hashing at run time.
     let mut hashes = String::new();
-    let built = ADAPTERS.iter().map(|name| (name, TARGET));
-    for (name, target) in built.chain(LEAN_ADAPTERS.iter().map(|name| (name, LEAN))) {
+    for &(name, target) in ADAPTERS {
         let path = target_dir
             .join(target)
             .join("adapter")
@@ -102,9 +99,9 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"))
 }
 
-/// Builds `adapters` for `target` with the `adapter` profile into `target_dir`, with
+/// Builds the [`ADAPTERS`] of `target` with the `adapter` profile into `target_dir`, with
 /// `linker` as the target's linker when given.
-fn build(root: &Path, target_dir: &Path, target: &str, adapters: &[&str], linker: Option<&Path>) {
+fn build(root: &Path, target_dir: &Path, target: &str, linker: Option<&Path>) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -117,7 +114,7 @@ fn build(root: &Path, target_dir: &Path, target: &str, adapters: &[&str], linker
             "--target-dir",
         ])
         .arg(target_dir);
-    for name in adapters {
+    for (name, _) in ADAPTERS.iter().filter(|(_, t)| *t == target) {
         cmd.args(["-p", &format!("byoc-adapter-{name}")]);
     }
     // Settings meant for the outer (native) build must not leak into the wasm build.
