@@ -15,7 +15,7 @@ polyglot:
 
 # The conformance suite on any adapter component: `just conformance path/to/adapter.wasm`.
 conformance wasm:
-    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test -p byoc-tests --test polyglot external
+    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test -p byoc-tests --test integration polyglot::external
 
 # Run every test (the README's test command).
 test:
@@ -40,7 +40,7 @@ ci:
 
 # Longer model-based property runs (random operation sequences per provider).
 model cases="20000":
-    BYOC_MODEL_CASES={{cases}} cargo test -p byoc-tests --test model --release
+    BYOC_MODEL_CASES={{cases}} cargo test -p byoc-tests --test integration --release model::
 
 # Longer property runs of the host's Redis import (arbitrary arguments; needs redis-server).
 fuzz-redis cases="20000":

@@ -29,7 +29,9 @@ const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `filesystem` factory. Fields: `dir` (text, required: host directory, granted
 /// read-write unless `read-only`), `read-only` (boolean, default false), `namespace`
-/// (text), `fsync` (boolean), `create` (boolean: create `dir` if missing). One instance (partition) serves the directory.
+/// (text), `fsync` (boolean), `create` (boolean: create `dir` if missing), `offload-io`
+/// (boolean, default false: file operations run on the calling worker thread; see
+/// [`Grants::offload_file_io`]). One instance (partition) serves the directory.
 pub(crate) async fn filesystem(
     runtime: Runtime,
     config: AdapterConfig,
@@ -61,6 +63,13 @@ pub(crate) async fn filesystem(
             false,
             "create the directory (and its parents) if missing",
         ),
+        ConfigField::new(
+            "offload-io",
+            ConfigKind::Boolean,
+            false,
+            "run file operations on a blocking-pool thread, for a file system that can \
+             stall (Grants::offload_file_io)",
+        ),
     ];
     let mut adapter = config.checked(FILESYSTEM, &fields)?;
     let dir = PathBuf::from(adapter.text("dir").unwrap_or_default());
@@ -70,6 +79,8 @@ pub(crate) async fn filesystem(
         DirAccess::ReadWrite
     };
     let create = adapter.boolean("create") == Some(true);
+    let offload = adapter.boolean("offload-io") == Some(true);
+    adapter.remove("offload-io");
     adapter.remove("dir");
     adapter.remove("read-only");
     adapter.remove("create");
@@ -95,7 +106,11 @@ pub(crate) async fn filesystem(
     )?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(adapter)
-        .grants(Grants::none().dir(dir, GUEST_DIR, access))
+        .grants(
+            Grants::none()
+                .dir(dir, GUEST_DIR, access)
+                .offload_file_io(offload),
+        )
         .limits(limits.apply(Limits {
             call_deadline: FILESYSTEM_DEADLINE,
             ..Limits::default()

@@ -19,6 +19,7 @@
 //!     sha256: 4c1f…                  # optional pin: any other file is refused
 //!     grants:
 //!       dirs: [{ path: ./data, guest: /data, mode: rw }]
+//!       offload-file-io: false       # true: file operations on tokio's blocking pool
 //!       http: ["https://cache.internal:8443"]
 //!       redis: { url: "redis://127.0.0.1:6379", namespace: "custom:" }
 //!     limits: { memory: 64MiB, call-deadline: 2s }
@@ -410,6 +411,8 @@ struct RawGrants {
     http_timeout: Option<DurationText>,
     #[serde(default)]
     redis: Option<BTreeMap<String, serde_yaml_ng::Value>>,
+    #[serde(default)]
+    offload_file_io: bool,
 }
 
 #[derive(Deserialize)]
@@ -662,7 +665,8 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
     let has_grants = !raw.grants.dirs.is_empty()
         || !raw.grants.http.is_empty()
         || raw.grants.redis.is_some()
-        || raw.grants.http_timeout.is_some();
+        || raw.grants.http_timeout.is_some()
+        || raw.grants.offload_file_io;
     if has_grants && !component {
         return Err(place.err(
             &field("grants"),
@@ -710,7 +714,13 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
 }
 
 fn grants(place: &Place<'_>, at: &str, raw: RawGrants) -> Result<Grants> {
-    let mut grants = Grants::none();
+    if raw.offload_file_io && raw.dirs.is_empty() {
+        return Err(place.err(
+            &format!("{at}.offload-file-io"),
+            "there is no `dirs` entry to apply it to",
+        ));
+    }
+    let mut grants = Grants::none().offload_file_io(raw.offload_file_io);
     for (i, dir) in raw.dirs.into_iter().enumerate() {
         let host = place.resolve(dir.path.as_str());
         if !host.is_dir() {

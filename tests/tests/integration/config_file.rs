@@ -6,7 +6,7 @@ use byoc::{Caches, ConfigFile, Error, Provider, Registry};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const EXAMPLE: &str = include_str!("../../docs/examples/byoc.yaml");
+const EXAMPLE: &str = include_str!("../../../docs/examples/byoc.yaml");
 const KEY_HEX: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -240,6 +240,21 @@ fn names_and_misplaced_fields() {
     );
     assert_eq!(w.field.as_deref(), Some("grants.dirs[0].path"), "{w:?}");
     assert!(w.message.contains("is not a directory"), "{w:?}");
+
+    let w = parse_err(
+        "caches:\n  - name: a\n    provider: x.wasm\n    grants: { offload-file-io: true }\n",
+    );
+    assert_eq!(w.field.as_deref(), Some("grants.offload-file-io"), "{w:?}");
+    assert!(w.message.contains("no `dirs`"), "{w:?}");
+
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    for offload in [false, true] {
+        let file = parse(&format!(
+            "caches:\n  - name: a\n    provider: x.wasm\n    grants: {{ dirs: [{{ path: {dir}, guest: /data }}], offload-file-io: {offload} }}\n"
+        ))
+        .expect("a directory grant with offload-file-io");
+        assert_eq!(file.caches[0].stack.grants.offload_file_io, offload);
+    }
 
     let w =
         parse_err("caches:\n  - name: a\n    provider: memory\n    config: { max-bytes: 1.5 }\n");

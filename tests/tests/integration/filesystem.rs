@@ -34,6 +34,26 @@ mod conformance {
     });
 }
 
+/// The same suite with each file operation offloaded to tokio's blocking pool.
+mod conformance_offloaded {
+    byoc_tests::conformance_tests!(|| async {
+        let dir = Box::leak(Box::new(super::temp_dir()));
+        byoc::Registry::new()
+            .expect("registry")
+            .create(
+                "filesystem",
+                byoc::AdapterConfig::new()
+                    .with(
+                        "dir",
+                        byoc::ConfigValue::Text(dir.path().display().to_string()),
+                    )
+                    .with("offload-io", byoc::ConfigValue::Boolean(true)),
+            )
+            .await
+            .expect("filesystem adapter")
+    });
+}
+
 /// Every entry file sits directly in the directory, and nothing else was created.
 fn assert_flat(dir: &Path) {
     for entry in std::fs::read_dir(dir).expect("read_dir") {

@@ -5,7 +5,7 @@ use byoc::serve::{ServeConfig, Server};
 use byoc::{AdapterConfig, Caches, ConfigFile, Registry};
 use std::collections::BTreeMap;
 
-const EXAMPLE: &str = include_str!("../../docs/examples/grants.yaml");
+const EXAMPLE: &str = include_str!("../../../docs/examples/grants.yaml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grants_example_works() {

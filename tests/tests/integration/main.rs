@@ -1,0 +1,23 @@
+//! BYOC's integration tests, in one test binary.
+//!
+//! Each module was its own test binary; every one of them linked the whole host (wasmtime,
+//! cranelift, redis, hyper), so together they took gigabytes of `target/` and most of the
+//! link time of `cargo test`. One binary links once. Run one module with a filter, e.g.
+//! `cargo test -p byoc-tests --test integration sandbox::`.
+
+mod config_example;
+mod config_file;
+mod conformance;
+mod filesystem;
+mod hit_ratio;
+mod hot_swap;
+mod http;
+mod memory_adapter;
+mod model;
+mod near;
+mod near_redis;
+mod polyglot;
+mod redis;
+mod sandbox;
+mod typed_cache;
+mod wrappers;
