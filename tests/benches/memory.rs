@@ -113,12 +113,20 @@ fn filesystem(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = Registry::new().expect("runtime");
-    let fs: Arc<dyn Provider> = rt
-        .block_on(registry.create(
-            "filesystem",
-            AdapterConfig::new().with("dir", ConfigValue::Text(dir.path().display().to_string())),
-        ))
-        .expect("filesystem");
+    let open = |offload: bool| {
+        rt.block_on(
+            registry.create(
+                "filesystem",
+                AdapterConfig::new()
+                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
+                    .with("offload-io", ConfigValue::Boolean(offload)),
+            ),
+        )
+        .expect("filesystem")
+    };
+    let fs: Arc<dyn Provider> = open(false);
+    // The same directory with each file operation on tokio's blocking pool.
+    let offloaded: Arc<dyn Provider> = open(true);
     let plain = tempfile::tempdir().expect("temp dir");
     let mut group = c.benchmark_group("filesystem_1KiB");
     let value = vec![3u8; 1024];
@@ -132,6 +140,10 @@ fn filesystem(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { fs.get("file").await.expect("get") })
     });
+    group.bench_function("adapter_get_offloaded", |b| {
+        b.to_async(&rt)
+            .iter(|| async { offloaded.get("file").await.expect("get") })
+    });
     let tmp = plain.path().join("file.tmp");
     group.bench_function("std_fs_write_rename", |b| {
         b.iter(|| {
@@ -142,6 +154,10 @@ fn filesystem(c: &mut Criterion) {
     group.bench_function("adapter_set", |b| {
         b.to_async(&rt)
             .iter(|| async { fs.set("file", &value, None).await.expect("set") })
+    });
+    group.bench_function("adapter_set_offloaded", |b| {
+        b.to_async(&rt)
+            .iter(|| async { offloaded.set("file", &value, None).await.expect("set") })
     });
     group.finish();
 }

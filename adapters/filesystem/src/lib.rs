@@ -41,6 +41,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 
+mod read;
+
 /// Longest `k-` file name body (hex digits): keys up to 100 bytes get a reversible name.
 pub const MAX_HEX_NAME: usize = 200;
 
@@ -51,6 +53,8 @@ const TMP_PREFIX: &str = "tmp-";
 /// The filesystem adapter's state.
 pub struct Filesystem {
     dir: PathBuf,
+    /// Reads entry files (on wasm, with `descriptor.read`: see `read.rs`).
+    reader: read::Reader,
     ns: String,
     fsync: bool,
     random: RandomState,
@@ -172,7 +176,7 @@ impl Filesystem {
         if let Some(h) = rest.strip_prefix(KEY_PREFIX) {
             return Ok(unhex(h).and_then(|b| String::from_utf8(b).ok()));
         }
-        match fs::read(self.dir.join(name)) {
+        match self.reader.read(name) {
             Ok(bytes) => Ok(split_file(&bytes).map(|(k, _)| k.to_owned())),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("reading an entry", e)),
@@ -251,6 +255,7 @@ impl Adapter for Filesystem {
             }
         }
         Ok(Filesystem {
+            reader: read::Reader::new(&dir),
             dir,
             ns: if ns.is_empty() {
                 String::new()
@@ -265,7 +270,7 @@ impl Adapter for Filesystem {
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
-        let bytes = match fs::read(self.path(key)) {
+        let bytes = match self.reader.read(&self.name(key)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("reading an entry", e)),

@@ -167,6 +167,8 @@ impl Grants {
 
     /// Adds the granted WASI capabilities to a fresh context.
     pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
+        // Before the preopens: each directory takes the setting when it is opened.
+        wasi.allow_blocking_current_thread(!self.offload_file_io);
         for dir in &self.dirs {
             let perms = match dir.access {
                 DirAccess::ReadOnly => FsPerms::ReadOnly,
@@ -180,7 +182,6 @@ impl Grants {
                     ))
                 })?;
         }
-        wasi.allow_blocking_current_thread(!self.offload_file_io);
         Ok(())
     }
 }
