@@ -36,11 +36,12 @@ pub struct Grants {
     ///
     /// On the worker thread, an operation costs what the system call costs, as with
     /// `std::fs`. Offloaded, each one (open, stat, read, each directory entry) adds a hop
-    /// to another thread and back: measured ~30 µs a hop on a 2-core VM, where a
-    /// page-cached 1 KiB read takes ~4 µs. Offload only for a directory on a file system
-    /// that can stall (a network mount): an offloaded call past its deadline returns
-    /// [`crate::Error::DeadlineExceeded`] at once, while an operation stuck on the worker
-    /// thread holds that thread, and the caller, until the system call returns.
+    /// to another thread and back: on a 2-core VM, the filesystem adapter's 1 KiB read
+    /// from the page cache measured ~15 µs on the worker thread and ~86 µs offloaded
+    /// (`std::fs::read`: ~6 µs; BENCHMARKS.md). Offload only for a directory on a file
+    /// system that can stall (a network mount): an offloaded call past its deadline
+    /// returns [`crate::Error::DeadlineExceeded`] at once, while an operation stuck on the
+    /// worker thread holds that thread, and the caller, until the system call returns.
     pub offload_file_io: bool,
 }
 
