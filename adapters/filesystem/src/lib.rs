@@ -38,10 +38,10 @@ use sha2::{Digest, Sha256};
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::path::PathBuf;
 
-mod read;
+mod files;
 
 /// Longest `k-` file name body (hex digits): keys up to 100 bytes get a reversible name.
 pub const MAX_HEX_NAME: usize = 200;
@@ -53,8 +53,9 @@ const TMP_PREFIX: &str = "tmp-";
 /// The filesystem adapter's state.
 pub struct Filesystem {
     dir: PathBuf,
-    /// Reads entry files (on wasm, with `descriptor.read`: see `read.rs`).
-    reader: read::Reader,
+    /// Reads and writes entry files (on wasm, with `descriptor.read` and `.write`: see
+    /// `files.rs`).
+    files: files::Files,
     ns: String,
     fsync: bool,
     random: RandomState,
@@ -176,7 +177,7 @@ impl Filesystem {
         if let Some(h) = rest.strip_prefix(KEY_PREFIX) {
             return Ok(unhex(h).and_then(|b| String::from_utf8(b).ok()));
         }
-        match self.reader.read(name) {
+        match self.files.read(name) {
             Ok(bytes) => Ok(split_file(&bytes).map(|(k, _)| k.to_owned())),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("reading an entry", e)),
@@ -255,7 +256,7 @@ impl Adapter for Filesystem {
             }
         }
         Ok(Filesystem {
-            reader: read::Reader::new(&dir),
+            files: files::Files::new(&dir),
             dir,
             ns: if ns.is_empty() {
                 String::new()
@@ -270,7 +271,7 @@ impl Adapter for Filesystem {
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
-        let bytes = match self.reader.read(&self.name(key)) {
+        let bytes = match self.files.read(&self.name(key)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error("reading an entry", e)),
@@ -288,19 +289,11 @@ impl Adapter for Filesystem {
     fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
         let contents = encode_file(key, &entry)?;
         let tmp_name = self.tmp_name();
-        let tmp = self.dir.join(tmp_name);
-        let written = (|| {
-            let mut file = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            file.write_all(&contents)?;
-            if self.fsync {
-                file.sync_all()?;
-            }
-            drop(file);
-            fs::rename(&tmp, self.path(key))
-        })();
+        let tmp = self.dir.join(&tmp_name);
+        let written = self
+            .files
+            .write_new(&tmp_name, &contents, self.fsync)
+            .and_then(|()| fs::rename(&tmp, self.path(key)));
         written.map_err(|e| {
             // Best effort: a temporary file left behind is never read and `clear` removes it.
             let _ = fs::remove_file(&tmp);
