@@ -265,4 +265,8 @@ impl Provider for Instrumented {
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }
+
+    fn call_deadline(&self) -> Option<Duration> {
+        self.inner.call_deadline()
+    }
 }

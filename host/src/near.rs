@@ -539,4 +539,8 @@ impl Provider for NearCache {
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }
+
+    fn call_deadline(&self) -> Option<Duration> {
+        self.inner.call_deadline()
+    }
 }

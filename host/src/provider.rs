@@ -92,6 +92,16 @@ pub trait Provider: Send + Sync + 'static {
     /// Name, version and native capabilities.
     fn info(&self) -> ProviderInfo;
 
+    /// The longest one call may take before it fails with [`Error::DeadlineExceeded`], if
+    /// the provider bounds it: a wasm provider's
+    /// [`Limits::call_deadline`](crate::Limits::call_deadline). A wrapper's default deadline
+    /// is set beyond the longest of its layers' (see
+    /// [`Limits::for_wrapper_over`](crate::Limits::for_wrapper_over)), so wrappers forward
+    /// this. Default: `None` (not bounded by the provider, e.g. one in the host's memory).
+    fn call_deadline(&self) -> Option<Duration> {
+        None
+    }
+
     /// Every key matching `pattern`, gathered from [`scan`](Provider::scan) pages of
     /// [`KEYS_PAGE`] keys. Prefer `scan` for large key sets.
     async fn keys(&self, pattern: &str) -> Result<Vec<String>> {

@@ -357,7 +357,7 @@ async fn wasm_wrapper(
     let component = input.runtime.load_hashed(name, bytes, sha256)?;
     let provider = WasmProvider::builder(&input.runtime, component)
         .config(input.config)
-        .limits(input.limits.apply(Limits::default()))
+        .limits(input.limits.apply(Limits::for_wrapper_over(&input.layers)))
         .layers(input.layers)
         .partitions(1)
         .build()

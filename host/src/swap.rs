@@ -333,4 +333,8 @@ impl Provider for SwapProvider {
     fn info(&self) -> ProviderInfo {
         self.load().info()
     }
+
+    fn call_deadline(&self) -> Option<Duration> {
+        self.load().call_deadline()
+    }
 }

@@ -5,7 +5,7 @@
 //! | linear memory per instance | 256 MiB | `StoreLimits`: a failed `memory.grow` makes the guest's allocator trap |
 //! | table elements per table | 65,536 | `StoreLimits` |
 //! | core instances / tables / memories per store | 64 / 64 / 16 | `StoreLimits` (a component is several core instances) |
-//! | call deadline | 1 s | epoch interruption while wasm runs (tick 10 ms), and a wall-clock timeout of the deadline plus 100 ms around the whole call (host imports included) |
+//! | call deadline | 1 s; a wrapper's: 1 s beyond its slowest layer's ([`Limits::for_wrapper_over`]) | epoch interruption while wasm runs (tick 10 ms), and a wall-clock timeout of the deadline plus 100 ms around the whole call (host imports included) |
 //! | wasm stack | 512 KiB | `RuntimeConfig::max_wasm_stack`, per runtime (an engine setting) |
 //! | largest value sent to an adapter | 16 MiB | checked by the host before the call |
 //! | bytes of values answered by one call | 64 MiB | checked by the host after the call |
@@ -15,6 +15,8 @@
 //! A trap or a deadline drops the instance (and what it held); the next call starts a
 //! fresh one.
 
+use crate::Provider;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default [`Limits::memory_bytes`]: 256 MiB.
@@ -81,6 +83,36 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The defaults for a wrapper over `layers`: [`Limits::default`], with a call deadline
+    /// of [`DEFAULT_CALL_DEADLINE`] (the wrapper's own work) beyond the longest
+    /// [`Provider::call_deadline`] of its layers (a layer that reports none counts as
+    /// zero). A wrapper's call includes its calls below, so with the plain default a
+    /// wrapper over a filesystem provider (30 s) would fail, after 1 s, a batch the
+    /// filesystem itself is allowed to finish; and a `fallback` wrapper would have no time
+    /// left for its second layer once the first one timed out. The registry builds every
+    /// wrapper with these (a `call-deadline` in its `limits` still overrides them).
+    ///
+    /// ```
+    /// use byoc::{Limits, Provider, Registry};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// # async fn demo() -> byoc::Result<()> {
+    /// let memory = Registry::new()?.create("memory", Default::default()).await?;
+    /// assert_eq!(memory.call_deadline(), Some(Duration::from_secs(1)));
+    /// let limits = Limits::for_wrapper_over(&[memory]);
+    /// assert_eq!(limits.call_deadline, Duration::from_secs(2));
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+    /// ```
+    pub fn for_wrapper_over(layers: &[Arc<dyn Provider>]) -> Limits {
+        let slowest = layers
+            .iter()
+            .filter_map(|layer| layer.call_deadline())
+            .max()
+            .unwrap_or(Duration::ZERO);
+        Limits::default().call_deadline(slowest.saturating_add(DEFAULT_CALL_DEADLINE))
+    }
+
     /// The defaults.
     pub fn new() -> Self {
         Self::default()

@@ -844,4 +844,8 @@ impl Provider for WasmProvider {
     fn info(&self) -> ProviderInfo {
         self.info.clone()
     }
+
+    fn call_deadline(&self) -> Option<Duration> {
+        Some(self.shared.limits.call_deadline)
+    }
 }

@@ -13,45 +13,35 @@ fn temp_dir() -> tempfile::TempDir {
 }
 
 async fn open(dir: &Path, read_only: bool) -> byoc::Result<Arc<dyn Provider>> {
-    Registry::new()?
-        .create(
-            "filesystem",
-            AdapterConfig::new()
-                .with("dir", ConfigValue::Text(dir.display().to_string()))
-                .with("read-only", ConfigValue::Boolean(read_only)),
-        )
+    create(config(dir).with("read-only", ConfigValue::Boolean(read_only))).await
+}
+
+/// The adapter's configuration for `dir`.
+fn config(dir: &Path) -> AdapterConfig {
+    AdapterConfig::new().with("dir", ConfigValue::Text(dir.display().to_string()))
+}
+
+async fn create(config: AdapterConfig) -> byoc::Result<Arc<dyn Provider>> {
+    Registry::new()?.create("filesystem", config).await
+}
+
+/// A provider on a fresh directory (file I/O offloaded to tokio's blocking pool if
+/// `offload_io`) that removes the directory when the test drops it.
+async fn on_fresh_dir(offload_io: bool) -> Arc<dyn Provider> {
+    let dir = temp_dir();
+    let provider = create(config(dir.path()).with("offload-io", ConfigValue::Boolean(offload_io)))
         .await
+        .expect("filesystem adapter");
+    Arc::new(byoc_tests::Holding::new(provider, dir))
 }
 
 mod conformance {
-    byoc_tests::conformance_tests!(|| async {
-        // The directory must outlive the provider, which the suite keeps to the end of
-        // the test: leak it (it lives under the target's temporary directory).
-        let dir = Box::leak(Box::new(super::temp_dir()));
-        super::open(dir.path(), false)
-            .await
-            .expect("filesystem adapter")
-    });
+    byoc_tests::conformance_tests!(|| super::on_fresh_dir(false));
 }
 
 /// The same suite with each file operation offloaded to tokio's blocking pool.
 mod conformance_offloaded {
-    byoc_tests::conformance_tests!(|| async {
-        let dir = Box::leak(Box::new(super::temp_dir()));
-        byoc::Registry::new()
-            .expect("registry")
-            .create(
-                "filesystem",
-                byoc::AdapterConfig::new()
-                    .with(
-                        "dir",
-                        byoc::ConfigValue::Text(dir.path().display().to_string()),
-                    )
-                    .with("offload-io", byoc::ConfigValue::Boolean(true)),
-            )
-            .await
-            .expect("filesystem adapter")
-    });
+    byoc_tests::conformance_tests!(|| super::on_fresh_dir(true));
 }
 
 /// Every entry file sits directly in the directory, and nothing else was created.

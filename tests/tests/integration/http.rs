@@ -42,13 +42,15 @@ fn url(url: &str) -> AdapterConfig {
 
 mod conformance {
     byoc_tests::conformance_tests!(|| async {
-        // The server lives as long as the test's runtime.
-        let server = Box::leak(Box::new(super::serve(Some("s3cret")).await));
-        super::http_provider(
+        // The server lives as long as the provider.
+        let server = super::serve(Some("s3cret")).await;
+        let provider = super::http_provider(
             super::url(&server.url()).with("token", byoc::ConfigValue::Text("s3cret".into())),
         )
         .await
-        .expect("http adapter")
+        .expect("http adapter");
+        std::sync::Arc::new(byoc_tests::Holding::new(provider, server))
+            as std::sync::Arc<dyn byoc::Provider>
     });
 }
 

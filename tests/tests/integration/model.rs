@@ -92,17 +92,17 @@ fn tiered_matches_the_model() {
 #[test]
 fn filesystem_matches_the_model() {
     run(async {
-        let dir = Box::leak(Box::new(
-            tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir"),
-        ));
-        registry()
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let provider = registry()
             .create(
                 "filesystem",
                 AdapterConfig::new()
                     .with("dir", ConfigValue::Text(dir.path().display().to_string())),
             )
             .await
-            .expect("filesystem")
+            .expect("filesystem");
+        // The directory is removed when the test drops the provider.
+        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
     });
 }
 
@@ -122,7 +122,7 @@ fn redis_matches_the_model() {
             )
             .await
             .expect("redis");
-        Arc::new(byoc_tests::redis_server::Holding::new(provider, server)) as Arc<dyn Provider>
+        Arc::new(byoc_tests::Holding::new(provider, server)) as Arc<dyn Provider>
     });
 }
 
@@ -152,6 +152,6 @@ fn http_over_serve_matches_the_model() {
             )
             .await
             .expect("http adapter");
-        Arc::new(byoc_tests::redis_server::Holding::new(provider, server)) as Arc<dyn Provider>
+        Arc::new(byoc_tests::Holding::new(provider, server)) as Arc<dyn Provider>
     });
 }

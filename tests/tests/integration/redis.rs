@@ -7,7 +7,8 @@
 
 use byoc::redis::{RedisGrant, RedisTarget, redis_provider};
 use byoc::{AdapterConfig, ConfigValue, Error, Item, KeyTtl, Provider, Registry};
-use byoc_tests::redis_server::{Holding, RedisCluster, RedisServer, cli};
+use byoc_tests::Holding;
+use byoc_tests::redis_server::{RedisCluster, RedisServer, cli};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

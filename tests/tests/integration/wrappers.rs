@@ -594,48 +594,51 @@ async fn tiered_promotes_with_the_remaining_ttl_and_caps_l1() {
     assert_eq!(stats.extra("tiered.promotions"), Some(2));
 }
 
-/// A directory under the target's temporary directory, kept for the test process (the
-/// conformance suite holds the provider to the end of each test).
-fn leaked_dir() -> String {
-    let dir = Box::leak(Box::new(
-        tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir"),
-    ));
-    dir.path().display().to_string()
+/// A fresh directory under the target's temporary directory (removed when dropped).
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir")
 }
 
-fn filesystem_spec() -> StackSpec {
-    StackSpec::new("filesystem")
-        .config(AdapterConfig::new().with("dir", ConfigValue::Text(leaked_dir())))
+fn filesystem_spec(dir: &tempfile::TempDir) -> StackSpec {
+    StackSpec::new("filesystem").config(
+        AdapterConfig::new().with("dir", ConfigValue::Text(dir.path().display().to_string())),
+    )
+}
+
+/// The stack `name` over `layers` built by `layers_on(dir)`, on a fresh directory that is
+/// removed when the test drops the provider.
+async fn wrap_on_fresh_dir(
+    name: &str,
+    config: AdapterConfig,
+    layers_on: impl FnOnce(&tempfile::TempDir) -> Vec<StackSpec>,
+) -> Arc<dyn Provider> {
+    let dir = temp_dir();
+    let provider = wrap(name, config, layers_on(&dir)).await;
+    Arc::new(byoc_tests::Holding::new(provider, dir))
 }
 
 mod conformance_encryption_over_filesystem {
-    byoc_tests::conformance_tests!(|| async {
-        super::wrap(
-            "encryption",
-            super::keys_config(&[super::KEY1], None),
-            vec![super::filesystem_spec()],
-        )
-        .await
-    });
+    byoc_tests::conformance_tests!(|| super::wrap_on_fresh_dir(
+        "encryption",
+        super::keys_config(&[super::KEY1], None),
+        |dir| vec![super::filesystem_spec(dir)],
+    ));
 }
 
 mod conformance_encryption_over_tiered_memory_filesystem {
-    byoc_tests::conformance_tests!(|| async {
-        super::wrap(
-            "encryption",
-            super::keys_config(&[super::KEY1], None),
-            vec![
-                byoc::StackSpec::new("tiered")
-                    .inner(byoc::StackSpec::new("memory"))
-                    .inner(super::filesystem_spec()),
-            ],
-        )
-        .await
-    });
+    byoc_tests::conformance_tests!(|| super::wrap_on_fresh_dir(
+        "encryption",
+        super::keys_config(&[super::KEY1], None),
+        |dir| vec![
+            byoc::StackSpec::new("tiered")
+                .inner(byoc::StackSpec::new("memory"))
+                .inner(super::filesystem_spec(dir)),
+        ],
+    ));
 }
 
 mod conformance_encryption_over_redis {
-    use byoc_tests::redis_server::{Holding, RedisServer};
+    use byoc_tests::{Holding, redis_server::RedisServer};
 
     byoc_tests::conformance_tests!(|| async {
         let server = RedisServer::start("encryption over redis")?;
@@ -656,21 +659,18 @@ mod conformance_encryption_over_redis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encryption_over_filesystem_keeps_only_ciphertext_on_disk() {
-    let dir = leaked_dir();
+    let dir = temp_dir();
     let p = wrap(
         "encryption",
         keys_config(&[KEY1], None),
-        vec![
-            StackSpec::new("filesystem")
-                .config(AdapterConfig::new().with("dir", ConfigValue::Text(dir.clone()))),
-        ],
+        vec![filesystem_spec(&dir)],
     )
     .await;
     let secret = b"plaintext that must never reach the disk";
     p.set("doc", secret, None).await.expect("set");
     assert_eq!(p.get("doc").await.expect("get"), Some(secret.to_vec()));
     let mut files = 0;
-    for entry in std::fs::read_dir(&dir).expect("read_dir") {
+    for entry in std::fs::read_dir(dir.path()).expect("read_dir") {
         let bytes = std::fs::read(entry.expect("entry").path()).expect("read");
         files += 1;
         assert!(
@@ -680,4 +680,55 @@ async fn encryption_over_filesystem_keeps_only_ciphertext_on_disk() {
     }
     assert!(files >= 1, "nothing was written");
     assert_eq!(p.info().stack(), "encryption(filesystem)");
+}
+
+/// A wrapper's call includes its layers' calls, so its default deadline is 1 s beyond its
+/// slowest layer's (the filesystem's 30 s here), through nested wrappers; a
+/// `call-deadline` of its own still wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrapper_deadline_covers_its_layers() {
+    let dir = temp_dir();
+    let secs = |s| Some(Duration::from_secs(s));
+    let fs = registry()
+        .build(&filesystem_spec(&dir))
+        .await
+        .expect("filesystem");
+    assert_eq!(fs.call_deadline(), secs(30));
+    let over_fs = wrap(
+        "encryption",
+        keys_config(&[KEY1], None),
+        vec![filesystem_spec(&dir)],
+    )
+    .await;
+    assert_eq!(over_fs.call_deadline(), secs(31));
+    let nested = wrap(
+        "encryption",
+        keys_config(&[KEY1], None),
+        vec![
+            StackSpec::new("tiered")
+                .inner(StackSpec::new("memory"))
+                .inner(filesystem_spec(&dir)),
+        ],
+    )
+    .await;
+    assert_eq!(nested.call_deadline(), secs(32));
+    let over_memory = wrap(
+        "encryption",
+        keys_config(&[KEY1], None),
+        vec![StackSpec::new("memory")],
+    )
+    .await;
+    assert_eq!(over_memory.call_deadline(), secs(2));
+    let mut limits = byoc::config_file::LimitsConfig::default();
+    limits.call_deadline = Some(byoc::config_file::DurationText(Duration::from_millis(500)));
+    let own = registry()
+        .build(
+            &StackSpec::new("encryption")
+                .config(keys_config(&[KEY1], None))
+                .limits(limits)
+                .inner(filesystem_spec(&dir)),
+        )
+        .await
+        .expect("stack");
+    assert_eq!(own.call_deadline(), Some(Duration::from_millis(500)));
 }
