@@ -160,6 +160,45 @@ fn filesystem(c: &mut Criterion) {
             .iter(|| async { offloaded.set("file", &value, None).await.expect("set") })
     });
     group.finish();
+
+    // Listing: `keys("*")` of 1000 entries (a directory listing, then each entry read to
+    // check it is live) against std listing the same names and reading each file.
+    let listed = tempfile::tempdir().expect("temp dir");
+    let lister: Arc<dyn Provider> = rt
+        .block_on(registry.create(
+            "filesystem",
+            AdapterConfig::new().with(
+                "dir",
+                ConfigValue::Text(listed.path().display().to_string()),
+            ),
+        ))
+        .expect("filesystem");
+    let plain_listed = tempfile::tempdir().expect("temp dir");
+    for i in 0..1000 {
+        let key = format!("key:{i:04}");
+        rt.block_on(lister.set(&key, &value, None)).expect("set");
+        std::fs::write(plain_listed.path().join(&key), &value).expect("write");
+    }
+    let mut group = c.benchmark_group("filesystem_list_1000");
+    group.bench_function("std_read_dir_and_read", |b| {
+        b.iter(|| {
+            let mut n = 0;
+            for entry in std::fs::read_dir(plain_listed.path()).expect("read_dir") {
+                n += std::fs::read(entry.expect("entry").path())
+                    .expect("read")
+                    .len();
+            }
+            n
+        })
+    });
+    group.bench_function("adapter_keys", |b| {
+        b.to_async(&rt).iter(|| async {
+            let keys = lister.keys("*").await.expect("keys");
+            assert_eq!(keys.len(), 1000);
+            keys
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, get_hit, filesystem);

@@ -45,6 +45,36 @@ impl Files {
         std::fs::read(self.dir.join(name))
     }
 
+    /// The names of the directory's entries. On wasm, with `descriptor.read-directory`:
+    /// std's `read_dir` asks for each entry's metadata too (one more host call per entry).
+    pub(crate) fn list(&self) -> io::Result<Vec<String>> {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(dir) = &self.preopen {
+            use wasi::filesystem::types::ErrorCode;
+            let entries = dir.read_directory().map_err(io_error)?;
+            let mut names = Vec::new();
+            loop {
+                match entries.read_directory_entry() {
+                    Ok(Some(entry)) => names.push(entry.name),
+                    Ok(None) => return Ok(names),
+                    // The stream moves past an entry it fails on. A name that is not UTF-8
+                    // is not one of ours; an entry removed while the host listed the
+                    // directory (it asks each entry's type) is gone.
+                    Err(ErrorCode::IllegalByteSequence | ErrorCode::NoEntry) => {}
+                    Err(code) => return Err(io_error(code)),
+                }
+            }
+        }
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            // A name that is not UTF-8 is not one of ours.
+            if let Ok(name) = entry?.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
     /// Creates the file `name`, which must not exist, holding `contents`, flushed to
     /// stable storage if `sync`.
     pub(crate) fn write_new(&self, name: &str, contents: &[u8], sync: bool) -> io::Result<()> {

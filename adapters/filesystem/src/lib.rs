@@ -148,13 +148,12 @@ impl Filesystem {
 
     /// The files of this cache's namespace: (file name, whether it is an entry).
     fn own_files(&self) -> Result<Vec<(String, bool)>> {
-        let list = fs::read_dir(&self.dir).map_err(|e| io_error("listing the directory", e))?;
+        let names = self
+            .files
+            .list()
+            .map_err(|e| io_error("listing the directory", e))?;
         let mut out = Vec::new();
-        for item in list {
-            let item = item.map_err(|e| io_error("listing the directory", e))?;
-            let Ok(name) = item.file_name().into_string() else {
-                continue;
-            };
+        for name in names {
             let Some(rest) = name.strip_prefix(self.ns.as_str()) else {
                 continue;
             };

@@ -88,13 +88,13 @@ impl Limits {
     /// [`Provider::call_deadline`] of its layers (a layer that reports none counts as
     /// zero). A wrapper's call includes its calls below, so with the plain default a
     /// wrapper over a filesystem provider (30 s) would fail, after 1 s, a batch the
-    /// filesystem itself is allowed to finish; and a `fallback` wrapper would have no time
-    /// left for its second layer once the first one timed out. The registry builds every
+    /// filesystem itself is allowed to finish; and a `fallback` wrapper over a Redis
+    /// provider would be cut off before Redis' own timeouts answer `unavailable`, leaving
+    /// no time for its second layer. The registry builds every
     /// wrapper with these (a `call-deadline` in its `limits` still overrides them).
     ///
     /// ```
     /// use byoc::{Limits, Provider, Registry};
-    /// use std::sync::Arc;
     /// use std::time::Duration;
     /// # async fn demo() -> byoc::Result<()> {
     /// let memory = Registry::new()?.create("memory", Default::default()).await?;

@@ -118,6 +118,32 @@ async fn hostile_keys_stay_inside_the_directory() {
     assert!(matches!(nul, Err(Error::InvalidKey(_))), "{nul:?}");
 }
 
+/// Files the adapter did not write (a name that is not UTF-8, a subdirectory, unrelated
+/// files) are neither listed nor removed, and do not fail listing, `clear` or `stats`.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreign_entries_do_not_break_listing() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = temp_dir();
+    let not_utf8 = dir.path().join(std::ffi::OsStr::from_bytes(b"k-\xff\xfe"));
+    std::fs::write(&not_utf8, b"x").expect("write");
+    std::fs::create_dir(dir.path().join("subdir")).expect("mkdir");
+    std::fs::write(dir.path().join("README"), b"not an entry").expect("write");
+    let p = open(dir.path(), false).await.expect("open");
+    p.set("a", b"1", None).await.expect("set");
+    p.set("b", b"2", None).await.expect("set");
+    let mut keys = p.keys("*").await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+    let page = p.scan("*", None, 10).await.expect("scan");
+    assert_eq!(page.keys.len(), 2);
+    assert_eq!(p.stats().await.expect("stats").keys, 2);
+    p.clear().await.expect("clear");
+    assert!(p.keys("*").await.expect("keys").is_empty());
+    assert!(not_utf8.exists() && dir.path().join("subdir").is_dir());
+    assert!(dir.path().join("README").exists());
+}
+
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn symlinks_in_the_directory_do_not_escape() {
