@@ -689,35 +689,23 @@ async fn encryption_over_filesystem_keeps_only_ciphertext_on_disk() {
 async fn wrapper_deadline_covers_its_layers() {
     let dir = temp_dir();
     let secs = |s| Some(Duration::from_secs(s));
+    let encryption_over =
+        |layers: Vec<StackSpec>| wrap("encryption", keys_config(&[KEY1], None), layers);
     let fs = registry()
         .build(&filesystem_spec(&dir))
         .await
         .expect("filesystem");
     assert_eq!(fs.call_deadline(), secs(30));
-    let over_fs = wrap(
-        "encryption",
-        keys_config(&[KEY1], None),
-        vec![filesystem_spec(&dir)],
-    )
-    .await;
+    let over_fs = encryption_over(vec![filesystem_spec(&dir)]).await;
     assert_eq!(over_fs.call_deadline(), secs(31));
-    let nested = wrap(
-        "encryption",
-        keys_config(&[KEY1], None),
-        vec![
-            StackSpec::new("tiered")
-                .inner(StackSpec::new("memory"))
-                .inner(filesystem_spec(&dir)),
-        ],
-    )
+    let nested = encryption_over(vec![
+        StackSpec::new("tiered")
+            .inner(StackSpec::new("memory"))
+            .inner(filesystem_spec(&dir)),
+    ])
     .await;
     assert_eq!(nested.call_deadline(), secs(32));
-    let over_memory = wrap(
-        "encryption",
-        keys_config(&[KEY1], None),
-        vec![StackSpec::new("memory")],
-    )
-    .await;
+    let over_memory = encryption_over(vec![StackSpec::new("memory")]).await;
     assert_eq!(over_memory.call_deadline(), secs(2));
     let mut limits = byoc::config_file::LimitsConfig::default();
     limits.call_deadline = Some(byoc::config_file::DurationText(Duration::from_millis(500)));
