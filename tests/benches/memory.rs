@@ -100,7 +100,10 @@ fn get_hit(c: &mut Criterion) {
             .iter()
             .filter(|v| v.is_some())
             .count();
-        assert_eq!(held, WORKING_SET as usize, "every key of the working set is held");
+        assert_eq!(
+            held, WORKING_SET as usize,
+            "every key of the working set is held"
+        );
     }
     let mut at = 0;
     let mut next = || {
