@@ -9,7 +9,7 @@ const EXAMPLE: &str = include_str!("../../../docs/examples/grants.yaml");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grants_example_works() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let backend = Registry::new()
         .expect("registry")
         .create("memory", AdapterConfig::new())

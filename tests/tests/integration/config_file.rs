@@ -65,7 +65,7 @@ async fn open_err(text: &str) -> Where {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_loads_and_every_cache_works() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let data = dir.path().display().to_string();
     let file = ConfigFile::parse_with_env(
         EXAMPLE,
@@ -306,7 +306,7 @@ fn variant(n: u8) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn component_files_load_pinned_and_checked_against_grants() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let wasm = dir.path().join("mem.wasm");
     std::fs::write(&wasm, variant(1)).expect("write");
     let sha = byoc::wasm::sha256_hex(&variant(1));
@@ -410,7 +410,7 @@ async fn component_files_load_pinned_and_checked_against_grants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_swaps_good_versions_and_refuses_bad_ones() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let wasm = dir.path().join("mem.wasm");
     std::fs::write(&wasm, variant(1)).expect("write");
     let file = ConfigFile::parse_with_env(
@@ -477,7 +477,7 @@ async fn futures_count(m: &std::sync::Arc<dyn Provider>) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_component_that_changes_is_refused() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let wasm = dir.path().join("mem.wasm");
     std::fs::write(&wasm, variant(1)).expect("write");
     let sha = byoc::wasm::sha256_hex(&variant(1));

@@ -31,7 +31,7 @@ mod wasm_memory_one_partition {
 /// configured cache gets.
 mod component_file {
     byoc_tests::conformance_tests!(|| async {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let dir = crate::temp_dir();
         std::fs::write(
             dir.path().join("memory.wasm"),
             byoc::builtin::MEMORY_ADAPTER,

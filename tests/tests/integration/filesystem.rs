@@ -1,16 +1,12 @@
 //! The filesystem adapter: conformance, its directory grant, and crash safety.
 
+use crate::temp_dir;
 use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A fresh directory under the target's temporary directory.
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir")
-}
 
 async fn open(dir: &Path, read_only: bool) -> byoc::Result<Arc<dyn Provider>> {
     create(config(dir).with("read-only", ConfigValue::Boolean(read_only))).await

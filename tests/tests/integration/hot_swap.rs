@@ -25,7 +25,7 @@ fn variant(n: u8) -> Vec<u8> {
 /// may fail. The p99 latency during the run is printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_swaps_and_ten_reloads_under_load_fail_no_call() {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let wasm = dir.path().join("mem.wasm");
     std::fs::write(&wasm, variant(0)).expect("write");
     let file = ConfigFile::parse_with_env(

@@ -21,3 +21,8 @@ mod redis;
 mod sandbox;
 mod typed_cache;
 mod wrappers;
+
+/// A fresh directory under the target's temporary directory, removed when dropped.
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir")
+}

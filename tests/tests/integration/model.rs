@@ -92,7 +92,7 @@ fn tiered_matches_the_model() {
 #[test]
 fn filesystem_matches_the_model() {
     run(async {
-        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+        let dir = crate::temp_dir();
         let provider = registry()
             .create(
                 "filesystem",

@@ -741,7 +741,7 @@ async fn deep_recursion_in_a_synchronous_layer_below_a_wrapper_traps() {
     })
     .expect("a runtime with a 4 MiB wasm stack");
     let registry = Registry::with_runtime(runtime);
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let dir = crate::temp_dir();
     let wat = dir.path().join("recurse.wasm");
     std::fs::write(
         &wat,

@@ -1,5 +1,6 @@
 //! Wrapper components (encryption, tiered, fallback) and stacks built from specs.
 
+use crate::temp_dir;
 use async_trait::async_trait;
 use byoc::{
     AdapterConfig, ConfigValue, Error, Item, KeyTtl, Provider, ProviderInfo, Registry, ScanPage,
@@ -592,11 +593,6 @@ async fn tiered_promotes_with_the_remaining_ttl_and_caps_l1() {
     let stats = tiered.stats().await.expect("stats");
     assert_eq!(stats.extra("tiered.l2-hits"), Some(2));
     assert_eq!(stats.extra("tiered.promotions"), Some(2));
-}
-
-/// A fresh directory under the target's temporary directory (removed when dropped).
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir")
 }
 
 fn filesystem_spec(dir: &tempfile::TempDir) -> StackSpec {
