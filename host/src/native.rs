@@ -88,7 +88,9 @@ impl Expiry<String, Arc<Entry>> for PerEntryExpiry {
 /// ```
 #[derive(Clone)]
 pub struct NativeMemoryProvider {
-    cache: Cache<String, Arc<Entry>>,
+    /// Keys hashed with foldhash (randomly seeded), as in the near cache's L1: moka's
+    /// default SipHash costs ~15 ns of a ~110 ns hit.
+    cache: Cache<String, Arc<Entry>, foldhash::fast::RandomState>,
     max_bytes: u64,
     counters: Arc<Counters>,
 }
@@ -120,7 +122,7 @@ impl NativeMemoryProvider {
                 u32::try_from(k.len() + e.value.len()).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryExpiry)
-            .build();
+            .build_with_hasher(foldhash::fast::RandomState::default());
         NativeMemoryProvider {
             cache,
             max_bytes: config.max_bytes,

@@ -9,8 +9,11 @@
 //! expands to one `#[tokio::test]` per case in [`conformance`], each on a fresh provider.
 
 pub mod conformance;
+mod hooked;
 pub mod model;
 pub mod redis_server;
+
+pub use hooked::{Guard, Holding, Hook, Hooked, Op};
 
 /// Whether tests must fail instead of skipping when an external service is missing
 /// (`BYOC_REQUIRE_SERVICES=1`, set by `.ci/run`).
@@ -80,80 +83,4 @@ macro_rules! conformance_tests {
             }
         )*
     };
-}
-
-/// A provider that keeps something alive as long as it lives: a private server, or the
-/// temporary directory a provider stores into (removed when the test drops the provider).
-pub struct Holding<G> {
-    inner: std::sync::Arc<dyn byoc::Provider>,
-    _guard: G,
-}
-
-impl<G> Holding<G> {
-    /// `inner`, keeping `guard` until it is dropped.
-    pub fn new(inner: std::sync::Arc<dyn byoc::Provider>, guard: G) -> Self {
-        Holding {
-            inner,
-            _guard: guard,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl<G: Send + Sync + 'static> byoc::Provider for Holding<G> {
-    async fn get(&self, key: &str) -> byoc::Result<Option<Vec<u8>>> {
-        self.inner.get(key).await
-    }
-    async fn set(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<std::time::Duration>,
-    ) -> byoc::Result<()> {
-        self.inner.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> byoc::Result<bool> {
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> byoc::Result<bool> {
-        self.inner.exists(key).await
-    }
-    async fn get_multi(&self, keys: &[String]) -> byoc::Result<Vec<Option<Vec<u8>>>> {
-        self.inner.get_multi(keys).await
-    }
-    async fn set_multi(&self, items: &[byoc::Item]) -> byoc::Result<()> {
-        self.inner.set_multi(items).await
-    }
-    async fn delete_multi(&self, keys: &[String]) -> byoc::Result<u64> {
-        self.inner.delete_multi(keys).await
-    }
-    async fn scan(
-        &self,
-        pattern: &str,
-        cursor: Option<&str>,
-        count: u32,
-    ) -> byoc::Result<byoc::ScanPage> {
-        self.inner.scan(pattern, cursor, count).await
-    }
-    async fn ttl(&self, key: &str) -> byoc::Result<byoc::KeyTtl> {
-        self.inner.ttl(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Option<std::time::Duration>) -> byoc::Result<bool> {
-        self.inner.expire(key, ttl).await
-    }
-    async fn clear(&self) -> byoc::Result<()> {
-        self.inner.clear().await
-    }
-    async fn stats(&self) -> byoc::Result<byoc::Stats> {
-        self.inner.stats().await
-    }
-    async fn ping(&self) -> byoc::Result<()> {
-        self.inner.ping().await
-    }
-    fn info(&self) -> byoc::ProviderInfo {
-        self.inner.info()
-    }
-    fn call_deadline(&self) -> Option<std::time::Duration> {
-        self.inner.call_deadline()
-    }
 }

@@ -4,6 +4,7 @@ use byoc::{
     Caches, ConfigFile, Instrumented, KeyTtl, NativeMemoryProvider, Provider, Registry,
     SwapProvider,
 };
+use byoc_tests::{Hook, Hooked, Op};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -147,59 +148,16 @@ async fn warm_up_copies_hot_keys_with_their_ttl() {
     );
 }
 
-/// A provider whose reads are slow, so writes can land while a warm-up copies.
-struct SlowReads(Arc<dyn Provider>);
+/// A hook that makes `get_multi` (a warm-up's read) slow, so writes can land while a
+/// warm-up copies.
+struct SlowReads;
 
 #[async_trait::async_trait]
-impl Provider for SlowReads {
-    async fn get(&self, key: &str) -> byoc::Result<Option<Vec<u8>>> {
-        self.0.get(key).await
-    }
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> byoc::Result<()> {
-        self.0.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> byoc::Result<bool> {
-        self.0.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> byoc::Result<bool> {
-        self.0.exists(key).await
-    }
-    async fn get_multi(&self, keys: &[String]) -> byoc::Result<Vec<Option<Vec<u8>>>> {
-        let values = self.0.get_multi(keys).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        values
-    }
-    async fn set_multi(&self, items: &[byoc::Item]) -> byoc::Result<()> {
-        self.0.set_multi(items).await
-    }
-    async fn delete_multi(&self, keys: &[String]) -> byoc::Result<u64> {
-        self.0.delete_multi(keys).await
-    }
-    async fn scan(
-        &self,
-        pattern: &str,
-        cursor: Option<&str>,
-        count: u32,
-    ) -> byoc::Result<byoc::ScanPage> {
-        self.0.scan(pattern, cursor, count).await
-    }
-    async fn ttl(&self, key: &str) -> byoc::Result<KeyTtl> {
-        self.0.ttl(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> byoc::Result<bool> {
-        self.0.expire(key, ttl).await
-    }
-    async fn clear(&self) -> byoc::Result<()> {
-        self.0.clear().await
-    }
-    async fn stats(&self) -> byoc::Result<byoc::Stats> {
-        self.0.stats().await
-    }
-    async fn ping(&self) -> byoc::Result<()> {
-        self.0.ping().await
-    }
-    fn info(&self) -> byoc::ProviderInfo {
-        self.0.info()
+impl Hook for SlowReads {
+    async fn after(&self, op: Op) {
+        if op == Op::GetMulti {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 
@@ -207,7 +165,9 @@ impl Provider for SlowReads {
 /// new provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_during_warm_up_leave_no_stale_copy() {
-    let swap = Arc::new(SwapProvider::new(Arc::new(SlowReads(native()))).with_hot_keys(64));
+    let swap = Arc::new(
+        SwapProvider::new(Arc::new(Hooked::around(native(), SlowReads))).with_hot_keys(64),
+    );
     swap.set("k", b"old", None).await.expect("set");
     for _ in 0..20 {
         swap.get("k").await.expect("get");

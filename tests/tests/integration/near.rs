@@ -3,10 +3,8 @@
 //! racing fill never hiding a local write, size bounds, stats and zero-copy reads.
 
 use async_trait::async_trait;
-use byoc::{
-    AdapterConfig, Item, KeyTtl, NearCache, NearTtl, Provider, ProviderInfo, Registry, ScanPage,
-    Stats,
-};
+use byoc::{AdapterConfig, Item, NearCache, NearTtl, Provider, Registry, Stats};
+use byoc_tests::{Hook, Hooked, Op};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -158,65 +156,20 @@ async fn get_multi_mixes_l1_and_below() {
     assert_eq!(stats.extra("near.misses"), Some(3));
 }
 
-/// A provider whose `get` waits for a signal after reading: lets a test write while a
+/// A hook that makes `get` wait for a signal after reading: lets a test write while a
 /// fill is in flight.
 struct SlowGet {
-    inner: Arc<dyn Provider>,
     entered: Notify,
     release: Notify,
 }
 
 #[async_trait]
-impl Provider for SlowGet {
-    async fn get(&self, key: &str) -> byoc::Result<Option<Vec<u8>>> {
-        let value = self.inner.get(key).await?;
-        self.entered.notify_one();
-        self.release.notified().await;
-        Ok(value)
-    }
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> byoc::Result<()> {
-        self.inner.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> byoc::Result<bool> {
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> byoc::Result<bool> {
-        self.inner.exists(key).await
-    }
-    async fn get_multi(&self, keys: &[String]) -> byoc::Result<Vec<Option<Vec<u8>>>> {
-        self.inner.get_multi(keys).await
-    }
-    async fn set_multi(&self, items: &[Item]) -> byoc::Result<()> {
-        self.inner.set_multi(items).await
-    }
-    async fn delete_multi(&self, keys: &[String]) -> byoc::Result<u64> {
-        self.inner.delete_multi(keys).await
-    }
-    async fn scan(
-        &self,
-        pattern: &str,
-        cursor: Option<&str>,
-        count: u32,
-    ) -> byoc::Result<ScanPage> {
-        self.inner.scan(pattern, cursor, count).await
-    }
-    async fn ttl(&self, key: &str) -> byoc::Result<KeyTtl> {
-        self.inner.ttl(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> byoc::Result<bool> {
-        self.inner.expire(key, ttl).await
-    }
-    async fn clear(&self) -> byoc::Result<()> {
-        self.inner.clear().await
-    }
-    async fn stats(&self) -> byoc::Result<Stats> {
-        self.inner.stats().await
-    }
-    async fn ping(&self) -> byoc::Result<()> {
-        self.inner.ping().await
-    }
-    fn info(&self) -> ProviderInfo {
-        self.inner.info()
+impl Hook for SlowGet {
+    async fn after(&self, op: Op) {
+        if op == Op::Get {
+            self.entered.notify_one();
+            self.release.notified().await;
+        }
     }
 }
 
@@ -225,12 +178,14 @@ impl Provider for SlowGet {
 #[tokio::test]
 async fn racing_fill_does_not_hide_a_local_write() {
     for mode in [NearTtl::Exact, NearTtl::AssumeLonger] {
-        let slow = Arc::new(SlowGet {
-            inner: native().await,
-            entered: Notify::new(),
-            release: Notify::new(),
-        });
-        slow.inner.set("k", b"old", None).await.expect("seed");
+        let slow = Arc::new(Hooked::around(
+            native().await,
+            SlowGet {
+                entered: Notify::new(),
+                release: Notify::new(),
+            },
+        ));
+        slow.inner().set("k", b"old", None).await.expect("seed");
         let near = Arc::new(
             NearCache::builder()
                 .max_staleness(Duration::from_secs(60))
@@ -241,17 +196,17 @@ async fn racing_fill_does_not_hide_a_local_write() {
             let near = Arc::clone(&near);
             async move { near.get("k").await.expect("get") }
         });
-        slow.entered.notified().await; // the reader holds "old"
+        slow.hook().entered.notified().await; // the reader holds "old"
         near.set("k", b"new", None).await.expect("set");
-        slow.release.notify_one();
+        slow.hook().release.notify_one();
         assert_eq!(reader.await.expect("join"), Some(b"old".to_vec()));
         // The next read goes below (the stale fill was dropped) and sees the write.
         let next = tokio::spawn({
             let near = Arc::clone(&near);
             async move { near.get("k").await.expect("get") }
         });
-        slow.entered.notified().await;
-        slow.release.notify_one();
+        slow.hook().entered.notified().await;
+        slow.hook().release.notify_one();
         assert_eq!(next.await.expect("join"), Some(b"new".to_vec()), "{mode:?}");
     }
 }

@@ -2,10 +2,8 @@
 
 use crate::temp_dir;
 use async_trait::async_trait;
-use byoc::{
-    AdapterConfig, ConfigValue, Error, Item, KeyTtl, Provider, ProviderInfo, Registry, ScanPage,
-    StackSpec, Stats,
-};
+use byoc::{AdapterConfig, ConfigValue, Error, Item, KeyTtl, Provider, Registry, StackSpec};
+use byoc_tests::{Hook, Hooked, Op};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -344,14 +342,14 @@ async fn key_rotation_reads_old_values_and_writes_with_the_new_key() {
     );
 }
 
-/// A provider that can be switched off: then every call is `Unavailable`.
+/// A hook that switches its provider off: then every call is `Unavailable`.
 struct Switchable {
-    inner: Arc<dyn Provider>,
     down: AtomicBool,
 }
 
-impl Switchable {
-    fn check(&self) -> byoc::Result<()> {
+#[async_trait]
+impl Hook for Switchable {
+    async fn before(&self, _op: Op) -> byoc::Result<()> {
         if self.down.load(Ordering::SeqCst) {
             Err(Error::Unavailable("switched off by the test".into()))
         } else {
@@ -360,79 +358,14 @@ impl Switchable {
     }
 }
 
-#[async_trait]
-impl Provider for Switchable {
-    async fn get(&self, key: &str) -> byoc::Result<Option<Vec<u8>>> {
-        self.check()?;
-        self.inner.get(key).await
-    }
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> byoc::Result<()> {
-        self.check()?;
-        self.inner.set(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> byoc::Result<bool> {
-        self.check()?;
-        self.inner.delete(key).await
-    }
-    async fn exists(&self, key: &str) -> byoc::Result<bool> {
-        self.check()?;
-        self.inner.exists(key).await
-    }
-    async fn get_multi(&self, keys: &[String]) -> byoc::Result<Vec<Option<Vec<u8>>>> {
-        self.check()?;
-        self.inner.get_multi(keys).await
-    }
-    async fn set_multi(&self, items: &[Item]) -> byoc::Result<()> {
-        self.check()?;
-        self.inner.set_multi(items).await
-    }
-    async fn delete_multi(&self, keys: &[String]) -> byoc::Result<u64> {
-        self.check()?;
-        self.inner.delete_multi(keys).await
-    }
-    async fn scan(
-        &self,
-        pattern: &str,
-        cursor: Option<&str>,
-        count: u32,
-    ) -> byoc::Result<ScanPage> {
-        self.check()?;
-        self.inner.scan(pattern, cursor, count).await
-    }
-    async fn ttl(&self, key: &str) -> byoc::Result<KeyTtl> {
-        self.check()?;
-        self.inner.ttl(key).await
-    }
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> byoc::Result<bool> {
-        self.check()?;
-        self.inner.expire(key, ttl).await
-    }
-    async fn clear(&self) -> byoc::Result<()> {
-        self.check()?;
-        self.inner.clear().await
-    }
-    async fn stats(&self) -> byoc::Result<Stats> {
-        self.check()?;
-        self.inner.stats().await
-    }
-    async fn ping(&self) -> byoc::Result<()> {
-        self.check()?;
-        self.inner.ping().await
-    }
-    fn info(&self) -> ProviderInfo {
-        ProviderInfo {
-            name: "switchable".into(),
-            ..self.inner.info()
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fallback_serves_every_call_when_the_primary_refuses() {
-    let primary = Arc::new(Switchable {
-        inner: memory().await,
-        down: AtomicBool::new(false),
-    });
+    let primary = Arc::new(Hooked::around(
+        memory().await,
+        Switchable {
+            down: AtomicBool::new(false),
+        },
+    ));
     let mut registry = registry();
     let given = primary.clone();
     registry
@@ -453,7 +386,7 @@ async fn fallback_serves_every_call_when_the_primary_refuses() {
         .await
         .expect("fallback");
     p.set("a", b"1", None).await.expect("set on primary");
-    primary.down.store(true, Ordering::SeqCst);
+    primary.hook().down.store(true, Ordering::SeqCst);
     // Every operation still succeeds, from the fallback.
     p.set("b", b"2", Some(Duration::from_secs(60)))
         .await
@@ -491,7 +424,7 @@ async fn fallback_serves_every_call_when_the_primary_refuses() {
     assert!(stats.extra("fallback.fallback-served").expect("counter") >= 12);
     assert_eq!(stats.extra("fallback.primary-served"), Some(1));
     p.clear().await.expect("clear");
-    primary.down.store(false, Ordering::SeqCst);
+    primary.hook().down.store(false, Ordering::SeqCst);
     assert_eq!(
         p.get("a").await.expect("primary is back"),
         Some(b"1".to_vec())
