@@ -47,13 +47,18 @@ fuzz-redis cases="20000":
     BYOC_FUZZ_CASES={{cases}} cargo test -p byoc --lib redis::fuzz_tests --release
 
 # Criterion benchmarks (bench profile): memory/filesystem baselines, component start and
-# epoch cost, typed cache and near cache, Redis (latency, throughput, MGET).
+# epoch cost, typed cache and near cache, Redis (latency, throughput, MGET), after the hits
+# of BYOC and moka measured in alternation (`paired`). glibc's `rep movsb` memcpy is not
+# used: on this AMD VM it made a 64 KiB copy take ~24 µs instead of ~1.5 µs, at random
+# per run and per code path (BENCHMARKS.md, tenth sitting).
+no_rep_movsb := "GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1073741824"
 bench:
-    cargo bench -p byoc-tests --bench memory
-    cargo bench -p byoc-tests --bench start
-    cargo bench -p byoc-tests --bench layers
-    cargo bench -p byoc-tests --bench redis
-    cargo bench -p byoc-tests --bench polyglot
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench paired
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench memory
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench start
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench layers
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench redis
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench polyglot
 
 # Hit ratios of the memory adapter's policies, exact LRU, ARC and moka on the synthetic
 # suite (release build); `just hit-ratio-file FILE 1000 10000` replays a trace file.

@@ -93,11 +93,7 @@ pub(crate) async fn build(
     let provider = WasmProvider::builder(runtime, component)
         .config(spec.config.clone())
         .grants(spec.grants.clone())
-        .limits(spec.limits.apply(if layers.is_empty() {
-            Limits::default()
-        } else {
-            Limits::for_wrapper_over(&layers)
-        }))
+        .limits(spec.limits.apply(Limits::for_wrapper_over(&layers)))
         .layers(layers)
         .partitions(spec.partitions.unwrap_or(1))
         .sync_calls(spec.sync_calls)

@@ -86,7 +86,7 @@ impl Limits {
     /// The defaults for a wrapper over `layers`: [`Limits::default`], with a call deadline
     /// of [`DEFAULT_CALL_DEADLINE`] (the wrapper's own work) beyond the longest
     /// [`Provider::call_deadline`] of its layers (a layer that reports none counts as
-    /// zero). A wrapper's call includes its calls below, so with the plain default a
+    /// zero; with no layers these are exactly the defaults). A wrapper's call includes its calls below, so with the plain default a
     /// wrapper over a filesystem provider (30 s) would fail, after 1 s, a batch the
     /// filesystem itself is allowed to finish; and a `fallback` wrapper over a Redis
     /// provider would be cut off before Redis' own timeouts answer `unavailable`, leaving
@@ -101,6 +101,7 @@ impl Limits {
     /// assert_eq!(memory.call_deadline(), Some(Duration::from_secs(1)));
     /// let limits = Limits::for_wrapper_over(&[memory]);
     /// assert_eq!(limits.call_deadline, Duration::from_secs(2));
+    /// assert_eq!(Limits::for_wrapper_over(&[]), Limits::default());
     /// # Ok(()) }
     /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
