@@ -27,9 +27,9 @@ pub const DEFAULT_NEAR_MAX_STALENESS: Duration = Duration::from_secs(1);
 const MAX_STALENESS: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
 
 /// The L1: keys hashed with foldhash, seeded at random per cache. moka's default,
-/// SipHash-1-3, took ~15 ns more of a ~110 ns hit on a 10-byte key (same run,
-/// interleaved); the random seed still keeps a key's bucket unpredictable to whoever
-/// picks the keys.
+/// SipHash-1-3, made a 64 B hit on a 10-byte key 16–22 ns slower (106–138 ns with
+/// foldhash; interleaved runs, BENCHMARKS.md); the random seed still keeps a key's bucket
+/// unpredictable to whoever picks the keys.
 type L1 = Cache<String, NearEntry, foldhash::fast::RandomState>;
 
 /// Write-epoch stripes: a fill is dropped when a write hit its key's stripe meanwhile.
