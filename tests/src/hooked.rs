@@ -2,37 +2,16 @@
 //! change one thing (fail while switched off, pause after a read, keep a server alive).
 
 use async_trait::async_trait;
-use byoc::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
+use byoc::{Capability, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The provider call a [`Hook`] is told about.
+/// The provider call a [`Hook`] is told about: one of the contract's operations, or
+/// `ping`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
-    /// `get`.
-    Get,
-    /// `set`.
-    Set,
-    /// `delete`.
-    Delete,
-    /// `exists`.
-    Exists,
-    /// `get_multi`.
-    GetMulti,
-    /// `set_multi`.
-    SetMulti,
-    /// `delete_multi`.
-    DeleteMulti,
-    /// `scan`.
-    Scan,
-    /// `ttl`.
-    Ttl,
-    /// `expire`.
-    Expire,
-    /// `clear`.
-    Clear,
-    /// `stats`.
-    Stats,
+    /// The operation of this capability (`get`, `set`, ...).
+    Call(Capability),
     /// `ping`.
     Ping,
 }
@@ -63,6 +42,13 @@ impl<H: Hook> Hooked<H> {
     /// `inner` with `hook` around each call.
     pub fn around(inner: Arc<dyn Provider>, hook: H) -> Self {
         Hooked { inner, hook }
+    }
+
+    async fn call<T>(&self, op: Op, call: impl Future<Output = Result<T>>) -> Result<T> {
+        self.hook.before(op).await?;
+        let answer = call.await;
+        self.hook.after(op).await;
+        answer
     }
 }
 
@@ -95,54 +81,61 @@ impl<G: Send + Sync + 'static> Holding<G> {
     }
 }
 
-impl<H: Hook> Hooked<H> {
-    async fn call<T>(&self, op: Op, call: impl Future<Output = Result<T>>) -> Result<T> {
-        self.hook.before(op).await?;
-        let answer = call.await;
-        self.hook.after(op).await;
-        answer
-    }
-}
-
 #[async_trait]
 impl<H: Hook> Provider for Hooked<H> {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.call(Op::Get, self.inner.get(key)).await
+        self.call(Op::Call(Capability::Get), self.inner.get(key))
+            .await
     }
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        self.call(Op::Set, self.inner.set(key, value, ttl)).await
+        self.call(Op::Call(Capability::Set), self.inner.set(key, value, ttl))
+            .await
     }
     async fn delete(&self, key: &str) -> Result<bool> {
-        self.call(Op::Delete, self.inner.delete(key)).await
+        self.call(Op::Call(Capability::Delete), self.inner.delete(key))
+            .await
     }
     async fn exists(&self, key: &str) -> Result<bool> {
-        self.call(Op::Exists, self.inner.exists(key)).await
+        self.call(Op::Call(Capability::Exists), self.inner.exists(key))
+            .await
     }
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.call(Op::GetMulti, self.inner.get_multi(keys)).await
+        self.call(Op::Call(Capability::GetMulti), self.inner.get_multi(keys))
+            .await
     }
     async fn set_multi(&self, items: &[Item]) -> Result<()> {
-        self.call(Op::SetMulti, self.inner.set_multi(items)).await
+        self.call(Op::Call(Capability::SetMulti), self.inner.set_multi(items))
+            .await
     }
     async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
-        self.call(Op::DeleteMulti, self.inner.delete_multi(keys))
-            .await
+        self.call(
+            Op::Call(Capability::DeleteMulti),
+            self.inner.delete_multi(keys),
+        )
+        .await
     }
     async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        self.call(Op::Scan, self.inner.scan(pattern, cursor, count))
-            .await
+        self.call(
+            Op::Call(Capability::Scan),
+            self.inner.scan(pattern, cursor, count),
+        )
+        .await
     }
     async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.call(Op::Ttl, self.inner.ttl(key)).await
+        self.call(Op::Call(Capability::Ttl), self.inner.ttl(key))
+            .await
     }
     async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        self.call(Op::Expire, self.inner.expire(key, ttl)).await
+        self.call(Op::Call(Capability::Expire), self.inner.expire(key, ttl))
+            .await
     }
     async fn clear(&self) -> Result<()> {
-        self.call(Op::Clear, self.inner.clear()).await
+        self.call(Op::Call(Capability::Clear), self.inner.clear())
+            .await
     }
     async fn stats(&self) -> Result<Stats> {
-        self.call(Op::Stats, self.inner.stats()).await
+        self.call(Op::Call(Capability::Stats), self.inner.stats())
+            .await
     }
     async fn ping(&self) -> Result<()> {
         self.call(Op::Ping, self.inner.ping()).await

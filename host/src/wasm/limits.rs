@@ -86,7 +86,8 @@ impl Limits {
     /// The defaults for a wrapper over `layers`: [`Limits::default`], with a call deadline
     /// of [`DEFAULT_CALL_DEADLINE`] (the wrapper's own work) beyond the longest
     /// [`Provider::call_deadline`] of its layers (a layer that reports none counts as
-    /// zero; with no layers these are exactly the defaults). A wrapper's call includes its calls below, so with the plain default a
+    /// zero; with no layers these are exactly the defaults). A wrapper's call includes
+    /// its calls below, so with the plain default a
     /// wrapper over a filesystem provider (30 s) would fail, after 1 s, a batch the
     /// filesystem itself is allowed to finish; and a `fallback` wrapper over a Redis
     /// provider would be cut off before Redis' own timeouts answer `unavailable`, leaving
