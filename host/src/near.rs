@@ -11,7 +11,7 @@ use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
 use async_trait::async_trait;
 use bytes::Bytes;
 use moka::sync::Cache;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -398,9 +398,8 @@ impl NearCache {
 }
 
 fn stripe(key: &str) -> usize {
-    let mut h = std::hash::DefaultHasher::new();
-    key.hash(&mut h);
-    (h.finish() % STRIPES as u64) as usize
+    // Fixed seed: a key must map to the same stripe in every call of this process.
+    (foldhash::fast::FixedState::default().hash_one(key) % STRIPES as u64) as usize
 }
 
 /// Invalidates entries of one [`NearCache`] from outside it (cheap to clone; see

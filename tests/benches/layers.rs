@@ -18,14 +18,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
-
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct User {
     id: u64,
@@ -36,7 +28,7 @@ struct User {
 }
 
 fn typed(c: &mut Criterion) {
-    let rt = tokio();
+    let rt = byoc_tests::bench::runtime();
     let registry = Registry::new().expect("runtime");
     let native = rt
         .block_on(registry.create("native-memory", Default::default()))
@@ -91,7 +83,7 @@ fn typed(c: &mut Criterion) {
 }
 
 fn near(c: &mut Criterion) {
-    let rt = tokio();
+    let rt = byoc_tests::bench::runtime();
     let registry = Registry::new().expect("runtime");
     let wasm = rt
         .block_on(registry.create("memory", Default::default()))

@@ -5,6 +5,7 @@
 //! `cargo bench -p byoc-tests --bench memory`; figures and ratios go to BENCHMARKS.md.
 
 use byoc::{AdapterConfig, ConfigValue, Provider, Registry};
+use byoc_tests::bench::HitProviders;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -18,29 +19,11 @@ const WORKING_SET: u64 = 100_000;
 /// Step through the working set: a prime, so every key is visited, in a scattered order.
 const STRIDE: usize = 7_919;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
-
 fn get_hit(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = byoc_tests::bench::runtime();
     let registry = Registry::new().expect("runtime");
-    let wasm: Arc<dyn Provider> = rt
-        .block_on(registry.create("memory", AdapterConfig::new()))
-        .expect("memory");
-    let lru: Arc<dyn Provider> = rt
-        .block_on(registry.create(
-            "memory",
-            AdapterConfig::new().with("eviction", ConfigValue::Text("lru".into())),
-        ))
-        .expect("memory lru");
-    let native: Arc<dyn Provider> = rt
-        .block_on(registry.create("native-memory", AdapterConfig::new()))
-        .expect("native");
+    let providers = HitProviders::create(&rt, &registry);
+    let HitProviders { wasm, lru, native } = &providers;
     let moka: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(10_000);
     let map: Mutex<HashMap<String, Vec<u8>>> = Mutex::new(HashMap::new());
 
@@ -48,9 +31,7 @@ fn get_hit(c: &mut Criterion) {
     for size in SIZES {
         let value = vec![7u8; size];
         let key = format!("key-{size}");
-        rt.block_on(wasm.set(&key, &value, None)).expect("set");
-        rt.block_on(lru.set(&key, &value, None)).expect("set");
-        rt.block_on(native.set(&key, &value, None)).expect("set");
+        providers.set(&rt, &key, &value);
         moka.insert(key.clone(), value.clone());
         map.lock().expect("lock").insert(key.clone(), value.clone());
         group.throughput(Throughput::Bytes(size as u64));
@@ -161,7 +142,7 @@ fn get_hit(c: &mut Criterion) {
 }
 
 fn filesystem(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = byoc_tests::bench::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = Registry::new().expect("runtime");
     let open = |offload: bool| {

@@ -11,7 +11,8 @@
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::{AdapterConfig, ConfigValue, NearCache, Provider, Registry};
+use byoc::{NearCache, Provider, Registry};
+use byoc_tests::bench::HitProviders;
 use bytes::Bytes;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -92,24 +93,13 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio");
+    let rt = byoc_tests::bench::runtime();
     let registry = Registry::new().expect("runtime");
-    let create = |config: AdapterConfig| {
-        rt.block_on(registry.create("memory", config))
-            .expect("memory adapter")
-    };
-    let wasm = create(AdapterConfig::new());
-    let lru = create(AdapterConfig::new().with("eviction", ConfigValue::Text("lru".into())));
-    let native = rt
-        .block_on(registry.create("native-memory", AdapterConfig::new()))
-        .expect("native");
+    let providers = HitProviders::create(&rt, &registry);
+    let HitProviders { wasm, lru, native } = &providers;
     let near = NearCache::builder()
         .max_staleness(Duration::from_secs(3600))
-        .build(Arc::clone(&wasm));
+        .build(Arc::clone(wasm));
     let moka_vec: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(10_000);
     let moka_bytes: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(10_000);
 
@@ -118,9 +108,7 @@ fn main() {
     for size in SIZES {
         let key = format!("key-{size}");
         let value = vec![7u8; size];
-        for p in [&wasm, &lru, &native] {
-            rt.block_on(p.set(&key, &value, None)).expect("set");
-        }
+        providers.set(&rt, &key, &value);
         rt.block_on(near.get(&key)).expect("fill the near cache");
         moka_vec.insert(key.clone(), value.clone());
         moka_bytes.insert(key.clone(), Bytes::from(value));
@@ -147,11 +135,11 @@ fn main() {
             (format!("get_hit/{p}/{size} vs moka_sync"), run)
         };
         let mut pairs: Vec<(String, Run<'_>, Run<'_>)> = Vec::new();
-        for (name, provider) in [("wasm_memory", &wasm), ("wasm_memory_lru", &lru)] {
+        for (name, provider) in [("wasm_memory", wasm), ("wasm_memory_lru", lru)] {
             let (label, run) = provider_get(name, provider);
             pairs.push((label, moka_get(), run));
         }
-        let (label, run) = provider_get("native_provider", &native);
+        let (label, run) = provider_get("native_provider", native);
         pairs.push((label, moka_get(), run));
         pairs.push((
             format!("near_hit/near_get_cached/{size} vs moka_bytes"),

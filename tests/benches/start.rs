@@ -23,14 +23,6 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
-
 fn config(code_cache: CodeCache) -> RuntimeConfig {
     RuntimeConfig {
         code_cache,
@@ -39,7 +31,7 @@ fn config(code_cache: CodeCache) -> RuntimeConfig {
 }
 
 fn start(c: &mut Criterion) {
-    let rt = tokio();
+    let rt = byoc_tests::bench::runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     let cached = CodeCache::Dir(dir.path().to_owned());
     // Fill the on-disk cache once.
@@ -115,7 +107,7 @@ fn start(c: &mut Criterion) {
 }
 
 fn epoch(c: &mut Criterion) {
-    let rt = tokio();
+    let rt = byoc_tests::bench::runtime();
     let mut group = c.benchmark_group("epoch");
     for (name, on) in [("on", true), ("off", false)] {
         let runtime = Runtime::new(RuntimeConfig {

@@ -8,6 +8,7 @@
 //!
 //! expands to one `#[tokio::test]` per case in [`conformance`], each on a fresh provider.
 
+pub mod bench;
 pub mod conformance;
 mod hooked;
 pub mod model;
