@@ -8,11 +8,17 @@
 //! ratio is taken per round: its median over the rounds is the figure to compare with a
 //! target. Slices last about 2 ms; 61 rounds per pair.
 //!
+//! Three pairs take the wasm adapter's hit apart. The floor is wasmtime alone, calling a
+//! component whose `get` answers a value already in its memory (no lookup, no copy in
+//! the guest, no WASI, no BYOC host code); it is paired with moka, with the memory
+//! adapter, and with BYOC's host path over a guest that does no work.
+//!
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::{NearCache, Provider, Registry};
+use byoc::{NearCache, Provider, Registry, WasmProvider};
 use byoc_tests::bench::HitProviders;
+use byoc_tests::wat_hostile::{self, WatBehaviour};
 use bytes::Bytes;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -88,6 +94,59 @@ fn measure(mut baseline: Run<'_>, mut byoc: Run<'_>) -> Paired {
     }
 }
 
+/// A component whose `get` answers `some` of the `size` bytes at 64 KiB of its memory
+/// (zeros): the option's case at 0, the list at 4 (wasm32 canonical ABI). The key is
+/// lowered into a scratch area that every call reuses.
+fn floor_component(size: usize) -> Vec<u8> {
+    let text = r#"(component
+      (core module $m
+        (memory (export "memory") 2)
+        (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+        (func (export "get") (param i32 i32) (result i32)
+          (i32.store8 (i32.const 0) (i32.const 1))
+          (i32.store (i32.const 4) (i32.const 65536))
+          (i32.store (i32.const 8) (i32.const SIZE))
+          (i32.const 0)))
+      (core instance $i (instantiate $m))
+      (func (export "get") (param "key" string) (result (option (list u8)))
+        (canon lift (core func $i "get") (memory (core memory $i "memory"))
+          (realloc (core func $i "cabi_realloc")))))"#
+        .replace("SIZE", &size.to_string());
+    wat::parse_str(text).expect("the floor component assembles")
+}
+
+/// The floor: `get` of [`floor_component`] called synchronously through a typed function,
+/// on an engine configured as BYOC's (epoch interruption on, no WASIp3 concurrency).
+fn floor_get(size: usize, key: &str) -> Run<'_> {
+    use wasmtime::component::{Component, Linker};
+    use wasmtime::{Config, Engine, Store};
+    let mut config = Config::new();
+    config.epoch_interruption(true).concurrency_support(false);
+    let engine = Engine::new(&config).expect("engine");
+    let component = Component::new(&engine, floor_component(size)).expect("compiles");
+    let mut store = Store::new(&engine, ());
+    // No ticker runs: the epoch never reaches the deadline.
+    store.set_epoch_deadline(1);
+    let instance = Linker::new(&engine)
+        .instantiate(&mut store, &component)
+        .expect("instantiates");
+    let get = instance
+        .get_typed_func::<(&str,), (Option<Vec<u8>>,)>(&mut store, "get")
+        .expect("the get export");
+    assert_eq!(
+        get.call(&mut store, (key,))
+            .expect("call")
+            .0
+            .map(|v| v.len()),
+        Some(size)
+    );
+    Box::new(move |n| {
+        for _ in 0..n {
+            black_box(get.call(&mut store, (black_box(key),)).expect("call"));
+        }
+    })
+}
+
 fn main() {
     let filter = std::env::args()
         .skip(1)
@@ -103,7 +162,7 @@ fn main() {
     let moka_vec: moka::sync::Cache<String, Vec<u8>> = moka::sync::Cache::new(10_000);
     let moka_bytes: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(10_000);
 
-    println!("| pair | baseline | BYOC | ratio, median (quartiles) |");
+    println!("| pair | baseline | measured | ratio, median (quartiles) |");
     println!("| --- | ---: | ---: | --- |");
     for size in SIZES {
         let key = format!("key-{size}");
@@ -142,6 +201,17 @@ fn main() {
         let (label, run) = provider_get("native_provider", native);
         pairs.push((label, moka_get(), run));
         pairs.push((
+            format!("floor/wasmtime_call/{size} vs moka_sync"),
+            moka_get(),
+            floor_get(size, &key),
+        ));
+        let (_, run) = provider_get("wasm_memory", wasm);
+        pairs.push((
+            format!("get_hit/wasm_memory/{size} vs floor"),
+            floor_get(size, &key),
+            run,
+        ));
+        pairs.push((
             format!("near_hit/near_get_cached/{size} vs moka_bytes"),
             Box::new(|n| {
                 for _ in 0..n {
@@ -155,14 +225,49 @@ fn main() {
             }),
         ));
         for (name, baseline, byoc) in pairs {
-            if !name.contains(&filter) {
-                continue;
-            }
-            let p = measure(baseline, byoc);
-            println!(
-                "| {name} | {:.1} ns | {:.1} ns | **{:.2}×** ({:.2}–{:.2}) |",
-                p.baseline_ns, p.byoc_ns, p.ratio, p.ratio_q1, p.ratio_q3
-            );
+            report(&name, &filter, baseline, byoc);
         }
     }
+
+    // BYOC's host path (`Provider::get` of a `WasmProvider` called synchronously, as the
+    // `memory` provider is) over a guest that does no work, against the floor answering
+    // as many bytes: what BYOC's host code adds to wasmtime's.
+    let no_op = rt.block_on(async {
+        let runtime = registry.runtime();
+        let component = runtime
+            .load("wat-no-op", &wat_hostile::component(WatBehaviour::Spin, 1))
+            .expect("the WAT adapter loads");
+        WasmProvider::builder(runtime, component)
+            .sync_calls(true)
+            .build()
+            .await
+            .expect("the WAT adapter starts")
+    });
+    assert!(no_op.sync_calls(), "the WAT adapter imports nothing");
+    let key = "key-no-op".to_owned();
+    let probe = rt.block_on(no_op.get(&key)).expect("get").expect("a probe");
+    report(
+        &format!("host_path/no_op_guest/{} vs floor", probe.len()),
+        &filter,
+        floor_get(probe.len(), &key),
+        Box::new(|n| {
+            rt.block_on(async {
+                for _ in 0..n {
+                    black_box(no_op.get(black_box(&key)).await.expect("get"));
+                }
+            })
+        }),
+    );
+}
+
+/// Measures the pair `name` (when it contains `filter`) and prints its row.
+fn report(name: &str, filter: &str, baseline: Run<'_>, byoc: Run<'_>) {
+    if !name.contains(filter) {
+        return;
+    }
+    let p = measure(baseline, byoc);
+    println!(
+        "| {name} | {:.1} ns | {:.1} ns | **{:.2}×** ({:.2}–{:.2}) |",
+        p.baseline_ns, p.byoc_ns, p.ratio, p.ratio_q1, p.ratio_q3
+    );
 }

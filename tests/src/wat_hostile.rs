@@ -1,6 +1,8 @@
 //! Hostile components assembled at test time from `hostile.wat` and the `adapter` world,
 //! for what Rust cannot emit (`table.grow`) or hides behind its allocator (raw
-//! `memory.grow`).
+//! `memory.grow`). On any key but a `hostile:` one, [`component`] does no work: its `get`
+//! answers a 12-byte probe, so the `paired` bench also calls it to measure BYOC's host
+//! path over a guest that does nothing.
 
 use std::path::Path;
 
