@@ -1,7 +1,10 @@
 //! The sandbox against a deliberately hostile adapter: every behaviour × {single call,
 //! batch call, concurrent calls}. Each case checks that the host stays up, the caller
-//! gets the specified typed error within the deadline plus a margin, another cache
-//! served at the same time is unaffected, and the next call works.
+//! gets the specified typed error within the deadline plus a margin (concurrent calls:
+//! also after the hostile calls queued ahead of it on its partition), another cache
+//! served at the same time is unaffected, and the next call works. Where the deadline is
+//! not what stops a behaviour (traps, errors), the provider gets a longer one, so a trap
+//! that comes late on a loaded machine is still seen as the trap.
 
 use byoc::builtin::{HOSTILE_ADAPTER_PATH, HOSTILE_NET_ADAPTER_PATH};
 use byoc::wasm::{Quarantine, WALL_CLOCK_GRACE};
@@ -274,10 +277,10 @@ async fn concurrent(source: Source, expect: Expect) {
     let p = Arc::new(start(source, limits, 2).await);
     let good = other_cache().await;
     // Keys go to partitions by a hash seeded at random per provider, so all the hostile
-    // calls may land on one partition: each then waits for the ones ahead of it to be
-    // abandoned, and the last ends only after all of them held the instance: each at most
-    // its deadline and the wall-clock grace (a call waiting in a host import is abandoned
-    // only then).
+    // calls may land on one partition: each then waits for the ones ahead of it to end,
+    // and the last ends only after all of them held the instance, each for at most its
+    // deadline and the wall-clock grace (a call waiting in a host import is abandoned only
+    // then).
     let hold = expect.deadline() + WALL_CLOCK_GRACE;
     let bound = hold * HOSTILE_TASKS + MARGIN;
     let started = Instant::now();
