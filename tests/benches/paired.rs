@@ -179,51 +179,39 @@ fn main() {
                 }
             })
         };
-        // Through the `Provider` trait, as `Cache` calls it, inside one `block_on` per
-        // slice (criterion's async loop does the same).
-        let provider_get = |p: &'static str, provider: &Arc<dyn Provider>| -> (String, Run<'_>) {
-            let provider = Arc::clone(provider);
-            let (rt, key) = (&rt, key.clone());
-            let run: Run<'_> = Box::new(move |n| {
-                rt.block_on(async {
+        let label = |p: &str| format!("get_hit/{p}/{size} vs moka_sync");
+        let pairs: Vec<(String, Run<'_>, Run<'_>)> = vec![
+            (label("wasm_memory"), moka_get(), gets(&rt, wasm, &key)),
+            (label("wasm_memory_lru"), moka_get(), gets(&rt, lru, &key)),
+            (
+                label("native_provider"),
+                moka_get(),
+                gets(&rt, native, &key),
+            ),
+            (
+                format!("floor/wasmtime_call/{size} vs moka_sync"),
+                moka_get(),
+                floor_get(size, &key),
+            ),
+            (
+                format!("get_hit/wasm_memory/{size} vs floor"),
+                floor_get(size, &key),
+                gets(&rt, wasm, &key),
+            ),
+            (
+                format!("near_hit/near_get_cached/{size} vs moka_bytes"),
+                Box::new(|n| {
                     for _ in 0..n {
-                        black_box(provider.get(black_box(&key)).await.expect("get"));
+                        black_box(moka_bytes.get(black_box(key.as_str())));
                     }
-                })
-            });
-            (format!("get_hit/{p}/{size} vs moka_sync"), run)
-        };
-        let mut pairs: Vec<(String, Run<'_>, Run<'_>)> = Vec::new();
-        for (name, provider) in [("wasm_memory", wasm), ("wasm_memory_lru", lru)] {
-            let (label, run) = provider_get(name, provider);
-            pairs.push((label, moka_get(), run));
-        }
-        let (label, run) = provider_get("native_provider", native);
-        pairs.push((label, moka_get(), run));
-        pairs.push((
-            format!("floor/wasmtime_call/{size} vs moka_sync"),
-            moka_get(),
-            floor_get(size, &key),
-        ));
-        let (_, run) = provider_get("wasm_memory", wasm);
-        pairs.push((
-            format!("get_hit/wasm_memory/{size} vs floor"),
-            floor_get(size, &key),
-            run,
-        ));
-        pairs.push((
-            format!("near_hit/near_get_cached/{size} vs moka_bytes"),
-            Box::new(|n| {
-                for _ in 0..n {
-                    black_box(moka_bytes.get(black_box(key.as_str())));
-                }
-            }),
-            Box::new(|n| {
-                for _ in 0..n {
-                    black_box(near.get_cached(black_box(&key)));
-                }
-            }),
-        ));
+                }),
+                Box::new(|n| {
+                    for _ in 0..n {
+                        black_box(near.get_cached(black_box(&key)));
+                    }
+                }),
+            ),
+        ];
         for (name, baseline, byoc) in pairs {
             report(&name, &filter, baseline, byoc);
         }
@@ -244,20 +232,32 @@ fn main() {
             .expect("the WAT adapter starts")
     });
     assert!(no_op.sync_calls(), "the WAT adapter imports nothing");
+    let no_op: Arc<dyn Provider> = Arc::new(no_op);
     let key = "key-no-op".to_owned();
     let probe = rt.block_on(no_op.get(&key)).expect("get").expect("a probe");
     report(
         &format!("host_path/no_op_guest/{} vs floor", probe.len()),
         &filter,
         floor_get(probe.len(), &key),
-        Box::new(|n| {
-            rt.block_on(async {
-                for _ in 0..n {
-                    black_box(no_op.get(black_box(&key)).await.expect("get"));
-                }
-            })
-        }),
+        gets(&rt, &no_op, &key),
     );
+}
+
+/// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it,
+/// inside one `block_on` per slice (criterion's async loop does the same).
+fn gets<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    provider: &Arc<dyn Provider>,
+    key: &'a str,
+) -> Run<'a> {
+    let provider = Arc::clone(provider);
+    Box::new(move |n| {
+        rt.block_on(async {
+            for _ in 0..n {
+                black_box(provider.get(black_box(key)).await.expect("get"));
+            }
+        })
+    })
 }
 
 /// Measures the pair `name` (when it contains `filter`) and prints its row.

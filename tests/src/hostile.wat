@@ -1,9 +1,9 @@
 ;; A hostile adapter written directly in WebAssembly text, for what Rust cannot emit
-;; (`table.grow`) or would hide behind its allocator (raw `memory.grow`). The test
-;; substitutes the two placeholders in double braces (the table's initial size, and the
-;; body of `$misbehave`), then wraps the core module into a component of the `adapter`
-;; world. A third placeholder is empty, or holds a `bulk` export (see `wat_hostile.rs`) whose
-;; packed answers are malformed; the component's world is then `wrapper-bulk`.
+;; (`table.grow`) or would hide behind its allocator (raw `memory.grow`).
+;; `wat_hostile.rs` substitutes the two placeholders in double braces (the table's initial
+;; size, and the body of `$misbehave`), then wraps the core module into a component of the
+;; `adapter` world. A third placeholder is empty, or holds a `bulk` export whose packed
+;; answers are malformed; the component's world is then `wrapper-bulk`.
 ;;
 ;; It stores nothing. `get` of any key answers a 12-byte probe of the instance:
 ;; table size (u32 LE), memory pages (u32 LE), `$misbehave` runs (u32 LE); a fresh
