@@ -19,6 +19,15 @@
 //! deadline: its next poll after the deadline ends it. Every `Pending` poll is judged on
 //! its own, so a wait that made a promise followed by one that made none arms the timer.
 //!
+//! The first epoch tick a guest meets in a poll neither yields nor interrupts it
+//! ([`first_tick_of_poll`]): that tick may have passed while the call waited in an
+//! import or sat in the run queue, and says nothing of the guest. A guest that resumes
+//! after an import answered (on time, but woken late on a busy machine) thus finishes in
+//! that poll: a yield there would let the clock check after it abandon the call, and an
+//! interrupt would trap it, though the guest did nothing wrong. A guest that computes
+//! meets a second tick in the poll about one tick later, and yields or is interrupted
+//! then; one that keeps waiting is ended by the clock check after a wait.
+//!
 //! The scope is a thread-local set for the duration of one poll (the host imports of a
 //! wasm call are polled inside the call's poll, on the same thread); nested calls (a
 //! wrapper's `inner` provider that is itself a wasm provider) each set their own and
@@ -41,6 +50,8 @@ struct Scope {
     started: Option<Instant>,
     /// The latest wake-up promised by what returned `Pending` in this poll.
     wakes_by: Option<Instant>,
+    /// Whether the guest met an epoch tick in this poll ([`first_tick_of_poll`]).
+    ticked: bool,
 }
 
 thread_local! {
@@ -80,6 +91,20 @@ pub(crate) fn wakes_by(at: Instant) {
     });
 }
 
+/// Whether the epoch tick a guest polled on this thread meets is the first of this poll
+/// (see the module doc); each call of this counts as the guest meeting a tick. Outside
+/// a call (no scope): `false`.
+pub(crate) fn first_tick_of_poll() -> bool {
+    SCOPE.with(|cell| match cell.get() {
+        Some(mut scope) if !scope.ticked => {
+            scope.ticked = true;
+            cell.set(Some(scope));
+            true
+        }
+        _ => false,
+    })
+}
+
 /// Runs `fut`; `None` when it is still pending `limit` after its first wait began.
 ///
 /// Takes the future pinned where the caller built it: a call's future is large, and
@@ -98,6 +123,7 @@ pub(crate) async fn within<F: Future + ?Sized>(
             limit,
             started,
             wakes_by: None,
+            ticked: false,
         });
         let polled = fut.as_mut().poll(cx);
         let scope = entered.leave();
@@ -177,7 +203,7 @@ pub(crate) async fn bounded_by<F: Future>(at: Instant, fut: F) -> F::Output {
 
 #[cfg(test)]
 mod tests {
-    use super::{bounded_by, call_deadline, within};
+    use super::{bounded_by, call_deadline, first_tick_of_poll, within};
     use std::time::{Duration, Instant};
 
     #[tokio::test]
@@ -293,5 +319,25 @@ mod tests {
             None
         );
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Each poll of a call has one first epoch tick; a nested call has its own, and the
+    /// outer call's poll keeps its count across it. Outside a call there is none.
+    #[tokio::test]
+    async fn only_the_first_tick_of_a_poll_is_first() {
+        assert!(!first_tick_of_poll(), "outside a call");
+        let call = async {
+            let mut seen = vec![first_tick_of_poll(), first_tick_of_poll()];
+            tokio::task::yield_now().await;
+            seen.push(first_tick_of_poll());
+            let inner = async { (first_tick_of_poll(), first_tick_of_poll()) };
+            let inner = within(Duration::from_secs(1), std::pin::pin!(inner)).await;
+            assert_eq!(inner, Some((true, false)), "a nested call's own poll");
+            seen.push(first_tick_of_poll());
+            seen
+        };
+        let seen = within(Duration::from_secs(1), std::pin::pin!(call)).await;
+        assert_eq!(seen, Some(vec![true, false, true, false]));
+        assert!(!first_tick_of_poll(), "scope left behind");
     }
 }

@@ -29,7 +29,7 @@ pub struct HostState {
     /// When the running call's deadline passes: set at the first epoch tick the call
     /// sees (so a call that ends before the next tick never reads the clock).
     deadline_at: Option<Instant>,
-    /// Whether calls run on a fiber, yielding to the executor at each epoch tick; false
+    /// Whether calls run on a fiber, yielding to the executor at epoch ticks; false
     /// for an instance called synchronously (it keeps running until its deadline).
     yields: bool,
     redis: crate::redis::RedisSlot,
@@ -172,14 +172,19 @@ impl Shared {
             },
         );
         store.limiter(|state| &mut state.limits);
-        // At every epoch tick that finds wasm running, yield to the executor (so a busy
-        // guest cannot hold a worker thread) unless the call's deadline has passed. A
-        // synchronous call cannot yield: it runs on until its deadline.
+        // At an epoch tick that finds wasm running, yield to the executor (so a busy
+        // guest cannot hold a worker thread), or interrupt the call once its deadline
+        // has passed. A synchronous call cannot yield: it runs on until its deadline.
+        // The first tick a fiber call meets in a poll does neither (`first_tick_of_poll`):
+        // it may have passed while the call waited in an import or for a worker, and
+        // says nothing of the guest; the guest runs on to the next tick.
         store.epoch_deadline_callback(|mut ctx| {
             let now = Instant::now();
             let state = ctx.data_mut();
             let deadline_at = *state.deadline_at.get_or_insert(now + state.call_deadline);
-            Ok(if now >= deadline_at {
+            Ok(if state.yields && super::deadline::first_tick_of_poll() {
+                UpdateDeadline::Continue(1)
+            } else if now >= deadline_at {
                 UpdateDeadline::Interrupt
             } else if state.yields {
                 UpdateDeadline::Yield(1)

@@ -49,7 +49,8 @@ pub struct Limits {
     /// table fails to start with [`Error::Trapped`](crate::Error::Trapped).
     pub table_elements: usize,
     /// Time one call may take (default [`DEFAULT_CALL_DEADLINE`]): wasm execution is
-    /// interrupted by the epoch at this deadline, and the whole call, host imports
+    /// interrupted by the epoch at this deadline (at an epoch tick the guest meets while
+    /// it computes, so up to about two ticks later), and the whole call, host imports
     /// included, is abandoned [`WALL_CLOCK_GRACE`] later. Either fails with
     /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded).
     pub call_deadline: Duration,

@@ -313,6 +313,28 @@ async fn a_paused_server_fails_calls_at_the_grant_deadline() {
     assert!(v.is_some());
 }
 
+/// A Redis provider of `instances` pooled instances whose calls have `call_deadline`,
+/// shorter than its grant's deadline (5 s), holding `k`.
+async fn with_call_deadline(
+    server: &RedisServer,
+    namespace: &str,
+    call_deadline: Duration,
+    instances: usize,
+) -> Arc<byoc::wasm::WasmProvider> {
+    let grant = RedisGrant::new(RedisTarget::Single(server.url()), namespace)
+        .expect("grant")
+        .deadline(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5));
+    let mut limits = byoc::config_file::LimitsConfig::default();
+    limits.call_deadline = Some(byoc::config_file::DurationText(call_deadline));
+    let runtime = byoc::Runtime::shared().expect("runtime");
+    let p = byoc::redis::redis_provider_with(&runtime, grant, instances, &limits)
+        .await
+        .expect("provider");
+    p.set("k", b"v", None).await.expect("set");
+    Arc::new(p)
+}
+
 /// With a call deadline shorter than the grant's, a paused server fails calls with
 /// `unavailable` at the wasm call's deadline: the import, run on the instance's fiber,
 /// sees the call's deadline and returns then, within the grace before the call would be
@@ -322,20 +344,8 @@ async fn the_call_deadline_bounds_a_redis_import() {
     let Some(server) = RedisServer::start("redis call deadline") else {
         return;
     };
-    let grant = RedisGrant::new(RedisTarget::Single(server.url()), "cd:")
-        .expect("grant")
-        .deadline(Duration::from_secs(5))
-        .response_timeout(Duration::from_secs(5));
-    let mut limits = byoc::config_file::LimitsConfig::default();
     let call_deadline = Duration::from_millis(300);
-    limits.call_deadline = Some(byoc::config_file::DurationText(call_deadline));
-    let runtime = byoc::Runtime::shared().expect("runtime");
-    let p = Arc::new(
-        byoc::redis::redis_provider_with(&runtime, grant, 8, &limits)
-            .await
-            .expect("provider"),
-    );
-    p.set("k", b"v", None).await.expect("set");
+    let p = with_call_deadline(&server, "cd:", call_deadline, 8).await;
     server.cli(&["CLIENT", "PAUSE", "1500", "ALL"]);
     // The import returns at the call deadline: the guest has the grace that follows
     // (`WALL_CLOCK_GRACE`) to answer before the call would be abandoned.
@@ -355,6 +365,35 @@ async fn the_call_deadline_bounds_a_redis_import() {
         assert_unavailable_at(&r, took, call_deadline);
     }
     assert_eq!(p.traps(), 0, "a call was abandoned instead of answered");
+}
+
+/// An import that answered on time is not turned into an abandoned call by an executor
+/// that wakes the call late: here the only worker thread is blocked past the call's
+/// wall-clock deadline while the import waits for a paused server. The guest, resumed
+/// after the deadline, finishes in that poll (the epoch tick that passed meanwhile, the
+/// first it meets in the poll, neither yields nor interrupts it): the caller gets the import's `unavailable`, and no call is
+/// abandoned, as no call would be on a machine too busy to wake it in time.
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_wake_up_does_not_abandon_an_answered_call() {
+    let Some(server) = RedisServer::start("redis late wake-up") else {
+        return;
+    };
+    let call_deadline = Duration::from_secs(1);
+    let p = with_call_deadline(&server, "lw:", call_deadline, 1).await;
+    server.cli(&["CLIENT", "PAUSE", "3000", "ALL"]);
+    let call = tokio::spawn({
+        let p = Arc::clone(&p);
+        async move { p.get("k").await }
+    });
+    // The call reaches the import and waits there (alone on the runtime, it needs far
+    // less than this sleep); then the thread is blocked from before the import returns
+    // until well past the wall-clock deadline (the call's deadline plus the grace).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let wall_clock = call_deadline + byoc::wasm::WALL_CLOCK_GRACE;
+    std::thread::sleep(wall_clock + Duration::from_millis(200));
+    let r = call.await.expect("task");
+    assert!(matches!(r, Err(Error::Unavailable(_))), "woken late: {r:?}");
+    assert_eq!(p.traps(), 0, "an answered call was abandoned");
 }
 
 /// Stopping Redis fails calls with `unavailable` within the deadline; restarting it
