@@ -50,8 +50,10 @@ pub struct Limits {
     pub table_elements: usize,
     /// Time one call may take (default [`DEFAULT_CALL_DEADLINE`]): wasm execution is
     /// interrupted by the epoch at this deadline (at an epoch tick the guest meets while
-    /// it computes, so up to about two ticks later), and the whole call, host imports
-    /// included, is abandoned [`WALL_CLOCK_GRACE`] later. Either fails with
+    /// it computes, so up to three ticks later, see
+    /// [`RuntimeConfig::epoch_tick`](super::RuntimeConfig::epoch_tick)), and the whole
+    /// call, host imports included, is abandoned [`WALL_CLOCK_GRACE`] later. Either fails
+    /// with
     /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded).
     pub call_deadline: Duration,
     /// Largest value the host passes to the adapter (default [`DEFAULT_MAX_VALUE_BYTES`]);

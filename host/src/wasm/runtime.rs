@@ -42,8 +42,9 @@ pub struct RuntimeConfig {
     /// code. Entries unused for 30 days are removed when a new one is written.
     pub code_cache: CodeCache,
     /// Granularity of call deadlines: a background thread advances the engine's epoch this
-    /// often (default [`DEFAULT_EPOCH_TICK`]). A deadline fires between one and two ticks
-    /// late at most.
+    /// often (default [`DEFAULT_EPOCH_TICK`]). A deadline fires at most two ticks late, or
+    /// three for a call on a fiber: the first tick such a call meets in each poll of it
+    /// neither yields nor interrupts it (it may have passed while the call waited).
     pub epoch_tick: Duration,
     /// Maximum wasm stack of a call (default [`DEFAULT_MAX_WASM_STACK`]); deeper recursion
     /// traps.
@@ -70,6 +71,14 @@ pub struct RuntimeConfig {
     /// function by function: ~4 % of a load from the code cache, measured). Code cached
     /// with one setting is recompiled, not reused, under the other.
     pub native_unwind_info: bool,
+    /// Whether wasmtime names every function it compiles or loads for this runtime in
+    /// `/tmp/perf-<pid>.map` (default `false`), where `perf report` looks up the names of
+    /// JIT code: with it, samples in guests are attributed to their wasm functions
+    /// (`wasm[M]::function[N]`, M the core module, when a component carries no names) instead of unknown
+    /// addresses. Each load appends to the file, which is never trimmed, so turn it on
+    /// only to profile. Unix only: elsewhere [`Runtime::new`] fails with
+    /// [`Error::Internal`].
+    pub perf_map: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -81,6 +90,7 @@ impl Default for RuntimeConfig {
             pooling_allocator: None,
             epoch_interruption: true,
             native_unwind_info: false,
+            perf_map: false,
         }
     }
 }
@@ -207,6 +217,9 @@ impl Runtime {
                     .saturating_add(1 << 20),
             )
             .native_unwind_info(config.native_unwind_info);
+        if config.perf_map {
+            wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if let Some(n) = config.pooling_allocator {
             wasm.allocation_strategy(super::pooling::strategy(n));
         }

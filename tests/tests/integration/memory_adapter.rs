@@ -298,3 +298,60 @@ async fn get_multi_bytes_shares_one_buffer() {
         assert_eq!(end, pair[1].as_ptr(), "values are not one buffer");
     }
 }
+
+/// `RuntimeConfig::perf_map` makes wasmtime name the memory adapter's compiled functions
+/// in `/tmp/perf-<pid>.map` (one `address size name` line each), where `perf report`
+/// finds them: when it compiles the adapter, and when it loads it from the code cache.
+#[tokio::test]
+async fn the_perf_map_names_guest_functions() {
+    let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+    let _ = std::fs::remove_file(&map);
+    let cache = crate::temp_dir();
+    let mut written = Vec::new();
+    // Compiled (and cached), then loaded from the cache by a second runtime.
+    for round in 0..2 {
+        let cached = std::fs::read_dir(cache.path().join("components")).map_or(0, |d| d.count());
+        assert_eq!(cached > 0, round == 1, "cache entries before round {round}");
+        let runtime = byoc::Runtime::new(byoc::RuntimeConfig {
+            perf_map: true,
+            code_cache: byoc::wasm::CodeCache::Dir(cache.path().to_owned()),
+            ..Default::default()
+        })
+        .expect("a runtime writing a perf map");
+        let p = Registry::with_runtime(runtime)
+            .create("memory", AdapterConfig::new())
+            .await
+            .expect("memory");
+        p.set("k", b"v", None).await.expect("set");
+        assert_eq!(p.get("k").await.expect("get").as_deref(), Some(&b"v"[..]));
+        let text = std::fs::read_to_string(&map).expect("the perf map was written");
+        written.push(text.lines().count());
+        check_perf_map(&text);
+    }
+    let _ = std::fs::remove_file(&map);
+    assert!(written[0] > 10, "{written:?} lines");
+    assert!(
+        written[1] > written[0],
+        "the cached load was not named: {written:?}"
+    );
+}
+
+/// Each line of a perf map is `0x<address> <size in hex> <name>`, and guest functions
+/// are named.
+fn check_perf_map(text: &str) {
+    for line in text.lines() {
+        let mut fields = line.splitn(3, ' ');
+        let (address, size, name) = (fields.next(), fields.next(), fields.next());
+        let hex = |f: Option<&str>, prefix: &str| {
+            f.and_then(|f| f.strip_prefix(prefix))
+                .is_some_and(|f| u64::from_str_radix(f, 16).is_ok())
+        };
+        assert!(hex(address, "0x") && hex(size, ""), "{line}");
+        assert!(name.is_some_and(|n| !n.is_empty()), "{line}");
+    }
+    assert!(
+        text.lines().any(|l| l.contains(" wasm[0]::function[")),
+        "no guest function named: {}",
+        &text[..text.len().min(2000)]
+    );
+}
