@@ -53,8 +53,7 @@ pub struct Limits {
     /// it computes, so up to three ticks later, see
     /// [`RuntimeConfig::epoch_tick`](super::RuntimeConfig::epoch_tick)), and the whole
     /// call, host imports included, is abandoned [`WALL_CLOCK_GRACE`] later. Either fails
-    /// with
-    /// [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded).
+    /// with [`Error::DeadlineExceeded`](crate::Error::DeadlineExceeded).
     pub call_deadline: Duration,
     /// Largest value the host passes to the adapter (default [`DEFAULT_MAX_VALUE_BYTES`]);
     /// a larger one fails with [`Error::ValueTooLarge`](crate::Error::ValueTooLarge)

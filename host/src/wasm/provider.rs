@@ -219,7 +219,8 @@ impl WasmProviderBuilder {
     /// (default: off; the registry's `memory` provider turns it on).
     ///
     /// A call into wasm normally runs on a fiber (wasmtime's `call_async`): the guest may
-    /// wait in a host import, and a busy guest yields to the executor within about two epoch ticks.
+    /// wait in a host import, and a busy guest yields to the executor within about two
+    /// epoch ticks.
     /// A synchronous call skips the fiber, ~200 ns less a call (measured on the memory
     /// adapter's hit, 64-byte values), but holds the caller's worker thread until it
     /// returns or its [deadline](Limits::call_deadline) traps it. So take it only for

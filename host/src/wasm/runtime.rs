@@ -74,9 +74,9 @@ pub struct RuntimeConfig {
     /// Whether wasmtime names every function it compiles or loads for this runtime in
     /// `/tmp/perf-<pid>.map` (default `false`), where `perf report` looks up the names of
     /// JIT code: with it, samples in guests are attributed to their wasm functions
-    /// (`wasm[M]::function[N]`, M the core module, when a component carries no names) instead of unknown
-    /// addresses. Each load appends to the file, which is never trimmed, so turn it on
-    /// only to profile. Unix only: elsewhere [`Runtime::new`] fails with
+    /// (`wasm[M]::function[N]`, M the core module, when a component carries no names)
+    /// instead of unknown addresses. Each load appends to the file, which is never
+    /// trimmed, so turn it on only to profile. Unix only: elsewhere [`Runtime::new`] fails with
     /// [`Error::Internal`].
     pub perf_map: bool,
 }
