@@ -52,7 +52,7 @@ fn main() {
 
     let sysroot = sysroot();
     for target in [TARGET, LEAN] {
-        check_target_installed(sysroot.as_deref(), target);
+        ensure_target_installed(sysroot.as_deref(), target);
     }
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
@@ -178,17 +178,52 @@ fn component_linker(sysroot: Option<&Path>) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Fails with one clear message when a wasm target's standard library is missing.
-fn check_target_installed(sysroot: Option<&Path>, target: &str) {
+/// Makes sure a wasm target's standard library is installed: adds it with rustup when it is
+/// missing (rustup installs the targets of `rust-toolchain.toml` only when it installs the
+/// toolchain itself), and fails with the command to run where that is impossible.
+fn ensure_target_installed(sysroot: Option<&Path>, target: &str) {
     let Some(sysroot) = sysroot else {
         return; // Cannot tell; the nested build will report what is wrong.
     };
     let lib = sysroot.join("lib/rustlib").join(target);
-    if !lib.exists() {
+    if lib.exists() {
+        return;
+    }
+    let toolchain = std::env::var("RUSTUP_TOOLCHAIN").ok();
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add"]);
+    if let Some(toolchain) = &toolchain {
+        cmd.args(["--toolchain", toolchain]);
+    }
+    cmd.arg(target);
+    println!(
+        "cargo:warning=the Rust target `{target}` was missing; installing it with `rustup target add{} {target}`",
+        toolchain
+            .as_deref()
+            .map(|t| format!(" --toolchain {t}"))
+            .unwrap_or_default()
+    );
+    let installed = match cmd.output() {
+        Ok(out) if out.status.success() => lib.exists(),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+            println!(
+                "cargo:warning=rustup could not add `{target}`: {}",
+                last.unwrap_or("no message")
+            );
+            false
+        }
+        Err(e) => {
+            println!("cargo:warning=rustup is not on the PATH ({e})");
+            false
+        }
+    };
+    if !installed {
         panic!(
             "\n\nThe Rust target `{target}` is not installed, and BYOC's adapters are built \
-             for it.\nInstall it with:\n\n    rustup target add {target}\n\n(rustup installs it \
-             by itself from rust-toolchain.toml when the toolchain is first used.)\n"
+             for it; adding it with rustup failed (see the warnings above).\nInstall it \
+             with:\n\n    rustup target add {target}\n"
         );
     }
 }
