@@ -5,7 +5,7 @@
 use byoc::{Error, Item, KeyTtl, Provider};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type P = Arc<dyn Provider>;
 
@@ -446,36 +446,37 @@ pub async fn expire_changes_lifetime(p: P) {
 /// get_multi keeps order and reports misses; set_multi honours per-item TTLs;
 /// delete_multi counts live keys.
 pub async fn multi_ops_with_partial_hits(p: P) {
+    let m2_ttl = Duration::from_millis(100);
+    let written = Instant::now();
     p.set_multi(&[
         Item::new("m1", b"1".to_vec(), None),
-        Item::new("m2", b"2".to_vec(), Some(Duration::from_millis(100))),
+        Item::new("m2", b"2".to_vec(), Some(m2_ttl)),
         Item::new("m3", b"3".to_vec(), Some(Duration::from_secs(60))),
     ])
     .await
     .expect("set_multi");
-    let got = p
-        .get_multi(&keys(&["m3", "nope", "m1", "m2", "m1"]))
-        .await
-        .expect("get_multi");
-    assert_eq!(
-        got,
-        vec![
+    let ks = keys(&["m3", "nope", "m1", "m2", "m1"]);
+    // `m2` must be live in an answer that came within its TTL; on a machine so loaded that
+    // the TTL passed before the answer, either answer is right for it.
+    let check = |got: &[Option<Vec<u8>>], within: bool, what: &str| {
+        let mut want = vec![
             Some(b"3".to_vec()),
             None,
             Some(b"1".to_vec()),
             Some(b"2".to_vec()),
-            Some(b"1".to_vec())
-        ],
-        "{}",
-        name(&p)
-    );
+            Some(b"1".to_vec()),
+        ];
+        if !within && got.get(3) == Some(&None) {
+            want[3] = None;
+        }
+        assert_eq!(got, want, "{}: {what}", name(&p));
+    };
+    let got = p.get_multi(&ks).await.expect("get_multi");
+    check(&got, written.elapsed() < m2_ttl, "get_multi");
     // The zero-copy variant answers the same.
-    let shared = p
-        .get_multi_bytes(&keys(&["m3", "nope", "m1", "m2", "m1"]))
-        .await
-        .expect("get_multi_bytes");
+    let shared = p.get_multi_bytes(&ks).await.expect("get_multi_bytes");
     let shared: Vec<Option<Vec<u8>>> = shared.into_iter().map(|v| v.map(Vec::from)).collect();
-    assert_eq!(shared, got, "{}: get_multi_bytes", name(&p));
+    check(&shared, written.elapsed() < m2_ttl, "get_multi_bytes");
     assert!(p.get_multi(&[]).await.expect("empty get_multi").is_empty());
     assert!(p.get_multi_bytes(&[]).await.expect("empty").is_empty());
     assert_eq!(p.delete_multi(&[]).await.expect("empty delete_multi"), 0);
