@@ -25,11 +25,11 @@ test:
 
 # The end-to-end demo on the embedded memory adapter.
 demo:
-    cargo run -p byoc -- demo
+    cargo run -p byoc-cli -- demo
 
 # Serve the memory adapter over the HTTP cache protocol (token from BYOC_SERVE_TOKEN).
 serve:
-    cargo run -p byoc -- serve --listen 127.0.0.1:7070
+    cargo run -p byoc-cli -- serve --listen 127.0.0.1:7070
 
 # Formatting and lints, as CI checks them.
 lint:
