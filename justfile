@@ -14,8 +14,10 @@ polyglot:
     bash adapters/polyglot/build.sh
 
 # The conformance suite on any adapter component: `just conformance path/to/adapter.wasm`.
+# `--workspace` keeps the feature set of `cargo test --workspace`, so its build is reused
+# (with `-p byoc-tests` cargo unifies other features and rebuilds wasmtime and the host).
 conformance wasm:
-    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test -p byoc-tests --test integration polyglot::external
+    BYOC_CONFORMANCE_WASM="$(realpath {{wasm}})" cargo test --workspace --test integration polyglot::external
 
 # Run every test (the README's test command).
 test:
@@ -23,11 +25,11 @@ test:
 
 # The end-to-end demo on the embedded memory adapter.
 demo:
-    cargo run -p byoc -- demo
+    cargo run -p byoc-cli -- demo
 
 # Serve the memory adapter over the HTTP cache protocol (token from BYOC_SERVE_TOKEN).
 serve:
-    cargo run -p byoc -- serve --listen 127.0.0.1:7070
+    cargo run -p byoc-cli -- serve --listen 127.0.0.1:7070
 
 # Formatting and lints, as CI checks them.
 lint:
@@ -49,8 +51,8 @@ fuzz-redis cases="20000":
 # Criterion benchmarks (bench profile): memory/filesystem baselines, component start and
 # epoch cost, typed cache and near cache, Redis (latency, throughput, MGET), after the hits
 # of BYOC and moka measured in alternation (`paired`). glibc's `rep movsb` memcpy is not
-# used: on this AMD VM it made a 64 KiB copy take ~24 µs instead of ~1.5 µs, at random
-# per run and per code path (BENCHMARKS.md, tenth sitting).
+# used: on some AMD CPUs it makes large copies many times slower, at random per run and
+# per code path (BENCHMARKS.md, Method).
 no_rep_movsb := "GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=1073741824"
 bench:
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench paired

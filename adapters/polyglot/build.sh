@@ -46,10 +46,9 @@ log() { echo "polyglot: $*" >&2; }
 
 # `cargo install` of a pinned version, with only the features the build needs. Built in
 # the dev profile without debug info, all of them in one target dir (they share many of
-# the wasm-tools crates), which is removed once the tools are in place: the release
-# profile took ~11.5 of CI's ~32 minutes on 2 cores, against ~4 this way, for tools that
-# run for a few seconds in all (measured; `wac plug` of the Python component takes 3.7 s
-# instead of 0.25 s).
+# the wasm-tools crates), which is removed once the tools are in place: building them
+# optimised took a large share of a CI run, for tools that run for a few seconds in all
+# (BENCHMARKS.md, "Design choices").
 cargo_tool() {
   local bin="$1" crate="$2" version="$3"
   shift 3

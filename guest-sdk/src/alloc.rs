@@ -21,9 +21,9 @@ pub const LARGE_ALIGN: usize = 16;
 ///
 /// Why: a guest's `memory.copy` (every clone of a value) is run by the host's `memmove`.
 /// On x86-64 with glibc, `memmove` copies large blocks with `rep movsb`, which on some
-/// CPUs (measured on this project's AMD EPYC machines) is about 16 times slower when the
-/// destination is 8 bytes off a 16-byte boundary and the source is not: a 64 KiB copy took
-/// 19 µs instead of 1.2 µs. Rust's allocator on `wasm32-unknown-unknown` aligns blocks to
+/// CPUs (this project's AMD EPYC machines among them) is many times slower when the
+/// destination is 8 bytes off a 16-byte boundary and the source is not (BENCHMARKS.md).
+/// Rust's allocator on `wasm32-unknown-unknown` aligns blocks to
 /// 8 bytes only, so which copies were slow depended on where blocks happened to land.
 /// (On `wasm32-wasip2`, wasi-libc's allocator aligns every block to 16 bytes already.)
 /// Small blocks keep the 8-byte alignment, so small allocations cost what they did.

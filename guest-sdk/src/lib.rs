@@ -1,28 +1,17 @@
 //! Write a BYOC cache adapter in a few dozen lines of Rust.
 //!
-//! An adapter is a WebAssembly component (`wasm32-wasip2`, or `wasm32-unknown-unknown`
-//! linked by `wasm-component-ld`: see `docs/writing-adapters.md`) exporting the `adapter`
-//! world of the `byoc:cache` WIT package. This crate owns the generated bindings: you implement the
-//! [`Adapter`] trait — `open`, `get`, `set`, `delete` and `keys` — and call
-//! [`export_adapter!`]. The SDK derives everything else:
-//!
-//! - key validation, TTL arguments (`set` with TTL 0 is rejected) and glob patterns are
-//!   checked before your code runs;
-//! - TTL bookkeeping: entries carry an absolute expiry (wall clock, ms since the UNIX
-//!   epoch), expired entries read as missing and are deleted lazily; `ttl` and `expire`
-//!   are built on `get`/`set`;
-//! - `exists`, `get-multi`, `set-multi`, `delete-multi` from the single-key operations,
-//!   and the packed `bulk` fast path (`wit/bulk.wit`) from `get-multi`;
-//! - `scan` (paged, sorted, exactly-once) and `clear` from [`Adapter::keys`];
-//! - hit/miss counters for `stats`, and configuration checked against
-//!   [`Adapter::config_fields`] before [`Adapter::open`].
-//!
-//! Override any provided method to implement it natively, and list it in
-//! [`Adapter::NATIVE`] so `info` reports it truthfully.
+//! An adapter is a WebAssembly component exporting the `adapter` world of the `byoc:cache`
+//! WIT package (build targets: `docs/writing-adapters.md`). You implement the [`Adapter`]
+//! trait — `open`, `get`, `set`, `delete` and `keys` — and call [`export_adapter!`]. The
+//! SDK checks keys, TTLs, patterns and configuration ([`Adapter::config_fields`]) before
+//! your code runs, keeps TTLs as absolute expiries (expired entries read as missing),
+//! derives `exists`, the multi-key operations, the packed `bulk` export, paged `scan` and
+//! `clear`, and counts hits and misses for `stats` (the rest comes from
+//! [`Adapter::usage`]). Override a provided method to implement it natively, and list it in
+//! [`Adapter::NATIVE`].
 //!
 //! With the `redis` feature, the `redis` module binds the host's native Redis import
-//! (`wit/redis.wit`) for adapters whose grant names a Redis server or cluster;
-//! `adapters/redis` is such an adapter.
+//! (`wit/redis.wit`); `adapters/redis` is such an adapter.
 //!
 //! ```ignore
 //! use byoc_guest_sdk::{Adapter, Config, Entry, Result};

@@ -27,9 +27,8 @@ pub const DEFAULT_NEAR_MAX_STALENESS: Duration = Duration::from_secs(1);
 const MAX_STALENESS: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
 
 /// The L1: keys hashed with foldhash, seeded at random per cache. moka's default,
-/// SipHash-1-3, made a 64 B hit on a 10-byte key 16–22 ns slower (106–138 ns with
-/// foldhash; interleaved runs, BENCHMARKS.md); the random seed still keeps a key's bucket
-/// unpredictable to whoever picks the keys.
+/// SipHash-1-3, made a hit on a short key measurably slower (BENCHMARKS.md); the random
+/// seed still keeps a key's bucket unpredictable to whoever picks the keys.
 type L1 = Cache<String, NearEntry, foldhash::fast::RandomState>;
 
 /// Write-epoch stripes: a fill is dropped when a write hit its key's stripe meanwhile.
@@ -58,7 +57,7 @@ pub enum NearTtl {
 /// Every entry lives at most `max_staleness` after it was stored: that is moka's
 /// cache-wide `time_to_live`, checked on each read at no cost beyond moka's own. Only an
 /// entry with an earlier end carries `expires_at`, and only a hit on such an entry reads
-/// the clock again. (A per-entry moka `Expiry` made every hit pay for it: ~12 ns.)
+/// the clock again. (A per-entry moka `Expiry` made every hit pay for it.)
 #[derive(Clone)]
 struct NearEntry {
     value: Bytes,

@@ -2,7 +2,7 @@
 //! noisy machine.
 //!
 //! Criterion measures one bench after the other; on a shared VM the speed of the machine
-//! drifts between them (moka's own hit measured 141–208 ns in back-to-back runs here), so
+//! drifts between them (moka's own hit moves by tens of percent between runs here), so
 //! the ratio of two criterion figures carries that drift. Here each round times a slice of
 //! the baseline and a slice of BYOC right after each other (in alternating order), and the
 //! ratio is taken per round: its median over the rounds is the figure to compare with a

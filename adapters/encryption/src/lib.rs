@@ -1,23 +1,14 @@
 //! The BYOC encryption wrapper: values are sealed with XChaCha20-Poly1305 before they
 //! reach the layer below, and opened on the way back.
 //!
-//! - **Keys** come from this wrapper's configuration (the cache's grant), never from the
-//!   inner provider: `keys` lists `ID:HEX` entries (a key id and 32 bytes in hex) and
-//!   `current` names the id new values are sealed with. Any listed key opens values, so
-//!   rotation is: add the new key, make it current, keep the old one until its values are
-//!   gone.
-//! - **Envelope** (what the inner layer stores): `0xE1` (format version 1), the key id
-//!   length (1 byte) and id, a random 24-byte nonce (WASI random), then ciphertext and
-//!   16-byte tag.
-//! - **Binding**: the associated data is `byoc:encryption:v1`, the cache key and the key
-//!   id, so a value copied to another key, or relabelled with another key id, fails to
-//!   open.
-//! - **Tampering**: a value that fails to open — tampered, truncated, sealed under an
-//!   unknown key, or not sealed at all — is an `internal` error (`on-tamper: error`, the
-//!   default) or a miss (`on-tamper: miss`); never garbage, never the stored bytes.
-//!   Failures are counted in `stats` as `encryption.open-failures`.
-//! - **Not encrypted**: key names, TTLs and sizes (a value's length shows through, plus 42
-//!   bytes or more of envelope). `scan`, `ttl`, `expire`, `delete`, `clear` pass through.
+//! Keys come from this wrapper's configuration (`keys`: `ID:HEX` entries; `current`: the id
+//! new values are sealed with; any listed key opens, which allows rotation), never from the
+//! inner provider. The cache key and the key id are associated data, so a value copied to
+//! another key fails to open. A value that fails to open is an `internal` error
+//! (`on-tamper: error`, the default) or a miss (`on-tamper: miss`), never garbage, and is
+//! counted as `encryption.open-failures`. Key names, TTLs and sizes are not encrypted;
+//! `scan`, `ttl`, `expire`, `delete` and `clear` pass through. The envelope's format:
+//! `docs/internals.md`, "Encryption envelope".
 
 use byoc_guest_sdk::{
     Capabilities, Config, ConfigField, ConfigKind, Error, Item, Result, Stat, Stats, Wrapper, inner,

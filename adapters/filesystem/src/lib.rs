@@ -10,27 +10,10 @@
 //! - `fsync` (boolean, default false): whether every write is flushed to stable storage
 //!   (`sync_all` on the temporary file) before it is renamed into place.
 //!
-//! # Files
-//!
-//! An entry lives in a file named `<ns>k-<hex of the key's UTF-8>` (lowercase hex) when
-//! that name is at most [`MAX_HEX_NAME`] characters, else `<ns>h-<SHA-256 of the key>`;
-//! `<ns>` is `namespace.` or empty. Names only ever hold `[0-9a-z.-_]`, so no key can name
-//! a path outside the directory (`..`, `/`, `\`, NUL, absolute paths) and two keys never
-//! collide on a case-insensitive file system. Every file holds the key (2-byte length,
-//! little-endian, then the bytes) followed by the SDK's [`Entry::encode`] (format byte,
-//! expiry, value), so listing gives back the original keys and a hashed name is checked
-//! against the key it stores.
-//!
-//! # Crash safety
-//!
-//! A write goes to a fresh temporary file (`<ns>tmp-<random>`) which is then renamed over
-//! the entry's file; a rename replaces the name atomically, so a reader — in this process
-//! or another one sharing the directory — sees the old file or the new one, never a torn
-//! value. With `fsync`, the temporary file's data is flushed before the rename (the
-//! directory itself cannot be synced through WASI, so a power loss may still lose the most
-//! recent renames, but never tears a value). A writer killed mid-write leaves at most a
-//! temporary file, which is never read and which `clear` removes. Two processes sharing
-//! the directory: the last rename wins.
+//! File names are built from the key's hex (or its SHA-256, see [`MAX_HEX_NAME`]), so no
+//! key can name a path outside the directory; a write goes to a temporary file renamed over
+//! the entry, so no reader sees a torn value. File format and crash safety:
+//! `docs/internals.md`, "Filesystem adapter".
 
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, sorted_page};

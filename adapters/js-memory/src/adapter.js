@@ -1,9 +1,10 @@
 // BYOC in-memory cache adapter in JavaScript: world `byoc:cache/adapter` (wit/worlds.wit).
 //
 // Exports `lifecycle` (describe, init) and `provider` (every operation natively). Built into
-// a component with componentize-js through `jco componentize` (see ../polyglot/build.sh).
+// a component by calling componentize-js directly (see ../polyglot/build.sh; `jco
+// componentize` cannot read the WIT folder).
 //
-// WIT -> JS mapping used here (jco / componentize-js conventions):
+// WIT -> JS mapping used here (componentize-js conventions):
 // - `list<u8>` is a Uint8Array, `u64` a BigInt, `u32` a number, `option<T>` is T or undefined;
 // - a `result<T, error>` export returns T, and reports the error by throwing a
 //   `{ tag: 'invalid-key', val: 'message' }` object (the `error` variant case);

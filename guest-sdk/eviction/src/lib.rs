@@ -1,22 +1,15 @@
 //! Eviction policies of the BYOC memory adapter, as plain Rust.
 //!
-//! The memory adapter (compiled to WebAssembly) and the host's hit-ratio tool (native)
-//! both use this crate, so a trace replayed natively makes exactly the decisions the
-//! adapter makes.
+//! The memory adapter (compiled to WebAssembly) and the host's hit-ratio tool (native) both
+//! use this crate, so a trace replayed natively makes exactly the decisions the adapter
+//! makes.
 //!
 //! [`WTinyLfu`] is W-TinyLFU with an adaptive window, after Caffeine: new entries enter a
-//! small LRU *window*; an entry leaving the window must beat the *probation* segment's
-//! least recent entry on estimated frequency ([`FrequencySketch`]: a count-min sketch with
-//! a doorkeeper and periodic aging) to stay; entries used again in probation move to a
-//! *protected* segment. The window is sized from ghost hits, as ARC sizes its recency
-//! list: misses on keys the window recently rejected argue for growing it, misses on keys
-//! the main space recently evicted for shrinking it; they are judged in samples by a sign
-//! test, so recency-heavy workloads get a large window (LRU-like), frequency-heavy ones a
-//! small one, and a stationary load does not make it wander. When the hit rate drops
-//! sharply from one period to the next (the load changed), the window restarts from its
-//! start size, which escapes states a local search cannot leave. Caffeine's hit-rate hill climber was
-//! replaced because on this project's synthetic suite it followed sampling noise on
-//! stationary traces and moved too slowly on recency-heavy ones (BENCHMARKS.md).
+//! small LRU window; one leaving it must beat the probation segment's least recent entry on
+//! estimated frequency ([`FrequencySketch`]) to stay; entries used again move to a
+//! protected segment. The window is sized from ghost hits, judged in samples by a sign
+//! test, and restarts from its start size when the hit rate drops sharply. Why each choice:
+//! `docs/internals.md`, "The eviction policy".
 //!
 //! ```
 //! use byoc_eviction::WTinyLfu;

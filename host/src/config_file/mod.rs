@@ -3,42 +3,19 @@
 //! ```yaml
 //! caches:
 //!   - name: sessions                 # [a-z0-9_-], unique
-//!     provider: memory               # a registered provider, or a path to a .wasm component
+//!     provider: memory               # a registered provider, or a .wasm component's path
 //!     config: { max-bytes: 64MiB, eviction: lru }
 //!     key-prefix: "session:"
 //!     default-ttl: 30m
-//!     serializer: postcard           # or json
-//!   - name: secrets
-//!     provider: encryption           # a wrapper: its layers below, in `inner`
-//!     config: { keys: ["k1:${BYOC_KEY}"] }
-//!     inner:
-//!       - provider: filesystem
-//!         config: { dir: /var/cache/byoc, create: true }
-//!   - name: custom
-//!     provider: ./adapters/my-cache.wasm   # relative to this file
-//!     sha256: 4c1f…                  # optional pin: any other file is refused
-//!     grants:
-//!       dirs: [{ path: ./data, guest: /data, mode: rw }]
-//!       offload-file-io: false       # true: file operations on tokio's blocking pool
-//!       http: ["https://cache.internal:8443"]
-//!       redis: { url: "redis://127.0.0.1:6379", namespace: "custom:" }
-//!     limits: { memory: 64MiB, call-deadline: 2s }
-//!     partitions: 1                  # instances the keys are spread over (default 1)
-//!     sync-calls: false              # no fiber per call (WasmProviderBuilder::sync_calls)
-//!     warm-up: 1000                  # hot keys copied into a new version on reload
-//!     reload: true                   # watch the component file (default: true)
-//!     near: { max-entries: 10000, max-staleness: 1s }   # host-side L1 (NearCache)
 //! ```
 //!
-//! Every field is checked when the file is read: unknown fields, bad sizes and
-//! durations, unset environment variables, duplicate names are [`Error::Config`] errors
-//! naming the file, the cache, the field and (where the YAML parser gives it) the line.
-//! Provider-specific fields (`config:`) are checked against the provider's schema when
-//! the caches are built ([`Caches::open`](crate::Caches::open)), with errors naming the cache.
-//!
-//! Text anywhere may use `${NAME}` / `${NAME:-default}` environment interpolation;
-//! values taken from the environment, and fields named like secrets (`keys`, `token`,
-//! `password`, …), are never printed: see [`ConfigFile::describe`].
+//! Every field is checked when the file is read: unknown fields, bad sizes and durations,
+//! unset environment variables and duplicate names are [`Error::Config`] errors naming the
+//! file, the cache, the field and (where the YAML parser gives it) the line. Provider
+//! fields (`config:`) are checked against the provider's schema when the caches are built
+//! ([`Caches::open`](crate::Caches::open)). `${NAME}` / `${NAME:-default}` interpolate the
+//! environment; values taken from it, and fields named like secrets, are never printed (see
+//! [`ConfigFile::describe`]). Every field: `docs/configuration.md`.
 
 mod limits;
 mod text;

@@ -1,61 +1,17 @@
 //! Auto-pipelining of concurrent single-key reads (`get`, `exists`, `pttl`) on one server.
 //!
-//! Every read joins a queue. A caller that finds room for another batch becomes a *leader*:
-//! it takes everything queued (itself included, at most the grant's
-//! [`max_batch`](super::RedisGrant::max_batch)) and sends it at once as **one command**
-//! (other batches may be in flight meanwhile, see below):
-//! the distinct keys of the GETs as one MGET (one GET when there is a single key, so a
-//! caller alone sends exactly what it would send unbatched), or, when EXISTS or PTTL are
-//! in the batch, one pipeline of that MGET and one EXISTS / PTTL per distinct key. Each
-//! caller then gets its own answer, mapped back by position. Callers that arrive while the
-//! most batches are in flight queue for the next one; when the batch is answered, the leader
-//! delivers every answer, then hands leadership to the newest queued caller (the one with
-//! the most time left). Up to four batches are in flight: a caller that finds fewer on
-//! the wire becomes another leader, and such a leader or a handed-over one first
-//! yields to the runtime once, so the tasks ready to run (callers just answered, new
-//! callers) queue their reads into its batch before it is sent, and the host's work on the
-//! next batch overlaps Redis' work on the previous one. There are no timers: nobody waits
-//! for company, and a caller alone (no batch in flight) sends its read at once as its own
-//! command, paying a lock (no channel, no batch vectors). Reads beyond the limit wait for a
-//! later batch. (Measured in debug tests: 3072 GETs from 256 tasks over the 16 pooled
-//! instances take ~500 GET/MGET commands; 4096 GETs from 256 tasks calling the import
-//! directly take ~70.)
+//! Every read joins a queue. A caller that finds room for another batch (up to
+//! [`MAX_IN_FLIGHT`] are in flight) leads one: it yields to the runtime once, then sends
+//! everything queued (at most [`max_batch`](super::RedisGrant::max_batch)) as one command,
+//! an MGET or one pipeline, and gives each caller its answer by position. A caller alone
+//! sends its read at once as its own command. Writes, multi-key calls and clusters are not
+//! batched. Keys are namespaced before they are queued; a failed batch fails each caller
+//! with the same typed error (retried once, as every read is idempotent); a leader dropped
+//! mid-batch hands its waiters their keys back. The leader's one timer answers every caller
+//! whose deadline has passed, so a queued caller arms no timer of its own.
 //!
-//! Writes (SET, DEL, ...) and multi-key calls are not batched: they go as their own
-//! command (multi-key calls are already one round trip), on the same multiplexed
-//! connection, which pipelines concurrent commands on the socket.
-//!
-//! Keys are namespaced by the caller before they enter the queue, so a batch only holds
-//! keys of this grant's namespace, and answers are matched to callers by position in the
-//! batch, never by key.
-//!
-//! Reads in a batch are sent after every one of its callers arrived and answered before
-//! any of them returns, so sharing one read of a key between callers is linearizable: a
-//! caller never sees a value older than its own call (a write that finished before the
-//! read started is seen).
-//!
-//! Failures: the batch runs with the import's usual retry-once after a reconnect or a
-//! response timeout (every read is idempotent). A failed batch fails each of its callers
-//! with the same typed error. A leader whose call is dropped mid-batch (its caller gave
-//! up) hands each waiter its key back and they queue again, and leadership passes on (it
-//! is a drop guard), so no waiter is left without a leader.
-//!
-//! Deadlines, with one timer per batch: every caller has its own deadline (the grant's,
-//! clamped to its wasm call's), and a queued caller arms **no timer**. The leader's one
-//! timer (which also times the response, see [`Connection::attempt_until`]) fires at the
-//! earliest deadline of its batch's callers and of the oldest queued caller; when it
-//! fires, every caller of the batch or the queue whose deadline has passed is answered
-//! `unavailable`, and the timer moves on to the next deadline. When the leader's own
-//! deadline passes, it is answered `unavailable` too and the rest of its batch get their
-//! keys back and go round again. This bounds a queued caller only if some batch in
-//! flight will look at the queue by its deadline: a caller queues timer-free when its
-//! deadline is no earlier than that of any caller already taking part (then every leader
-//! in flight, and every later one while it waits, fires by its deadline); otherwise
-//! (its wasm call is about to end, or it was sent round again) it waits with a timer of
-//! its own. Answers may come up to one timer resolution (1 ms) and a task wake-up late.
-//!
-//! Only a single server is batched: on a Redis Cluster, reads go one command per call (the
-//! cluster connection routes each by its slot).
+//! Why each rule, linearizability and the deadline argument: `docs/internals.md`, "Redis
+//! auto-pipelining".
 
 use super::conn::{Connection, RunError};
 use crate::wasm::bindings::byoc::cache::types::Error as WitError;
@@ -66,10 +22,9 @@ use tokio::sync::oneshot;
 
 /// Batches in flight at once on the connection. While some are on the wire (and Redis
 /// works on them), the next one collects reads and is sent when the runtime has nothing
-/// else to run, so the host's work overlaps the round trip. Four (measured, one client
-/// CPU): with two, 16 concurrent readers waited behind two round trips (102 K GET/s
-/// against 146 K/s unbatched); with eight, 256 readers sent smaller batches (217 K/s);
-/// four kept 256 readers at redis-rs's rate and gave 16 readers 153 K/s.
+/// else to run, so the host's work overlaps the round trip. Four, measured: with two, 16
+/// concurrent readers waited behind two round trips; with eight, 256 readers sent smaller
+/// batches; four kept both near their best (figures in BENCHMARKS.md).
 const MAX_IN_FLIGHT: usize = 4;
 
 /// A single-key read that can be batched.

@@ -1,33 +1,14 @@
 //! Coalescing of concurrent `get`s of a pooled provider into multi-key reads.
 //!
-//! A `get` that finds fewer than [`MAX_IN_FLIGHT`] reads in flight runs at once, as its
-//! own call (a caller alone pays two uncontended lock round trips and nothing else).
-//! Callers that arrive while that many are in flight queue; the first of them *leads*:
-//! it waits for a read to finish, then takes the queue (itself first, at most the
-//! batch's size, oldest first) and sends it as **one multi-key read** (for the Redis
-//! adapter: one call into one instance and one MGET, instead of one call, one fiber
-//! switch and one GET per caller). A key asked by several callers of a batch is read
-//! once. Each caller gets its own value, mapped by position. If callers are still queued
-//! after a leader took its batch, leadership passes to the oldest of them, who waits for
-//! the next free slot, so up to [`MAX_IN_FLIGHT`] batches are in flight. Nobody waits
-//! for company: a batch is whatever queued while the reads ahead of it were in flight.
+//! A `get` that finds fewer than [`MAX_IN_FLIGHT`] reads in flight runs at once, as its own
+//! call. Callers arriving while that many are in flight queue; the first of them leads:
+//! when a read finishes it takes the queue (at most the batch's size, distinct keys once)
+//! into one instance as one multi-key read, and each caller gets its own value by position.
+//! A batch that fails `unavailable` fails each caller; any other failure has each caller
+//! read its key alone, so a bad key affects no one else. A queued caller arms no timer; a
+//! leader waits at most [`MAX_SLOT_WAIT`] for a slot.
 //!
-//! Reads in a batch start after every one of its callers arrived and are answered
-//! before any of them returns, so a caller never sees a value older than its own call
-//! (a write that finished before its `get` started is seen).
-//!
-//! Failures: a batch that fails with [`Error::Unavailable`] (the backend did not answer)
-//! fails each of its callers with that error: they would all have met it. Any other
-//! failure of a batch of several callers (a trap, an exceeded deadline, an answer over
-//! the response limit, a wrong number of values) may belong to one key, so each caller
-//! then reads its key alone, with exactly the outcome an uncoalesced `get` has. A caller
-//! whose leader was dropped (its caller gave up) reads its key alone too, or leads in its
-//! place; nobody is left without an answer.
-//!
-//! Time: a queued caller arms no timer; the leader arms one while it waits for a slot.
-//! It waits at most [`MAX_SLOT_WAIT`] for a read in flight to end, then sends its batch
-//! anyway, so reads in flight that stall do not hold the queue until their deadline (the
-//! batch has the provider's usual deadlines).
+//! Why, and why this is linearizable: `docs/internals.md`, "Coalesced gets".
 
 use crate::provider::MultiValue;
 use crate::{Error, Result};
@@ -41,7 +22,7 @@ use tokio::sync::{Notify, oneshot};
 pub(crate) const MAX_IN_FLIGHT: usize = 4;
 
 /// The longest a leader waits for a read in flight to end before it sends its batch
-/// anyway (beyond [`MAX_IN_FLIGHT`]). Reads take about a round trip (~0.1 ms on loopback),
+/// anyway (beyond [`MAX_IN_FLIGHT`]). Reads take about a round trip, far less than this,
 /// so this only fires when the backend stalls: a queued caller then waits at most this
 /// long before its batch is sent, not for the stalled reads' deadline.
 pub(crate) const MAX_SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(10);

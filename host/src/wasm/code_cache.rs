@@ -1,24 +1,14 @@
 //! Compiled components on disk, loaded by mapping the file.
 //!
-//! An entry is the serialized output of `Engine::precompile_component`, stored
-//! uncompressed as `<sha256 of the component>-<engine hash>.cwasm`: a hit is one `mmap`
-//! (`Component::deserialize_file`), with no decompression and no copy. (wasmtime's own
-//! cache compresses entries with zstd; decompressing the memory adapter's took most of a
-//! 2 ms cached load.) The engine hash is wasmtime's precompile-compatibility hash, so
-//! another wasmtime version or engine configuration never reads an entry it did not
-//! write; an entry wasmtime refuses anyway is compiled again and replaced.
+//! An entry is the serialized output of `Engine::precompile_component`, stored uncompressed
+//! as `<sha256 of the component>-<engine hash>.cwasm`, so a hit is one `mmap`
+//! (`Component::deserialize_file`) with no decompression. The engine hash keeps another
+//! wasmtime version or configuration from reading an entry it did not write.
 //!
-//! # Trust
-//!
-//! Loading machine code from a file trusts the file. The directory is created with mode
-//! `0700`, and a directory that group or others may write to is not used (every load
-//! compiles instead). Entries are written to a temporary file and renamed into place, so
-//! a crash never leaves a torn entry under an entry's name.
-//!
-//! # Growth
-//!
-//! A load that hits refreshes its entry's modification time (at most once a day);
-//! writing a new entry removes entries not used for [`STALE_AFTER`].
+//! Loading machine code trusts the file: the directory is created with mode `0700`, and one
+//! that group or others may write to is not used. Entries are written to a temporary file
+//! and renamed into place. Entries not used for [`STALE_AFTER`] are removed when a new one
+//! is written. More: `docs/internals.md`, "The compiled-code cache".
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

@@ -1,37 +1,16 @@
-//! The wall-clock deadline around a call, paid for only by calls that wait, and by a
-//! timer only when what they wait for is not bounded already.
+//! The wall-clock deadline around a call, paid for only by calls that wait, and by a timer
+//! only when what they wait for is not bounded already.
 //!
-//! `tokio::time::timeout` reads the clock and registers a timer on every call, which is
-//! a measurable share of a ~1 µs in-memory hit, and of a Redis call's CPU under load.
-//! Most calls into an in-memory adapter finish in their first poll: they never wait, so
-//! they cannot hang in a host import and need no timer. [`within`] starts the deadline
-//! at the first poll that returns `Pending`. A guest that computes without waiting is
-//! stopped by epoch interruption instead.
-//!
-//! A call that waits in a host import which bounds its own wait needs no timer either.
-//! While [`within`] polls its call, the call's deadline is visible to the host imports
-//! polled on the same thread ([`call_deadline`], which keeps the grace for the guest to
-//! answer after the import); an import that will wake its caller by then (the Redis
-//! import: its grant deadline clamped to the call's) says so with
-//! [`wakes_by`] each time it returns `Pending`. [`within`] arms its timer only when a
-//! wait made no such promise (or promised a later wake-up), and checks the clock at every
-//! later poll, so a guest that keeps calling bounded imports is still abandoned at the
-//! deadline: its next poll after the deadline ends it. Every `Pending` poll is judged on
-//! its own, so a wait that made a promise followed by one that made none arms the timer.
-//!
+//! [`within`] starts the deadline at the first poll that returns `Pending` (a call that
+//! never waits cannot hang in a host import; a guest that computes is stopped by epoch
+//! interruption). While it polls, the call's deadline is visible to host imports on the
+//! same thread ([`call_deadline`]); an import that will wake its caller by then says so
+//! with [`wakes_by`], and [`within`] arms a timer only for waits that made no such promise.
 //! The first epoch tick a guest meets in a poll neither yields nor interrupts it
-//! ([`first_tick_of_poll`]): that tick may have passed while the call waited in an
-//! import or sat in the run queue, and says nothing of the guest. A guest that resumes
-//! after an import answered (on time, but woken late on a busy machine) thus finishes in
-//! that poll: a yield there would let the clock check after it abandon the call, and an
-//! interrupt would trap it, though the guest did nothing wrong. A guest that computes
-//! meets a second tick in the poll about one tick later, and yields or is interrupted
-//! then; one that keeps waiting is ended by the clock check after a wait.
+//! ([`first_tick_of_poll`]): it may have passed while the call waited, and says nothing of
+//! the guest. The scope is a thread-local set for one poll; nested calls set their own.
 //!
-//! The scope is a thread-local set for the duration of one poll (the host imports of a
-//! wasm call are polled inside the call's poll, on the same thread); nested calls (a
-//! wrapper's `inner` provider that is itself a wasm provider) each set their own and
-//! promise their own deadline to the call around them.
+//! The full reasoning: `docs/internals.md`, "Call deadlines".
 
 use std::cell::Cell;
 use std::future::Future;

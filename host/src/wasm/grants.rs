@@ -36,9 +36,8 @@ pub struct Grants {
     ///
     /// On the worker thread, an operation costs what the system call costs, as with
     /// `std::fs`. Offloaded, each one (open, stat, read, each directory entry) adds a hop
-    /// to another thread and back: on a 2-core VM, the filesystem adapter's 1 KiB read
-    /// from the page cache measured ~15 µs on the worker thread and ~86 µs offloaded
-    /// (`std::fs::read`: ~6 µs; BENCHMARKS.md). Offload only for a directory on a file
+    /// to another thread and back, which costs several times the read itself from the page
+    /// cache (BENCHMARKS.md). Offload only for a directory on a file
     /// system that can stall (a network mount): an offloaded call past its deadline
     /// returns [`crate::Error::DeadlineExceeded`] at once, while an operation stuck on the
     /// worker thread holds that thread, and the caller, until the system call returns.

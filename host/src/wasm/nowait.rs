@@ -1,19 +1,13 @@
-//! The imports of instances called synchronously ([`WasmProviderBuilder::sync_calls`]):
-//! the WASI interfaces that never wait, and `wasi:io` whose waiting functions answer at
-//! once or trap.
+//! The imports of instances called synchronously ([`WasmProviderBuilder::sync_calls`]): the
+//! WASI interfaces that never wait, and `wasi:io` whose waiting functions answer at once or
+//! trap.
 //!
-//! A synchronous call runs on the caller's thread, inside the async runtime, so an import
-//! cannot wait there: `wasmtime-wasi`'s synchronous `wasi:io` would start a nested runtime
-//! (which panics inside one). Here every function that may wait — `poll`, `block`, the
-//! `blocking-*` stream functions, the stream destructors — polls its operation once. If
-//! the operation is ready (always, for the streams a store has: stdin closed, stdout and
-//! stderr discarded), it answers; otherwise the call traps with a message saying so. The
-//! rest of `wasi:io`, clocks, randomness and `wasi:cli` are linked as `wasmtime-wasi` has
-//! them: none of them waits.
-//!
-//! Nothing else is linked. A component importing anything more (files, sockets, HTTP,
-//! Redis, the `inner` layers) cannot be instantiated with this linker, and is called on a
-//! fiber instead.
+//! A synchronous call runs on the caller's thread, inside the async runtime, where an
+//! import cannot wait. Every `wasi:io` function that may wait polls its operation once:
+//! ready (always, for the streams a store has), it answers; otherwise the call traps saying
+//! so. Clocks, randomness, `wasi:cli` and the rest of `wasi:io` are linked as
+//! `wasmtime-wasi` has them. Nothing else is linked: a component importing more is called
+//! on a fiber instead. Why: `docs/internals.md`, "Synchronous calls".
 //!
 //! [`WasmProviderBuilder::sync_calls`]: super::WasmProviderBuilder::sync_calls
 

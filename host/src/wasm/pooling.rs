@@ -17,9 +17,9 @@ const TABLES_PER_COMPONENT: u32 = 8;
 ///
 /// Where the kernel offers the `PAGEMAP_SCAN` ioctl (Linux 6.7 and later), only the
 /// pages the instance actually touched are reset ([`PoolingAllocationConfig::pagemap_scan`]
-/// is `Auto`: elsewhere every kept byte is zeroed). Measured side by side on the
-/// memory adapter: pooled instantiate-and-drop 10.4 → 9.2 µs. A larger budget did not
-/// help further (1 MiB: 9.1–10.4 µs) and would keep that much memory resident per slot.
+/// is `Auto`: elsewhere every kept byte is zeroed), which made pooled instantiation
+/// faster. A larger budget did not help further and would keep that much memory resident
+/// per slot (BENCHMARKS.md).
 const KEEP_RESIDENT: usize = 64 << 10;
 
 /// A pooling strategy for `instances` component instances alive at once.

@@ -221,8 +221,8 @@ impl WasmProviderBuilder {
     /// A call into wasm normally runs on a fiber (wasmtime's `call_async`): the guest may
     /// wait in a host import, and a busy guest yields to the executor within about two
     /// epoch ticks.
-    /// A synchronous call skips the fiber, ~200 ns less a call (measured on the memory
-    /// adapter's hit, 64-byte values), but holds the caller's worker thread until it
+    /// A synchronous call skips the fiber, a large share of a small in-memory hit
+    /// (BENCHMARKS.md), but holds the caller's worker thread until it
     /// returns or its [deadline](Limits::call_deadline) traps it. So take it only for
     /// adapters trusted to answer quickly, as the built-in `memory` adapter does.
     ///
@@ -663,7 +663,7 @@ impl Provider for WasmProvider {
         validate_key(key)?;
         let value = match &self.coalescer {
             // Boxed: the coalescing future is large, and every `get` future (an in-memory
-            // hit included) would carry its size (measured: ~70 ns a hit).
+            // hit included) would carry its size, measurably slowing every hit.
             Some(coalescer) => {
                 let batch = |keys: Vec<String>| async move { self.read_multi(&keys).await };
                 Box::pin(coalescer.read(key, || self.get_alone(key), batch)).await?

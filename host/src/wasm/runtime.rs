@@ -68,7 +68,7 @@ pub struct RuntimeConfig {
     /// --call-graph dwarf`, a debugger, the `backtrace` crate. BYOC's own errors do not:
     /// traps, wasm backtraces and host panics work the same without them. Leaving them
     /// out makes every load cheaper (they are registered with the system unwinder
-    /// function by function: ~4 % of a load from the code cache, measured). Code cached
+    /// function by function, a measurable share of a load from the code cache). Code cached
     /// with one setting is recompiled, not reused, under the other.
     pub native_unwind_info: bool,
     /// Whether wasmtime names every function it compiles or loads for this runtime in
@@ -202,7 +202,7 @@ impl Runtime {
         let mut wasm = Config::new();
         wasm.epoch_interruption(config.epoch_interruption)
             // BYOC's guests are WASIp2 components; the p3 concurrency machinery costs
-            // ~350 ns a call and is not needed.
+            // time on every call and is not needed.
             .concurrency_support(false)
             .max_wasm_stack(config.max_wasm_stack)
             // A fiber's stack holds its guest's wasm, the host's frames, and a synchronous

@@ -7,7 +7,7 @@
 //! with a message, or fails under `BYOC_REQUIRE_SERVICES=1`.
 //!
 //! `external` runs the suite on any component: `BYOC_CONFORMANCE_WASM=path/to/adapter.wasm
-//! cargo test -p byoc-tests --test integration polyglot::external`.
+//! cargo test --workspace --test integration polyglot::external`.
 
 use byoc::wasm::ALLOWED_IMPORTS;
 use byoc::{AdapterConfig, Error, Provider, Registry, StackSpec};
