@@ -58,7 +58,8 @@ include!(concat!(env!("OUT_DIR"), "/adapter_hashes.rs"));
 /// [`Runtime::load`], without hashing the component (its SHA-256 is computed at build
 /// time), so a load served by the compiled-code cache is only a file mapping.
 pub fn load_memory_adapter(runtime: &Runtime) -> Result<AdapterComponent> {
-    runtime.load_hashed(crate::MEMORY, MEMORY_ADAPTER, MEMORY_SHA256)
+    // Named as the registry names it (`crate::MEMORY`).
+    runtime.load_hashed("memory", MEMORY_ADAPTER, MEMORY_SHA256)
 }
 
 #[cfg(test)]
@@ -81,7 +82,7 @@ mod tests {
         }
     }
 
-    /// The memory adapter is built without std's WASI support (`host/build.rs`): it
+    /// The memory adapter is built without std's WASI support (`host/byoc/build.rs`): it
     /// imports the contract's types, a wall clock and a hash seed, and nothing else. A
     /// change that pulls std's WASI imports back in (a `SystemTime`, a print) shows here.
     #[test]

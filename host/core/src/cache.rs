@@ -21,8 +21,8 @@ pub const DECODE_FAILURES: &str = "cache.decode-failures";
 /// returns `User`s.
 ///
 /// ```
-/// # async fn demo() -> byoc::Result<()> {
-/// use byoc::{Contract, Json, NativeMemoryProvider};
+/// # async fn demo() -> byoc_core::Result<()> {
+/// use byoc_core::{Contract, Json, NativeMemoryProvider};
 /// use serde::{Deserialize, Serialize};
 /// use std::sync::Arc;
 /// use std::time::Duration;
@@ -118,7 +118,7 @@ struct Inner<T> {
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Serialize, Deserialize)] struct User { id: u64 }
 /// # #[derive(Serialize, Deserialize)] struct Session { token: String }
-/// async fn mix_up(users: byoc::Cache<User>) -> byoc::Result<()> {
+/// async fn mix_up(users: byoc_core::Cache<User>) -> byoc_core::Result<()> {
 ///     users.set("s", &Session { token: "t".into() }, None).await // error: expected `&User`
 /// }
 /// ```
@@ -127,7 +127,7 @@ struct Inner<T> {
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Serialize, Deserialize)] struct User { id: u64 }
 /// # #[derive(Serialize, Deserialize)] struct Session { token: String }
-/// async fn mix_up(users: byoc::Cache<User>) -> byoc::Result<Option<Session>> {
+/// async fn mix_up(users: byoc_core::Cache<User>) -> byoc_core::Result<Option<Session>> {
 ///     users.get("s").await // error: expected `Option<Session>`, found `Option<User>`
 /// }
 /// ```
@@ -169,8 +169,8 @@ pub(crate) const HEADER_LEN: usize = 7;
 /// What `byoc get` uses to show typed entries.
 ///
 /// ```
-/// # async fn demo() -> byoc::Result<()> {
-/// use byoc::{Contract, Json, NativeMemoryProvider, Provider, typed_payload};
+/// # async fn demo() -> byoc_core::Result<()> {
+/// use byoc_core::{Contract, Json, NativeMemoryProvider, Provider, typed_payload};
 /// use std::sync::Arc;
 ///
 /// let provider = Arc::new(NativeMemoryProvider::new(Default::default()));

@@ -87,7 +87,7 @@ impl ConfigField {
 /// declared fields before its `init` runs.
 ///
 /// ```
-/// use byoc::{AdapterConfig, ConfigValue};
+/// use byoc_core::{AdapterConfig, ConfigValue};
 ///
 /// let config = AdapterConfig::new()
 ///     .with("max-bytes", ConfigValue::Size(16 << 20))

@@ -97,8 +97,8 @@ struct OpMetrics {
 /// building caches. Without one, recording costs next to nothing.
 ///
 /// ```
-/// # async fn demo() -> byoc::Result<()> {
-/// use byoc::{Instrumented, NativeMemoryProvider, Provider};
+/// # async fn demo() -> byoc_core::Result<()> {
+/// use byoc_core::{Instrumented, NativeMemoryProvider, Provider};
 /// use std::sync::Arc;
 ///
 /// let inner = Arc::new(NativeMemoryProvider::new(Default::default()));

@@ -75,12 +75,12 @@ impl Expiry<String, Arc<Entry>> for PerEntryExpiry {
 ///
 /// ```
 /// # tokio_test_block_on(async {
-/// use byoc::{NativeMemoryProvider, Provider};
+/// use byoc_core::{NativeMemoryProvider, Provider};
 ///
 /// let provider = NativeMemoryProvider::new(Default::default());
 /// provider.set("k", b"v", None).await?;
 /// assert_eq!(provider.get("k").await?, Some(b"v".to_vec()));
-/// # Ok::<(), byoc::Error>(())
+/// # Ok::<(), byoc_core::Error>(())
 /// # }).unwrap();
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)

@@ -174,11 +174,11 @@ impl NearCacheBuilder {
 /// [`Provider::get`] returns a `Vec<u8>` and so copies the value once.
 ///
 /// ```
-/// # async fn demo() -> byoc::Result<()> {
-/// use byoc::{NearCache, Provider, Registry};
+/// # async fn demo() -> byoc_core::Result<()> {
+/// use byoc_core::{NativeMemoryProvider, NearCache, Provider};
 /// use std::{sync::Arc, time::Duration};
 ///
-/// let below = Registry::new()?.create("memory", Default::default()).await?;
+/// let below = Arc::new(NativeMemoryProvider::new(Default::default()));
 /// let near = NearCache::builder()
 ///     .max_entries(1000)
 ///     .max_staleness(Duration::from_millis(200))
@@ -235,10 +235,10 @@ impl NearCache {
     /// counts in `near.hits`; a `None` counts nowhere.
     ///
     /// ```
-    /// # async fn demo() -> byoc::Result<()> {
-    /// use byoc::{NearCache, Provider, Registry};
+    /// # async fn demo() -> byoc_core::Result<()> {
+    /// use byoc_core::{NativeMemoryProvider, NearCache, Provider};
     ///
-    /// let near = NearCache::new(Registry::new()?.create("memory", Default::default()).await?);
+    /// let near = NearCache::new(std::sync::Arc::new(NativeMemoryProvider::new(Default::default())));
     /// near.set("k", b"v", None).await?;
     /// assert_eq!(near.get_cached("k"), None); // a write does not fill the L1
     /// near.get_bytes("k").await?; // a read does
@@ -347,7 +347,7 @@ impl NearCache {
     }
 
     /// A handle that invalidates this near cache's entries from elsewhere (for example
-    /// from a server's invalidation messages, see [`crate::redis::RedisInvalidation`]).
+    /// from a server's invalidation messages, see `byoc::redis::RedisInvalidation`).
     pub fn invalidator(&self) -> NearInvalidator {
         self.coherence.clone()
     }

@@ -10,7 +10,7 @@ pub const KEYS_PAGE: u32 = 1000;
 
 /// A cache backend: the WIT `provider` interface as an async Rust trait.
 ///
-/// Implemented by [`WasmProvider`](crate::WasmProvider) (a sandboxed component) and
+/// Implemented by `byoc::WasmProvider` (a sandboxed component) and
 /// [`NativeMemoryProvider`](crate::NativeMemoryProvider) (moka, in process). Object safe:
 /// caches hold an `Arc<dyn Provider>`.
 ///
@@ -94,9 +94,9 @@ pub trait Provider: Send + Sync + 'static {
 
     /// The longest one call may take before it fails with [`Error::DeadlineExceeded`], if
     /// the provider bounds it: a wasm provider's
-    /// [`Limits::call_deadline`](crate::Limits::call_deadline). A wrapper's default deadline
+    /// `Limits::call_deadline`. A wrapper's default deadline
     /// is set beyond the longest of its layers' (see
-    /// [`Limits::for_wrapper_over`](crate::Limits::for_wrapper_over)), so wrappers forward
+    /// `Limits::for_wrapper_over`), so wrappers forward
     /// this. Default: `None` (not bounded by the provider, e.g. one in the host's memory).
     fn call_deadline(&self) -> Option<Duration> {
         None

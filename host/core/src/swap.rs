@@ -32,8 +32,8 @@ const WARM_BATCH: usize = 256;
 /// read as misses there until written again.
 ///
 /// ```
-/// # async fn demo() -> byoc::Result<()> {
-/// use byoc::{NativeMemoryProvider, Provider, SwapProvider};
+/// # async fn demo() -> byoc_core::Result<()> {
+/// use byoc_core::{NativeMemoryProvider, Provider, SwapProvider};
 /// use std::sync::Arc;
 ///
 /// let old: Arc<dyn Provider> = Arc::new(NativeMemoryProvider::new(Default::default()));

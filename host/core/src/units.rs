@@ -7,7 +7,7 @@ use std::time::Duration;
 /// without a space.
 ///
 /// ```
-/// # use byoc::units::parse_size;
+/// # use byoc_core::units::parse_size;
 /// assert_eq!(parse_size("64MiB"), Some(64 << 20));
 /// assert_eq!(parse_size("1 kb"), Some(1000));
 /// assert_eq!(parse_size("512"), Some(512));
@@ -36,7 +36,7 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// Parses a duration: a whole number with a unit — `ms`, `s`, `m`, `h` or `d` — or `0`.
 ///
 /// ```
-/// # use byoc::units::parse_duration;
+/// # use byoc_core::units::parse_duration;
 /// # use std::time::Duration;
 /// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
 /// assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));

@@ -31,7 +31,7 @@ pub enum RedisTarget {
 /// The `Debug` form hides passwords.
 ///
 /// ```
-/// use byoc::redis::{RedisGrant, RedisTarget};
+/// use byoc_redis::{RedisGrant, RedisTarget};
 /// let grant = RedisGrant::new(RedisTarget::Single("redis://:secret@127.0.0.1:6379".into()), "app:")
 ///     .expect("valid");
 /// assert!(!format!("{grant:?}").contains("secret"));

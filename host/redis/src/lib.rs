@@ -40,8 +40,8 @@ pub use grant::{
 };
 
 use byoc_core::{Error, Result};
-use byoc_wasm::extension::{ExtensionGrant, Held, HostImport, StoreExtension};
-use byoc_wasm::{Grants, HostState, Runtime};
+use byoc_wasm::extension::{ExtensionGrant, Held, StoreExtension};
+use byoc_wasm::{Grants, HostImport, HostState, Runtime};
 use std::any::Any;
 use std::sync::Arc;
 

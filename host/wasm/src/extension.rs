@@ -1,33 +1,22 @@
 //! Extension points for host imports beyond WASI and the contract's own, so that a crate
 //! such as `byoc-redis` adds one without this crate knowing it:
 //!
-//! - a [`HostImport`] links its functions into a runtime's linker ([`Runtime::link`]);
+//! - a [`HostImport`](crate::HostImport) links its functions into a runtime's linker
+//!   ([`Runtime::link`]);
 //! - an [`ExtensionGrant`] in a provider's [`Grants`] gives each store of the provider
 //!   its [`StoreExtension`], the import's per-store state, which the import's functions
-//!   reach with [`HostState::extension`]. A store without the grant gets the state's
+//!   reach with [`HostState::extension`](crate::HostState::extension). A store without the grant gets the state's
 //!   `Default` (for Redis: every call denied).
 //!
 //! [`Runtime::link`]: crate::Runtime::link
 //! [`Grants`]: crate::Grants
 
-use crate::{HostState, Result};
 use std::any::Any;
 use std::fmt::Debug;
-use wasmtime::component::Linker;
 
 /// Answers an import call holds for the host to collect once the guest call has returned
 /// (the `mget-held` of `wit/redis.wit`: values the adapter hands back by reference).
 pub type Held = Vec<Option<Vec<u8>>>;
-
-/// A host import linked into a runtime's linker.
-pub trait HostImport: Send + Sync + 'static {
-    /// The interface it serves (`package/name`, e.g. `byoc:cache/redis`); a runtime links
-    /// each interface once.
-    fn interface(&self) -> &'static str;
-
-    /// Adds the import's functions to `linker`.
-    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> Result<()>;
-}
 
 /// The per-store state of a host import.
 pub trait StoreExtension: Any + Send {
@@ -61,8 +50,7 @@ impl StoreExtensions {
 
     /// The state of type `T`, its default added first if there is none.
     pub(crate) fn get_or_default<T: StoreExtension + Default>(&mut self) -> &mut T {
-        let is_t = |e: &Box<dyn StoreExtension>| (&**e as &dyn Any).is::<T>();
-        let at = match self.0.iter().position(is_t) {
+        let at = match self.0.iter().position(|e| (&**e as &dyn Any).is::<T>()) {
             Some(at) => at,
             None => {
                 self.0.push(Box::new(T::default()));

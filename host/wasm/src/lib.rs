@@ -45,7 +45,7 @@ pub use provider::{
     MAX_PARTITIONS, MAX_POOLED_INSTANCES, WasmProvider, WasmProviderBuilder, default_partitions,
 };
 pub use runtime::{
-    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Runtime,
+    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, HostImport, Runtime,
     RuntimeConfig, sha256_hex,
 };
 pub use state::HostState;

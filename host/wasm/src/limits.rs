@@ -96,17 +96,18 @@ impl Limits {
     /// no time for its second layer. The registry builds every
     /// wrapper with these (a `call-deadline` in its `limits` still overrides them).
     ///
+    /// Over the `memory` provider (1 s) a wrapper gets 2 s (tested in `byoc`); over
+    /// layers with no deadline of their own, the default:
+    ///
     /// ```
-    /// use byoc::{Limits, Provider, Registry};
-    /// use std::time::Duration;
-    /// # async fn demo() -> byoc::Result<()> {
-    /// let memory = Registry::new()?.create("memory", Default::default()).await?;
-    /// assert_eq!(memory.call_deadline(), Some(Duration::from_secs(1)));
-    /// let limits = Limits::for_wrapper_over(&[memory]);
-    /// assert_eq!(limits.call_deadline, Duration::from_secs(2));
+    /// use byoc_core::{NativeMemoryProvider, Provider};
+    /// use byoc_wasm::Limits;
+    /// use std::sync::Arc;
+    ///
+    /// let native: Arc<dyn Provider> = Arc::new(NativeMemoryProvider::new(Default::default()));
+    /// assert_eq!(native.call_deadline(), None);
+    /// assert_eq!(Limits::for_wrapper_over(&[native]), Limits::default());
     /// assert_eq!(Limits::for_wrapper_over(&[]), Limits::default());
-    /// # Ok(()) }
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
     /// ```
     pub fn for_wrapper_over(layers: &[Arc<dyn Provider>]) -> Limits {
         let slowest = layers

@@ -1,7 +1,6 @@
 //! The process's wasmtime engine, its epoch ticker and the compiled-component cache.
 
 use super::bindings::{AdapterIndices, bulk, sync};
-use super::extension::HostImport;
 use super::state::HostState;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -31,6 +30,17 @@ pub enum CodeCache {
     Dir(PathBuf),
     /// Compile every component in every process.
     Disabled,
+}
+
+/// A host import linked into a runtime's linker ([`Runtime::link`]; see
+/// [`crate::extension`]).
+pub trait HostImport: Send + Sync + 'static {
+    /// The interface it serves (`package/name`, e.g. `byoc:cache/redis`); a runtime links
+    /// each interface once.
+    fn interface(&self) -> &'static str;
+
+    /// Adds the import's functions to `linker`.
+    fn add_to_linker(&self, linker: &mut Linker<HostState>) -> Result<()>;
 }
 
 /// Settings of a [`Runtime`].

@@ -36,3 +36,25 @@ pub(crate) async fn wasm_wrapper(
         .await?;
     Ok(Arc::new(provider))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::wasm::Limits;
+    use crate::{Provider, Registry};
+    use std::time::Duration;
+
+    /// A wrapper's default deadline covers the layer below it (see
+    /// [`Limits::for_wrapper_over`]).
+    #[tokio::test]
+    async fn wrapper_deadline_covers_the_memory_layer() {
+        let registry = Registry::new().expect("registry");
+        let memory = registry
+            .create("memory", Default::default())
+            .await
+            .expect("memory");
+        assert_eq!(memory.call_deadline(), Some(Duration::from_secs(1)));
+        let limits = Limits::for_wrapper_over(&[memory]);
+        assert_eq!(limits.call_deadline, Duration::from_secs(2));
+        assert_eq!(Limits::for_wrapper_over(&[]), Limits::default());
+    }
+}

@@ -25,6 +25,8 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
     println!("size: {} bytes", bytes.len());
     println!("sha256: {}", sha256_hex(&bytes));
     let runtime = Runtime::shared()?;
+    // A component may import the host's Redis: link it so that such a one loads too.
+    byoc::redis::link(&runtime)?;
     let started = Instant::now();
     let component = runtime.load(&path.display().to_string(), &bytes)?;
     println!(
