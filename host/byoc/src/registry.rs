@@ -15,7 +15,7 @@ use std::sync::Arc;
 ///   divides them among partitions. Also `eviction` (`lru`, `lfu`, `ttl`, `tinylfu`).
 ///   Called synchronously, as it never waits (see
 ///   [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
-/// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
+/// - `native-memory`: [`NativeMemoryProvider`](crate::NativeMemoryProvider); field `max-bytes` (size, default 64 MiB).
 /// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
 ///   (wrapper: primary, fallback): the embedded wrapper components; see
 ///   `adapters/*/src/lib.rs` for their fields. Wrappers run one instance each.

@@ -2,7 +2,7 @@
 //!
 //! The host owns the connection (the `redis` crate on tokio: a reconnecting
 //! `ConnectionManager` for one server, a cluster connection for Redis Cluster); adapters
-//! never get a socket. A provider's [`Grants`](crate::Grants) may carry a [`RedisGrant`];
+//! never get a socket. A provider's [`Grants`] may carry a [`RedisGrant`] ([`WithRedis`]);
 //! every store of that provider shares one connection. Without a grant every import call
 //! answers `denied`.
 //!

@@ -9,6 +9,10 @@ pub mod bindings;
 mod coalesce;
 #[allow(unsafe_code)]
 mod code_cache;
+// Public for host-import crates (byoc-redis bounds its waits with it); not an API, so
+// hidden, and its docs may name its private helpers.
+#[doc(hidden)]
+#[allow(rustdoc::private_intra_doc_links)]
 pub mod deadline;
 pub mod extension;
 mod grants;

@@ -39,8 +39,8 @@ pub(crate) async fn wasm_wrapper(
 
 #[cfg(test)]
 mod tests {
+    use crate::Registry;
     use crate::wasm::Limits;
-    use crate::{Provider, Registry};
     use std::time::Duration;
 
     /// A wrapper's default deadline covers the layer below it (see
