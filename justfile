@@ -5,7 +5,7 @@ build:
     cargo build --workspace
 
 # Build the wasm adapters into target/wasm-adapters (the host's build script does it, each
-# for its target: see host/build.rs).
+# for its target: see host/byoc/build.rs).
 adapters:
     cargo build -p byoc
 
@@ -46,7 +46,7 @@ model cases="20000":
 
 # Longer property runs of the host's Redis import (arbitrary arguments; needs redis-server).
 fuzz-redis cases="20000":
-    BYOC_FUZZ_CASES={{cases}} cargo test -p byoc --lib redis::fuzz_tests --release
+    BYOC_FUZZ_CASES={{cases}} cargo test -p byoc-redis --lib fuzz_tests --release
 
 # Criterion benchmarks (bench profile): memory/filesystem baselines, component start and
 # epoch cost, typed cache and near cache, Redis (latency, throughput, MGET), after the hits

@@ -8,16 +8,16 @@
 //! ```
 //!
 //! A FILE has one key per line, or ARC `.lis` records `start count ...` (see
-//! `byoc::trace::Trace::parse`). `--synthetic` replays the documented synthetic suite
-//! (`byoc::trace::synth::suite`), `--holdout` the held-out set the policy is not tuned on
-//! (`byoc::trace::synth::holdout`); `--native` replays the adapter's `tinylfu` natively
+//! `byoc_cli::trace::Trace::parse`). `--synthetic` replays the documented synthetic suite
+//! (`byoc_cli::trace::synth::suite`), `--holdout` the held-out set the policy is not tuned on
+//! (`byoc_cli::trace::synth::holdout`); `--native` replays the adapter's `tinylfu` natively
 //! (the same `byoc-eviction` code, hit for hit; much faster) instead of the wasm adapter's
 //! `lru`, `lfu` and `tinylfu`; `--check` exits with status 1 if `tinylfu` is more than 0.5
 //! points below the best of LRU, ARC and moka anywhere.
 
 use anyhow::{Context, bail};
 use byoc::Registry;
-use byoc::trace::{Comparison, Policy, Trace, compare, format_table, synth};
+use byoc_cli::trace::{Comparison, Policy, Trace, compare, format_table, synth};
 
 /// How far below the best of LRU, ARC and moka the adaptive policy may be (points).
 const TOLERANCE_POINTS: f64 = 0.5;

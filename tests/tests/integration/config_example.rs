@@ -1,8 +1,8 @@
 //! `docs/examples/grants.yaml` describes real, working caches: it is loaded here, with
 //! its directory and URL pointed at a temporary directory and a private `byoc serve`.
 
-use byoc::serve::{ServeConfig, Server};
 use byoc::{AdapterConfig, Caches, ConfigFile, Registry};
+use byoc_cli::serve::{ServeConfig, Server};
 use std::collections::BTreeMap;
 
 const EXAMPLE: &str = include_str!("../../../docs/examples/grants.yaml");

@@ -3,7 +3,7 @@
 //! adaptive policy's hit ratio against LRU, ARC and moka on the small synthetic suite.
 
 use byoc::Registry;
-use byoc::trace::{Policy, Trace, replay, replay_adapter, synth};
+use byoc_cli::trace::{Policy, Trace, replay, replay_adapter, synth};
 
 fn sample_lis() -> Trace {
     Trace::load(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample.lis")).expect("sample.lis")

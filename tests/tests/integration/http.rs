@@ -1,8 +1,8 @@
 //! The HTTP adapter against `byoc serve`, its origin grant, and a misbehaving backend.
 
-use byoc::serve::{ServeConfig, Server};
 use byoc::{AdapterConfig, ConfigValue, Error, HttpGrant, Provider, Registry, WasmProvider};
 use byoc::{Grants, Limits};
+use byoc_cli::serve::{ServeConfig, Server};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -135,12 +135,12 @@ fn http_over_serve_matches_the_model() {
             .create("memory", AdapterConfig::new())
             .await
             .expect("memory");
-        let config = byoc::serve::ServeConfig {
+        let config = byoc_cli::serve::ServeConfig {
             token: Some("model-token".into()),
-            ..byoc::serve::ServeConfig::default()
+            ..byoc_cli::serve::ServeConfig::default()
         };
         let loopback = "127.0.0.1:0".parse().expect("address");
-        let server = byoc::serve::Server::bind(loopback, backend, config)
+        let server = byoc_cli::serve::Server::bind(loopback, backend, config)
             .await
             .expect("serve");
         let provider = registry()

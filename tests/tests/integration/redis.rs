@@ -453,6 +453,7 @@ async fn redis_stop_and_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_grant_is_denied_and_bad_config_is_typed() {
     let runtime = byoc::Runtime::shared().expect("runtime");
+    byoc::redis::link(&runtime).expect("the redis import");
     let component = runtime
         .load("redis", byoc::builtin::REDIS_ADAPTER)
         .expect("load");

@@ -1,0 +1,107 @@
+//! Components built from this repository's `adapters/` by the build script.
+
+use crate::wasm::AdapterComponent;
+use crate::{Result, Runtime};
+
+/// The memory adapter component (`adapters/memory`), embedded in the host: the default
+/// provider, usable with no file on disk.
+pub const MEMORY_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMORY_WASM"));
+
+/// The encryption wrapper component (`adapters/encryption`): XChaCha20-Poly1305 over one
+/// inner layer.
+pub const ENCRYPTION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_ENCRYPTION_WASM"));
+
+/// The two-tier wrapper component (`adapters/tiered`): L1 over L2.
+pub const TIERED_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_TIERED_WASM"));
+
+/// The fallback wrapper component (`adapters/fallback`): a primary and a fallback.
+pub const FALLBACK_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FALLBACK_WASM"));
+/// The filesystem adapter component (`adapters/filesystem`): one file per entry in a
+/// granted directory.
+pub const FILESYSTEM_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FILESYSTEM_WASM"));
+
+/// The HTTP adapter component (`adapters/http`): a remote cache spoken to over
+/// `wasi:http` (protocol in `docs/http-protocol.md`).
+pub const HTTP_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_HTTP_WASM"));
+
+/// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
+/// host. For the sandbox's tests and demo only; it is not embedded.
+#[doc(hidden)]
+pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
+
+/// Path of a test adapter that imports `wasi:sockets` (the host refuses to load it).
+#[doc(hidden)]
+pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM");
+/// The Redis adapter component (`adapters/redis`), embedded in the host: the `redis`
+/// provider's component. It imports the host's `redis` interface.
+pub const REDIS_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDIS_WASM"));
+
+// `<NAME>_SHA256`: each component's SHA-256, computed by the build script, so loading a
+// built-in adapter hashes nothing at run time.
+/// Where the build wrote each adapter component (its name and file), for tools and tests
+/// that read the files.
+pub const COMPONENT_PATHS: &[(&str, &str)] = &[
+    ("memory", env!("BYOC_ADAPTER_MEMORY_WASM")),
+    ("filesystem", env!("BYOC_ADAPTER_FILESYSTEM_WASM")),
+    ("http", env!("BYOC_ADAPTER_HTTP_WASM")),
+    ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
+    ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
+    ("tiered", env!("BYOC_ADAPTER_TIERED_WASM")),
+    ("fallback", env!("BYOC_ADAPTER_FALLBACK_WASM")),
+    ("hostile", env!("BYOC_ADAPTER_HOSTILE_WASM")),
+    ("hostile-net", env!("BYOC_ADAPTER_HOSTILE_NET_WASM")),
+];
+
+include!(concat!(env!("OUT_DIR"), "/adapter_hashes.rs"));
+
+/// Loads the embedded memory adapter ([`MEMORY_ADAPTER`]) on `runtime`: like
+/// [`Runtime::load`], without hashing the component (its SHA-256 is computed at build
+/// time), so a load served by the compiled-code cache is only a file mapping.
+pub fn load_memory_adapter(runtime: &Runtime) -> Result<AdapterComponent> {
+    // Named as the registry names it (`crate::MEMORY`).
+    runtime.load_hashed("memory", MEMORY_ADAPTER, MEMORY_SHA256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wasm::sha256_hex;
+
+    #[test]
+    fn build_time_hashes_match_the_components() {
+        for (bytes, hash) in [
+            (MEMORY_ADAPTER, MEMORY_SHA256),
+            (ENCRYPTION_WRAPPER, ENCRYPTION_SHA256),
+            (TIERED_WRAPPER, TIERED_SHA256),
+            (FALLBACK_WRAPPER, FALLBACK_SHA256),
+            (FILESYSTEM_ADAPTER, FILESYSTEM_SHA256),
+            (HTTP_ADAPTER, HTTP_SHA256),
+            (REDIS_ADAPTER, REDIS_SHA256),
+        ] {
+            assert_eq!(sha256_hex(bytes), hex::encode(hash));
+        }
+    }
+
+    /// The memory adapter is built without std's WASI support (`host/byoc/build.rs`): it
+    /// imports the contract's types, a wall clock and a hash seed, and nothing else. A
+    /// change that pulls std's WASI imports back in (a `SystemTime`, a print) shows here.
+    #[test]
+    fn the_memory_adapter_imports_only_a_clock_and_a_seed() {
+        let runtime = Runtime::new(crate::RuntimeConfig::default()).expect("runtime");
+        let loaded = load_memory_adapter(&runtime).expect("load");
+        let mut imports: Vec<&str> = loaded
+            .imports()
+            .iter()
+            .map(|i| i.split_once('@').map_or(i.as_str(), |(name, _)| name))
+            .collect();
+        imports.sort_unstable();
+        assert_eq!(
+            imports,
+            [
+                "byoc:cache/types",
+                "wasi:clocks/wall-clock",
+                "wasi:random/insecure-seed"
+            ]
+        );
+    }
+}

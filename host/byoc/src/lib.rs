@@ -1,0 +1,90 @@
+//! # BYOC — Bring Your Own Cache
+//!
+//! One typed cache API for applications; storage backends that are WebAssembly components
+//! running in a capability-limited sandbox.
+//!
+//! - [`Provider`]: the contract every backend implements (get/set/delete/exists, multi
+//!   operations, scan by glob pattern, ttl/expire, clear, stats, ping, info). Its WIT form
+//!   is `wit/provider.wit`.
+//! - [`WasmProvider`]: a provider served by a component (for example the embedded
+//!   [`builtin::MEMORY_ADAPTER`]) on a [`Runtime`], with memory limits, per-call deadlines
+//!   and trap recovery. [`NativeMemoryProvider`]: moka in process.
+//! - [`redis`]: native Redis (one server or a cluster) offered to adapters as a host
+//!   import, namespaced by a [`redis::RedisGrant`]; the built-in `redis` provider uses it.
+//! - [`Registry`]: providers by name with typed [`AdapterConfig`]; component files by path.
+//! - [`ConfigFile`] / [`Caches`]: caches from a YAML file, each instrumented
+//!   ([`Instrumented`]: metrics and tracing) and hot-swappable ([`SwapProvider`]), with
+//!   hot reload of changed component files.
+//! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types with key prefix,
+//!   default TTL, [`Postcard`] or [`Json`] serialization, and [`Cache::swap_provider`].
+//!
+//! ```
+//! use byoc::{Contract, Registry};
+//! use serde::{Deserialize, Serialize};
+//! use std::time::Duration;
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct User { id: u64, name: String }
+//!
+//! # async fn demo() -> byoc::Result<()> {
+//! let registry = Registry::new()?;                       // built-ins: memory, native-memory
+//! let provider = registry.create("memory", Default::default()).await?; // sandboxed wasm
+//! let users = Contract::<User>::new("users", provider)
+//!     .key_prefix("user:")
+//!     .default_ttl(Duration::from_secs(3600))
+//!     .cache();
+//!
+//! users.set("42", &User { id: 42, name: "Ada".into() }, None).await?;
+//! assert_eq!(users.get("42").await?.map(|u| u.name), Some("Ada".into()));
+//! assert_eq!(users.get("43").await?, None);              // a miss
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+// `unsafe` is denied everywhere but in `wasm::code_cache` (mapping compiled code from disk).
+#![deny(unsafe_code)]
+
+pub mod builtin;
+mod caches;
+pub mod components;
+pub mod config_file;
+mod factories;
+mod limits;
+mod registry;
+mod stack;
+mod text;
+
+pub use byoc_core::{instrument, swap, units};
+/// Running adapters as sandboxed WebAssembly components (the `byoc-wasm` crate).
+pub use byoc_wasm as wasm;
+
+/// Native Redis offered to adapters as the host import `byoc:cache/redis` (the
+/// `byoc-redis` crate), and the built-in `redis` provider over it.
+pub mod redis {
+    pub use crate::factories::redis::{
+        DEFAULT_REDIS_INSTANCES, REDIS, grant_from_config, redis_provider, redis_provider_with,
+    };
+    pub use byoc_redis::*;
+}
+
+pub use byoc_core::{
+    AdapterConfig, Cache, Capability, ConfigField, ConfigKind, ConfigValue, Contract,
+    DECODE_FAILURES, DEFAULT_NATIVE_MAX_BYTES, DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES,
+    DEFAULT_NEAR_MAX_STALENESS, Error, Instrumented, Item, Json, KEYS_PAGE, KeyTtl,
+    NativeMemoryConfig, NativeMemoryProvider, NearCache, NearCacheBuilder, NearInvalidator,
+    NearTtl, Postcard, Provider, ProviderInfo, Result, ScanPage, Serializer, Stats, SwapProvider,
+    typed_payload,
+};
+pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
+pub use config_file::ConfigFile;
+pub use factories::{
+    ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP, MEMORY,
+    NATIVE_MEMORY, TIERED,
+};
+pub use registry::Registry;
+pub use stack::StackSpec;
+pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, WasmProvider};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

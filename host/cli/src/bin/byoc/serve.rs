@@ -1,0 +1,96 @@
+//! `byoc serve`: a cache over the HTTP cache protocol.
+
+use crate::Failure;
+use anyhow::Context;
+use byoc::{AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Registry};
+use byoc_cli::serve::{ServeConfig, Server};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// Arguments of `serve`. The bearer token is read from `BYOC_SERVE_TOKEN` (not from the
+/// command line, where other users could see it); without it, requests need no token.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    listen: SocketAddr,
+    /// Serve this cache of the configuration file (component files are watched and
+    /// reloaded when they change). Without it, `--provider` is served.
+    #[arg(long, conflicts_with_all = ["provider", "set"])]
+    cache: Option<String>,
+    /// Registered provider to serve when no `--cache` is given.
+    #[arg(long, default_value = "memory")]
+    provider: String,
+    /// Provider configuration field FIELD=VALUE (true/false: boolean, digits: integer,
+    /// anything else: text; sizes and durations as text, e.g. 64MiB, 5s). Repeatable.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = ServeConfig::default().max_body_bytes)]
+    max_body: usize,
+}
+
+fn value(text: &str) -> ConfigValue {
+    match text {
+        "true" => ConfigValue::Boolean(true),
+        "false" => ConfigValue::Boolean(false),
+        t => match t.parse::<i64>() {
+            Ok(n) => ConfigValue::Integer(n),
+            Err(_) => ConfigValue::Text(t.to_owned()),
+        },
+    }
+}
+
+pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
+    let serve = ServeConfig {
+        token: std::env::var("BYOC_SERVE_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
+        max_body_bytes: args.max_body,
+        ..ServeConfig::default()
+    };
+    let auth = if serve.token.is_some() {
+        "bearer token required"
+    } else {
+        "no token (set BYOC_SERVE_TOKEN to require one)"
+    };
+    let (cache, what, _watch) = match &args.cache {
+        Some(name) => {
+            let mut file = ConfigFile::load(config_path)?;
+            if file.cache(name).is_none() {
+                return Err(anyhow::anyhow!(
+                    "no cache named `{name}` in {}",
+                    config_path.display()
+                )
+                .into());
+            }
+            file.caches.retain(|c| &c.name == name);
+            let caches = Caches::open(&file, Registry::new()?).await?;
+            let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
+            (
+                caches.provider(name)?,
+                format!("cache `{name}`"),
+                Some(watch),
+            )
+        }
+        None => {
+            let mut config = AdapterConfig::new();
+            for pair in &args.set {
+                let (field, v) = pair
+                    .split_once('=')
+                    .with_context(|| format!("--set takes FIELD=VALUE, got `{pair}`"))?;
+                config.set(field, value(v));
+            }
+            let provider = Registry::new()?
+                .create(&args.provider, config)
+                .await
+                .with_context(|| format!("starting provider `{}`", args.provider))?;
+            (provider, format!("provider `{}`", args.provider), None)
+        }
+    };
+    let server = Server::bind(args.listen, cache, serve).await?;
+    println!("serving {what} on {} ({auth})", server.url());
+    server.wait().await;
+    Ok(())
+}

@@ -1,0 +1,283 @@
+//! The `byoc` command line, run as a user would: against `docs/examples/byoc.yaml`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+/// The file the build wrote the adapter `name` to.
+fn built(name: &str) -> &'static str {
+    let found = byoc::builtin::COMPONENT_PATHS
+        .iter()
+        .find(|(n, _)| *n == name);
+    found.map(|(_, path)| *path).expect("a built adapter")
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/byoc.yaml")
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn byoc(data: &Path, args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(example())
+        .args(args)
+        .env("BYOC_SECRET_KEY", KEY_HEX)
+        .env("BYOC_DATA_DIR", data)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run byoc");
+    let run = Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked") && !run.stderr.contains("RUST_BACKTRACE"),
+        "{}",
+        run.stderr
+    );
+    run
+}
+
+fn ok(data: &Path, args: &[&str]) -> String {
+    let run = byoc(data, args);
+    assert_eq!(run.code, 0, "byoc {args:?}: {}{}", run.stdout, run.stderr);
+    run.stdout
+}
+
+#[test]
+fn check_get_set_and_stats_work_on_the_example() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let data = dir.path();
+
+    let out = ok(data, &["check"]);
+    assert!(
+        out.contains("ok   secrets: encryption(filesystem)"),
+        "{out}"
+    );
+    assert!(out.contains("ok   files: filesystem"), "{out}");
+    assert!(out.contains("ok   sessions: memory"), "{out}");
+    assert!(out.contains("keys: ***") && !out.contains(KEY_HEX), "{out}");
+
+    // Values persist across processes on the filesystem caches, encrypted or not.
+    for cache in ["files", "secrets"] {
+        ok(data, &["set", cache, "report", "hello world"]);
+        assert_eq!(ok(data, &["get", cache, "report"]), "hello world");
+        ok(data, &["set", cache, "short", "x", "--ttl", "60s"]);
+        let ttl = ok(data, &["ttl", cache, "short"]);
+        let ms: u64 = ttl.trim().trim_end_matches("ms").parse().expect("ms");
+        assert!(ms > 50_000 && ms <= 60_000, "{ttl}");
+        assert_eq!(ok(data, &["ttl", cache, "report"]).trim(), "persistent");
+        assert_eq!(ok(data, &["keys", cache]), "report\nshort\n");
+        assert_eq!(ok(data, &["keys", cache, "sh*"]), "short\n");
+    }
+    // The encrypted cache's files hold no plaintext.
+    for entry in std::fs::read_dir(data.join("secrets"))
+        .expect("dir")
+        .flatten()
+    {
+        if entry.path().is_file() {
+            let bytes = std::fs::read(entry.path()).expect("read");
+            assert!(!String::from_utf8_lossy(&bytes).contains("hello world"));
+        }
+    }
+
+    let stats = ok(data, &["stats", "files"]);
+    assert!(stats.contains("stack: filesystem"), "{stats}");
+    assert!(stats.contains("keys: 2"), "{stats}");
+
+    // Missing keys: exit code 1, nothing on stdout.
+    let run = byoc(data, &["get", "files", "nope"]);
+    assert_eq!((run.code, run.stdout.as_str()), (1, ""));
+    assert_eq!(byoc(data, &["ttl", "files", "nope"]).code, 1);
+
+    assert_eq!(ok(data, &["del", "files", "report", "nope"]).trim(), "1");
+    // Clearing needs --yes.
+    assert_eq!(byoc(data, &["clear", "files"]).code, 2);
+    ok(data, &["clear", "files", "--yes"]);
+    assert_eq!(ok(data, &["keys", "files"]), "");
+    // stdin values.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(example())
+        .args(["set", "files", "piped", "-"])
+        .env("BYOC_SECRET_KEY", KEY_HEX)
+        .env("BYOC_DATA_DIR", data)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"\x00\x01bin")
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let out = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(example())
+        .args(["get", "files", "piped"])
+        .env("BYOC_SECRET_KEY", KEY_HEX)
+        .env("BYOC_DATA_DIR", data)
+        .output()
+        .expect("run");
+    assert_eq!(out.stdout, b"\x00\x01bin");
+}
+
+#[test]
+fn configuration_errors_exit_3_with_a_clear_message() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    // The key's variable unset.
+    let run = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(example())
+        .arg("check")
+        .env_remove("BYOC_SECRET_KEY")
+        .env("BYOC_DATA_DIR", dir.path())
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("byoc.yaml:") && stderr.contains("`BYOC_SECRET_KEY` is not set"),
+        "{stderr}"
+    );
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "caches:\n  - name: a\n    provider: memory\n    colour: blue\n",
+    )
+    .expect("write");
+    let run = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .args(["--config"])
+        .arg(&bad)
+        .args(["get", "a", "k"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml:4") && stderr.contains("unknown field `colour`"),
+        "{stderr}"
+    );
+
+    let run = byoc(dir.path(), &["get", "nope", "k"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no cache named `nope`"),
+        "{}",
+        run.stderr
+    );
+
+    let run = byoc(dir.path(), &["frobnicate"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
+
+#[test]
+fn inspect_describes_every_adapter_the_repo_builds() {
+    let adapters = [
+        (built("memory"), "memory", "adapter"),
+        (built("filesystem"), "filesystem", "adapter"),
+        (built("http"), "http", "adapter"),
+        (built("redis"), "redis", "redis-adapter"),
+        (built("encryption"), "encryption", "wrapper"),
+        (built("tiered"), "tiered", "wrapper"),
+        (built("fallback"), "fallback", "wrapper"),
+        (built("hostile"), "hostile", "adapter"),
+    ];
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    for (path, name, world) in adapters {
+        let out = ok(dir.path(), &["inspect", path]);
+        assert!(out.contains(&format!("world: {world} ")), "{name}: {out}");
+        assert!(out.contains(&format!("info: {name} ")), "{name}: {out}");
+        // Every adapter built with the Rust SDK exports the packed get-multi.
+        assert!(
+            out.contains("packed get-multi (byoc:cache/bulk): exported"),
+            "{name}: {out}"
+        );
+        assert!(
+            out.contains("sha256: ") && out.contains("exports:"),
+            "{out}"
+        );
+        // Only the memory adapter imports nothing that can wait.
+        let sync = if name == "memory" {
+            "possible"
+        } else {
+            "not possible"
+        };
+        assert!(
+            out.contains(&format!("synchronous calls (sync-calls): {sync} ")),
+            "{name}: {out}"
+        );
+    }
+    // A component importing sockets is refused with a clear message.
+    let run = byoc(dir.path(), &["inspect", built("hostile-net")]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("wasi:sockets"), "{}", run.stderr);
+}
+
+#[test]
+fn bench_reports_percentiles() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let out = ok(
+        dir.path(),
+        &[
+            "bench", "sessions", "files", "--ops", "2000", "--tasks", "4", "--keys", "100",
+            "--quiet",
+        ],
+    );
+    assert!(out.contains("p99"), "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("sessions") || l.starts_with("files"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for row in rows {
+        let errors = row.split_whitespace().last().expect("errors column");
+        assert_eq!(errors, "0", "{row}");
+    }
+}
+
+#[test]
+fn bench_replays_a_trace_for_hit_ratios() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let trace = dir.path().join("t.lis");
+    // ARC .lis records: a hot block range read again and again, plus a scan.
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("{} 4 0 0\n", (i % 10) * 4));
+        text.push_str(&format!("{} 1 0 0\n", 1000 + i));
+    }
+    std::fs::write(&trace, text).expect("write");
+    let out = ok(
+        dir.path(),
+        &[
+            "bench",
+            "--trace",
+            trace.to_str().expect("utf-8"),
+            "--capacity",
+            "50",
+            "--capacity",
+            "10",
+        ],
+    );
+    assert!(out.contains("1000 accesses"), "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("| t.lis")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    // At capacity 50 the 40 hot blocks fit: every policy hits them after the first round.
+    let ratios: Vec<f64> = rows[0]
+        .split('|')
+        .skip(3)
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert!(ratios.len() >= 4, "{out}");
+    assert!(ratios.iter().all(|r| *r > 70.0), "{out}");
+}

@@ -1,0 +1,290 @@
+//! One sandboxed adapter instance: its store, its limits, and what happens when it traps.
+
+use super::bindings::bulk::Guest as BulkGuest;
+use super::bindings::byoc::cache::types::{AdapterDescription, Error as WitError};
+use super::bindings::{Adapter, ConfigEntry, sync};
+use super::grants::Grants;
+use super::http::GrantedHttp;
+use super::limits::{Limits, WALL_CLOCK_GRACE};
+use super::quarantine::QuarantineState;
+use super::runtime::{AdapterComponent, SyncExports};
+use super::state::HostState;
+use crate::{Error, Provider, Result};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// A live instance.
+pub(crate) struct Live {
+    pub(crate) store: Store<HostState>,
+    pub(crate) exports: Exports,
+}
+
+/// An instance's exports, bound for the way it is called. `bulk` is the optional `bulk`
+/// export, when the component has it with the contract's types.
+pub(crate) enum Exports {
+    /// Called on a fiber (`call_async`): the guest may wait in host imports.
+    Fiber {
+        adapter: Adapter,
+        bulk: Option<BulkGuest>,
+    },
+    /// Called on the caller's thread ([`Shared::sync`]).
+    Sync {
+        adapter: sync::Adapter,
+        bulk: Option<sync::bulk::Guest>,
+    },
+}
+
+impl Live {
+    /// Starts the deadline of a call. It is measured from the first epoch tick the call
+    /// sees, so it may end up to one tick ([`RuntimeConfig::epoch_tick`]) later than
+    /// `call_deadline` after the call began.
+    ///
+    /// [`RuntimeConfig::epoch_tick`]: super::RuntimeConfig::epoch_tick
+    pub(crate) fn arm(&mut self) {
+        self.store.data_mut().deadline_at = None;
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// The adapter's `describe`.
+    async fn describe(&mut self) -> wasmtime::Result<AdapterDescription> {
+        match &self.exports {
+            Exports::Fiber { adapter, .. } => {
+                let lifecycle = adapter.byoc_cache_lifecycle();
+                lifecycle.call_describe(&mut self.store).await
+            }
+            Exports::Sync { adapter, .. } => adapter
+                .byoc_cache_lifecycle()
+                .call_describe(&mut self.store),
+        }
+    }
+
+    /// The adapter's `init` with `config`.
+    async fn init(&mut self, config: &[ConfigEntry]) -> wasmtime::Result<Result<(), WitError>> {
+        match &self.exports {
+            Exports::Fiber { adapter, .. } => {
+                let lifecycle = adapter.byoc_cache_lifecycle();
+                lifecycle.call_init(&mut self.store, config).await
+            }
+            Exports::Sync { adapter, .. } => adapter
+                .byoc_cache_lifecycle()
+                .call_init(&mut self.store, config),
+        }
+    }
+}
+
+/// What every instance of one wasm provider shares.
+pub(crate) struct Shared {
+    pub(crate) component: AdapterComponent,
+    pub(crate) engine: Engine,
+    /// The adapter configuration, set once it has been checked against the schema.
+    pub(crate) config: std::sync::OnceLock<Vec<ConfigEntry>>,
+    pub(crate) limits: Limits,
+    pub(crate) grants: Grants,
+    pub(crate) layers: Vec<Arc<dyn Provider>>,
+    pub(crate) traps: AtomicU64,
+    pub(crate) quarantine: QuarantineState,
+    pub(crate) instantiations: AtomicU64,
+    /// Set when instances are called synchronously (see
+    /// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)).
+    pub(crate) sync: Option<Arc<SyncExports>>,
+}
+
+impl Shared {
+    pub(crate) fn name(&self) -> &str {
+        &self.component.name
+    }
+
+    /// A fresh store: only the grants' capabilities (see [`Grants`]), memory and
+    /// call-time limits applied.
+    fn store(&self) -> Result<Store<HostState>> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .table_elements(self.limits.table_elements)
+            .instances(64)
+            .tables(64)
+            .memories(16)
+            .build();
+        let mut wasi = WasiCtx::builder();
+        self.grants.apply(&mut wasi)?;
+        let mut store = Store::new(
+            &self.engine,
+            HostState {
+                wasi: wasi.build(),
+                table: ResourceTable::new(),
+                limits,
+                layers: self.layers.clone(),
+                call_deadline: self.limits.call_deadline,
+                deadline_at: None,
+                yields: self.sync.is_none(),
+                extensions: self.grants.store_extensions(),
+                http: WasiHttpCtx::new(),
+                http_hooks: GrantedHttp::new(self.grants.http.clone()),
+            },
+        );
+        store.limiter(|state| &mut state.limits);
+        // At an epoch tick that finds wasm running, yield to the executor (so a busy
+        // guest cannot hold a worker thread), or interrupt the call once its deadline
+        // has passed. A synchronous call cannot yield: it runs on until its deadline.
+        // The first tick a fiber call meets in a poll does neither (`first_tick_of_poll`):
+        // it may have passed while the call waited in an import or for a worker, and
+        // says nothing of the guest; the guest runs on to the next tick.
+        store.epoch_deadline_callback(|mut ctx| {
+            let now = Instant::now();
+            let state = ctx.data_mut();
+            let deadline_at = *state.deadline_at.get_or_insert(now + state.call_deadline);
+            Ok(if state.yields && super::deadline::first_tick_of_poll() {
+                UpdateDeadline::Continue(1)
+            } else if now >= deadline_at {
+                UpdateDeadline::Interrupt
+            } else if state.yields {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Continue(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        Ok(store)
+    }
+
+    /// Instantiates the component in a fresh store without initialising it.
+    pub(crate) async fn instantiate(&self) -> Result<Live> {
+        let mut store = self.store()?;
+        let bulk_mismatch = |e: wasmtime::Error| Error::Load {
+            component: self.name().to_owned(),
+            reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
+        };
+        let exports = match &self.sync {
+            Some(sync) => {
+                let instance = sync.pre.instantiate(&mut store);
+                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let adapter = sync.indices.load(&mut store, &instance);
+                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let bulk = sync.bulk.as_ref().map(|b| b.load(&mut store, &instance));
+                let bulk = bulk.transpose().map_err(bulk_mismatch)?;
+                Exports::Sync { adapter, bulk }
+            }
+            None => {
+                let instance = self.component.pre.instantiate_async(&mut store).await;
+                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let adapter = self.component.indices.load(&mut store, &instance);
+                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let bulk = self.component.bulk.as_ref();
+                let bulk = bulk.map(|b| b.load(&mut store, &instance));
+                let bulk = bulk.transpose().map_err(bulk_mismatch)?;
+                Exports::Fiber { adapter, bulk }
+            }
+        };
+        self.instantiations.fetch_add(1, Ordering::Relaxed);
+        Ok(Live { store, exports })
+    }
+
+    /// The adapter's `describe`, on `live`.
+    pub(crate) async fn describe(&self, live: &mut Live) -> Result<AdapterDescription> {
+        live.arm();
+        live.describe().await.map_err(|e| self.trap_error(e))
+    }
+
+    /// Instantiates and initialises a new instance.
+    pub(crate) async fn start(&self) -> Result<Live> {
+        let started = async {
+            let live = self.instantiate().await?;
+            self.init(live).await
+        };
+        match super::deadline::within(self.wall_deadline(), std::pin::pin!(started)).await {
+            Some(live) => live,
+            None => Err(self.wall_clock_expired()),
+        }
+    }
+
+    /// Initialises an instantiated instance with the provider's configuration.
+    pub(crate) async fn init(&self, mut live: Live) -> Result<Live> {
+        live.arm();
+        let result = live
+            .init(self.config.get().map_or(&[], Vec::as_slice))
+            .await;
+        match result {
+            Ok(Ok(())) => Ok(live),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(self.trap_error(e)),
+        }
+    }
+
+    /// The live instance in `slot`, started if there is none (first use, or the previous
+    /// one trapped). Arms the call deadline.
+    pub(crate) async fn ensure<'a>(&self, slot: &'a mut Option<Live>) -> Result<&'a mut Live> {
+        let live = match slot {
+            Some(live) => live,
+            // Boxed: the start's large future stays out of every call's future.
+            None => slot.insert(Box::pin(self.start()).await?),
+        };
+        live.arm();
+        Ok(live)
+    }
+
+    /// Turns a call's outcome into the caller's result. A trap discards the instance.
+    pub(crate) fn settle<R>(
+        &self,
+        slot: &mut Option<Live>,
+        outcome: wasmtime::Result<Result<R, super::bindings::byoc::cache::types::Error>>,
+    ) -> Result<R> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => {
+                *slot = None;
+                Err(self.trap_error(e))
+            }
+        }
+    }
+
+    /// Fails fast while the provider is quarantined.
+    pub(crate) fn admit(&self) -> Result<()> {
+        match self.quarantine.remaining() {
+            None => Ok(()),
+            Some(left) => Err(Error::Unavailable(format!(
+                "adapter `{}` is quarantined for another {left:.1?} after repeated traps",
+                self.name()
+            ))),
+        }
+    }
+
+    /// How long a whole call (host imports included) may take.
+    pub(crate) fn wall_deadline(&self) -> Duration {
+        self.limits.call_deadline + WALL_CLOCK_GRACE
+    }
+
+    /// A call abandoned at the wall-clock deadline (its instance is dropped by the caller).
+    pub(crate) fn wall_clock_expired(&self) -> Error {
+        self.traps.fetch_add(1, Ordering::Relaxed);
+        self.quarantine.record_trap();
+        Error::DeadlineExceeded {
+            adapter: self.name().to_owned(),
+            deadline: self.limits.call_deadline,
+        }
+    }
+
+    /// Describes a wasmtime error of this adapter, counting it as a trap.
+    pub(crate) fn trap_error(&self, e: wasmtime::Error) -> Error {
+        self.traps.fetch_add(1, Ordering::Relaxed);
+        self.quarantine.record_trap();
+        match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Error::DeadlineExceeded {
+                adapter: self.name().to_owned(),
+                deadline: self.limits.call_deadline,
+            },
+            Some(trap) => Error::Trapped {
+                adapter: self.name().to_owned(),
+                reason: trap.to_string(),
+            },
+            None => Error::Trapped {
+                adapter: self.name().to_owned(),
+                reason: format!("{e:#}"),
+            },
+        }
+    }
+}
