@@ -52,6 +52,7 @@ pub mod config_file;
 mod error;
 mod factories;
 pub mod instrument;
+pub mod layer;
 mod native;
 mod near;
 mod provider;
