@@ -43,6 +43,7 @@
 // `unsafe` is denied everywhere but in `wasm::code_cache` (mapping compiled code from disk).
 #![deny(unsafe_code)]
 
+pub mod batching;
 pub mod builtin;
 mod cache;
 mod caches;
