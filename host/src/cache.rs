@@ -381,8 +381,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
 
     /// Replaces the provider. Calls already running finish on the old provider; calls
     /// started afterwards use the new one. Returns the old provider. Entries are not
-    /// copied. (The cache's [`SwapPoint`] is the one [`SwapProvider`](crate::SwapProvider)
-    /// swaps with.)
+    /// copied. (The cache swaps through a [`SwapPoint`], as
+    /// [`SwapProvider`](crate::SwapProvider) does.)
     pub fn swap_provider(&self, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
         self.inner.provider.swap(provider)
     }
