@@ -467,3 +467,165 @@ impl<L: Layer> Provider for L {
         Layer::call_deadline(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Error, NativeMemoryProvider};
+    use std::sync::{Arc, Mutex};
+
+    /// Records each hook as `(hook, op, keys)`; `before` refuses `delete`.
+    struct Recorder {
+        below: Arc<dyn Provider>,
+        seen: Mutex<Vec<(&'static str, Op, Vec<String>)>>,
+    }
+
+    impl Recorder {
+        fn note(&self, hook: &'static str, call: Call<'_>) {
+            let keys = call.keys().iter().map(str::to_owned).collect();
+            self.seen
+                .lock()
+                .expect("lock")
+                .push((hook, call.op(), keys));
+        }
+
+        fn take(&self) -> Vec<(&'static str, Op, Vec<String>)> {
+            std::mem::take(&mut *self.seen.lock().expect("lock"))
+        }
+    }
+
+    impl Layer for Recorder {
+        type Below<'a> = &'a dyn Provider;
+
+        fn below(&self) -> &dyn Provider {
+            &*self.below
+        }
+
+        async fn around<T, F>(&self, call: Call<'_>, inner: F) -> Result<T>
+        where
+            T: Answer,
+            F: Future<Output = Result<T>> + Send,
+        {
+            self.note("around", call);
+            let out = inner.await;
+            if let Ok(answer) = &out
+                && let Some((hits, misses)) = answer.found()
+            {
+                self.note(
+                    "found",
+                    Call::new(call.op(), Keys::One(&format!("{hits}/{misses}"))),
+                );
+            }
+            out
+        }
+
+        async fn before(&self, call: Call<'_>) -> Result<()> {
+            self.note("before", call);
+            match call.op() {
+                Op::Delete => Err(Error::Denied("no deletes here".into())),
+                _ => Ok(()),
+            }
+        }
+
+        async fn after<T: Answer>(&self, call: Call<'_>, _answer: &Result<T>) {
+            self.note("after", call);
+        }
+    }
+
+    fn keys(ks: &[&str]) -> Vec<String> {
+        ks.iter().map(|k| (*k).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn every_operation_forwards_inside_its_hooks() {
+        let layer = Arc::new(Recorder {
+            below: Arc::new(NativeMemoryProvider::new(Default::default())),
+            seen: Mutex::new(Vec::new()),
+        });
+        let p: Arc<dyn Provider> = layer.clone();
+        p.set("a", b"1", None).await.expect("set");
+        assert_eq!(
+            layer.take(),
+            [
+                ("around", Op::Set, keys(&["a"])),
+                ("before", Op::Set, keys(&["a"])),
+                ("after", Op::Set, keys(&["a"])),
+            ]
+        );
+        let values = p.get_multi_bytes(&keys(&["a", "b"])).await.expect("get");
+        assert_eq!(values, [Some(Bytes::from_static(b"1")), None]);
+        assert_eq!(
+            layer.take(),
+            [
+                ("around", Op::GetMulti, keys(&["a", "b"])),
+                ("before", Op::GetMulti, keys(&["a", "b"])),
+                ("after", Op::GetMulti, keys(&["a", "b"])),
+                ("found", Op::GetMulti, keys(&["1/1"])),
+            ]
+        );
+        // `before` refusing: the answer, and the provider below is not called.
+        assert!(matches!(p.delete("a").await, Err(Error::Denied(_))));
+        assert_eq!(p.get("a").await.expect("get"), Some(b"1".to_vec()));
+        let seen: Vec<(&str, Op)> = layer.take().into_iter().map(|(h, op, _)| (h, op)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("around", Op::Delete),
+                ("before", Op::Delete),
+                ("around", Op::Get),
+                ("before", Op::Get),
+                ("after", Op::Get),
+                ("found", Op::Get),
+            ]
+        );
+        p.clear().await.expect("clear");
+        let items = [
+            Item::new("x", b"1".to_vec(), None),
+            Item::new("y", b"2".to_vec(), None),
+        ];
+        p.set_multi(&items).await.expect("set_multi");
+        p.ping().await.expect("ping");
+        let seen: Vec<(Op, Vec<String>)> = layer
+            .take()
+            .into_iter()
+            .filter(|(h, ..)| *h == "before")
+            .map(|(_, op, k)| (op, k))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (Op::Clear, vec![]),
+                (Op::SetMulti, keys(&["x", "y"])),
+                (Op::Ping, vec![]),
+            ]
+        );
+        assert_eq!(p.info().name, "native-memory");
+    }
+
+    #[test]
+    fn the_op_table_is_consistent() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(op.index(), i);
+            assert_eq!(op.to_string(), op.name());
+        }
+        let caps: Vec<Capability> = Op::ALL.iter().filter_map(|op| op.capability()).collect();
+        assert_eq!(caps, Capability::ALL);
+        let writes: Vec<&str> = Op::ALL
+            .iter()
+            .filter(|op| op.is_write())
+            .map(|op| op.name())
+            .collect();
+        assert_eq!(
+            writes,
+            [
+                "set",
+                "delete",
+                "set_multi",
+                "delete_multi",
+                "expire",
+                "clear"
+            ]
+        );
+        assert_eq!(Keys::All.iter().count(), 0, "every key is not a list");
+    }
+}
