@@ -1,20 +1,13 @@
 //! [`Hooked`]: one provider that forwards every call to another, for test doubles that
 //! change one thing (fail while switched off, pause after a read, keep a server alive).
+//! It is a [`Layer`]: the forwarding is the layer's default.
 
 use async_trait::async_trait;
-use byoc::{Capability, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
+use byoc::layer::{Answer, Call, Layer};
+use byoc::{Provider, Result};
 use std::sync::Arc;
-use std::time::Duration;
 
-/// The provider call a [`Hook`] is told about: one of the contract's operations, or
-/// `ping`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    /// The operation of this capability (`get`, `set`, ...).
-    Call(Capability),
-    /// `ping`.
-    Ping,
-}
+pub use byoc::layer::Op;
 
 /// What a test double adds around each call of the provider it wraps. Both default to
 /// nothing, so a hook overrides only what its test needs.
@@ -42,13 +35,6 @@ impl<H: Hook> Hooked<H> {
     /// `inner` with `hook` around each call.
     pub fn around(inner: Arc<dyn Provider>, hook: H) -> Self {
         Hooked { inner, hook }
-    }
-
-    async fn call<T>(&self, op: Op, call: impl Future<Output = Result<T>>) -> Result<T> {
-        self.hook.before(op).await?;
-        let answer = call.await;
-        self.hook.after(op).await;
-        answer
     }
 }
 
@@ -81,69 +67,18 @@ impl<G: Send + Sync + 'static> Holding<G> {
     }
 }
 
-#[async_trait]
-impl<H: Hook> Provider for Hooked<H> {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.call(Op::Call(Capability::Get), self.inner.get(key))
-            .await
+impl<H: Hook> Layer for Hooked<H> {
+    type Below<'a> = &'a dyn Provider;
+
+    fn below(&self) -> &dyn Provider {
+        &*self.inner
     }
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        self.call(Op::Call(Capability::Set), self.inner.set(key, value, ttl))
-            .await
+
+    async fn before(&self, call: Call<'_>) -> Result<()> {
+        self.hook.before(call.op()).await
     }
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.call(Op::Call(Capability::Delete), self.inner.delete(key))
-            .await
-    }
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.call(Op::Call(Capability::Exists), self.inner.exists(key))
-            .await
-    }
-    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.call(Op::Call(Capability::GetMulti), self.inner.get_multi(keys))
-            .await
-    }
-    async fn set_multi(&self, items: &[Item]) -> Result<()> {
-        self.call(Op::Call(Capability::SetMulti), self.inner.set_multi(items))
-            .await
-    }
-    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
-        self.call(
-            Op::Call(Capability::DeleteMulti),
-            self.inner.delete_multi(keys),
-        )
-        .await
-    }
-    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        self.call(
-            Op::Call(Capability::Scan),
-            self.inner.scan(pattern, cursor, count),
-        )
-        .await
-    }
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.call(Op::Call(Capability::Ttl), self.inner.ttl(key))
-            .await
-    }
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        self.call(Op::Call(Capability::Expire), self.inner.expire(key, ttl))
-            .await
-    }
-    async fn clear(&self) -> Result<()> {
-        self.call(Op::Call(Capability::Clear), self.inner.clear())
-            .await
-    }
-    async fn stats(&self) -> Result<Stats> {
-        self.call(Op::Call(Capability::Stats), self.inner.stats())
-            .await
-    }
-    async fn ping(&self) -> Result<()> {
-        self.call(Op::Ping, self.inner.ping()).await
-    }
-    fn info(&self) -> ProviderInfo {
-        self.inner.info()
-    }
-    fn call_deadline(&self) -> Option<Duration> {
-        self.inner.call_deadline()
+
+    async fn after<T: Answer>(&self, call: Call<'_>, _answer: &Result<T>) {
+        self.hook.after(call.op()).await
     }
 }

@@ -14,7 +14,8 @@
 //! - [`Registry`]: providers by name with typed [`AdapterConfig`]; component files by path.
 //! - [`ConfigFile`] / [`Caches`]: caches from a YAML file, each instrumented
 //!   ([`Instrumented`]: metrics and tracing) and hot-swappable ([`SwapProvider`]), with
-//!   hot reload of changed component files.
+//!   hot reload of changed component files. Both, and [`NearCache`], are
+//!   [`layer::Layer`]s: wrappers that forward every call they do not change.
 //! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types with key prefix,
 //!   default TTL, [`Postcard`] or [`Json`] serialization, and [`Cache::swap_provider`].
 //!
@@ -53,7 +54,7 @@ mod registry;
 mod stack;
 mod text;
 
-pub use byoc_core::{instrument, swap, units};
+pub use byoc_core::{batching, instrument, layer, swap, units};
 /// Running adapters as sandboxed WebAssembly components (the `byoc-wasm` crate).
 pub use byoc_wasm as wasm;
 

@@ -1,8 +1,8 @@
 //! Typed caches: [`Contract<T>`] defines one, [`Cache<T>`] uses it.
 
 use crate::serializer::{Postcard, Serializer};
+use crate::swap::SwapPoint;
 use crate::{Item, KeyTtl, Provider, Result, ScanPage, Stats};
-use arc_swap::ArcSwap;
 use byoc_common::escape_glob;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -88,7 +88,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Contract<T> {
         Cache {
             inner: Arc::new(Inner {
                 name: self.name,
-                provider: ArcSwap::from_pointee(self.provider),
+                provider: SwapPoint::new(self.provider),
                 key_prefix: self.key_prefix,
                 default_ttl: self.default_ttl,
                 serializer: self.serializer,
@@ -101,7 +101,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Contract<T> {
 
 struct Inner<T> {
     name: String,
-    provider: ArcSwap<Arc<dyn Provider>>,
+    provider: SwapPoint,
     key_prefix: String,
     default_ttl: Option<Duration>,
     serializer: Arc<dyn Serializer<T>>,
@@ -201,7 +201,7 @@ fn type_tag<T>() -> [u8; 4] {
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     fn provider(&self) -> Arc<dyn Provider> {
-        Arc::clone(&self.inner.provider.load())
+        self.inner.provider.load()
     }
 
     fn key(&self, key: &str) -> String {
@@ -381,9 +381,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
 
     /// Replaces the provider. Calls already running finish on the old provider; calls
     /// started afterwards use the new one. Returns the old provider. Entries are not
-    /// copied.
+    /// copied. (The cache swaps through a [`SwapPoint`], as
+    /// [`SwapProvider`](crate::SwapProvider) does.)
     pub fn swap_provider(&self, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        Arc::clone(&self.inner.provider.swap(Arc::new(provider)))
+        self.inner.provider.swap(provider)
     }
 
     /// The provider in use now.

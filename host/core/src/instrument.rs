@@ -1,12 +1,10 @@
 //! [`Instrumented`]: per-cache metrics and tracing around any provider.
 
-use crate::provider::MultiValue;
-use crate::{Error, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
-use async_trait::async_trait;
-use bytes::Bytes;
+use crate::layer::{Answer, Call, Layer, Op};
+use crate::{Error, Provider, Result};
 use metrics::{Counter, Histogram};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument as _;
 
 /// Counter of calls, labelled `cache`, `op` and `outcome` (`ok` or `error`).
@@ -23,23 +21,6 @@ pub const LATENCY: &str = "byoc_call_seconds";
 pub const SWAPS: &str = "byoc_swaps_total";
 /// Counter of component reloads, labelled `cache` and `outcome` (`ok`, `rejected`).
 pub const RELOADS: &str = "byoc_reloads_total";
-
-/// Operations, in the order of [`Instrumented`]'s handle table.
-const OPS: [&str; 13] = [
-    "get",
-    "set",
-    "delete",
-    "exists",
-    "get_multi",
-    "set_multi",
-    "delete_multi",
-    "scan",
-    "ttl",
-    "expire",
-    "clear",
-    "stats",
-    "ping",
-];
 
 /// A short, stable name of an error's kind, as the `kind` label of [`ERRORS`]:
 /// `invalid-key`, `value-too-large`, `invalid-argument`, `invalid-config`, `unavailable`,
@@ -81,7 +62,7 @@ fn error_index(error: &Error) -> usize {
     }
 }
 
-/// Handles of one operation.
+/// Handles of one operation (indexed by [`Op::index`]).
 struct OpMetrics {
     ok: Counter,
     error: Counter,
@@ -130,9 +111,10 @@ impl Instrumented {
     /// Instruments `inner` under the cache name `cache`.
     pub fn new(cache: &str, inner: Arc<dyn Provider>) -> Instrumented {
         let name: Arc<str> = Arc::from(cache);
-        let ops = OPS
+        let ops = Op::ALL
             .iter()
-            .map(|&op| {
+            .map(|op| {
+                let op = op.name();
                 let calls = |outcome: &'static str| {
                     metrics::counter!(CALLS, "cache" => name.to_string(), "op" => op, "outcome" => outcome)
                 };
@@ -160,113 +142,44 @@ impl Instrumented {
     pub fn inner(&self) -> &Arc<dyn Provider> {
         &self.inner
     }
+}
 
-    /// Runs one call of operation `op` (an index into [`OPS`]) with its span and metrics.
-    async fn call<R, F>(&self, op: usize, f: F) -> Result<R>
+impl Layer for Instrumented {
+    type Below<'a> = &'a dyn Provider;
+
+    fn below(&self) -> &dyn Provider {
+        &*self.inner
+    }
+
+    /// One call with its span and metrics: latency, outcome, error kind, and for reads of
+    /// values their hits and misses.
+    async fn around<T, F>(&self, call: Call<'_>, inner: F) -> Result<T>
     where
-        F: std::future::Future<Output = Result<R>>,
+        T: Answer,
+        F: Future<Output = Result<T>> + Send,
     {
-        let m = &self.ops[op];
-        let span = tracing::debug_span!("byoc.call", cache = %self.name, op = OPS[op]);
+        let op = call.op();
+        let m = &self.ops[op.index()];
+        let span = tracing::debug_span!("byoc.call", cache = %self.name, op = op.name());
         let start = Instant::now();
-        let out = f.instrument(span).await;
+        let out = inner.instrument(span).await;
         m.latency.record(start.elapsed().as_secs_f64());
         match &out {
-            Ok(_) => m.ok.increment(1),
+            Ok(answer) => {
+                m.ok.increment(1);
+                if let Some((hits, misses)) = answer.found() {
+                    self.hits.increment(hits);
+                    self.misses.increment(misses);
+                }
+            }
             Err(e) => {
                 m.error.increment(1);
                 let kind = error_index(e);
                 self.errors[kind].increment(1);
                 let kind = ERROR_KINDS[kind];
-                tracing::debug!(cache = %self.name, op = OPS[op], kind, error = %e, "cache call failed");
+                tracing::debug!(cache = %self.name, op = op.name(), kind, error = %e, "cache call failed");
             }
         }
         out
-    }
-}
-
-impl Instrumented {
-    /// Either multi-key read, measured as `get_multi` with its hits and misses.
-    async fn get_multi_as<V: MultiValue>(&self, keys: &[String]) -> Result<Vec<Option<V>>> {
-        let out = self.call(4, V::get_multi(&*self.inner, keys)).await;
-        if let Ok(values) = &out {
-            let hits = values.iter().filter(|v| v.is_some()).count() as u64;
-            self.hits.increment(hits);
-            self.misses.increment(values.len() as u64 - hits);
-        }
-        out
-    }
-}
-
-#[async_trait]
-impl Provider for Instrumented {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let out = self.call(0, self.inner.get(key)).await;
-        match &out {
-            Ok(Some(_)) => self.hits.increment(1),
-            Ok(None) => self.misses.increment(1),
-            Err(_) => {}
-        }
-        out
-    }
-
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        self.call(1, self.inner.set(key, value, ttl)).await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        self.call(2, self.inner.delete(key)).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.call(3, self.inner.exists(key)).await
-    }
-
-    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.get_multi_as(keys).await
-    }
-
-    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
-        self.get_multi_as(keys).await
-    }
-
-    async fn set_multi(&self, items: &[Item]) -> Result<()> {
-        self.call(5, self.inner.set_multi(items)).await
-    }
-
-    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
-        self.call(6, self.inner.delete_multi(keys)).await
-    }
-
-    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        self.call(7, self.inner.scan(pattern, cursor, count)).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.call(8, self.inner.ttl(key)).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        self.call(9, self.inner.expire(key, ttl)).await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.call(10, self.inner.clear()).await
-    }
-
-    async fn stats(&self) -> Result<Stats> {
-        self.call(11, self.inner.stats()).await
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.call(12, self.inner.ping()).await
-    }
-
-    fn info(&self) -> ProviderInfo {
-        self.inner.info()
-    }
-
-    fn call_deadline(&self) -> Option<Duration> {
-        self.inner.call_deadline()
     }
 }

@@ -6,17 +6,21 @@
 //!   [`Error`];
 //! - [`Contract<T>`] / [`Cache<T>`]: typed caches over serde types ([`Postcard`], [`Json`]);
 //! - [`NearCache`]: an in-process cache in front of a provider; [`SwapProvider`]: a provider
-//!   replaced while in use; [`Instrumented`]: metrics and tracing around one;
+//!   replaced while in use; [`Instrumented`]: metrics and tracing around one; all three
+//!   are [`layer::Layer`]s, wrappers that forward every call they do not change;
+//! - [`batching`]: the leader/queue state both call batchers (wasm, Redis) share;
 //! - [`NativeMemoryProvider`]: moka in process;
 //! - [`AdapterConfig`]: an adapter's typed configuration; [`units`]: sizes and durations.
 //!
 //! Applications use these through the `byoc` crate, which re-exports them.
 #![deny(unsafe_code)]
 
+pub mod batching;
 mod cache;
 mod config;
 mod error;
 pub mod instrument;
+pub mod layer;
 mod native;
 mod near;
 pub mod provider;

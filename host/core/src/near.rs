@@ -6,9 +6,9 @@
 //! expires, at most [`NearCacheBuilder::max_staleness`] after it was filled, and never after
 //! the entry's own TTL. Writes made through this `NearCache` invalidate its L1 at once.
 
+use crate::layer::{Answer, Call, Keys, Layer};
 use crate::provider::MultiValue;
-use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
-use async_trait::async_trait;
+use crate::{KeyTtl, Provider, Result, Stats};
 use bytes::Bytes;
 use moka::sync::Cache;
 use std::hash::BuildHasher;
@@ -455,26 +455,26 @@ impl NearInvalidator {
     }
 }
 
-#[async_trait]
-impl Provider for NearCache {
+impl Layer for NearCache {
+    type Below<'a> = &'a dyn Provider;
+
+    fn below(&self) -> &dyn Provider {
+        &*self.inner
+    }
+
+    /// Writes invalidate the keys they touched once the provider below answered (either
+    /// way: a failed write may have landed).
+    async fn after<T: Answer>(&self, call: Call<'_>, _answer: &Result<T>) {
+        if call.op().is_write() {
+            match call.keys() {
+                Keys::All => self.invalidate_all(),
+                keys => keys.iter().for_each(|key| self.invalidate(key)),
+            }
+        }
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.get_bytes(key).await?.map(|b| b.to_vec()))
-    }
-
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<std::time::Duration>) -> Result<()> {
-        let result = self.inner.set(key, value, ttl).await;
-        self.invalidate(key);
-        result
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let result = self.inner.delete(key).await;
-        self.invalidate(key);
-        result
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.inner.exists(key).await
     }
 
     async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -483,42 +483,6 @@ impl Provider for NearCache {
 
     async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
         self.get_multi_as(keys).await
-    }
-
-    async fn set_multi(&self, items: &[Item]) -> Result<()> {
-        let result = self.inner.set_multi(items).await;
-        for item in items {
-            self.invalidate(&item.key);
-        }
-        result
-    }
-
-    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
-        let result = self.inner.delete_multi(keys).await;
-        for key in keys {
-            self.invalidate(key);
-        }
-        result
-    }
-
-    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        self.inner.scan(pattern, cursor, count).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.inner.ttl(key).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Option<std::time::Duration>) -> Result<bool> {
-        let result = self.inner.expire(key, ttl).await;
-        self.invalidate(key);
-        result
-    }
-
-    async fn clear(&self) -> Result<()> {
-        let result = self.inner.clear().await;
-        self.invalidate_all();
-        result
     }
 
     async fn stats(&self) -> Result<Stats> {
@@ -534,17 +498,5 @@ impl Provider for NearCache {
             ..Stats::default()
         });
         Ok(stats)
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.inner.ping().await
-    }
-
-    fn info(&self) -> ProviderInfo {
-        self.inner.info()
-    }
-
-    fn call_deadline(&self) -> Option<Duration> {
-        self.inner.call_deadline()
     }
 }

@@ -1,13 +1,12 @@
-//! [`SwapProvider`]: a provider whose backend can be replaced while it serves calls.
+//! [`SwapPoint`]: a provider that can be replaced while calls run; [`SwapProvider`]: a
+//! layer over one, with warm-ups.
 
-use crate::{Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage, Stats};
+use crate::layer::{Answer, Call, Keys, Layer, Op};
+use crate::{Item, KeyTtl, Provider, Result, Stats};
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
-use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Name of the stats counter of swaps done.
 pub const SWAPS: &str = "swap.swaps";
@@ -16,6 +15,53 @@ pub const WARMED_KEYS: &str = "swap.warmed-keys";
 
 /// Keys read per warm-up batch.
 const WARM_BATCH: usize = 256;
+
+/// The one place a provider is replaced while calls run: [`SwapProvider`] and
+/// [`Cache::swap_provider`](crate::Cache::swap_provider) both hold one.
+///
+/// A call [`load`](SwapPoint::load)s the provider once, when it starts, and keeps it to
+/// its end; a [`swap`](SwapPoint::swap) is seen by every call that starts after it. Both
+/// are lock-free (a load is an `ArcSwap` read and one reference count).
+pub struct SwapPoint {
+    current: ArcSwap<Arc<dyn Provider>>,
+    swaps: AtomicU64,
+}
+
+impl SwapPoint {
+    /// Serves `provider` until the first swap.
+    pub fn new(provider: Arc<dyn Provider>) -> SwapPoint {
+        SwapPoint {
+            current: ArcSwap::from_pointee(provider),
+            swaps: AtomicU64::new(0),
+        }
+    }
+
+    /// The provider a call that starts now goes to.
+    pub fn load(&self) -> Arc<dyn Provider> {
+        Arc::clone(&self.current.load())
+    }
+
+    /// Replaces the provider; returns the old one. Calls in flight finish on it.
+    pub fn swap(&self, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        let old = self.current.swap(Arc::new(provider));
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        Arc::clone(&old)
+    }
+
+    /// Swaps done so far.
+    pub fn swaps(&self) -> u64 {
+        self.swaps.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for SwapPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwapPoint")
+            .field("current", &self.load().info().stack())
+            .field("swaps", &self.swaps())
+            .finish()
+    }
+}
 
 /// A provider that forwards every call to a backend that can be replaced atomically.
 ///
@@ -49,12 +95,11 @@ const WARM_BATCH: usize = 256;
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 /// ```
 pub struct SwapProvider {
-    current: ArcSwap<Arc<dyn Provider>>,
+    point: SwapPoint,
     hot: Option<HotKeys>,
     /// Set while a warm-up copies keys: writes record their keys in `dirty`.
     warming: AtomicBool,
     dirty: Mutex<Dirty>,
-    swaps: AtomicU64,
     warmed: AtomicU64,
 }
 
@@ -67,8 +112,8 @@ struct Dirty {
 impl std::fmt::Debug for SwapProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SwapProvider")
-            .field("current", &self.current.load().info().stack())
-            .field("swaps", &self.swaps.load(Ordering::Relaxed))
+            .field("current", &self.point.load().info().stack())
+            .field("swaps", &self.point.swaps())
             .finish_non_exhaustive()
     }
 }
@@ -94,11 +139,10 @@ impl SwapProvider {
     /// Serves `provider` until the first swap. No hot-key tracking.
     pub fn new(provider: Arc<dyn Provider>) -> SwapProvider {
         SwapProvider {
-            current: ArcSwap::from_pointee(provider),
+            point: SwapPoint::new(provider),
             hot: None,
             warming: AtomicBool::new(false),
             dirty: Mutex::new(Dirty::default()),
-            swaps: AtomicU64::new(0),
             warmed: AtomicU64::new(0),
         }
     }
@@ -116,20 +160,18 @@ impl SwapProvider {
 
     /// The backend serving new calls.
     pub fn current(&self) -> Arc<dyn Provider> {
-        Arc::clone(&self.current.load())
+        self.point.load()
     }
 
     /// Swaps done so far.
     pub fn swaps(&self) -> u64 {
-        self.swaps.load(Ordering::Relaxed)
+        self.point.swaps()
     }
 
     /// Replaces the backend; returns the old one. Calls in flight finish on the old
     /// backend; new calls go to `provider`.
     pub fn swap(&self, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        let old = self.current.swap(Arc::new(provider));
-        self.swaps.fetch_add(1, Ordering::Relaxed);
-        Arc::clone(&old)
+        self.point.swap(provider)
     }
 
     /// The hot keys tracked now (at most the capacity given to
@@ -183,38 +225,16 @@ impl SwapProvider {
         Ok((replaced.unwrap_or(old), copied))
     }
 
-    fn load(&self) -> Arc<dyn Provider> {
-        Arc::clone(&self.current.load())
-    }
-
-    fn record_read(&self, key: &str) {
-        if let Some(hot) = &self.hot {
-            hot.record(key);
-        }
-    }
-
-    fn record_reads(&self, keys: &[String]) {
-        if let Some(hot) = &self.hot {
-            keys.iter().for_each(|key| hot.record(key));
-        }
-    }
-
-    /// Runs a write, recording its keys before and after when a warm-up is running.
-    async fn write<R, F>(&self, keys: &(dyn Fn() -> Vec<String> + Sync), f: F) -> Result<R>
-    where
-        F: std::future::Future<Output = Result<R>>,
-    {
-        self.mark_dirty(keys);
-        let out = f.await;
-        self.mark_dirty(keys);
-        out
-    }
-
-    fn mark_dirty(&self, keys: &(dyn Fn() -> Vec<String> + Sync)) {
+    /// While a warm-up runs, records the keys a write touches (before and after it):
+    /// they may hold stale copies in the new backend.
+    fn mark_dirty(&self, call: Call<'_>) {
         if self.warming.load(Ordering::SeqCst)
             && let Ok(mut dirty) = self.dirty.lock()
         {
-            dirty.keys.extend(keys());
+            match call.keys() {
+                Keys::All => dirty.cleared = true,
+                keys => dirty.keys.extend(keys.iter().map(str::to_owned)),
+            }
         }
     }
 }
@@ -245,96 +265,38 @@ async fn copy_keys(from: &dyn Provider, to: &dyn Provider, keys: &[String]) -> R
     Ok(copied)
 }
 
-#[async_trait]
-impl Provider for SwapProvider {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.record_read(key);
-        self.load().get(key).await
+impl Layer for SwapProvider {
+    type Below<'a> = Arc<dyn Provider>;
+
+    fn below(&self) -> Arc<dyn Provider> {
+        self.point.load()
     }
 
-    async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        let p = self.load();
-        self.write(&|| vec![key.to_owned()], p.set(key, value, ttl))
-            .await
-    }
-
-    async fn delete(&self, key: &str) -> Result<bool> {
-        let p = self.load();
-        self.write(&|| vec![key.to_owned()], p.delete(key)).await
-    }
-
-    async fn exists(&self, key: &str) -> Result<bool> {
-        self.load().exists(key).await
-    }
-
-    async fn get_multi(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        self.record_reads(keys);
-        self.load().get_multi(keys).await
-    }
-
-    async fn get_multi_bytes(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
-        self.record_reads(keys);
-        self.load().get_multi_bytes(keys).await
-    }
-
-    async fn set_multi(&self, items: &[Item]) -> Result<()> {
-        let p = self.load();
-        let keys = || items.iter().map(|i| i.key.clone()).collect();
-        self.write(&keys, p.set_multi(items)).await
-    }
-
-    async fn delete_multi(&self, keys: &[String]) -> Result<u64> {
-        let p = self.load();
-        self.write(&|| keys.to_vec(), p.delete_multi(keys)).await
-    }
-
-    async fn scan(&self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
-        self.load().scan(pattern, cursor, count).await
-    }
-
-    async fn ttl(&self, key: &str) -> Result<KeyTtl> {
-        self.load().ttl(key).await
-    }
-
-    async fn expire(&self, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        let p = self.load();
-        self.write(&|| vec![key.to_owned()], p.expire(key, ttl))
-            .await
-    }
-
-    async fn clear(&self) -> Result<()> {
-        let p = self.load();
-        let mark = || {
-            if self.warming.load(Ordering::SeqCst)
-                && let Ok(mut dirty) = self.dirty.lock()
-            {
-                dirty.cleared = true;
+    async fn before(&self, call: Call<'_>) -> Result<()> {
+        match call.op() {
+            Op::Get | Op::GetMulti => {
+                if let Some(hot) = &self.hot {
+                    call.keys().iter().for_each(|key| hot.record(key));
+                }
             }
-        };
-        mark();
-        let out = p.clear().await;
-        mark();
-        out
+            op if op.is_write() => self.mark_dirty(call),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn after<T: Answer>(&self, call: Call<'_>, _answer: &Result<T>) {
+        if call.op().is_write() {
+            self.mark_dirty(call);
+        }
     }
 
     async fn stats(&self) -> Result<Stats> {
-        let mut stats = self.load().stats().await?;
+        let mut stats = self.below().stats().await?;
         stats.extra.push((SWAPS.into(), self.swaps()));
         stats
             .extra
             .push((WARMED_KEYS.into(), self.warmed.load(Ordering::Relaxed)));
         Ok(stats)
-    }
-
-    async fn ping(&self) -> Result<()> {
-        self.load().ping().await
-    }
-
-    fn info(&self) -> ProviderInfo {
-        self.load().info()
-    }
-
-    fn call_deadline(&self) -> Option<Duration> {
-        self.load().call_deadline()
     }
 }

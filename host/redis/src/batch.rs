@@ -14,9 +14,9 @@
 //! auto-pipelining".
 
 use super::conn::{Connection, RunError};
+use byoc_core::batching::{Batching, Lanes, Successor, Waiter as Queued, distinct};
 use byoc_wasm::bindings::byoc::cache::types::Error as WitError;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -49,16 +49,18 @@ pub(crate) enum Answer {
     Pttl(i64),
 }
 
-/// A queued read and where its answer goes.
-struct Pending {
+/// A read as its caller asks it.
+struct Ask {
     read: Read,
     /// The namespaced key.
     key: Vec<u8>,
-    tx: oneshot::Sender<Msg>,
     /// When its caller began and when it must be answered.
     started: Instant,
     deadline: Instant,
 }
+
+/// A queued read and where its answer goes.
+type Pending = Queued<Ask, Msg>;
 
 /// A caller of a batch in flight, until it is answered.
 struct Waiter {
@@ -95,17 +97,17 @@ pub(crate) struct Batcher {
     shared: Arc<Shared>,
 }
 
+/// [`Batching`] with `in_flight` counting batches in flight (leaders holding a
+/// [`Leadership`]); `leading` is not used.
 struct Shared {
-    max_batch: usize,
-    state: Mutex<State>,
+    lanes: Batching<Ask, Msg, Extra>,
 }
 
+/// The state behind the batcher's lock.
+type State = Lanes<Ask, Msg, Extra>;
+
 #[derive(Default)]
-struct State {
-    /// Batches in flight (leaders holding a [`Leadership`]).
-    leaders: usize,
-    /// Reads waiting for the next batch, oldest first.
-    queue: Vec<Pending>,
+struct Extra {
     /// The latest deadline of the callers that took part since the batcher was last idle.
     latest: Option<Instant>,
     /// Tests: how many times a read joined (leading or queued), to order test steps.
@@ -115,35 +117,33 @@ struct State {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.lanes.lock()
     }
 
     /// A batch is over: the newest queued caller leads the next one, or, with nobody
     /// queued, the slot is free again.
     fn hand_over(self: &Arc<Self>) {
-        loop {
-            let next = {
-                let mut state = self.lock();
-                match state.queue.pop() {
-                    Some(next) => next,
-                    None => {
-                        state.leaders = state.leaders.saturating_sub(1);
-                        if state.leaders == 0 {
-                            state.latest = None;
-                        }
-                        return;
-                    }
+        let mut state = self.lock();
+        let handed = state.hand_over(
+            Successor::Newest,
+            |ask| {
+                let token = Leadership {
+                    shared: Arc::clone(self),
+                    armed: true,
+                };
+                Msg::Lead(token, ask.key)
+            },
+            // That caller gave up: the next one, without running this token's drop.
+            |msg| {
+                if let Msg::Lead(mut token, _) = msg {
+                    token.armed = false;
                 }
-            };
-            let token = Leadership {
-                shared: Arc::clone(self),
-                armed: true,
-            };
-            match next.tx.send(Msg::Lead(token, next.key)) {
-                Ok(()) => return,
-                // That caller gave up: the next one, without running this token's drop.
-                Err(Msg::Lead(mut token, _)) => token.armed = false,
-                Err(_) => {}
+            },
+        );
+        if !handed {
+            state.in_flight = state.in_flight.saturating_sub(1);
+            if state.in_flight == 0 {
+                state.extra.latest = None;
             }
         }
     }
@@ -187,8 +187,7 @@ impl Batcher {
     pub(crate) fn new(max_batch: usize) -> Batcher {
         Batcher {
             shared: Arc::new(Shared {
-                max_batch: max_batch.max(1),
-                state: Mutex::new(State::default()),
+                lanes: Batching::new(max_batch),
             }),
         }
     }
@@ -225,13 +224,14 @@ impl Batcher {
                 let mut state = self.shared.lock();
                 #[cfg(test)]
                 {
-                    state.arrivals += 1;
+                    state.extra.arrivals += 1;
                 }
-                let covered = !sent_round && state.latest.is_none_or(|l| deadline >= l);
-                state.latest = Some(state.latest.map_or(deadline, |l| l.max(deadline)));
-                if state.leaders < MAX_IN_FLIGHT {
-                    let alone = state.leaders == 0;
-                    state.leaders += 1;
+                let latest = &mut state.extra.latest;
+                let covered = !sent_round && latest.is_none_or(|l| deadline >= l);
+                *latest = Some(latest.map_or(deadline, |l| l.max(deadline)));
+                if state.in_flight < MAX_IN_FLIGHT {
+                    let alone = state.in_flight == 0;
+                    state.in_flight += 1;
                     let token = Leadership {
                         shared: Arc::clone(&self.shared),
                         armed: true,
@@ -242,11 +242,9 @@ impl Batcher {
                         Role::Lead(token, key)
                     }
                 } else {
-                    let (tx, rx) = oneshot::channel();
-                    state.queue.push(Pending {
+                    let rx = state.enqueue(Ask {
                         read,
                         key,
-                        tx,
                         started,
                         deadline,
                     });
@@ -262,14 +260,7 @@ impl Batcher {
                     return answer;
                 }
                 Role::Lead(token, key) => {
-                    let (tx, rx) = oneshot::channel();
-                    let mine = Pending {
-                        read,
-                        key,
-                        tx,
-                        started,
-                        deadline,
-                    };
+                    let (mine, rx) = pending(read, key, started, deadline);
                     self.lead(c, token, mine).await;
                     rx.await
                 }
@@ -289,14 +280,7 @@ impl Batcher {
                     now = Instant::now();
                 }
                 Ok(Msg::Lead(token, back)) => {
-                    let (tx, rx) = oneshot::channel();
-                    let mine = Pending {
-                        read,
-                        key: back,
-                        tx,
-                        started,
-                        deadline,
-                    };
+                    let (mine, rx) = pending(read, back, started, deadline);
                     self.lead(c, token, mine).await;
                     match rx.await {
                         Ok(Msg::Done(answer)) => return answer,
@@ -330,11 +314,10 @@ impl Batcher {
     async fn lead(&self, c: &Connection, token: Leadership, mine: Pending) {
         tokio::task::yield_now().await;
         let now = Instant::now();
-        if now >= mine.deadline {
+        if now >= mine.ask.deadline {
             // Handed leadership too late to send anything: the next caller leads.
-            let _ = mine
-                .tx
-                .send(Msg::Done(Err(c.late(mine.started, mine.deadline))));
+            let late = c.late(mine.ask.started, mine.ask.deadline);
+            let _ = mine.reply.send(Msg::Done(Err(late)));
             drop(token);
             return;
         }
@@ -343,30 +326,31 @@ impl Batcher {
             waiters: Vec::with_capacity(1),
         };
         let mut admit = |p: Pending| {
-            flight.reads.push((p.read, p.key));
+            flight.reads.push((p.ask.read, p.ask.key));
             flight.waiters.push(Waiter {
-                tx: Some(p.tx),
-                started: p.started,
-                deadline: p.deadline,
+                tx: Some(p.reply),
+                started: p.ask.started,
+                deadline: p.ask.deadline,
             });
         };
         admit(mine);
         let first_queued = {
             let mut state = self.shared.lock();
-            let n = state.queue.len().min(self.shared.max_batch - 1);
-            for p in state.queue.drain(..n) {
+            let n = self.shared.lanes.max_batch() - 1;
+            for p in state.take(n) {
                 // Callers that gave up are dropped here, not sent; callers past their
                 // deadline are answered.
-                if p.tx.is_closed() {
+                if p.reply.is_closed() {
                     continue;
                 }
-                if now >= p.deadline {
-                    let _ = p.tx.send(Msg::Done(Err(c.late(p.started, p.deadline))));
+                if now >= p.ask.deadline {
+                    let late = c.late(p.ask.started, p.ask.deadline);
+                    let _ = p.reply.send(Msg::Done(Err(late)));
                     continue;
                 }
                 admit(p);
             }
-            state.queue.first().map(|p| p.deadline)
+            state.queue.front().map(|p| p.ask.deadline)
         };
         let until = next_deadline(&flight.waiters, first_queued);
         let InFlight { reads, waiters } = &mut flight;
@@ -421,16 +405,17 @@ impl Batcher {
             let mut state = self.shared.lock();
             let queue = std::mem::take(&mut state.queue);
             for p in queue {
-                if p.tx.is_closed() {
+                if p.reply.is_closed() {
                     continue;
                 }
-                if now >= p.deadline {
-                    let _ = p.tx.send(Msg::Done(Err(c.late(p.started, p.deadline))));
+                if now >= p.ask.deadline {
+                    let late = c.late(p.ask.started, p.ask.deadline);
+                    let _ = p.reply.send(Msg::Done(Err(late)));
                     continue;
                 }
-                state.queue.push(p);
+                state.queue.push_back(p);
             }
-            state.queue.first().map(|p| p.deadline)
+            state.queue.front().map(|p| p.ask.deadline)
         };
         match waiters.first() {
             Some(own) if own.tx.is_some() => Ok(next_deadline(waiters, first_queued)),
@@ -445,8 +430,25 @@ impl Batcher {
     /// Whether no batch is in flight and nothing is queued.
     pub(crate) fn idle(&self) -> bool {
         let state = self.shared.lock();
-        state.leaders == 0 && state.queue.is_empty()
+        state.in_flight == 0 && state.queue.is_empty()
     }
+}
+
+/// A leader's own read, as a queued one, and the receiver of its answer.
+fn pending(
+    read: Read,
+    key: Vec<u8>,
+    started: Instant,
+    deadline: Instant,
+) -> (Pending, oneshot::Receiver<Msg>) {
+    let (reply, rx) = oneshot::channel();
+    let ask = Ask {
+        read,
+        key,
+        started,
+        deadline,
+    };
+    (Pending { ask, reply }, rx)
 }
 
 /// The earliest deadline of the callers of a batch not answered yet and of the oldest
@@ -469,24 +471,11 @@ async fn execute(
     until: Instant,
     horizon: impl FnMut(Instant) -> Result<Instant, WitError>,
 ) -> Result<Vec<Answer>, WitError> {
-    // Distinct (read, key) pairs, in order of first appearance; each entry's pair. A
-    // caller alone skips the map.
-    let mut distinct: Vec<(Read, &[u8])> = Vec::with_capacity(batch.len());
-    let of: Vec<usize> = if let [(read, key)] = batch {
-        distinct.push((*read, key.as_slice()));
-        vec![0]
-    } else {
-        let mut index: HashMap<(Read, &[u8]), usize> = HashMap::with_capacity(batch.len());
-        batch
-            .iter()
-            .map(|(read, key)| {
-                *index.entry((*read, key.as_slice())).or_insert_with(|| {
-                    distinct.push((*read, key.as_slice()));
-                    distinct.len() - 1
-                })
-            })
-            .collect()
-    };
+    // Distinct (read, key) pairs, in order of first appearance; each entry's pair.
+    let (distinct, of) = distinct(
+        batch.iter().map(|(read, key)| (*read, key.as_slice())),
+        batch.len(),
+    );
     let started = Instant::now();
     let mut answers = c
         .attempt_until(
@@ -782,7 +771,7 @@ mod tests {
         );
         let batcher = link.0.batcher.as_ref().expect("batched");
         let state = batcher.shared.lock();
-        assert_eq!((state.leaders, state.queue.len()), (0, 0));
+        assert_eq!((state.in_flight, state.queue.len()), (0, 0));
     }
 
     /// A limit of 8 reads per batch: still correct, and at least 256 / 8 commands.
@@ -954,10 +943,10 @@ mod tests {
         // Each step waits until every caller so far has joined the batcher (leading a
         // batch or queued), so the order holds however slowly tasks are scheduled.
         let batcher = link.0.batcher.as_ref().expect("batcher");
-        let start = batcher.shared.lock().arrivals;
+        let start = batcher.shared.lock().extra.arrivals;
         let taking_part = |n: usize| async move {
             for _ in 0..2000 {
-                if batcher.shared.lock().arrivals - start == n {
+                if batcher.shared.lock().extra.arrivals - start == n {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -975,7 +964,7 @@ mod tests {
             })
             .collect();
         taking_part(MAX_IN_FLIGHT).await;
-        assert_eq!(batcher.shared.lock().leaders, MAX_IN_FLIGHT);
+        assert_eq!(batcher.shared.lock().in_flight, MAX_IN_FLIGHT);
         // Let the leaders that joined last take the (empty) queue and send.
         tokio::time::sleep(Duration::from_millis(20)).await;
         // 31 waiters queue, then the newest caller, which is handed leadership when the
@@ -1013,7 +1002,7 @@ mod tests {
             "the abandoned batch was not sent again: {mgets} MGETs"
         );
         assert_eq!(
-            link.0.batcher.as_ref().map(|b| b.shared.lock().leaders),
+            link.0.batcher.as_ref().map(|b| b.shared.lock().in_flight),
             Some(0)
         );
     }

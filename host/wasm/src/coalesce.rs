@@ -10,11 +10,11 @@
 //!
 //! Why, and why this is linearizable: `docs/internals.md`, "Coalesced gets".
 
+use byoc_core::batching::{Batching, Lanes, Successor, Waiter, distinct};
 use crate::{Error, Result};
 use byoc_core::provider::MultiValue;
 use bytes::Bytes;
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::MutexGuard;
 use tokio::sync::{Notify, oneshot};
 
 /// Reads (lone or batched) in flight at once before further `get`s queue. Four, as the
@@ -27,30 +27,17 @@ pub(crate) const MAX_IN_FLIGHT: usize = 4;
 /// long before its batch is sent, not for the stalled reads' deadline.
 pub(crate) const MAX_SLOT_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// The coalescing state of one pooled provider.
+/// The coalescing state of one pooled provider: [`Batching`] with `in_flight` counting
+/// reads in flight (lone `get`s and batches) and `leading` set while a caller leads the
+/// next batch (invariant: callers queue only while one leads). Queued callers ask a key.
 pub(crate) struct Coalescer {
-    state: Mutex<State>,
+    lanes: Batching<String, Reply>,
     /// Wakes the leader when a read in flight finishes.
     slot_freed: Notify,
-    /// Most callers per batch (at least 2).
-    max_batch: usize,
 }
 
-#[derive(Default)]
-struct State {
-    /// Reads in flight: lone `get`s and batches.
-    in_flight: usize,
-    /// Whether a caller is leading the next batch. Invariant: callers queue only while
-    /// one leads.
-    leading: bool,
-    /// Callers waiting for a batch, oldest first.
-    queue: VecDeque<Waiter>,
-}
-
-struct Waiter {
-    key: String,
-    reply: oneshot::Sender<Reply>,
-}
+/// The state behind the coalescer's lock.
+type State = Lanes<String, Reply, ()>;
 
 /// What a caller does on arrival.
 enum Turn {
@@ -75,7 +62,7 @@ enum Reply {
 impl std::fmt::Debug for Coalescer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coalescer")
-            .field("max_batch", &self.max_batch)
+            .field("max_batch", &self.lanes.max_batch())
             .finish_non_exhaustive()
     }
 }
@@ -84,15 +71,13 @@ impl Coalescer {
     /// Batches of at most `max_batch` callers (`None` below 2: nothing to coalesce).
     pub(crate) fn new(max_batch: usize) -> Option<Coalescer> {
         (max_batch >= 2).then(|| Coalescer {
-            state: Mutex::new(State::default()),
+            lanes: Batching::new(max_batch),
             slot_freed: Notify::new(),
-            max_batch,
         })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // The state is consistent between statements: a panic elsewhere cannot tear it.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.lanes.lock()
     }
 
     /// The value of `key`: read by `alone()` when few reads are in flight, else from a
@@ -116,12 +101,7 @@ impl Coalescer {
                 state.in_flight += 1;
                 Turn::Alone
             } else if state.leading {
-                let (reply, answer) = oneshot::channel();
-                state.queue.push_back(Waiter {
-                    key: key.to_owned(),
-                    reply,
-                });
-                Turn::Queued(answer)
+                Turn::Queued(state.enqueue(key.to_owned()))
             } else {
                 state.leading = true;
                 Turn::Lead
@@ -157,14 +137,13 @@ impl Coalescer {
         let leadership = Leadership(self);
         let mut until = None;
         let mut overdue = false;
-        let waiters: Vec<Waiter> = loop {
+        let waiters: Vec<Waiter<String, Reply>> = loop {
             let freed = self.slot_freed.notified();
             {
                 let mut state = self.lock();
                 if state.in_flight < MAX_IN_FLIGHT || overdue {
                     state.in_flight += 1;
-                    let n = state.queue.len().min(self.max_batch - 1);
-                    let waiters = state.queue.drain(..n).collect();
+                    let waiters = state.take(self.lanes.max_batch() - 1).collect();
                     hand_over(&mut state);
                     std::mem::forget(leadership);
                     break waiters;
@@ -180,29 +159,18 @@ impl Coalescer {
             return alone().await;
         }
         // Distinct keys, and each caller's position among them (the leader's is 0).
-        let mut keys = Vec::with_capacity(waiters.len() + 1);
-        keys.push(key.to_owned());
-        let mut at = Vec::with_capacity(waiters.len());
-        {
-            let mut seen: HashMap<&str, usize, foldhash::fast::RandomState> =
-                HashMap::with_capacity_and_hasher(waiters.len() + 1, Default::default());
-            seen.insert(key, 0);
-            for w in &waiters {
-                let next = seen.len();
-                let i = *seen.entry(w.key.as_str()).or_insert(next);
-                if i == next {
-                    keys.push(w.key.clone());
-                }
-                at.push(i);
-            }
-        }
+        let (keys, at) = distinct(
+            std::iter::once(key).chain(waiters.iter().map(|w| w.ask.as_str())),
+            waiters.len() + 1,
+        );
+        let keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
         let distinct = keys.len();
         let answer = batch(keys).await;
         drop(slot);
         match answer {
             // One value per distinct key, or the batch is treated as failed.
             Ok(values) if values.len() == distinct => {
-                for (w, i) in waiters.into_iter().zip(at) {
+                for (w, i) in waiters.into_iter().zip(at.into_iter().skip(1)) {
                     let _gone = w.reply.send(Reply::Answer(Ok(values[i].clone())));
                 }
                 Ok(values
@@ -231,12 +199,9 @@ impl Coalescer {
 
 /// Passes leadership to the oldest queued caller still waiting, or ends it when none is.
 fn hand_over(state: &mut State) {
-    while let Some(next) = state.queue.pop_front() {
-        if next.reply.send(Reply::Lead).is_ok() {
-            return;
-        }
+    if !state.hand_over(Successor::Oldest, |_| Reply::Lead, drop) {
+        state.leading = false;
     }
-    state.leading = false;
 }
 
 /// A read in flight; frees its slot (and wakes the leader) when dropped.
@@ -267,8 +232,8 @@ impl Drop for Leadership<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
     use tokio::sync::Semaphore;
 

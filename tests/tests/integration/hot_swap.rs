@@ -1,7 +1,7 @@
 //! Hot swap and hot reload under load, warm-up semantics, and per-cache metrics.
 
 use byoc::{
-    Caches, Capability, ConfigFile, Instrumented, KeyTtl, NativeMemoryProvider, Provider, Registry,
+    Caches, ConfigFile, Instrumented, KeyTtl, NativeMemoryProvider, Provider, Registry,
     SwapProvider,
 };
 use byoc_tests::{Hook, Hooked, Op};
@@ -155,7 +155,7 @@ struct SlowReads;
 #[async_trait::async_trait]
 impl Hook for SlowReads {
     async fn after(&self, op: Op) {
-        if op == Op::Call(Capability::GetMulti) {
+        if op == Op::GetMulti {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -3,7 +3,7 @@
 //! racing fill never hiding a local write, size bounds, stats and zero-copy reads.
 
 use async_trait::async_trait;
-use byoc::{AdapterConfig, Capability, Item, NearCache, NearTtl, Provider, Registry, Stats};
+use byoc::{AdapterConfig, Item, NearCache, NearTtl, Provider, Registry, Stats};
 use byoc_tests::{Hook, Hooked, Op};
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,7 +166,7 @@ struct SlowGet {
 #[async_trait]
 impl Hook for SlowGet {
     async fn after(&self, op: Op) {
-        if op == Op::Call(Capability::Get) {
+        if op == Op::Get {
             self.entered.notify_one();
             self.release.notified().await;
         }
