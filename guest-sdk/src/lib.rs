@@ -15,7 +15,9 @@
 //!   and the packed `bulk` fast path (`wit/bulk.wit`) from `get-multi`;
 //! - `scan` (paged, sorted, exactly-once) and `clear` from [`Adapter::keys`];
 //! - hit/miss counters for `stats`, and configuration checked against
-//!   [`Adapter::config_fields`] before [`Adapter::open`].
+//!   [`Adapter::config_fields`] before [`Adapter::open`];
+//! - the optional `atomics` export (`wit/atomics.wit`), answering `unsupported` unless
+//!   the adapter sets [`Adapter::ATOMICS`] (see the [`atomic`] module).
 //!
 //! Override any provided method to implement it natively, and list it in
 //! [`Adapter::NATIVE`] so `info` reports it truthfully.
@@ -50,6 +52,7 @@
 extern crate self as byoc_guest_sdk;
 
 pub mod alloc;
+pub mod atomic;
 mod bridge;
 mod bulk;
 mod config;
@@ -232,6 +235,47 @@ pub trait Adapter: Sized + 'static {
     /// Checks the backend. The default answers Ok (nothing to check for in-memory state).
     fn ping(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether [`increment`](Adapter::increment) and
+    /// [`compare_and_swap`](Adapter::compare_and_swap) are implemented (the optional
+    /// `atomics` interface, `wit/atomics.wit`). When false the SDK answers both with
+    /// `unsupported` without calling them.
+    const ATOMICS: bool = false;
+
+    /// Atomically adds `delta` to the decimal integer under `key` and returns the new
+    /// value; a missing or expired key counts as 0 and is created expiring at `expires_at`
+    /// (ms since the UNIX epoch, `None`: never); an existing key keeps its expiry. A value
+    /// that is not a decimal `i64`, or an overflow, is `invalid-argument`.
+    ///
+    /// The default answers `unsupported`. [`atomic::increment`] derives it from `get` and
+    /// `set`: atomic for an adapter whose state only this instance touches (the host runs
+    /// one call at a time per instance), not for one whose backend is shared.
+    fn increment(
+        &mut self,
+        key: &str,
+        delta: i64,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<i64> {
+        let _ = (key, delta, expires_at, now);
+        Err(Error::Unsupported("increment".into()))
+    }
+
+    /// Atomically stores `new` (expiring at `expires_at`) under `key` if the live value
+    /// equals `expected` (`None`: missing or expired); whether it stored. The default
+    /// answers `unsupported`; [`atomic::compare_and_swap`] derives it as
+    /// [`increment`](Adapter::increment) is derived.
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<bool> {
+        let _ = (key, expected, new, expires_at, now);
+        Err(Error::Unsupported("compare-and-swap".into()))
     }
 }
 

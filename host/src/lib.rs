@@ -79,8 +79,8 @@ pub use near::{
 };
 pub use provider::{KEYS_PAGE, Provider};
 pub use registry::{
-    ENCRYPTION, FALLBACK, Factory, FactoryFuture, FactoryInput, MEMORY, NATIVE_MEMORY, Registry,
-    StackSpec, TIERED,
+    COMPRESSION, ENCRYPTION, FALLBACK, Factory, FactoryFuture, FactoryInput, MEMORY, NATIVE_MEMORY,
+    Registry, StackSpec, TIERED,
 };
 pub use serializer::{Json, Postcard, Serializer};
 pub use swap::SwapProvider;

@@ -39,6 +39,8 @@ pub const MEMORY: &str = "memory";
 pub const NATIVE_MEMORY: &str = "native-memory";
 /// Name of the built-in encryption wrapper.
 pub const ENCRYPTION: &str = "encryption";
+/// Name of the built-in compression wrapper.
+pub const COMPRESSION: &str = "compression";
 /// Name of the built-in two-tier wrapper.
 pub const TIERED: &str = "tiered";
 /// Name of the built-in fallback wrapper.
@@ -144,8 +146,8 @@ impl StackSpec {
 ///   Called synchronously, as it never waits (see
 ///   [`WasmProviderBuilder::sync_calls`](crate::wasm::WasmProviderBuilder::sync_calls)).
 /// - `native-memory`: [`NativeMemoryProvider`]; field `max-bytes` (size, default 64 MiB).
-/// - `encryption` (wrapper, one layer), `tiered` (wrapper: L1, L2) and `fallback`
-///   (wrapper: primary, fallback): the embedded wrapper components; see
+/// - `encryption` and `compression` (wrappers, one layer), `tiered` (wrapper: L1, L2) and
+///   `fallback` (wrapper: primary, fallback): the embedded wrapper components; see
 ///   `adapters/*/src/lib.rs` for their fields. Wrappers run one instance each.
 /// - `redis`: the embedded Redis adapter over the host's native Redis; its configuration
 ///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
@@ -210,6 +212,11 @@ impl Registry {
         );
         for (name, bytes, sha256) in [
             (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
+            (
+                COMPRESSION,
+                builtin::COMPRESSION_WRAPPER,
+                builtin::COMPRESSION_SHA256,
+            ),
             (TIERED, TIERED_WRAPPER, builtin::TIERED_SHA256),
             (FALLBACK, FALLBACK_WRAPPER, builtin::FALLBACK_SHA256),
         ] {

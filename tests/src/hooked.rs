@@ -140,6 +140,20 @@ impl<H: Hook> Provider for Hooked<H> {
     async fn ping(&self) -> Result<()> {
         self.call(Op::Ping, self.inner.ping()).await
     }
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        let call = self.inner.increment(key, delta, ttl);
+        self.call(Op::Call(Capability::Atomics), call).await
+    }
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let call = self.inner.compare_and_swap(key, expected, new, ttl);
+        self.call(Op::Call(Capability::Atomics), call).await
+    }
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }

@@ -18,9 +18,15 @@
 //!   Failures are counted in `stats` as `encryption.open-failures`.
 //! - **Not encrypted**: key names, TTLs and sizes (a value's length shows through, plus 42
 //!   bytes or more of envelope). `scan`, `ttl`, `expire`, `delete`, `clear` pass through.
+//! - **Atomics** (when the layer has them): ciphertexts under random nonces cannot be
+//!   compared, so `compare-and-swap` opens the stored envelope to compare the plaintext,
+//!   then swaps with the layer's own compare-and-swap expecting exactly that envelope
+//!   (atomic: another writer's envelope differs); `increment` loops on that. A value that
+//!   fails to open is an error there, whatever `on-tamper` says.
 
 use byoc_guest_sdk::{
-    Capabilities, Config, ConfigField, ConfigKind, Error, Item, Result, Stat, Stats, Wrapper, inner,
+    Capabilities, Config, ConfigField, ConfigKind, Error, Item, Result, Stat, Stats, Wrapper,
+    atomic, inner,
 };
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -119,6 +125,18 @@ impl Encryption {
                 },
             )
             .ok()
+    }
+
+    /// Opens a stored value for an atomic operation: a value that fails to open is an
+    /// error whatever `on-tamper` says (a counter or a comparison cannot go on from a
+    /// value it cannot read). Not counted: `&self` only.
+    fn open_strict(&self, key: &str, envelope: &[u8]) -> Result<Vec<u8>> {
+        self.try_open(key, envelope).ok_or_else(|| {
+            Error::Internal(format!(
+                "the value under `{key}` failed authentication (tampered, moved, truncated \
+                 or sealed with an unknown key)"
+            ))
+        })
     }
 
     /// Opens a stored value: `Ok(None)` for a tampered value when configured as a miss.
@@ -247,6 +265,41 @@ impl Wrapper for Encryption {
             })
             .collect::<Result<Vec<_>>>()?;
         inner::set_multi(0, &sealed)
+    }
+
+    fn atomics_supported(&mut self) -> bool {
+        inner::atomics_supported(0)
+    }
+
+    fn increment(&mut self, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        let this = &*self;
+        atomic::transformed_increment(
+            0,
+            key,
+            delta,
+            ttl,
+            |stored| this.open_strict(key, stored),
+            |value| this.seal(key, value),
+        )
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        let this = &*self;
+        atomic::transformed_compare_and_swap(
+            0,
+            key,
+            expected,
+            &new,
+            ttl,
+            |stored| this.open_strict(key, stored),
+            |value| this.seal(key, value),
+        )
     }
 
     fn stats(&mut self) -> Result<Stats> {
