@@ -25,7 +25,7 @@ pub const SWAPS: &str = "byoc_swaps_total";
 pub const RELOADS: &str = "byoc_reloads_total";
 
 /// Operations, in the order of [`Instrumented`]'s handle table.
-const OPS: [&str; 13] = [
+const OPS: [&str; 15] = [
     "get",
     "set",
     "delete",
@@ -39,6 +39,8 @@ const OPS: [&str; 13] = [
     "clear",
     "stats",
     "ping",
+    "increment",
+    "compare_and_swap",
 ];
 
 /// A short, stable name of an error's kind, as the `kind` label of [`ERRORS`]:
@@ -260,6 +262,21 @@ impl Provider for Instrumented {
 
     async fn ping(&self) -> Result<()> {
         self.call(12, self.inner.ping()).await
+    }
+
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        self.call(13, self.inner.increment(key, delta, ttl)).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let call = self.inner.compare_and_swap(key, expected, new, ttl);
+        self.call(14, call).await
     }
 
     fn info(&self) -> ProviderInfo {

@@ -541,6 +541,29 @@ impl Provider for NearCache {
         self.inner.ping().await
     }
 
+    async fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl: Option<std::time::Duration>,
+    ) -> Result<i64> {
+        let result = self.inner.increment(key, delta, ttl).await;
+        self.invalidate(key);
+        result
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<std::time::Duration>,
+    ) -> Result<bool> {
+        let result = self.inner.compare_and_swap(key, expected, new, ttl).await;
+        self.invalidate(key);
+        result
+    }
+
     fn info(&self) -> ProviderInfo {
         self.inner.info()
     }

@@ -330,6 +330,24 @@ impl Provider for SwapProvider {
         self.load().ping().await
     }
 
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        let p = self.load();
+        self.write(&|| vec![key.to_owned()], p.increment(key, delta, ttl))
+            .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let p = self.load();
+        let swap = p.compare_and_swap(key, expected, new, ttl);
+        self.write(&|| vec![key.to_owned()], swap).await
+    }
+
     fn info(&self) -> ProviderInfo {
         self.load().info()
     }
