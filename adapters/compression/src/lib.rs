@@ -11,8 +11,10 @@
 //!   `internal` error, never garbage; counted in `stats` as `compression.corrupt`.
 //! - **Codec**: `lz4_flex` (pure Rust, safe decoder; LZ4 has no levels). zstd compresses
 //!   more but its crate needs a C toolchain for wasm; LZ4 is the fast choice for a cache.
-//! - **Stacking**: under encryption (`encryption` over `compression`), values are
-//!   compressed, then encrypted; the other way round nothing would compress.
+//! - **Stacking** with encryption: configure `compression` with `encryption` as its inner
+//!   layer, so a value is compressed, then encrypted (the stack
+//!   `compression(encryption(...))`); with the layers the other way round the wrapper
+//!   would get ciphertext, which does not compress, and store it raw.
 //! - **Atomics**: when the layer has them, `compare-and-swap` decodes the stored bytes to
 //!   compare and swaps with the layer's own compare-and-swap on exactly those bytes;
 //!   `increment` loops on that. Everything else passes through.
