@@ -56,9 +56,13 @@ impl Tiered {
     }
 
     /// After an atomic write to L2: L1's copy is dropped (the next read promotes the new
-    /// value), as `settle_l1` does when L1 cannot be updated.
+    /// value); if even that fails the call fails with `unavailable`, as `set` does.
     fn drop_l1(&self, key: &str) -> Result<()> {
-        self.settle_l1(Err(Error::Unsupported(String::new())), &[key.to_owned()])
+        inner::delete(L1, key).map(drop).map_err(|e| {
+            Error::Unavailable(format!(
+                "written in L2, but L1's copy could not be dropped: {e:?}"
+            ))
+        })
     }
 
     /// After L2 accepted a write: make sure L1 holds the new value or nothing.

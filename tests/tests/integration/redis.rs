@@ -83,6 +83,9 @@ async fn cluster_conformance_and_failover() {
     c::clear_removes_everything(fresh().await).await;
     c::stats_count_hits_and_misses(fresh().await).await;
     c::ping_and_info(fresh().await).await;
+    c::atomics_increment(fresh().await).await;
+    c::atomics_compare_and_swap(fresh().await).await;
+    c::atomics_concurrent(fresh().await).await;
 
     // Keys over every master; the cluster reports three.
     let p = registry
