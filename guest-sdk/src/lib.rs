@@ -69,10 +69,10 @@ pub mod redis;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        // `wrapper-bulk` is `adapter` plus the `inner` import and the optional `bulk`
-        // export; an adapter that never calls `inner` does not import it, so one set of
-        // bindings serves both.
-        world: "wrapper-bulk",
+        // `wrapper-bulk-atomics` is `adapter` plus the `inner` import and the optional
+        // `bulk` and `atomics` exports; an adapter that never calls `inner` does not
+        // import it, so one set of bindings serves both.
+        world: "wrapper-bulk-atomics",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",
         default_bindings_module: "::byoc_guest_sdk::bindings",
