@@ -16,8 +16,8 @@ use std::marker::PhantomData;
 pub struct Bridge<A>(PhantomData<A>);
 
 /// Per-instance state: the adapter and the counters the SDK keeps for it.
-struct Runtime<A> {
-    adapter: A,
+pub(crate) struct Runtime<A> {
+    pub(crate) adapter: A,
     hits: u64,
     misses: u64,
     expirations: u64,
@@ -28,7 +28,7 @@ thread_local! {
     static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-fn with<A: Adapter, R>(f: impl FnOnce(&mut Runtime<A>) -> Result<R>) -> Result<R> {
+pub(crate) fn with<A: Adapter, R>(f: impl FnOnce(&mut Runtime<A>) -> Result<R>) -> Result<R> {
     STATE.with(|state| {
         let mut state = state.borrow_mut();
         match state.as_mut().and_then(|s| s.downcast_mut::<Runtime<A>>()) {

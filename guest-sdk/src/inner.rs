@@ -81,3 +81,24 @@ pub fn ping(layer: u32) -> Result<()> {
 pub fn info(layer: u32) -> Result<ProviderInfo> {
     wit::info(layer)
 }
+
+/// Whether `layer` implements the optional atomics (`increment`, `compare-and-swap`).
+pub fn atomics_supported(layer: u32) -> bool {
+    wit::atomics_supported(layer)
+}
+
+/// `increment` on `layer` (`ttl` in ms for a key it creates).
+pub fn increment(layer: u32, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+    wit::increment(layer, key, delta, ttl)
+}
+
+/// `compare-and-swap` on `layer`.
+pub fn compare_and_swap(
+    layer: u32,
+    key: &str,
+    expected: Option<&[u8]>,
+    new: &[u8],
+    ttl: Option<u64>,
+) -> Result<bool> {
+    wit::compare_and_swap(layer, key, expected, new, ttl)
+}

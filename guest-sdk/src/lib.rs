@@ -9,6 +9,8 @@
 //! `clear`, and counts hits and misses for `stats` (the rest comes from
 //! [`Adapter::usage`]). Override a provided method to implement it natively, and list it in
 //! [`Adapter::NATIVE`].
+//! The optional `atomics` export answers `unsupported` unless [`Adapter::ATOMICS`] is set
+//! (see the [`atomic`] module).
 //!
 //! With the `redis` feature, the `redis` module binds the host's native Redis import
 //! (`wit/redis.wit`); `adapters/redis` is such an adapter.
@@ -39,6 +41,7 @@
 extern crate self as byoc_guest_sdk;
 
 pub mod alloc;
+pub mod atomic;
 mod bridge;
 mod bulk;
 mod config;
@@ -55,10 +58,10 @@ pub mod redis;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        // `wrapper-bulk` is `adapter` plus the `inner` import and the optional `bulk`
-        // export; an adapter that never calls `inner` does not import it, so one set of
-        // bindings serves both.
-        world: "wrapper-bulk",
+        // `wrapper-bulk-atomics` is `adapter` plus the `inner` import and the optional
+        // `bulk` and `atomics` exports; an adapter that never calls `inner` does not
+        // import it, so one set of bindings serves both.
+        world: "wrapper-bulk-atomics",
         pub_export_macro: true,
         export_macro_name: "__export_adapter_world",
         default_bindings_module: "::byoc_guest_sdk::bindings",
@@ -221,6 +224,47 @@ pub trait Adapter: Sized + 'static {
     /// Checks the backend. The default answers Ok (nothing to check for in-memory state).
     fn ping(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether [`increment`](Adapter::increment) and
+    /// [`compare_and_swap`](Adapter::compare_and_swap) are implemented (the optional
+    /// `atomics` interface, `wit/atomics.wit`). When false the SDK answers both with
+    /// `unsupported` without calling them.
+    const ATOMICS: bool = false;
+
+    /// Atomically adds `delta` to the decimal integer under `key` and returns the new
+    /// value; a missing or expired key counts as 0 and is created expiring at `expires_at`
+    /// (ms since the UNIX epoch, `None`: never); an existing key keeps its expiry. A value
+    /// that is not a decimal `i64`, or an overflow, is `invalid-argument`.
+    ///
+    /// The default answers `unsupported`. [`atomic::increment`] derives it from `get` and
+    /// `set`: atomic for an adapter whose state only this instance touches (the host runs
+    /// one call at a time per instance), not for one whose backend is shared.
+    fn increment(
+        &mut self,
+        key: &str,
+        delta: i64,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<i64> {
+        let _ = (key, delta, expires_at, now);
+        Err(Error::Unsupported("increment".into()))
+    }
+
+    /// Atomically stores `new` (expiring at `expires_at`) under `key` if the live value
+    /// equals `expected` (`None`: missing or expired); whether it stored. The default
+    /// answers `unsupported`; [`atomic::compare_and_swap`] derives it as
+    /// [`increment`](Adapter::increment) is derived.
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<bool> {
+        let _ = (key, expected, new, expires_at, now);
+        Err(Error::Unsupported("compare-and-swap".into()))
     }
 }
 

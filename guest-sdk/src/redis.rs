@@ -20,6 +20,6 @@ pub mod bindings {
 }
 
 pub use bindings::byoc::cache::redis::{
-    ScanBatch, ServerStats, del, exists, get, incr, mget, mget_held, mget_packed, mset, pexpire,
-    ping, pttl, publish, scan, set, stats, unlink_namespace,
+    ScanBatch, ServerStats, cas, del, exists, get, incr, incr_ttl, mget, mget_held, mget_packed,
+    mset, pexpire, ping, pttl, publish, scan, set, stats, unlink_namespace,
 };

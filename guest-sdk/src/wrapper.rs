@@ -87,6 +87,37 @@ pub trait Wrapper: Sized + 'static {
     fn ping(&mut self) -> Result<()> {
         inner::ping(0)
     }
+
+    /// Whether this wrapper implements `increment` and `compare-and-swap` (asked once,
+    /// after `open`, so it may depend on the layers: [`inner::atomics_supported`]). The
+    /// default is false and both answer `unsupported`: unlike the other operations they
+    /// are not forwarded by default, since forwarding them past a wrapper that transforms
+    /// values (encryption, compression) would compare or add the transformed bytes.
+    fn atomics_supported(&mut self) -> bool {
+        false
+    }
+    /// `increment` (see `wit/atomics.wit`; `ttl` in ms); `unsupported` by default.
+    fn increment(&mut self, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        let _ = (key, delta, ttl);
+        Err(Error::Unsupported(format!(
+            "{} has no increment",
+            Self::NAME
+        )))
+    }
+    /// `compare-and-swap` (see `wit/atomics.wit`); `unsupported` by default.
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        let _ = (key, expected, new, ttl);
+        Err(Error::Unsupported(format!(
+            "{} has no compare-and-swap",
+            Self::NAME
+        )))
+    }
 }
 
 /// The exported component of a [`Wrapper`]; used through
@@ -97,7 +128,7 @@ thread_local! {
     static WRAPPER: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-fn with<W: Wrapper, R>(f: impl FnOnce(&mut W) -> Result<R>) -> Result<R> {
+pub(crate) fn with<W: Wrapper, R>(f: impl FnOnce(&mut W) -> Result<R>) -> Result<R> {
     WRAPPER.with(|state| {
         let mut state = state.borrow_mut();
         match state.as_mut().and_then(|s| s.downcast_mut::<W>()) {

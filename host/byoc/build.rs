@@ -25,6 +25,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("hostile", TARGET),
     ("hostile-net", TARGET),
     ("encryption", TARGET),
+    ("compression", TARGET),
     ("tiered", TARGET),
     ("fallback", TARGET),
     ("redis", TARGET),

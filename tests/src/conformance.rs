@@ -659,3 +659,291 @@ pub async fn ping_and_info(p: P) {
 fn byoc_common_contract() -> &'static str {
     "0.1.0"
 }
+
+/// How many atomics cases were skipped because the provider does not declare
+/// [`Capability::Atomics`](byoc::Capability::Atomics) (they still check that it answers
+/// `unsupported`); see [`atomics_skipped`].
+static ATOMICS_SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many atomics cases this process skipped for lack of the capability.
+pub fn atomics_skipped() -> usize {
+    ATOMICS_SKIPPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether `p` declares atomics. When it does not, checks that both operations answer
+/// `unsupported` (and change nothing), says so on stderr, and counts the skip.
+async fn declares_atomics(p: &P, case: &str) -> bool {
+    if p.info().native.contains(&byoc::Capability::Atomics) {
+        return true;
+    }
+    assert!(
+        matches!(
+            p.increment("atomics-k", 1, None).await,
+            Err(Error::Unsupported(_))
+        ),
+        "{}: increment without the atomics capability must be unsupported",
+        name(p)
+    );
+    assert!(
+        matches!(
+            p.compare_and_swap("atomics-k", None, b"v", None).await,
+            Err(Error::Unsupported(_))
+        ),
+        "{}: compare-and-swap without the atomics capability must be unsupported",
+        name(p)
+    );
+    assert_eq!(p.get("atomics-k").await.expect("get"), None, "{}", name(p));
+    ATOMICS_SKIPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "skipped {case}: {} does not declare the atomics capability (it answers unsupported)",
+        name(p)
+    );
+    false
+}
+
+/// `increment`: a missing key starts at 0 and gets the TTL, an existing one keeps its
+/// TTL, values are decimal text, a non-integer or an overflow is `invalid-argument` and
+/// changes nothing.
+pub async fn atomics_increment(p: P) {
+    if !declares_atomics(&p, "atomics_increment").await {
+        return;
+    }
+    let n = name(&p);
+    assert_eq!(
+        p.increment("c", 5, None).await.expect("increment"),
+        5,
+        "{n}"
+    );
+    assert_eq!(
+        p.increment("c", -7, None).await.expect("increment"),
+        -2,
+        "{n}"
+    );
+    assert_eq!(p.get("c").await.expect("get"), Some(b"-2".to_vec()), "{n}");
+    assert_eq!(p.ttl("c").await.expect("ttl"), KeyTtl::Persistent, "{n}");
+    // A TTL applies to a key the call creates, not to an existing one.
+    assert_eq!(
+        p.increment("c", 1, Some(Duration::from_secs(60)))
+            .await
+            .expect("increment"),
+        -1,
+        "{n}"
+    );
+    assert_eq!(p.ttl("c").await.expect("ttl"), KeyTtl::Persistent, "{n}");
+    let long = Duration::from_secs(600);
+    assert_eq!(p.increment("t", 3, Some(long)).await.expect("increment"), 3);
+    match p.ttl("t").await.expect("ttl") {
+        KeyTtl::ExpiresIn(d) => assert!(d <= long && d > long / 2, "{n}: ttl {d:?}"),
+        other => panic!("{n}: a created counter's ttl is {other:?}"),
+    }
+    // An expired counter starts again from 0.
+    p.increment("e", 10, Some(Duration::from_millis(50)))
+        .await
+        .expect("increment");
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        p.increment("e", 1, None).await.expect("increment"),
+        1,
+        "{n}"
+    );
+    // Set values count when they are integers in Redis' notation.
+    p.set("s", b"41", None).await.expect("set");
+    assert_eq!(
+        p.increment("s", 1, None).await.expect("increment"),
+        42,
+        "{n}"
+    );
+    for bad in [&b"x"[..], b"", b"1.5", b" 1", b"01"] {
+        p.set("bad", bad, None).await.expect("set");
+        assert!(
+            matches!(
+                p.increment("bad", 1, None).await,
+                Err(Error::InvalidArgument(_))
+            ),
+            "{n}: increment of {bad:?}"
+        );
+        assert_eq!(p.get("bad").await.expect("get"), Some(bad.to_vec()), "{n}");
+    }
+    p.set("max", i64::MAX.to_string().as_bytes(), None)
+        .await
+        .expect("set");
+    assert!(
+        matches!(
+            p.increment("max", 1, None).await,
+            Err(Error::InvalidArgument(_))
+        ),
+        "{n}: overflow"
+    );
+    assert_eq!(
+        p.get("max").await.expect("get"),
+        Some(i64::MAX.to_string().into_bytes()),
+        "{n}"
+    );
+    assert!(matches!(
+        p.increment("c", 1, Some(Duration::ZERO)).await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        p.increment("", 1, None).await,
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+/// `compare-and-swap`: stores only over the expected value (`None`: a missing or expired
+/// key), with the TTL given, and answers whether it stored.
+pub async fn atomics_compare_and_swap(p: P) {
+    if !declares_atomics(&p, "atomics_compare_and_swap").await {
+        return;
+    }
+    let n = name(&p);
+    let cas = |expected: Option<&'static [u8]>, new: &'static [u8]| {
+        let p = p.clone();
+        async move {
+            p.compare_and_swap("k", expected, new, None)
+                .await
+                .expect("compare-and-swap")
+        }
+    };
+    assert!(cas(None, b"one").await, "{n}: create over a missing key");
+    assert!(!cas(None, b"two").await, "{n}: create over an existing key");
+    assert!(
+        !cas(Some(b"two"), b"three").await,
+        "{n}: wrong expected value"
+    );
+    assert_eq!(p.get("k").await.expect("get"), Some(b"one".to_vec()), "{n}");
+    assert!(cas(Some(b"one"), b"").await, "{n}: swap to the empty value");
+    assert!(
+        !cas(None, b"x").await,
+        "{n}: the empty value is not missing"
+    );
+    assert!(
+        cas(Some(b""), b"four").await,
+        "{n}: swap from the empty value"
+    );
+    assert_eq!(
+        p.get("k").await.expect("get"),
+        Some(b"four".to_vec()),
+        "{n}"
+    );
+    // The TTL is the swap's; an expired key is missing.
+    assert!(
+        p.compare_and_swap("k", Some(b"four"), b"five", Some(Duration::from_millis(50)))
+            .await
+            .expect("compare-and-swap"),
+        "{n}"
+    );
+    assert!(matches!(
+        p.ttl("k").await.expect("ttl"),
+        KeyTtl::ExpiresIn(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert!(
+        !cas(Some(b"five"), b"six").await,
+        "{n}: an expired value is not current"
+    );
+    assert!(cas(None, b"seven").await, "{n}: an expired key is missing");
+    assert!(matches!(
+        p.compare_and_swap("k", None, b"v", Some(Duration::ZERO))
+            .await,
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        p.compare_and_swap("", None, b"v", None).await,
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+/// A small concurrent run for every provider that declares atomics: 8 tasks x 50
+/// increments give exactly 400, and each of 10 compare-and-swap rounds has exactly one
+/// winner among 8 tasks.
+pub async fn atomics_concurrent(p: P) {
+    if !declares_atomics(&p, "atomics_concurrent").await {
+        return;
+    }
+    concurrent_increments(&p, 8, 50).await;
+    one_winner_per_round(&p, 8, 10).await;
+}
+
+/// `tasks` tasks each increment one counter `per_task` times (by 1, and a few by -1 then
+/// +1 again): the counter ends at exactly `tasks * per_task`, and every returned value is
+/// distinct (no two increments saw the same state).
+pub async fn concurrent_increments(p: &P, tasks: usize, per_task: usize) {
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let p = p.clone();
+        handles.push(tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(per_task);
+            for _ in 0..per_task {
+                seen.push(p.increment("counter", 1, None).await.expect("increment"));
+            }
+            seen
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.expect("task"));
+    }
+    let total = (tasks * per_task) as i64;
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        all.len() as i64,
+        total,
+        "{}: two increments returned the same value",
+        name(p)
+    );
+    assert_eq!(all.last().copied(), Some(total), "{}", name(p));
+    assert_eq!(
+        p.get("counter").await.expect("get"),
+        Some(total.to_string().into_bytes()),
+        "{}",
+        name(p)
+    );
+}
+
+/// In each of `rounds` rounds, `tasks` tasks race to swap the round's value for their
+/// own: exactly one wins, and the value is the winner's.
+pub async fn one_winner_per_round(p: &P, tasks: usize, rounds: usize) {
+    p.set("race", b"round-0", None).await.expect("set");
+    for round in 0..rounds {
+        let expected = format!("round-{round}").into_bytes();
+        let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+        let mut handles = Vec::new();
+        for task in 0..tasks {
+            let (p, expected, barrier) = (p.clone(), expected.clone(), barrier.clone());
+            handles.push(tokio::spawn(async move {
+                let mine = format!("round-{}-task-{task}", round + 1).into_bytes();
+                barrier.wait().await;
+                let won = p
+                    .compare_and_swap("race", Some(&expected), &mine, None)
+                    .await
+                    .expect("compare-and-swap");
+                (won, mine)
+            }));
+        }
+        let mut winners = Vec::new();
+        for h in handles {
+            let (won, mine) = h.await.expect("task");
+            if won {
+                winners.push(mine);
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{}: round {round} had {} winners",
+            name(p),
+            winners.len()
+        );
+        assert_eq!(
+            p.get("race").await.expect("get").as_ref(),
+            Some(&winners[0]),
+            "{}",
+            name(p)
+        );
+        // The next round expects the name the harness gives it.
+        p.set("race", format!("round-{}", round + 1).as_bytes(), None)
+            .await
+            .expect("set");
+    }
+}

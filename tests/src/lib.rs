@@ -70,7 +70,10 @@ macro_rules! conformance_tests {
             scan_rejects_bad_cursor_and_pattern,
             clear_removes_everything,
             stats_count_hits_and_misses,
-            ping_and_info
+            ping_and_info,
+            atomics_increment,
+            atomics_compare_and_swap,
+            atomics_concurrent
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

@@ -9,9 +9,12 @@
 //! counted as `encryption.open-failures`. Key names, TTLs and sizes are not encrypted;
 //! `scan`, `ttl`, `expire`, `delete` and `clear` pass through. The envelope's format:
 //! `docs/internals.md`, "Encryption envelope".
+//! Atomics (when the layer has them) compare plaintexts: `compare-and-swap` opens the stored
+//! envelope, then swaps with the layer's own compare-and-swap expecting exactly that envelope.
 
 use byoc_guest_sdk::{
-    Capabilities, Config, ConfigField, ConfigKind, Error, Item, Result, Stat, Stats, Wrapper, inner,
+    Capabilities, Config, ConfigField, ConfigKind, Error, Item, Result, Stat, Stats, Wrapper,
+    atomic, inner,
 };
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -110,6 +113,18 @@ impl Encryption {
                 },
             )
             .ok()
+    }
+
+    /// Opens a stored value for an atomic operation: a value that fails to open is an
+    /// error whatever `on-tamper` says (a counter or a comparison cannot go on from a
+    /// value it cannot read). Not counted: `&self` only.
+    fn open_strict(&self, key: &str, envelope: &[u8]) -> Result<Vec<u8>> {
+        self.try_open(key, envelope).ok_or_else(|| {
+            Error::Internal(format!(
+                "the value under `{key}` failed authentication (tampered, moved, truncated \
+                 or sealed with an unknown key)"
+            ))
+        })
     }
 
     /// Opens a stored value: `Ok(None)` for a tampered value when configured as a miss.
@@ -238,6 +253,41 @@ impl Wrapper for Encryption {
             })
             .collect::<Result<Vec<_>>>()?;
         inner::set_multi(0, &sealed)
+    }
+
+    fn atomics_supported(&mut self) -> bool {
+        inner::atomics_supported(0)
+    }
+
+    fn increment(&mut self, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        let this = &*self;
+        atomic::transformed_increment(
+            0,
+            key,
+            delta,
+            ttl,
+            |stored| this.open_strict(key, stored),
+            |value| this.seal(key, value),
+        )
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        let this = &*self;
+        atomic::transformed_compare_and_swap(
+            0,
+            key,
+            expected,
+            &new,
+            ttl,
+            |stored| this.open_strict(key, stored),
+            |value| this.seal(key, value),
+        )
     }
 
     fn stats(&mut self) -> Result<Stats> {

@@ -6,6 +6,10 @@
 //! fallback only; nothing is copied back when the primary returns. `stats` reports the
 //! primary's counters when it answers (else the fallback's), plus `fallback.primary-served`
 //! and `fallback.fallback-served`.
+//!
+//! Atomics are reported when the primary has them and follow the same rule: atomic within
+//! the layer that answers, so a counter written during an outage of the primary counts on
+//! in the fallback, apart from the primary's.
 
 use byoc_guest_sdk::{
     Capabilities, Config, Error, Item, KeyTtl, Result, ScanPage, Stat, Stats, Wrapper, inner,
@@ -113,6 +117,24 @@ impl Wrapper for Fallback {
 
     fn ping(&mut self) -> Result<()> {
         self.either(inner::ping)
+    }
+
+    fn atomics_supported(&mut self) -> bool {
+        inner::atomics_supported(PRIMARY)
+    }
+
+    fn increment(&mut self, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        self.either(|l| inner::increment(l, key, delta, ttl))
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        self.either(|l| inner::compare_and_swap(l, key, expected, &new, ttl))
     }
 }
 

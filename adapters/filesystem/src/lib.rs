@@ -14,9 +14,11 @@
 //! key can name a path outside the directory; a write goes to a temporary file renamed over
 //! the entry, so no reader sees a torn value. File format and crash safety:
 //! `docs/internals.md`, "Filesystem adapter".
+//! `increment` and `compare-and-swap` run under a per-key lock file created with `O_EXCL`
+//! (a lock older than 10 s is taken as abandoned); a plain `set` takes no lock.
 
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
-use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, sorted_page};
+use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use sha2::{Digest, Sha256};
 use std::collections::hash_map::RandomState;
 use std::fs;
@@ -32,6 +34,14 @@ pub const MAX_HEX_NAME: usize = 200;
 const KEY_PREFIX: &str = "k-";
 const HASH_PREFIX: &str = "h-";
 const TMP_PREFIX: &str = "tmp-";
+const LOCK_PREFIX: &str = "lock-";
+
+/// Age after which a key's lock file counts as abandoned (its writer crashed or was
+/// killed at its call deadline, 1 s by default) and is broken.
+const STALE_LOCK_MS: u64 = 10_000;
+/// How long `increment` and `compare-and-swap` wait for a key's lock before they answer
+/// `unavailable`.
+const LOCK_WAIT_MS: u64 = 2_000;
 
 /// The filesystem adapter's state.
 pub struct Filesystem {
@@ -146,7 +156,9 @@ impl Filesystem {
                 if !rest.contains('.') {
                     out.push((name, true));
                 }
-            } else if rest.starts_with(TMP_PREFIX) && !rest.contains('.') {
+            } else if (rest.starts_with(TMP_PREFIX) || rest.starts_with(LOCK_PREFIX))
+                && !rest.contains('.')
+            {
                 out.push((name, false));
             }
         }
@@ -163,6 +175,56 @@ impl Filesystem {
             Ok(bytes) => Ok(split_file(&bytes).map(|(k, _)| k.to_owned())),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("reading an entry", e)),
+        }
+    }
+
+    /// Runs `op` holding the lock of `key`: the file `<ns>lock-<entry name>`, created
+    /// exclusively (so one holder at a time, across instances and processes sharing the
+    /// directory) with its creation time inside, and removed after `op`. A lock older
+    /// than [`STALE_LOCK_MS`] is broken: renamed away first, so that of several waiters
+    /// only one breaks it.
+    fn locked<R>(&mut self, key: &str, op: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        let name = self.name(key);
+        let lock = format!("{}{LOCK_PREFIX}{}", self.ns, &name[self.ns.len()..]);
+        let started = now_ms();
+        loop {
+            let now = now_ms();
+            match self
+                .files
+                .write_new(&lock, now.to_string().as_bytes(), false)
+            {
+                Ok(()) => break,
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_error("taking a key's lock", e)),
+            }
+            let taken_at = self
+                .files
+                .read(&lock)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| t.parse::<u64>().ok());
+            // A lock without a readable time is being written (or torn): stale by age
+            // only once it is old enough to have a time.
+            if taken_at.is_some_and(|at| now.saturating_sub(at) > STALE_LOCK_MS) {
+                let away = self.tmp_name();
+                if fs::rename(self.dir.join(&lock), self.dir.join(&away)).is_ok() {
+                    let _ = fs::remove_file(self.dir.join(&away));
+                }
+                continue;
+            }
+            if now.saturating_sub(started) > LOCK_WAIT_MS {
+                return Err(Error::Unavailable(format!(
+                    "the key `{key}` stayed locked for {LOCK_WAIT_MS} ms"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let result = op(self);
+        let released = fs::remove_file(self.dir.join(&lock));
+        match (result, released) {
+            (Err(e), _) => Err(e),
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(io_error("releasing a key's lock", e)),
         }
     }
 
@@ -366,6 +428,35 @@ impl Adapter for Filesystem {
             }
         }
         Ok(usage)
+    }
+
+    // Atomic across instances and processes sharing the directory: the read and the
+    // write happen under the key's lock file (see `locked`).
+    const ATOMICS: bool = true;
+
+    fn increment(
+        &mut self,
+        key: &str,
+        delta: i64,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<i64> {
+        self.locked(key, |fs| {
+            byoc_guest_sdk::atomic::increment(fs, key, delta, expires_at, now)
+        })
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<bool> {
+        self.locked(key, |fs| {
+            byoc_guest_sdk::atomic::compare_and_swap(fs, key, expected, new, expires_at, now)
+        })
     }
 
     fn ping(&mut self) -> Result<()> {

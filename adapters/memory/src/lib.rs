@@ -12,6 +12,9 @@
 //!   `max-bytes`, and a newcomer that loses admission is dropped at once). Expired entries
 //!   are always purged before anything live is evicted.
 //!
+//! `increment` and `compare-and-swap` (the `atomics` interface) are atomic: the instance's
+//! map is its own and the host calls an instance one call at a time.
+//!
 //! A value larger than `max-bytes` is rejected with `value-too-large`. Every index is
 //! ordered or hashed so that each operation costs O(log n); `scan` walks keys in order.
 
@@ -456,6 +459,31 @@ impl Adapter for Memory {
         }
         self.bytes = 0;
         Ok(())
+    }
+
+    // Atomic as derived: an instance's map is its own, and the host runs one call at a
+    // time per instance (a key always goes to the same partition).
+    const ATOMICS: bool = true;
+
+    fn increment(
+        &mut self,
+        key: &str,
+        delta: i64,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<i64> {
+        byoc_guest_sdk::atomic::increment(self, key, delta, expires_at, now)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        expires_at: Option<u64>,
+        now: u64,
+    ) -> Result<bool> {
+        byoc_guest_sdk::atomic::compare_and_swap(self, key, expected, new, expires_at, now)
     }
 
     fn usage(&mut self) -> Result<Usage> {

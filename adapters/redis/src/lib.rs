@@ -12,13 +12,17 @@
 //! namespace. Scan pages hold at most `count` keys: Redis batches are paged inside the
 //! adapter (the rest of a batch is kept for the next page and fetched again if lost).
 //!
+//! `increment` is INCRBY (a key it creates gets its TTL from a SET NX PX in the same
+//! MULTI/EXEC) and `compare-and-swap` is SET NX, or WATCH/GET/MULTI/SET/EXEC on a
+//! connection of its own: atomic against every client of the server, without Lua.
+//!
 //! The adapter takes no configuration: the server, namespace and timeouts are the host's
 //! grant (see the host's `redis` provider).
 
 use byoc_guest_sdk::bindings::byoc::cache::types::PackedKeys;
 use byoc_guest_sdk::bindings::byoc::cache::types::{AdapterDescription, ConfigEntry};
 use byoc_guest_sdk::bindings::exports::byoc::cache::bulk::PackedAnswer;
-use byoc_guest_sdk::bindings::exports::byoc::cache::{bulk, lifecycle, provider};
+use byoc_guest_sdk::bindings::exports::byoc::cache::{atomics, bulk, lifecycle, provider};
 use byoc_guest_sdk::redis;
 use byoc_guest_sdk::{
     Capabilities, Error, Item, KeyTtl, ProviderInfo, Result, ScanPage, Stat, Stats,
@@ -274,6 +278,29 @@ impl bulk::Guest for RedisAdapter {
         let hits = redis::mget_held(&keys)? as usize;
         count(hits, keys.lengths.len().saturating_sub(hits));
         Ok(PackedAnswer::Held)
+    }
+}
+
+impl atomics::Guest for RedisAdapter {
+    fn supported() -> bool {
+        true
+    }
+
+    /// INCRBY (with SET NX PX for a key it creates, in one MULTI/EXEC).
+    fn increment(key: String, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        with(|_| Ok(()))?;
+        redis::incr_ttl(&key, delta, ttl)
+    }
+
+    /// SET NX, or WATCH/GET/MULTI/SET/EXEC on a connection of its own (no Lua).
+    fn compare_and_swap(
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        with(|_| Ok(()))?;
+        redis::cas(&key, expected.as_deref(), &new, ttl)
     }
 }
 

@@ -9,6 +9,8 @@
 //! - **Deletes** and `clear` hit both tiers; `expire` applies to L2 and drops the L1 copy
 //!   (the next read promotes it with the new lifetime).
 //! - `scan`, `ttl` and the key/byte counts of `stats` come from L2, the authoritative tier.
+//! - **Atomics** (`increment`, `compare-and-swap`, when L2 has them) run on L2 alone, and
+//!   a write drops L1's copy: L2's atomicity is the wrapper's.
 //!
 //! L1 may serve a value other processes have since changed in L2 for at most `l1-ttl`
 //! (default: no bound — set it when several hosts share L2).
@@ -51,6 +53,16 @@ impl Tiered {
             Ok(()) => self.promotions += 1,
             Err(_) => self.promotion_failures += 1,
         }
+    }
+
+    /// After an atomic write to L2: L1's copy is dropped (the next read promotes the new
+    /// value); if even that fails the call fails with `unavailable`, as `set` does.
+    fn drop_l1(&self, key: &str) -> Result<()> {
+        inner::delete(L1, key).map(drop).map_err(|e| {
+            Error::Unavailable(format!(
+                "written in L2, but L1's copy could not be dropped: {e:?}"
+            ))
+        })
     }
 
     /// After L2 accepted a write: make sure L1 holds the new value or nothing.
@@ -222,6 +234,30 @@ impl Wrapper for Tiered {
     fn ping(&mut self) -> Result<()> {
         inner::ping(L1)?;
         inner::ping(L2)
+    }
+
+    fn atomics_supported(&mut self) -> bool {
+        inner::atomics_supported(L2)
+    }
+
+    fn increment(&mut self, key: &str, delta: i64, ttl: Option<u64>) -> Result<i64> {
+        let value = inner::increment(L2, key, delta, ttl)?;
+        self.drop_l1(key)?;
+        Ok(value)
+    }
+
+    fn compare_and_swap(
+        &mut self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool> {
+        let swapped = inner::compare_and_swap(L2, key, expected, &new, ttl)?;
+        if swapped {
+            self.drop_l1(key)?;
+        }
+        Ok(swapped)
     }
 }
 

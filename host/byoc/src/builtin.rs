@@ -11,6 +11,9 @@ pub const MEMORY_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMORY_WASM"
 /// inner layer.
 pub const ENCRYPTION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_ENCRYPTION_WASM"));
 
+/// The compression wrapper component (`adapters/compression`): LZ4 over one inner layer.
+pub const COMPRESSION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_COMPRESSION_WASM"));
+
 /// The two-tier wrapper component (`adapters/tiered`): L1 over L2.
 pub const TIERED_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_TIERED_WASM"));
 
@@ -46,6 +49,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("http", env!("BYOC_ADAPTER_HTTP_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
+    ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),
     ("tiered", env!("BYOC_ADAPTER_TIERED_WASM")),
     ("fallback", env!("BYOC_ADAPTER_FALLBACK_WASM")),
     ("hostile", env!("BYOC_ADAPTER_HOSTILE_WASM")),
@@ -72,6 +76,7 @@ mod tests {
         for (bytes, hash) in [
             (MEMORY_ADAPTER, MEMORY_SHA256),
             (ENCRYPTION_WRAPPER, ENCRYPTION_SHA256),
+            (COMPRESSION_WRAPPER, COMPRESSION_SHA256),
             (TIERED_WRAPPER, TIERED_SHA256),
             (FALLBACK_WRAPPER, FALLBACK_SHA256),
             (FILESYSTEM_ADAPTER, FILESYSTEM_SHA256),

@@ -78,7 +78,7 @@ pub use byoc_core::{
 pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
 pub use config_file::ConfigFile;
 pub use factories::{
-    ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP, MEMORY,
+    COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP, MEMORY,
     NATIVE_MEMORY, TIERED,
 };
 pub use registry::Registry;

@@ -296,6 +296,47 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         self.provider().set_multi(&items).await
     }
 
+    /// Atomically adds `delta` to the counter under `key` and returns the new value
+    /// ([`Provider::increment`]); a missing key starts at 0 and is created with `ttl`
+    /// (`None`: the contract's default TTL), an existing one keeps its TTL.
+    ///
+    /// A counter is not a typed entry: it is stored as decimal text (as Redis `INCRBY`
+    /// keeps it, so other clients of the backend read it), without the typed header, so
+    /// [`get`](Cache::get) reads it as a miss and [`get_raw`](Cache::get_raw) shows it.
+    /// A provider without atomics answers [`Error::Unsupported`](crate::Error::Unsupported).
+    pub async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        self.provider()
+            .increment(&self.key(key), delta, self.ttl_or_default(ttl))
+            .await
+    }
+
+    /// Atomically stores `new` under `key` if the current value is `expected` (`None`:
+    /// the key is missing or expired) and answers whether it stored
+    /// ([`Provider::compare_and_swap`]); `ttl: None` uses the contract's default TTL.
+    ///
+    /// The comparison is of the serialized bytes (header included), not of `T` values:
+    /// it matches when `expected` serializes exactly as the stored value did, which holds
+    /// for a value read from this cache and for types whose serialization is canonical
+    /// (not, for example, a `HashMap` under JSON, whose field order may vary).
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&T>,
+        new: &T,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let expected = expected.map(|v| self.encode(v)).transpose()?;
+        let new = self.encode(new)?;
+        self.provider()
+            .compare_and_swap(
+                &self.key(key),
+                expected.as_deref(),
+                &new,
+                self.ttl_or_default(ttl),
+            )
+            .await
+    }
+
     /// The raw bytes under `key`, without decoding (typed entries include their header).
     pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.provider().get(&self.key(key)).await

@@ -98,6 +98,10 @@ ops! {
     Stats = "stats", Other, Some(Capability::Stats);
     /// `ping`
     Ping = "ping", Other, None;
+    /// `increment`
+    Increment = "increment", Write, Some(Capability::Atomics);
+    /// `compare_and_swap`
+    CompareAndSwap = "compare_and_swap", Write, Some(Capability::Atomics);
 }
 
 impl Op {
@@ -388,6 +392,29 @@ pub trait Layer: Send + Sync + 'static {
         forward!(self, Ping, Keys::None, |p| p.ping())
     }
 
+    /// [`Provider::increment`].
+    fn increment(
+        &self,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<i64>> + Send {
+        forward!(self, Increment, Keys::One(key), |p| p
+            .increment(key, delta, ttl))
+    }
+
+    /// [`Provider::compare_and_swap`].
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        forward!(self, CompareAndSwap, Keys::One(key), |p| p
+            .compare_and_swap(key, expected, new, ttl))
+    }
+
     /// [`Provider::info`]: the provider below's.
     fn info(&self) -> ProviderInfo {
         self.below().info()
@@ -457,6 +484,20 @@ impl<L: Layer> Provider for L {
 
     async fn ping(&self) -> Result<()> {
         Layer::ping(self).await
+    }
+
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        Layer::increment(self, key, delta, ttl).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        Layer::compare_and_swap(self, key, expected, new, ttl).await
     }
 
     fn info(&self) -> ProviderInfo {
@@ -608,7 +649,9 @@ mod tests {
             assert_eq!(op.index(), i);
             assert_eq!(op.to_string(), op.name());
         }
-        let caps: Vec<Capability> = Op::ALL.iter().filter_map(|op| op.capability()).collect();
+        // Both atomic operations are the one `Atomics` capability.
+        let mut caps: Vec<Capability> = Op::ALL.iter().filter_map(|op| op.capability()).collect();
+        caps.dedup();
         assert_eq!(caps, Capability::ALL);
         let writes: Vec<&str> = Op::ALL
             .iter()
@@ -623,7 +666,9 @@ mod tests {
                 "set_multi",
                 "delete_multi",
                 "expire",
-                "clear"
+                "clear",
+                "increment",
+                "compare_and_swap"
             ]
         );
         assert_eq!(Keys::All.iter().count(), 0, "every key is not a list");

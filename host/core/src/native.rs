@@ -324,7 +324,11 @@ impl Provider for NativeMemoryProvider {
             name: "native-memory".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             contract: CONTRACT_VERSION.into(),
-            native: Capability::ALL.to_vec(),
+            // Atomics are not implemented here (the trait's default answers unsupported).
+            native: Capability::ALL
+                .into_iter()
+                .filter(|c| *c != Capability::Atomics)
+                .collect(),
             layers: Vec::new(),
         }
     }

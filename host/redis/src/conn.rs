@@ -18,10 +18,10 @@ use super::RedisGrant;
 use super::grant::RedisTarget;
 use byoc_wasm::bindings::byoc::cache::types::Error as WitError;
 use byoc_wasm::deadline::bounded_by;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{Cmd, FromRedisValue, RedisError, Value};
+use redis::{Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo, RedisError, Value};
 use std::cell::Cell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +87,22 @@ impl Conn {
         }
     }
 
+    /// Runs the transaction `tx` (an atomic pipeline: MULTI, its commands, EXEC, written
+    /// whole), routed by its keys on a cluster (they must share a slot); the answers of
+    /// its commands not ignored.
+    pub(crate) async fn transaction<T: FromRedisValue>(
+        &mut self,
+        tx: &redis::Pipeline,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => {
+                request_sent();
+                tx.query_async(c).await
+            }
+            Conn::Cluster(c) => tx.query_async(c).await,
+        }
+    }
+
     /// Runs `pipe` on the master that owns `slot` (its keys must all live on that master).
     pub(crate) async fn pipeline(
         &mut self,
@@ -111,6 +127,23 @@ impl Conn {
         let Conn::Cluster(_) = self else {
             return Ok(None);
         };
+        let ranges = self.slot_ranges().await?;
+        let mut first: std::collections::HashMap<(String, i64), u16> = Default::default();
+        for (start, _, node) in &ranges {
+            let f = first.entry(node.clone()).or_insert(*start);
+            *f = (*f).min(*start);
+        }
+        let mut ranges: Vec<(u16, u16, u16)> = ranges
+            .into_iter()
+            .map(|(s, e, node)| (s, e, first.get(&node).copied().unwrap_or(s)))
+            .collect();
+        ranges.sort_unstable();
+        Ok(Some(Topology { ranges }))
+    }
+
+    /// A cluster's slot ranges (first slot, last slot) with their master's host and port,
+    /// from CLUSTER SLOTS.
+    async fn slot_ranges(&mut self) -> redis::RedisResult<Vec<(u16, u16, (String, i64))>> {
         let slots: Value = self.query(redis::cmd("CLUSTER").arg("SLOTS")).await?;
         let mut ranges: Vec<(u16, u16, (String, i64))> = Vec::new();
         if let Value::Array(items) = slots {
@@ -141,17 +174,7 @@ impl Conn {
                 "CLUSTER SLOTS named no master",
             )));
         }
-        let mut first: std::collections::HashMap<(String, i64), u16> = Default::default();
-        for (start, _, node) in &ranges {
-            let f = first.entry(node.clone()).or_insert(*start);
-            *f = (*f).min(*start);
-        }
-        let mut ranges: Vec<(u16, u16, u16)> = ranges
-            .into_iter()
-            .map(|(s, e, node)| (s, e, first.get(&node).copied().unwrap_or(s)))
-            .collect();
-        ranges.sort_unstable();
-        Ok(Some(Topology { ranges }))
+        Ok(ranges)
     }
 
     /// The first slot of each master, sorted (`[0]` for a single server).
@@ -217,7 +240,17 @@ pub(crate) struct Connection {
     conn: tokio::sync::OnceCell<Conn>,
     pub(crate) failures: AtomicU64,
     pub(crate) retries: AtomicU64,
+    /// Idle connections a call may take for itself (see [`Connection::compare_and_set`]),
+    /// with the server they reach.
+    exclusive: std::sync::Mutex<Vec<(String, MultiplexedConnection)>>,
 }
+
+/// Most idle exclusive connections kept for later calls.
+const MAX_IDLE_EXCLUSIVE: usize = 8;
+
+/// Most WATCH rounds of one compare-and-set whose EXEC concurrent writes keep aborting
+/// while the value still matches.
+const MAX_CAS_ROUNDS: usize = 64;
 
 /// Whether retrying after a reconnect may help.
 fn transient(e: &RedisError) -> bool {
@@ -270,6 +303,7 @@ impl Connection {
             conn: tokio::sync::OnceCell::new(),
             failures: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            exclusive: std::sync::Mutex::default(),
         }
     }
 
@@ -330,6 +364,89 @@ impl Connection {
             }
         };
         Ok(conn)
+    }
+
+    /// Stores with `set` (a SET of `key`) if the value of `key` is `expected`; whether it
+    /// stored. WATCH, GET, then MULTI/SET/EXEC, on a connection no other call uses while
+    /// this one holds it (a WATCH belongs to its connection: on the shared, multiplexed
+    /// one another call's write could slip into the transaction or reset it). On a
+    /// cluster that is a connection to the key's master. An EXEC aborted by a concurrent
+    /// write looks again. Bounded by the grant's deadline; not retried after a connection
+    /// failure (the connection is then dropped instead of kept).
+    pub(crate) async fn compare_and_set(
+        &self,
+        key: &[u8],
+        expected: &[u8],
+        set: &Cmd,
+    ) -> Result<bool, WitError> {
+        let (started, until) = self.bound(self.grant.deadline);
+        let call = async {
+            let (server, mut conn) = self.take_exclusive(key).await?;
+            let swapped = watched_set(&mut conn, key, expected, set).await;
+            if swapped.is_ok() {
+                self.give_back(server, conn);
+            }
+            swapped.map_err(|e| wit_error(&e))
+        };
+        let result = match tokio::time::timeout_at(until.into(), call).await {
+            Ok(result) => result,
+            Err(_) => Err(self.late(started, until)),
+        };
+        self.counted(result)
+    }
+
+    /// An idle exclusive connection to the server of `key`, or a new one.
+    async fn take_exclusive(
+        &self,
+        key: &[u8],
+    ) -> Result<(String, MultiplexedConnection), WitError> {
+        let unavailable = |e: RedisError| WitError::Unavailable(format!("redis: {e}"));
+        let mut info = match &self.grant.target {
+            RedisTarget::Single(url) => url.as_str().into_connection_info(),
+            RedisTarget::Cluster(urls) => urls
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default()
+                .into_connection_info(),
+        }
+        .map_err(unavailable)?;
+        if let RedisTarget::Cluster(_) = self.grant.target {
+            let mut shared = self.conn().await?;
+            let slot = key_slot(key);
+            let ranges = shared.slot_ranges().await.map_err(unavailable)?;
+            let (_, _, (host, port)) = ranges
+                .into_iter()
+                .find(|(s, e, _)| (*s..=*e).contains(&slot))
+                .ok_or_else(|| WitError::Unavailable(format!("no master serves slot {slot}")))?;
+            let port = u16::try_from(port)
+                .map_err(|_| WitError::Unavailable(format!("master port {port} out of range")))?;
+            info = info.set_addr(ConnectionAddr::Tcp(host, port));
+        }
+        let server = info.addr().to_string();
+        {
+            let mut idle = self.exclusive.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = idle.iter().rposition(|(s, _)| *s == server) {
+                let (server, conn) = idle.swap_remove(i);
+                return Ok((server, conn));
+            }
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.grant.connect_timeout))
+            .set_response_timeout(Some(self.grant.response_timeout));
+        let client = redis::Client::open(info).map_err(unavailable)?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(unavailable)?;
+        Ok((server, conn))
+    }
+
+    /// Keeps an exclusive connection for a later call (up to [`MAX_IDLE_EXCLUSIVE`]).
+    fn give_back(&self, server: String, conn: MultiplexedConnection) {
+        let mut idle = self.exclusive.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_EXCLUSIVE {
+            idle.push((server, conn));
+        }
     }
 
     /// Runs `op` on the connection within `deadline`; an idempotent `op` that failed for a
@@ -516,6 +633,35 @@ impl Connection {
         })
         .await
     }
+}
+
+/// The WATCH rounds of [`Connection::compare_and_set`] on `conn`, which no other call uses.
+async fn watched_set(
+    conn: &mut MultiplexedConnection,
+    key: &[u8],
+    expected: &[u8],
+    set: &Cmd,
+) -> redis::RedisResult<bool> {
+    for _ in 0..MAX_CAS_ROUNDS {
+        redis::cmd("WATCH").arg(key).exec_async(conn).await?;
+        let current: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(conn).await?;
+        if current.as_deref() != Some(expected) {
+            redis::cmd("UNWATCH").exec_async(conn).await?;
+            return Ok(false);
+        }
+        let mut tx = redis::pipe();
+        tx.atomic().add_command(set.clone());
+        // EXEC answers nil when a write to the key since WATCH aborted it.
+        let done: Option<Vec<Value>> = tx.query_async(conn).await?;
+        if done.is_some() {
+            return Ok(true);
+        }
+    }
+    // Transient: answered as `unavailable`.
+    Err(RedisError::from((
+        redis::ErrorKind::Io,
+        "compare-and-set kept losing to concurrent writes",
+    )))
 }
 
 /// What an operation on the connection can fail with.

@@ -569,6 +569,72 @@ impl Host for RedisSlot {
         .await
     }
 
+    async fn incr_ttl(&mut self, key: String, by: i64, ttl: Option<u64>) -> R<i64> {
+        let Some(ms) = ttl else {
+            return self.incr(key, by).await;
+        };
+        let c = self.link()?;
+        check_key(&key)?;
+        check_ttl(ttl)?;
+        let k = c.key(&key);
+        // SET NX creates a missing key (with its TTL) that INCRBY then counts from 0; an
+        // existing key is left alone and keeps its TTL. One transaction, one round trip:
+        // the pipeline is written whole, so nothing else on the shared connection lands
+        // between MULTI and EXEC.
+        let mut tx = redis::pipe();
+        tx.atomic()
+            .cmd("SET")
+            .arg(&k)
+            .arg(0)
+            .arg("NX")
+            .arg("PX")
+            .arg(px(ms))
+            .ignore()
+            .cmd("INCRBY")
+            .arg(&k)
+            .arg(by);
+        c.run(false, c.grant.deadline, |mut conn| {
+            let tx = &tx;
+            async move {
+                let (n,): (i64,) = conn.transaction(tx).await?;
+                Ok(n)
+            }
+        })
+        .await
+    }
+
+    async fn cas(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> R<bool> {
+        let c = self.link()?;
+        check_key(&key)?;
+        check_ttl(ttl)?;
+        let k = c.key(&key);
+        let mut set = redis::cmd("SET");
+        set.arg(&k).arg(new);
+        if let Some(ms) = ttl {
+            set.arg("PX").arg(px(ms));
+        }
+        match expected {
+            Some(expected) => c.compare_and_set(&k, &expected, &set).await,
+            None => {
+                set.arg("NX");
+                c.run(false, c.grant.deadline, |mut conn| {
+                    let set = &set;
+                    async move {
+                        let stored: Option<String> = conn.query(set).await?;
+                        Ok(stored.is_some())
+                    }
+                })
+                .await
+            }
+        }
+    }
+
     async fn publish(&mut self, channel: String, message: Vec<u8>) -> R<u64> {
         let c = self.link()?;
         check_key(&channel)?;

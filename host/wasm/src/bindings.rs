@@ -28,6 +28,21 @@ pub(crate) mod bulk {
     pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices, PackedAnswer};
 }
 
+/// Private bindings of the optional `atomics` export (world `atomics-exports`), looked up
+/// next to `provider` in every adapter.
+pub(crate) mod atomics {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "atomics-exports",
+        exports: { default: async },
+        with: {
+            "byoc:cache/types": crate::bindings::byoc::cache::types,
+        },
+    });
+
+    pub(crate) use self::exports::byoc::cache::atomics::{Guest, GuestIndices};
+}
+
 /// Synchronous bindings of the same exports, for instances called on the caller's thread
 /// ([`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)). Their
 /// types are the asynchronous bindings' own, except `bulk`'s answer (converted).
@@ -51,6 +66,19 @@ pub(crate) mod sync {
         });
 
         pub(crate) use self::exports::byoc::cache::bulk::{Guest, GuestIndices, PackedAnswer};
+    }
+
+    /// The optional `atomics` export, called synchronously.
+    pub(crate) mod atomics {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "atomics-exports",
+            with: {
+                "byoc:cache/types": crate::bindings::byoc::cache::types,
+            },
+        });
+
+        pub(crate) use self::exports::byoc::cache::atomics::{Guest, GuestIndices};
     }
 
     impl From<bulk::PackedAnswer> for super::bulk::PackedAnswer {

@@ -1,5 +1,6 @@
 //! One sandboxed adapter instance: its store, its limits, and what happens when it traps.
 
+use super::bindings::atomics::Guest as AtomicsGuest;
 use super::bindings::bulk::Guest as BulkGuest;
 use super::bindings::byoc::cache::types::{AdapterDescription, Error as WitError};
 use super::bindings::{Adapter, ConfigEntry, sync};
@@ -24,18 +25,20 @@ pub(crate) struct Live {
     pub(crate) exports: Exports,
 }
 
-/// An instance's exports, bound for the way it is called. `bulk` is the optional `bulk`
-/// export, when the component has it with the contract's types.
+/// An instance's exports, bound for the way it is called. `bulk` and `atomics` are the
+/// optional exports of those names, when the component has them with the contract's types.
 pub(crate) enum Exports {
     /// Called on a fiber (`call_async`): the guest may wait in host imports.
     Fiber {
         adapter: Adapter,
         bulk: Option<BulkGuest>,
+        atomics: Option<AtomicsGuest>,
     },
     /// Called on the caller's thread ([`Shared::sync`]).
     Sync {
         adapter: sync::Adapter,
         bulk: Option<sync::bulk::Guest>,
+        atomics: Option<sync::atomics::Guest>,
     },
 }
 
@@ -60,6 +63,21 @@ impl Live {
             Exports::Sync { adapter, .. } => adapter
                 .byoc_cache_lifecycle()
                 .call_describe(&mut self.store),
+        }
+    }
+
+    /// The optional `atomics.supported` (false without the export).
+    async fn atomics_supported(&mut self) -> wasmtime::Result<bool> {
+        match &self.exports {
+            Exports::Fiber {
+                atomics: Some(atomics),
+                ..
+            } => atomics.call_supported(&mut self.store).await,
+            Exports::Sync {
+                atomics: Some(atomics),
+                ..
+            } => atomics.call_supported(&mut self.store),
+            _ => Ok(false),
         }
     }
 
@@ -158,6 +176,10 @@ impl Shared {
             component: self.name().to_owned(),
             reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
         };
+        let atomics_mismatch = |e: wasmtime::Error| Error::Load {
+            component: self.name().to_owned(),
+            reason: format!("its `byoc:cache/atomics` export does not match the contract: {e:#}"),
+        };
         let exports = match &self.sync {
             Some(sync) => {
                 let instance = sync.pre.instantiate(&mut store);
@@ -166,7 +188,13 @@ impl Shared {
                 let adapter = adapter.map_err(|e| self.trap_error(e))?;
                 let bulk = sync.bulk.as_ref().map(|b| b.load(&mut store, &instance));
                 let bulk = bulk.transpose().map_err(bulk_mismatch)?;
-                Exports::Sync { adapter, bulk }
+                let atomics = sync.atomics.as_ref().map(|a| a.load(&mut store, &instance));
+                let atomics = atomics.transpose().map_err(atomics_mismatch)?;
+                Exports::Sync {
+                    adapter,
+                    bulk,
+                    atomics,
+                }
             }
             None => {
                 let instance = self.component.pre.instantiate_async(&mut store).await;
@@ -176,7 +204,14 @@ impl Shared {
                 let bulk = self.component.bulk.as_ref();
                 let bulk = bulk.map(|b| b.load(&mut store, &instance));
                 let bulk = bulk.transpose().map_err(bulk_mismatch)?;
-                Exports::Fiber { adapter, bulk }
+                let atomics = self.component.atomics.as_ref();
+                let atomics = atomics.map(|a| a.load(&mut store, &instance));
+                let atomics = atomics.transpose().map_err(atomics_mismatch)?;
+                Exports::Fiber {
+                    adapter,
+                    bulk,
+                    atomics,
+                }
             }
         };
         self.instantiations.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +222,14 @@ impl Shared {
     pub(crate) async fn describe(&self, live: &mut Live) -> Result<AdapterDescription> {
         live.arm();
         live.describe().await.map_err(|e| self.trap_error(e))
+    }
+
+    /// Whether the instance `live` implements the optional `atomics` export.
+    pub(crate) async fn atomics_supported(&self, live: &mut Live) -> Result<bool> {
+        live.arm();
+        live.atomics_supported()
+            .await
+            .map_err(|e| self.trap_error(e))
     }
 
     /// Instantiates and initialises a new instance.

@@ -7,7 +7,7 @@
 
 use super::bindings::{CAPABILITY_FLAGS, byoc::cache::inner, byoc::cache::types as wit};
 use super::state::HostState;
-use crate::{Error, Item, KeyTtl, Provider, ProviderInfo, ScanPage, Stats};
+use crate::{Capability, Error, Item, KeyTtl, Provider, ProviderInfo, ScanPage, Stats};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -175,6 +175,45 @@ impl inner::Host for HostState {
 
     async fn info(&mut self, layer: u32) -> WitResult<wit::ProviderInfo> {
         Ok(to_wit_info(self.layer(layer)?.info()))
+    }
+
+    async fn atomics_supported(&mut self, layer: u32) -> bool {
+        self.layer(layer)
+            .is_ok_and(|l| l.info().native.contains(&Capability::Atomics))
+    }
+
+    async fn increment(
+        &mut self,
+        layer: u32,
+        key: String,
+        delta: i64,
+        ttl_ms: Option<u64>,
+    ) -> WitResult<i64> {
+        if ttl_ms == Some(0) {
+            return Err(
+                Error::InvalidArgument("a TTL of 0 ms is not allowed in increment".into()).into(),
+            );
+        }
+        lift(self.layer(layer)?.increment(&key, delta, ttl(ttl_ms)).await)
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        layer: u32,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> WitResult<bool> {
+        if ttl_ms == Some(0) {
+            return Err(Error::InvalidArgument(
+                "a TTL of 0 ms is not allowed in compare-and-swap".into(),
+            )
+            .into());
+        }
+        let layer = self.layer(layer)?;
+        let swapped = layer.compare_and_swap(&key, expected.as_deref(), &new, ttl(ttl_ms));
+        lift(swapped.await)
     }
 }
 

@@ -11,8 +11,8 @@ use super::pool::{FreeSlots, SlotGuard};
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
 use crate::{
-    AdapterConfig, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result, ScanPage,
-    Stats,
+    AdapterConfig, Capability, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result,
+    ScanPage, Stats,
 };
 use async_trait::async_trait;
 use byoc_common::packed::{self, PackError};
@@ -262,7 +262,11 @@ impl WasmProviderBuilder {
             });
         }
         let shared = Arc::new(shared);
-        let first = shared.init(probe).await?;
+        let mut first = shared.init(probe).await?;
+        // Asked after `init`: a wrapper's answer depends on its layers.
+        if shared.atomics_supported(&mut first).await? {
+            info.native.push(Capability::Atomics);
+        }
         let mut slots: Vec<Mutex<Option<Live>>> =
             (0..partitions).map(|_| Mutex::new(None)).collect();
         *slots[0].get_mut() = Some(first);
@@ -324,7 +328,8 @@ async fn described(shared: &Shared) -> Result<(Live, ProviderInfo, Vec<ConfigFie
 
 /// Runs one export on the partition `$part`: start the instance if needed, arm the
 /// deadline, call, settle (a trap drops the instance). `provider` functions by default;
-/// `bulk: method(..)` calls the optional `bulk` export (only for a component that has it).
+/// `bulk: method(..)` calls the optional `bulk` export (only for a component that has it),
+/// `atomics: method(..)` the optional `atomics` export (`unsupported` without it).
 macro_rules! call {
     ($self:ident, $part:expr, $($call:tt)*) => {{
         $self.shared.admit()?;
@@ -336,26 +341,32 @@ macro_rules! call {
 /// Like `call!`, on an instance slot the caller has locked.
 macro_rules! call_in {
     ($self:ident, $slot:expr, bulk: $method:ident ( $($arg:expr),* )) => {
-        call_in!(@on $self, $slot, |_adapter, bulk| bulk.as_ref().ok_or_else(|| Error::Internal(
+        call_in!(@on $self, $slot, |_adapter, bulk, _atomics| bulk.as_ref().ok_or_else(|| Error::Internal(
             format!("adapter `{}` has no `bulk` export", $self.shared.name())
         ))?, PackedAnswer::from, $method($($arg),*))
     };
+    ($self:ident, $slot:expr, atomics: $method:ident ( $($arg:expr),* )) => {
+        call_in!(@on $self, $slot, |_adapter, _bulk, atomics| atomics.as_ref().ok_or_else(|| Error::Unsupported(
+            format!("adapter `{}` has no `atomics` export", $self.shared.name())
+        ))?, std::convert::identity, $method($($arg),*))
+    };
     ($self:ident, $slot:expr, $method:ident ( $($arg:expr),* )) => {
-        call_in!(@on $self, $slot, |adapter, _bulk| adapter.byoc_cache_provider(),
+        call_in!(@on $self, $slot, |adapter, _bulk, _atomics| adapter.byoc_cache_provider(),
             std::convert::identity, $method($($arg),*))
     };
-    // `$guest` names the export from the instance's `$adapter` and `$bulk` (bound either
-    // way); `$answer` turns a synchronous binding's answer into the fiber binding's type.
-    (@on $self:ident, $slot:expr, |$adapter:ident, $bulk:ident| $guest:expr, $answer:expr,
-        $method:ident ( $($arg:expr),* )) => {{
+    // `$guest` names the export from the instance's `$adapter`, `$bulk` and `$atomics`
+    // (bound either way); `$answer` turns a synchronous binding's answer into the fiber
+    // binding's type.
+    (@on $self:ident, $slot:expr, |$adapter:ident, $bulk:ident, $atomics:ident| $guest:expr,
+        $answer:expr, $method:ident ( $($arg:expr),* )) => {{
         let mut slot = $slot;
         let live = $self.shared.ensure(&mut slot).await?;
         match &live.exports {
-            Exports::Sync { adapter: $adapter, bulk: $bulk } => {
+            Exports::Sync { adapter: $adapter, bulk: $bulk, atomics: $atomics } => {
                 let outcome = $guest.$method(&mut live.store $(, $arg)*);
                 $self.shared.settle(&mut slot, outcome.map(|answer| answer.map($answer)))
             }
-            Exports::Fiber { adapter: $adapter, bulk: $bulk } => {
+            Exports::Fiber { adapter: $adapter, bulk: $bulk, atomics: $atomics } => {
                 let outcome = {
                     let call = std::pin::pin!($guest.$method(&mut live.store $(, $arg)*));
                     super::deadline::within($self.shared.wall_deadline(), call).await
@@ -444,6 +455,17 @@ impl WasmProvider {
                 Err(_) => slot.lock().await,
             })
         }
+    }
+
+    /// Fails with [`Error::Unsupported`] unless the adapter reported `atomics` support.
+    fn check_atomics(&self, op: &str) -> Result<()> {
+        if self.info.native.contains(&Capability::Atomics) {
+            return Ok(());
+        }
+        Err(Error::Unsupported(format!(
+            "adapter `{}` does not implement {op}",
+            self.shared.name()
+        )))
     }
 
     fn check_value(&self, value: &[u8]) -> Result<()> {
@@ -840,6 +862,28 @@ impl Provider for WasmProvider {
             call!(self, part, call_ping())?;
         }
         Ok(())
+    }
+
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        validate_key(key)?;
+        let ttl = set_ttl_ms(ttl)?;
+        self.check_atomics("increment")?;
+        call!(self, self.partition(key), atomics: call_increment(key, delta, ttl))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        validate_key(key)?;
+        self.check_value(new)?;
+        let ttl = set_ttl_ms(ttl)?;
+        self.check_atomics("compare-and-swap")?;
+        let part = self.partition(key);
+        call!(self, part, atomics: call_compare_and_swap(key, expected, new, ttl))
     }
 
     fn info(&self) -> ProviderInfo {

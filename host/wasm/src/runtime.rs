@@ -1,6 +1,6 @@
 //! The process's wasmtime engine, its epoch ticker and the compiled-component cache.
 
-use super::bindings::{AdapterIndices, bulk, sync};
+use super::bindings::{AdapterIndices, atomics, bulk, sync};
 use super::state::HostState;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -146,6 +146,7 @@ pub(crate) struct SyncExports {
     pub(crate) pre: InstancePre<HostState>,
     pub(crate) indices: sync::AdapterIndices,
     pub(crate) bulk: Option<sync::bulk::GuestIndices>,
+    pub(crate) atomics: Option<sync::atomics::GuestIndices>,
 }
 
 /// A compiled component, linked and ready to instantiate. Cheap to clone.
@@ -157,6 +158,8 @@ pub struct AdapterComponent {
     pub(crate) indices: Arc<AdapterIndices>,
     /// Where the optional `bulk` export is, if the component has one.
     pub(crate) bulk: Option<Arc<bulk::GuestIndices>>,
+    /// Where the optional `atomics` export is, if the component has one.
+    pub(crate) atomics: Option<Arc<atomics::GuestIndices>>,
     /// Imported and exported interfaces, with versions (`wasi:io/poll@0.2.6`).
     interfaces: Arc<(Vec<String>, Vec<String>)>,
     /// The component linked for synchronous calls, or why it cannot take them; made on
@@ -324,7 +327,16 @@ impl Runtime {
                 Some(_) => Some(sync::bulk::GuestIndices::new(&pre).map_err(why)?),
                 None => None,
             };
-            Ok(Arc::new(SyncExports { pre, indices, bulk }))
+            let atomics = match component.atomics {
+                Some(_) => Some(sync::atomics::GuestIndices::new(&pre).map_err(why)?),
+                None => None,
+            };
+            Ok(Arc::new(SyncExports {
+                pre,
+                indices,
+                bulk,
+                atomics,
+            }))
         };
         component
             .sync
@@ -396,6 +408,7 @@ impl Runtime {
             .map_err(load_err)?;
         let indices = AdapterIndices::new(&instance_pre).map_err(load_err)?;
         let bulk = bulk::GuestIndices::new(&instance_pre).ok().map(Arc::new);
+        let atomics = atomics::GuestIndices::new(&instance_pre).ok().map(Arc::new);
         let ty = component.component_type();
         let names = |it: &mut dyn Iterator<Item = String>| it.collect::<Vec<String>>();
         let imports = names(&mut ty.imports(&self.inner.engine).map(|(n, _)| n.to_owned()));
@@ -405,6 +418,7 @@ impl Runtime {
             pre: instance_pre,
             indices: Arc::new(indices),
             bulk,
+            atomics,
             interfaces: Arc::new((imports, exports)),
             sync: Arc::default(),
         };

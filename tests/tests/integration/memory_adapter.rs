@@ -355,3 +355,18 @@ fn check_perf_map(text: &str) {
         &text[..text.len().min(2000)]
     );
 }
+
+/// Atomics on the registry's memory provider (partitioned, called synchronously): 64
+/// tasks x 1000 increments of one counter give exactly 64 000, and each of 100
+/// compare-and-swap rounds among 64 tasks has exactly one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn atomics_hold_under_64_concurrent_tasks() {
+    let p: std::sync::Arc<dyn Provider> = Registry::new()
+        .expect("runtime")
+        .create("memory", AdapterConfig::new())
+        .await
+        .expect("memory");
+    assert!(p.info().native.contains(&byoc::Capability::Atomics));
+    byoc_tests::conformance::concurrent_increments(&p, 64, 1000).await;
+    byoc_tests::conformance::one_winner_per_round(&p, 64, 100).await;
+}

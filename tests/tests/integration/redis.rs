@@ -83,6 +83,9 @@ async fn cluster_conformance_and_failover() {
     c::clear_removes_everything(fresh().await).await;
     c::stats_count_hits_and_misses(fresh().await).await;
     c::ping_and_info(fresh().await).await;
+    c::atomics_increment(fresh().await).await;
+    c::atomics_compare_and_swap(fresh().await).await;
+    c::atomics_concurrent(fresh().await).await;
 
     // Keys over every master; the cluster reports three.
     let p = registry
@@ -839,4 +842,20 @@ async fn batched_reads_survive_a_server_restart() {
     }
     eprintln!("during the restart: {ok} reads answered, {failed} unavailable");
     assert!(failed > 0, "the server stop was never observed");
+}
+
+/// Atomics on one Redis server through the pooled adapter: 64 tasks x 1000 increments
+/// give exactly 64 000 (INCRBY), and each of 50 compare-and-swap rounds among 64 tasks
+/// has exactly one winner (WATCH/MULTI/EXEC on connections of their own). A second
+/// client of the server sees the counter as plain text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn atomics_hold_under_64_concurrent_tasks() {
+    let Some(server) = RedisServer::start("redis atomics") else {
+        return;
+    };
+    let p = provider_on(&server, "atom:").await;
+    assert!(p.info().native.contains(&byoc::Capability::Atomics));
+    byoc_tests::conformance::concurrent_increments(&p, 64, 1000).await;
+    byoc_tests::conformance::one_winner_per_round(&p, 64, 50).await;
+    assert_eq!(server.cli(&["GET", "atom:counter"]), "64000");
 }

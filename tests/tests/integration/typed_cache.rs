@@ -256,3 +256,66 @@ fn arbitrary_stored_bytes_never_panic_and_decode_only_as_their_own_type() {
         })
         .expect("property holds");
 }
+
+/// `Cache::increment` keeps a raw decimal counter under the prefixed key (a miss for
+/// `get`, visible to `get_raw`), with the default TTL for a new one; `compare_and_swap`
+/// compares serialized values, so a value read from the cache swaps and a stale one does
+/// not. A provider without atomics answers unsupported.
+#[tokio::test]
+async fn atomics_on_a_typed_cache() {
+    let provider = wasm_memory().await;
+    let users = Contract::<User>::new("users", provider.clone())
+        .key_prefix("user:")
+        .default_ttl(Duration::from_secs(600))
+        .cache();
+    assert_eq!(users.increment("count", 5, None).await.expect("incr"), 5);
+    assert_eq!(users.increment("count", -1, None).await.expect("incr"), 4);
+    assert_eq!(
+        users.get_raw("count").await.expect("raw"),
+        Some(b"4".to_vec())
+    );
+    assert_eq!(users.get("count").await.expect("get"), None);
+    assert!(matches!(
+        provider.ttl("user:count").await.expect("ttl"),
+        KeyTtl::ExpiresIn(_)
+    ));
+
+    assert!(
+        users
+            .compare_and_swap("a", None, &ada(), None)
+            .await
+            .expect("cas")
+    );
+    assert!(
+        !users
+            .compare_and_swap("a", None, &ada(), None)
+            .await
+            .expect("cas")
+    );
+    let read = users.get("a").await.expect("get").expect("stored");
+    let renamed = User {
+        name: "Lovelace".into(),
+        ..read.clone()
+    };
+    assert!(
+        users
+            .compare_and_swap("a", Some(&read), &renamed, None)
+            .await
+            .expect("cas")
+    );
+    // `read` is stale now.
+    assert!(
+        !users
+            .compare_and_swap("a", Some(&read), &ada(), None)
+            .await
+            .expect("cas")
+    );
+    assert_eq!(users.get("a").await.expect("get"), Some(renamed));
+
+    let native =
+        Contract::<User>::new("n", Arc::new(NativeMemoryProvider::new(Default::default()))).cache();
+    assert!(matches!(
+        native.increment("c", 1, None).await,
+        Err(byoc::Error::Unsupported(_))
+    ));
+}

@@ -11,9 +11,11 @@ pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
-pub use wrappers::{ENCRYPTION, FALLBACK, TIERED};
+pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, TIERED};
 
-use crate::builtin::{self, ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, TIERED_WRAPPER};
+use crate::builtin::{
+    self, COMPRESSION_WRAPPER, ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, TIERED_WRAPPER,
+};
 use crate::limits::LimitsConfig;
 use crate::wasm::Runtime;
 use crate::{AdapterConfig, Error, Provider, Result};
@@ -62,6 +64,7 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
+        (COMPRESSION, COMPRESSION_WRAPPER, builtin::COMPRESSION_SHA256),
         (TIERED, TIERED_WRAPPER, builtin::TIERED_SHA256),
         (FALLBACK, FALLBACK_WRAPPER, builtin::FALLBACK_SHA256),
     ] {

@@ -1,5 +1,5 @@
-//! The built-in wrappers `encryption`, `tiered` and `fallback`: embedded wrapper
-//! components over the layers below them (one factory, three components).
+//! The built-in wrappers `encryption`, `compression`, `tiered` and `fallback`: embedded
+//! wrapper components over the layers below them (one factory, four components).
 
 use super::FactoryInput;
 use crate::wasm::{Limits, WasmProvider};
@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 /// Name of the built-in encryption wrapper.
 pub const ENCRYPTION: &str = "encryption";
+/// Name of the built-in compression wrapper.
+pub const COMPRESSION: &str = "compression";
 /// Name of the built-in two-tier wrapper.
 pub const TIERED: &str = "tiered";
 /// Name of the built-in fallback wrapper.
