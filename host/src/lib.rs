@@ -49,9 +49,11 @@ mod caches;
 pub mod components;
 mod config;
 pub mod config_file;
+mod entry;
 mod error;
 mod factories;
 pub mod instrument;
+mod load;
 mod native;
 mod near;
 mod provider;
@@ -69,9 +71,14 @@ pub use cache::{Cache, Contract, DECODE_FAILURES, typed_payload};
 pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
 pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
 pub use config_file::ConfigFile;
+pub use entry::{MAX_TAG_LEN, MAX_TAGS};
 pub use error::{Error, Result};
 pub use factories::{FILESYSTEM, HTTP};
 pub use instrument::Instrumented;
+pub use load::{
+    CacheEntry, DEFAULT_FAIL_SAFE_COPIES, Freshness, LOAD_ERRORS, LOAD_JOINS, LOADS, LoadError,
+    Loaded, REFRESHES, STALE_SERVED, TAG_CHECKS, TAG_INVALIDATED,
+};
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use near::{
     DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, NearCache,
@@ -91,3 +98,8 @@ pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, Was
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/cache-semantics.md`, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/cache-semantics.md")]
+pub struct CacheSemanticsDoctests;

@@ -89,6 +89,30 @@ pub trait Provider: Send + Sync + 'static {
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<()>;
 
+    /// Atomically adds `delta` to the signed 64-bit integer stored under `key` as decimal
+    /// ASCII text (as Redis `INCRBY` does) and returns the new value. A missing or expired
+    /// key counts as 0 and is created with `ttl`; an existing key keeps its TTL. A value that
+    /// is not such an integer, or an overflow, fails with [`Error::InvalidArgument`] and
+    /// changes nothing. Default: [`Error::Unsupported`].
+    async fn increment(&self, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64> {
+        let _ = (key, delta, ttl);
+        Err(Error::Unsupported("increment".into()))
+    }
+
+    /// Atomically stores `new` under `key` with `ttl` if the current value equals
+    /// `expected` (`None`: the key is missing or expired); whether it stored. Default:
+    /// [`Error::Unsupported`].
+    async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let _ = (key, expected, new, ttl);
+        Err(Error::Unsupported("compare-and-swap".into()))
+    }
+
     /// Name, version and native capabilities.
     fn info(&self) -> ProviderInfo;
 

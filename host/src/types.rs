@@ -114,11 +114,13 @@ pub enum Capability {
     Clear,
     /// `stats`
     Stats,
+    /// `atomics`: increment and compare-and-swap
+    Atomics,
 }
 
 impl Capability {
     /// Every capability, in contract order.
-    pub const ALL: [Capability; 12] = [
+    pub const ALL: [Capability; 13] = [
         Capability::Get,
         Capability::Set,
         Capability::Delete,
@@ -131,6 +133,7 @@ impl Capability {
         Capability::Expire,
         Capability::Clear,
         Capability::Stats,
+        Capability::Atomics,
     ];
 }
 

@@ -41,9 +41,11 @@
 //! `password`, …), are never printed: see [`ConfigFile::describe`].
 
 mod limits;
+mod semantics;
 mod text;
 
 pub use limits::{LimitsConfig, QuarantineConfig};
+pub use semantics::SemanticsConfig;
 pub use text::{DurationText, SizeText, Text, interpolate};
 
 use crate::redis::grant_from_config;
@@ -96,6 +98,8 @@ pub struct CacheConfig {
     pub reload: bool,
     /// A host-side near cache (L1) in front of the stack, if configured.
     pub near: Option<NearConfig>,
+    /// Get-or-load, fail-safe, refresh-ahead... of the typed cache (`semantics:`).
+    pub semantics: SemanticsConfig,
 }
 
 /// The `near:` section of a cache: a host-side moka L1 in front of its stack (see
@@ -378,6 +382,9 @@ struct RawCache {
     reload: Option<bool>,
     #[serde(default)]
     near: Option<NearConfig>,
+    // Cache semantics (see semantics.rs).
+    #[serde(default)]
+    semantics: SemanticsConfig,
 }
 
 #[derive(Deserialize)]
@@ -536,6 +543,11 @@ impl ConfigFile {
                     ));
                 }
             }
+            // Cache semantics.
+            cache
+                .semantics
+                .check()
+                .map_err(|(field, message)| place.err(field, message))?;
             if cache.default_ttl.is_some_and(|d| d.0.is_zero()) {
                 return Err(place.err("default-ttl", "must be above zero"));
             }
@@ -565,6 +577,7 @@ impl ConfigFile {
                 warm_up: cache.warm_up.unwrap_or(0),
                 reload,
                 near: cache.near,
+                semantics: cache.semantics,
                 name: cache.name,
             });
         }
@@ -598,6 +611,9 @@ impl ConfigFile {
             }
             if let Some(near) = &cache.near {
                 let _ = write!(out, "  near {near:?}");
+            }
+            if cache.semantics != SemanticsConfig::default() {
+                let _ = write!(out, "  semantics {:?}", cache.semantics);
             }
             out.push('\n');
             cache.stack.describe(1, &mut out);
