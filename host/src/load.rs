@@ -27,7 +27,7 @@ pub const LOAD_ERRORS: &str = "cache.load-errors";
 pub const LOAD_JOINS: &str = "cache.load-joins";
 /// Stats counter: values served past their TTL (fail-safe or soft timeout).
 pub const STALE_SERVED: &str = "cache.stale-served";
-/// Stats counter: background refreshes started by refresh-ahead.
+/// Stats counter: background reloads run by refresh-ahead.
 pub const REFRESHES: &str = "cache.refreshes";
 /// Stats counter: reads of tagged entries that checked their tags' invalidation stamps.
 pub const TAG_CHECKS: &str = "cache.tag-checks";
@@ -525,8 +525,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             .collect())
     }
 
-    /// Resolves stored bytes into a [`Lookup`] at `now` (ms).
-    async fn resolve(&self, bytes: Option<&[u8]>, now: u64) -> Result<Lookup<T>> {
+    /// Resolves stored bytes into a [`Lookup`] now.
+    async fn resolve(&self, bytes: Option<&[u8]>) -> Result<Lookup<T>> {
         let Some(bytes) = bytes else {
             return Ok(Lookup::Miss);
         };
@@ -544,6 +544,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             bump(&self.inner.decode_failures);
             return Ok(Lookup::Miss);
         };
+        // Read the clock only for enveloped entries: a plain hit costs what `get` does.
+        let now = now_ms();
         let opts = &self.sem().opts;
         let fresh = env.is_fresh(now);
         if !env.tags.is_empty() && self.invalidated(&[(env.stored_at, &env.tags)]).await?[0] {
@@ -576,7 +578,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
 
     async fn lookup(&self, full: &str) -> Result<Lookup<T>> {
         let bytes = self.provider().get(full).await?;
-        self.resolve(bytes.as_deref(), now_ms()).await
+        self.resolve(bytes.as_deref()).await
     }
 
     /// The value under `key` with its [`Freshness`]: like [`get`](Cache::get), but an
@@ -763,7 +765,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// The process's last loaded value of `full`, if within max-stale.
     async fn last_good(&self, full: &str) -> Option<T> {
         let bytes = lock(&self.sem().last_good).get(full).cloned()?;
-        match self.resolve(Some(&bytes), now_ms()).await {
+        match self.resolve(Some(&bytes)).await {
             Ok(Lookup::Value { value, .. }) => Some(value),
             _ => None,
         }
@@ -811,9 +813,6 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         let (tx, rx) = watch::channel(None);
         flights.insert(full.to_owned(), rx.clone());
         drop(flights);
-        if mode == Mode::Refresh {
-            bump(&self.sem().counters.refreshes);
-        }
         let cache = self.clone();
         let full = full.to_owned();
         tokio::spawn(async move {
@@ -843,6 +842,9 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             Acquired::Settled(done) => return done,
             Acquired::Lock(held) => held,
         };
+        if mode == Mode::Refresh {
+            bump(&self.sem().counters.refreshes);
+        }
         let outcome = self.load(full, loader).await;
         if let Some(lock_key) = held {
             // Another process may hold it already if ours expired; deleting theirs only

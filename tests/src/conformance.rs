@@ -703,7 +703,7 @@ pub async fn tagged_entries_miss_after_invalidation(p: P) {
     // same millisecond counts as before).
     tokio::time::sleep(Duration::from_millis(2)).await;
     cache
-        .set_with_tags("k0", &"new".to_owned(), &["even"], None)
+        .set_with_tags("k0", &"new".to_owned(), &["even", "all"], None)
         .await
         .expect("set_with_tags");
     tokio::time::sleep(Duration::from_millis(2)).await;
