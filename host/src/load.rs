@@ -720,7 +720,10 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             Ok(Lookup::Negative) => return Ok(None),
             Ok(Lookup::Value { value, .. }) => Some(value),
             Ok(Lookup::Miss) => None,
-            Err(e) if fail_safe => {
+            // A bad key or argument is the caller's error, not a failing backend.
+            Err(e)
+                if fail_safe && !matches!(e, Error::InvalidKey(_) | Error::InvalidArgument(_)) =>
+            {
                 tracing::debug!(cache = %self.inner.name, error = %e, "backend read failed; loading");
                 self.last_good(&full).await
             }

@@ -237,6 +237,22 @@ async fn a_failing_backend_serves_the_last_value_within_max_stale_then_errors() 
 }
 
 #[tokio::test]
+async fn an_invalid_key_fails_without_loading_even_with_fail_safe() {
+    let cache = Contract::<u64>::new("k", native())
+        .fail_safe(Duration::from_secs(60))
+        .cache();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let r = cache
+        .get_or_load("bad\nkey", counting(&calls, Duration::ZERO, 1))
+        .await;
+    assert!(
+        matches!(&r, Err(LoadError::Cache(e)) if matches!(**e, Error::InvalidKey(_))),
+        "{r:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn without_fail_safe_a_backend_error_is_returned() {
     let switch = Switch(Arc::new(AtomicBool::new(true)));
     let provider: Arc<dyn Provider> = Arc::new(Hooked::around(native(), switch));
