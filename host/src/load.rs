@@ -425,15 +425,22 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// For each entry (its write time and tags), whether a tag was invalidated at or
     /// after its write: one batched read of every stamp involved.
     async fn invalidated(&self, entries: &[(u64, &[&str])]) -> Result<Vec<bool>> {
+        // Each distinct stamp key once; each entry's tags as indexes into them.
         let mut keys: Vec<String> = Vec::new();
-        for (_, tags) in entries {
-            for tag in *tags {
-                let k = self.tag_key(tag);
-                if !keys.contains(&k) {
-                    keys.push(k);
-                }
-            }
-        }
+        let indexes: Vec<Vec<usize>> = entries
+            .iter()
+            .map(|(_, tags)| {
+                tags.iter()
+                    .map(|tag| {
+                        let k = self.tag_key(tag);
+                        keys.iter().position(|x| *x == k).unwrap_or_else(|| {
+                            keys.push(k);
+                            keys.len() - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         if keys.is_empty() {
             return Ok(vec![false; entries.len()]);
         }
@@ -441,19 +448,25 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             .counters
             .tag_checks
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
-        let stamps = self.provider().get_multi(&keys).await?;
-        let stamp_of = |tag: &str| -> u64 {
-            let k = self.tag_key(tag);
-            keys.iter()
-                .position(|x| *x == k)
-                .and_then(|i| stamps[i].as_deref())
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0)
-        };
+        let stamps: Vec<u64> = self
+            .provider()
+            .get_multi_bytes(&keys)
+            .await?
+            .iter()
+            .map(|v| {
+                v.as_deref()
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect();
         let out: Vec<bool> = entries
             .iter()
-            .map(|(stored_at, tags)| tags.iter().any(|t| stamp_of(t) >= *stored_at))
+            .zip(&indexes)
+            .map(|((stored_at, _), ix)| {
+                ix.iter()
+                    .any(|&i| stamps.get(i).is_none_or(|s| s >= stored_at))
+            })
             .collect();
         let dead = out.iter().filter(|d| **d).count() as u64;
         self.sem()
