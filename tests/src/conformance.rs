@@ -947,3 +947,82 @@ pub async fn one_winner_per_round(p: &P, tasks: usize, rounds: usize) {
             .expect("set");
     }
 }
+
+/// A typed cache's tags on this provider: after `invalidate_tag`, every entry tagged with
+/// it reads as a miss (through `get`, `get_many` and `get_or_load`); other entries stay.
+pub async fn tagged_entries_miss_after_invalidation(p: P) {
+    let cache = byoc::Contract::<String>::new("tags", Arc::clone(&p))
+        .key_prefix("t:")
+        .cache();
+    let who = name(&p);
+    for i in 0..20 {
+        let tags: &[&str] = if i % 2 == 0 {
+            &["even", "all"]
+        } else {
+            &["all"]
+        };
+        cache
+            .set_with_tags(&format!("k{i}"), &format!("v{i}"), tags, None)
+            .await
+            .expect("set_with_tags");
+    }
+    cache
+        .set("plain", &"p".to_owned(), None)
+        .await
+        .expect("set");
+    assert_eq!(
+        cache.get("k0").await.expect("get"),
+        Some("v0".into()),
+        "{who}"
+    );
+    cache.invalidate_tag("even").await.expect("invalidate");
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let values = cache.get_many(&refs).await.expect("get_many");
+    for (i, v) in values.iter().enumerate() {
+        let want = (i % 2 == 1).then(|| format!("v{i}"));
+        assert_eq!(*v, want, "{who}: k{i} after invalidating `even`");
+        assert_eq!(
+            cache.get(&keys[i]).await.expect("get"),
+            want,
+            "{who}: get k{i}"
+        );
+    }
+    // A tag's invalidation covers entries written before it, not after (a write in the
+    // same millisecond counts as before).
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    cache
+        .set_with_tags("k0", &"new".to_owned(), &["even", "all"], None)
+        .await
+        .expect("set_with_tags");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(
+        cache.get("k0").await.expect("get"),
+        Some("new".into()),
+        "{who}"
+    );
+    cache.invalidate_tag("all").await.expect("invalidate");
+    for k in &refs {
+        assert_eq!(
+            cache.get(k).await.expect("get"),
+            None,
+            "{who}: {k} after `all`"
+        );
+    }
+    let reloaded = cache
+        .get_or_load("k1", || async {
+            Ok::<_, byoc::Error>(byoc::Loaded::found("re".to_owned()))
+        })
+        .await
+        .expect("get_or_load");
+    assert_eq!(
+        reloaded.map(|e| e.value),
+        Some("re".into()),
+        "{who}: reload"
+    );
+    assert_eq!(
+        cache.get("plain").await.expect("get"),
+        Some("p".into()),
+        "{who}: untagged"
+    );
+}

@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             multi_ops_with_partial_hits,
             set_multi_validates_before_storing,
             glob_patterns,
+            tagged_entries_miss_after_invalidation,
             scan_pages_10k_keys_exactly_once,
             scan_rejects_bad_cursor_and_pattern,
             clear_removes_everything,

@@ -249,6 +249,7 @@ impl Caches {
             SerializerKind::Postcard => contract.serializer(Postcard),
             SerializerKind::Json => contract.serializer(Json),
         };
+        contract = config.semantics.apply(contract);
         Ok(contract.cache())
     }
 

@@ -68,7 +68,9 @@ pub mod redis {
 }
 
 pub use byoc_core::{
-    AdapterConfig, Cache, Capability, ConfigField, ConfigKind, ConfigValue, Contract,
+    AdapterConfig, Cache, CacheEntry, DEFAULT_FAIL_SAFE_COPIES, Freshness, LOAD_ERRORS, LOAD_JOINS,
+    LOADS, LoadError, Loaded, MAX_TAG_LEN, MAX_TAGS, REFRESHES, STALE_SERVED, TAG_CHECKS,
+    TAG_INVALIDATED, Capability, ConfigField, ConfigKind, ConfigValue, Contract,
     DECODE_FAILURES, DEFAULT_NATIVE_MAX_BYTES, DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES,
     DEFAULT_NEAR_MAX_STALENESS, Error, Instrumented, Item, Json, KEYS_PAGE, KeyTtl,
     NativeMemoryConfig, NativeMemoryProvider, NearCache, NearCacheBuilder, NearInvalidator,
@@ -89,3 +91,8 @@ pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, Was
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The examples of `docs/cache-semantics.md`, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/cache-semantics.md")]
+pub struct CacheSemanticsDoctests;

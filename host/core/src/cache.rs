@@ -48,6 +48,8 @@ pub struct Contract<T> {
     key_prefix: String,
     default_ttl: Option<Duration>,
     serializer: Arc<dyn Serializer<T>>,
+    /// Get-or-load, fail-safe, refresh-ahead... options (builder methods in `load.rs`).
+    pub(crate) sem: crate::load::Options,
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Contract<T> {
@@ -60,6 +62,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Contract<T> {
             key_prefix: String::new(),
             default_ttl: None,
             serializer: Arc::new(Postcard),
+            sem: Default::default(),
         }
     }
 
@@ -93,19 +96,21 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Contract<T> {
                 default_ttl: self.default_ttl,
                 serializer: self.serializer,
                 decode_failures: AtomicU64::new(0),
+                sem: crate::load::State::new(self.sem),
             }),
             _type: PhantomData,
         }
     }
 }
 
-struct Inner<T> {
-    name: String,
+pub(crate) struct Inner<T> {
+    pub(crate) name: String,
     provider: SwapPoint,
-    key_prefix: String,
+    pub(crate) key_prefix: String,
     default_ttl: Option<Duration>,
-    serializer: Arc<dyn Serializer<T>>,
-    decode_failures: AtomicU64,
+    pub(crate) serializer: Arc<dyn Serializer<T>>,
+    pub(crate) decode_failures: AtomicU64,
+    pub(crate) sem: crate::load::State<T>,
 }
 
 /// A typed cache; see [`Contract`]. Every key given to it is prefixed with the contract's
@@ -132,7 +137,7 @@ struct Inner<T> {
 /// }
 /// ```
 pub struct Cache<T> {
-    inner: Arc<Inner<T>>,
+    pub(crate) inner: Arc<Inner<T>>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -182,9 +187,20 @@ pub(crate) const HEADER_LEN: usize = 7;
 /// # Ok(()) }
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 /// ```
+///
+/// For an entry with an envelope (logical expiry, tags; see `docs/cache-semantics.md`),
+/// the payload is the serialized value after the envelope (empty for a cached "not
+/// found").
 pub fn typed_payload(bytes: &[u8]) -> Option<(u8, &[u8])> {
     let (header, payload) = bytes.split_at_checked(HEADER_LEN)?;
-    (header[0] == MAGIC && header[1] == HEADER_VERSION).then_some((header[2], payload))
+    if header[0] != MAGIC {
+        return None;
+    }
+    match header[1] {
+        HEADER_VERSION => Some((header[2], payload)),
+        crate::entry::ENVELOPE_VERSION => Some((header[2], crate::entry::read(payload)?.value)),
+        _ => None,
+    }
 }
 
 /// A 32-bit FNV-1a hash of `T`'s type name: entries written for another type read as
@@ -200,11 +216,11 @@ fn type_tag<T>() -> [u8; 4] {
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
-    fn provider(&self) -> Arc<dyn Provider> {
+    pub(crate) fn provider(&self) -> Arc<dyn Provider> {
         self.inner.provider.load()
     }
 
-    fn key(&self, key: &str) -> String {
+    pub(crate) fn key(&self, key: &str) -> String {
         let mut full = String::with_capacity(self.inner.key_prefix.len() + key.len());
         full.push_str(&self.inner.key_prefix);
         full.push_str(key);
@@ -216,18 +232,19 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
             .unwrap_or(key)
     }
 
-    fn ttl_or_default(&self, ttl: Option<Duration>) -> Option<Duration> {
-        ttl.or(self.inner.default_ttl)
+    /// `ttl`, or the default; lengthened by the contract's TTL jitter, if any.
+    pub(crate) fn ttl_or_default(&self, ttl: Option<Duration>) -> Option<Duration> {
+        self.jitter(ttl.or(self.inner.default_ttl))
     }
 
     /// The header every typed entry of this cache starts with.
-    fn header(&self) -> [u8; HEADER_LEN] {
+    pub(crate) fn header(&self) -> [u8; HEADER_LEN] {
         let tag = type_tag::<T>();
         let id = self.inner.serializer.id();
         [MAGIC, HEADER_VERSION, id, tag[0], tag[1], tag[2], tag[3]]
     }
 
-    fn encode(&self, value: &T) -> Result<Vec<u8>> {
+    pub(crate) fn encode(&self, value: &T) -> Result<Vec<u8>> {
         let payload = self.inner.serializer.encode(value)?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.extend_from_slice(&self.header());
@@ -235,7 +252,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         Ok(out)
     }
 
-    fn decode(&self, bytes: Option<&[u8]>) -> Option<T> {
+    pub(crate) fn decode(&self, bytes: Option<&[u8]>) -> Option<T> {
         let bytes = bytes?;
         let decoded = match bytes.split_at_checked(HEADER_LEN) {
             Some((header, payload)) if header == self.header() => {
@@ -262,18 +279,24 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// serializer's [`id`](Serializer::id) and a tag of `T`'s type name) followed by the
     /// serialized value, so a value written by another serializer or for another type,
     /// or raw bytes, read as misses instead of decoding into garbage.
+    ///
+    /// Entries of a cache with semantics options (fail-safe, refresh-ahead, negative
+    /// caching) or written with tags carry an envelope (see `docs/cache-semantics.md`):
+    /// one past its logical TTL, a cached "not found", or one whose tag was invalidated
+    /// reads as `None`.
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
         let bytes = self.provider().get(&self.key(key)).await?;
-        Ok(self.decode(bytes.as_deref()))
+        match bytes.as_deref() {
+            Some(b) if Self::is_enveloped(b) => self.read_enveloped(b).await,
+            b => Ok(self.decode(b)),
+        }
     }
 
     /// Stores `value` under `key`; `ttl: None` uses the contract's default TTL (and no
     /// expiry if it has none).
     pub async fn set(&self, key: &str, value: &T, ttl: Option<Duration>) -> Result<()> {
-        let bytes = self.encode(value)?;
-        self.provider()
-            .set(&self.key(key), &bytes, self.ttl_or_default(ttl))
-            .await
+        let (bytes, ttl) = self.encode_entry(Some(value), self.ttl_or_default(ttl), &[])?;
+        self.provider().set(&self.key(key), &bytes, ttl).await
     }
 
     /// The values of `keys`, in order (`None` as in [`get`](Cache::get)), in one provider
@@ -282,16 +305,22 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     pub async fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
         let values = self.provider().get_multi_bytes(&full).await?;
+        if values.iter().flatten().any(|v| Self::is_enveloped(v)) {
+            let slices: Vec<Option<&[u8]>> = values.iter().map(|v| v.as_deref()).collect();
+            return self.read_enveloped_many(&slices).await;
+        }
         Ok(values.iter().map(|v| self.decode(v.as_deref())).collect())
     }
 
     /// Stores every `(key, value)` with the same TTL (`None`: the default), in one provider
     /// call.
     pub async fn set_many(&self, entries: &[(&str, &T)], ttl: Option<Duration>) -> Result<()> {
-        let ttl = self.ttl_or_default(ttl);
         let items = entries
             .iter()
-            .map(|(k, v)| Ok(Item::new(self.key(k), self.encode(v)?, ttl)))
+            .map(|(k, v)| {
+                let (bytes, ttl) = self.encode_entry(Some(v), self.ttl_or_default(ttl), &[])?;
+                Ok(Item::new(self.key(k), bytes, ttl))
+            })
             .collect::<Result<Vec<_>>>()?;
         self.provider().set_multi(&items).await
     }
@@ -405,13 +434,17 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         Ok(())
     }
 
-    /// The provider's counters, plus [`DECODE_FAILURES`].
+    /// The provider's counters, plus [`DECODE_FAILURES`] and this handle's semantics
+    /// counters ([`LOADS`](crate::LOADS), [`LOAD_JOINS`](crate::LOAD_JOINS),
+    /// [`STALE_SERVED`](crate::STALE_SERVED), [`REFRESHES`](crate::REFRESHES),
+    /// [`TAG_CHECKS`](crate::TAG_CHECKS) and the others in `byoc`'s constants).
     pub async fn stats(&self) -> Result<Stats> {
         let mut stats = self.provider().stats().await?;
         stats.extra.push((
             DECODE_FAILURES.to_owned(),
             self.inner.decode_failures.load(Ordering::Relaxed),
         ));
+        stats.extra.extend(self.inner.sem.extras());
         Ok(stats)
     }
 

@@ -18,9 +18,11 @@
 pub mod batching;
 mod cache;
 mod config;
+mod entry;
 mod error;
 pub mod instrument;
 pub mod layer;
+mod load;
 mod native;
 mod near;
 pub mod provider;
@@ -31,7 +33,12 @@ pub mod units;
 
 pub use cache::{Cache, Contract, DECODE_FAILURES, typed_payload};
 pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
+pub use entry::{MAX_TAG_LEN, MAX_TAGS};
 pub use error::{Error, Result};
+pub use load::{
+    CacheEntry, DEFAULT_FAIL_SAFE_COPIES, Freshness, LOAD_ERRORS, LOAD_JOINS, LOADS, LoadError,
+    Loaded, REFRESHES, STALE_SERVED, TAG_CHECKS, TAG_INVALIDATED,
+};
 pub use instrument::Instrumented;
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use near::{

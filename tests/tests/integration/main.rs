@@ -20,6 +20,7 @@ mod near_redis;
 mod polyglot;
 mod redis;
 mod sandbox;
+mod semantics;
 mod typed_cache;
 mod wrappers;
 

@@ -20,6 +20,10 @@
 pub use crate::limits::{LimitsConfig, QuarantineConfig};
 pub use crate::text::{DurationText, SizeText, Text, interpolate};
 
+mod semantics;
+
+pub use semantics::SemanticsConfig;
+
 use crate::redis::{WithRedis, grant_from_config};
 use crate::text;
 use crate::wasm::{DirAccess, Grants, HttpGrant};
@@ -71,6 +75,8 @@ pub struct CacheConfig {
     pub reload: bool,
     /// A host-side near cache (L1) in front of the stack, if configured.
     pub near: Option<NearConfig>,
+    /// Get-or-load, fail-safe, refresh-ahead... of the typed cache (`semantics:`).
+    pub semantics: SemanticsConfig,
 }
 
 /// The `near:` section of a cache: a host-side moka L1 in front of its stack (see
@@ -353,6 +359,9 @@ struct RawCache {
     reload: Option<bool>,
     #[serde(default)]
     near: Option<NearConfig>,
+    // Cache semantics (see semantics.rs).
+    #[serde(default)]
+    semantics: SemanticsConfig,
 }
 
 #[derive(Deserialize)]
@@ -511,6 +520,11 @@ impl ConfigFile {
                     ));
                 }
             }
+            // Cache semantics.
+            cache
+                .semantics
+                .check()
+                .map_err(|(field, message)| place.err(field, message))?;
             if cache.default_ttl.is_some_and(|d| d.0.is_zero()) {
                 return Err(place.err("default-ttl", "must be above zero"));
             }
@@ -540,6 +554,7 @@ impl ConfigFile {
                 warm_up: cache.warm_up.unwrap_or(0),
                 reload,
                 near: cache.near,
+                semantics: cache.semantics,
                 name: cache.name,
             });
         }
@@ -573,6 +588,9 @@ impl ConfigFile {
             }
             if let Some(near) = &cache.near {
                 let _ = write!(out, "  near {near:?}");
+            }
+            if cache.semantics != SemanticsConfig::default() {
+                let _ = write!(out, "  semantics {:?}", cache.semantics);
             }
             out.push('\n');
             cache.stack.describe(1, &mut out);
