@@ -17,10 +17,7 @@ const PREOPENS: &str = "wasi:filesystem/preopens";
 /// Reads and loads the component file `path` (checking `sha256` when given).
 pub fn load(runtime: &Runtime, path: &Path, sha256: Option<&str>) -> Result<AdapterComponent> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Load {
-        component: name.clone(),
-        reason: format!("cannot read the file: {e}"),
-    })?;
+    let bytes = crate::wasm::read_component_file(path)?;
     match sha256 {
         Some(sha) => runtime.load_pinned(&name, &bytes, sha),
         None => runtime.load(&name, &bytes),

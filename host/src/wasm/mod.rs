@@ -33,6 +33,6 @@ pub use provider::{
     MAX_PARTITIONS, MAX_POOLED_INSTANCES, WasmProvider, WasmProviderBuilder, default_partitions,
 };
 pub use runtime::{
-    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, Runtime,
-    RuntimeConfig, sha256_hex,
+    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK,
+    MAX_COMPONENT_FILE_BYTES, Runtime, RuntimeConfig, read_component_file, sha256_hex,
 };
