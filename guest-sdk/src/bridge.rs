@@ -82,12 +82,19 @@ impl<A: Adapter> Runtime<A> {
         match self.adapter.get(key)? {
             Some(entry) if entry.expires_at.is_none_or(|at| at > now.get()) => Ok(Some(entry)),
             Some(_) => {
-                if self.adapter.delete(key)? {
-                    self.expirations += 1;
-                }
+                self.expire_lazily(key);
                 Ok(None)
             }
             None => Ok(None),
+        }
+    }
+
+    /// Deletes the expired entry under `key`, counting it. Best effort: a read of an
+    /// expired entry is a miss even where the delete fails (a read-only directory); the
+    /// entry stays expired and reads as missing.
+    fn expire_lazily(&mut self, key: &str) {
+        if let Ok(true) = self.adapter.delete(key) {
+            self.expirations += 1;
         }
     }
 
@@ -102,9 +109,7 @@ impl<A: Adapter> Runtime<A> {
         let value = match entry {
             Some(entry) if entry.is_live(now) => Some(entry.value),
             Some(_) => {
-                if self.adapter.delete(key)? {
-                    self.expirations += 1;
-                }
+                self.expire_lazily(key);
                 None
             }
             None => None,

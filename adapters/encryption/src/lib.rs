@@ -46,13 +46,11 @@ fn aad(key: &str, id: &str) -> Vec<u8> {
     aad
 }
 
-fn parse_key(entry: &str) -> Result<SealingKey> {
-    let bad = |why: &str| {
-        Error::InvalidConfig(format!(
-            "keys: entry `{}…`: {why}",
-            entry.chars().take(8).collect::<String>()
-        ))
-    };
+/// Parses the `index`th (from 0) `keys` entry. An error names the entry by its position,
+/// never by any of its characters: part of a key is still a secret.
+fn parse_key(index: usize, entry: &str) -> Result<SealingKey> {
+    let bad =
+        |why: &str| Error::InvalidConfig(format!("keys: entry {} of the list: {why}", index + 1));
     let (id, hex_key) = entry
         .split_once(':')
         .ok_or_else(|| bad("expected ID:HEX"))?;
@@ -186,7 +184,8 @@ impl Wrapper for Encryption {
             .text_list("keys")
             .unwrap_or_default()
             .iter()
-            .map(|k| parse_key(k))
+            .enumerate()
+            .map(|(i, k)| parse_key(i, k))
             .collect::<Result<Vec<_>>>()?;
         if keys.is_empty() {
             return Err(Error::InvalidConfig(

@@ -16,6 +16,8 @@
 //! `docs/internals.md`, "Filesystem adapter".
 //! `increment` and `compare-and-swap` run under a per-key lock file created with `O_EXCL`
 //! (a lock older than 10 s is taken as abandoned); a plain `set` takes no lock.
+//! A writer killed mid-write leaves a temporary file: `open` removes those older than
+//! [`STALE_TMP_MS`], and `stats` counts those left (`filesystem.temp-files`).
 
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
@@ -56,6 +58,10 @@ pub struct Filesystem {
     /// The sorted key listing of the scan in progress, and when it was taken (ms).
     listing: Option<(u64, Vec<String>)>,
 }
+
+/// Age past which a temporary file is a killed writer's leftover, removed by `open` (a
+/// live write takes well under a second; a file this old is no write in progress).
+pub const STALE_TMP_MS: u64 = 15 * 60 * 1000;
 
 /// How long a scan's continuation pages may reuse the listing taken by its first page.
 const LISTING_REUSE_MS: u64 = 10_000;
@@ -228,6 +234,29 @@ impl Filesystem {
         }
     }
 
+    /// Removes this namespace's temporary files older than [`STALE_TMP_MS`]. Best
+    /// effort: a read-only grant or a file gone meanwhile is no error.
+    fn sweep_stale_tmp(&self) {
+        let Ok(files) = self.own_files() else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for (name, entry) in files {
+            if entry {
+                continue;
+            }
+            let path = self.dir.join(&name);
+            let stale = fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| now.duration_since(at).ok())
+                .is_some_and(|age| age.as_millis() >= u128::from(STALE_TMP_MS));
+            if stale {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
     /// A random temporary file name in this namespace.
     fn tmp_name(&mut self) -> String {
         self.writes += 1;
@@ -299,7 +328,7 @@ impl Adapter for Filesystem {
                 )));
             }
         }
-        Ok(Filesystem {
+        let fs = Filesystem {
             files: files::Files::new(&dir),
             dir,
             ns: if ns.is_empty() {
@@ -311,7 +340,9 @@ impl Adapter for Filesystem {
             random: RandomState::new(),
             writes: 0,
             listing: None,
-        })
+        };
+        fs.sweep_stale_tmp();
+        Ok(fs)
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Entry>> {
@@ -413,8 +444,11 @@ impl Adapter for Filesystem {
 
     fn usage(&mut self) -> Result<Usage> {
         let mut usage = Usage::default();
+        let mut temp_files = 0u64;
         for (name, entry) in self.own_files()? {
             if !entry {
+                // Left by a writer killed mid-write (or a write in progress elsewhere).
+                temp_files += 1;
                 continue;
             }
             match fs::symlink_metadata(self.dir.join(&name)) {
@@ -427,6 +461,9 @@ impl Adapter for Filesystem {
                 Err(e) => return Err(io_error("reading an entry's size", e)),
             }
         }
+        usage
+            .extra
+            .push(("filesystem.temp-files".into(), temp_files));
         Ok(usage)
     }
 

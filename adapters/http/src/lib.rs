@@ -88,6 +88,8 @@ pub struct Response {
     pub status: u16,
     /// The `x-byoc-ttl-ms` header, if present.
     pub ttl_ms: Option<u64>,
+    /// The `x-byoc-error` header, if present (`not-found` on a missing key's `404`).
+    pub error: Option<String>,
     /// Body.
     pub body: Vec<u8>,
 }
@@ -123,12 +125,14 @@ impl Http {
         }
     }
 
-    /// Sends `request`; any status other than `ok` (or 404 when `missing_ok`) is an error.
+    /// Sends `request`; any status other than `ok` (or, when `missing_ok`, a 404 that
+    /// says the key is missing) is an error. A 404 that does not say so is a route the
+    /// server does not have (a wrong base path), never a miss.
     fn call(&mut self, request: Request<'_>, missing_ok: bool) -> Result<Option<Response>> {
         let response = self.send(request)?;
         match response.status {
             200..=299 => Ok(Some(response)),
-            404 if missing_ok => Ok(None),
+            404 if missing_ok && is_missing_key(&response) => Ok(None),
             status => Err(status_error(status, &response.body)),
         }
     }

@@ -139,6 +139,13 @@ pub fn encode_path(text: &str) -> String {
     out
 }
 
+/// Whether a `404` answer is a missing key (error `not-found` in the `x-byoc-error`
+/// header or the JSON body), rather than a route the server does not have.
+pub fn is_missing_key(response: &crate::Response) -> bool {
+    response.error.as_deref() == Some("not-found")
+        || serde_json::from_slice::<ErrorBody>(&response.body).is_ok_and(|b| b.error == "not-found")
+}
+
 /// The contract error for an unsuccessful status and its body.
 pub fn status_error(status: u16, body: &[u8]) -> Error {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
@@ -153,6 +160,7 @@ pub fn status_error(status: u16, body: &[u8]) -> Error {
             "denied" | "unauthorized" => return Error::Denied(message),
             "unsupported" => return Error::Unsupported(message),
             "internal" => return Error::Internal(message),
+            "no-route" => return no_route(status, &message),
             _ => {}
         }
     }
@@ -164,6 +172,7 @@ pub fn status_error(status: u16, body: &[u8]) -> Error {
         401 | 403 => Error::Denied(format!(
             "the server refused the request ({status}): {detail}"
         )),
+        404 => no_route(status, &detail),
         413 => Error::ValueTooLarge(format!("the server refused the body (413): {detail}")),
         408 | 429 | 500..=599 => {
             Error::Unavailable(format!("the server answered {status}: {detail}"))
@@ -172,9 +181,37 @@ pub fn status_error(status: u16, body: &[u8]) -> Error {
     }
 }
 
+/// A route the server does not have: the configured URL is wrong.
+fn no_route(status: u16, detail: &str) -> Error {
+    Error::InvalidConfig(format!(
+        "the server has no such route ({status}; is the url's base path right?): {detail}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_missing_key_is_a_miss() {
+        let answer = |error: Option<&str>, body: &[u8]| crate::Response {
+            status: 404,
+            ttl_ms: None,
+            error: error.map(str::to_owned),
+            body: body.to_vec(),
+        };
+        assert!(is_missing_key(&answer(Some("not-found"), b"")));
+        assert!(is_missing_key(&answer(
+            None,
+            br#"{"error":"not-found","message":"no such key"}"#
+        )));
+        assert!(!is_missing_key(&answer(None, b"")));
+        assert!(!is_missing_key(&answer(None, b"<html>Not Found</html>")));
+        assert!(!is_missing_key(&answer(
+            None,
+            br#"{"error":"no-route","message":"no route"}"#
+        )));
+    }
 
     #[test]
     fn paths_are_encoded() {
@@ -190,5 +227,11 @@ mod tests {
         assert!(matches!(status_error(500, b"boom"), Error::Unavailable(_)));
         let body = br#"{"error":"invalid-key","message":"bad"}"#;
         assert!(matches!(status_error(400, body), Error::InvalidKey(_)));
+        let route = br#"{"error":"no-route","message":"no route GET /x/v1/ping"}"#;
+        assert!(matches!(status_error(404, route), Error::InvalidConfig(_)));
+        assert!(matches!(
+            status_error(404, b"<html>"),
+            Error::InvalidConfig(_)
+        ));
     }
 }

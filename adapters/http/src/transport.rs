@@ -8,9 +8,35 @@ use wasi::http::types::{
 };
 use wasi::io::streams::StreamError;
 
-/// Largest answer body read (a value is at most the host's limit, 16 MiB by default, and
-/// a JSON batch adds base64 overhead).
-const MAX_BODY: usize = 128 << 20;
+/// Largest answer body read: a quarter of the host's default instance memory (256 MiB),
+/// so the body, the buffer it grows from and what is decoded from it fit in memory, and
+/// an endless answer ends in `unavailable`, not in a trap. It is above what one call may
+/// answer in values (the host's limit, 64 MiB by default, reached only by a batch); a
+/// JSON batch near that limit (base64 adds a third) is refused here.
+const MAX_BODY: usize = 64 << 20;
+
+/// Bytes asked for per read of the answer.
+const READ_CHUNK: u64 = 64 << 10;
+
+fn too_large() -> Error {
+    Error::Unavailable("the answer is too large".into())
+}
+
+/// Makes room in `buf` for `more` bytes without the doubling of `Vec` that could ask for
+/// twice [`MAX_BODY`]; an allocation refused (an instance configured with less memory) is
+/// the same `unavailable` as an answer over the limit.
+fn make_room(buf: &mut Vec<u8>, more: usize) -> Result<()> {
+    let needed = buf.len() + more;
+    if needed > MAX_BODY {
+        return Err(too_large());
+    }
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2).clamp(needed, MAX_BODY);
+        buf.try_reserve_exact(target - buf.len())
+            .map_err(|_| too_large())?;
+    }
+    Ok(())
+}
 
 fn transport_error(e: ErrorCode) -> Error {
     match e {
@@ -141,6 +167,11 @@ pub(crate) fn send(
         .get("x-byoc-ttl-ms")
         .first()
         .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok());
+    let error = response
+        .headers()
+        .get("x-byoc-error")
+        .first()
+        .and_then(|v| String::from_utf8(v.clone()).ok());
     let incoming = response
         .consume()
         .map_err(|()| Error::Internal("response body taken twice".into()))?;
@@ -150,12 +181,10 @@ pub(crate) fn send(
             .stream()
             .map_err(|()| Error::Internal("response stream taken twice".into()))?;
         loop {
-            match stream.blocking_read(64 << 10) {
+            match stream.blocking_read(READ_CHUNK) {
                 Ok(chunk) => {
+                    make_room(&mut bytes, chunk.len())?;
                     bytes.extend_from_slice(&chunk);
-                    if bytes.len() > MAX_BODY {
-                        return Err(Error::Unavailable("the answer is too large".into()));
-                    }
                 }
                 Err(StreamError::Closed) => break,
                 Err(e) => return Err(stream_error(e)),
@@ -166,6 +195,7 @@ pub(crate) fn send(
     Ok(Response {
         status,
         ttl_ms,
+        error,
         body: bytes,
     })
 }

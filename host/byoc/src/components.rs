@@ -20,10 +20,7 @@ const PREOPENS: &str = "wasi:filesystem/preopens";
 pub fn load(runtime: &Runtime, path: &Path, sha256: Option<&str>) -> Result<AdapterComponent> {
     crate::redis::link(runtime)?;
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::Load {
-        component: name.clone(),
-        reason: format!("cannot read the file: {e}"),
-    })?;
+    let bytes = crate::wasm::read_component_file(path)?;
     match sha256 {
         Some(sha) => runtime.load_pinned(&name, &bytes, sha),
         None => runtime.load(&name, &bytes),

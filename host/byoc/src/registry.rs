@@ -23,7 +23,8 @@ use std::sync::Arc;
 ///   is the grant (see [`crate::redis::grant_from_config`]): `url` or `cluster-urls`,
 ///   `namespace`, and optional timeouts.
 /// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
-///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean), `create` (boolean).
+///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean), `create` (boolean),
+///   `mode` (octal text: a created directory's permissions, default 0700), `offload-io`.
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///

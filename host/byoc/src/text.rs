@@ -112,7 +112,13 @@ pub fn interpolate(raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Te
         } else if let Some(body) = after.strip_prefix('{') {
             let end = body
                 .find('}')
-                .ok_or_else(|| format!("unclosed `${{` in {raw:?}"))?;
+                // The value is not echoed: it may hold a secret written in place.
+                .ok_or_else(|| {
+                    format!(
+                        "unclosed `${{` at byte {} of the value",
+                        raw.len() - after.len() - 1
+                    )
+                })?;
             let expr = &body[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((n, d)) => (n, Some(d)),
@@ -258,6 +264,8 @@ mod tests {
                 .expect_err("must fail")
                 .contains("unclosed")
         );
+        let e = interpolate("k1:5ec2e7a9${KEY", &env).expect_err("must fail");
+        assert!(e.contains("at byte 11") && !e.contains("5ec2"), "{e}");
         assert!(
             interpolate("${1X}", &env)
                 .expect_err("must fail")

@@ -2,10 +2,13 @@
 //!
 //! Start it in process with [`Server::bind`] (tests use a free loopback port) or from the
 //! command line with `byoc serve`. Every request needs `Authorization: Bearer <token>`
-//! when a token is configured; bodies larger than [`ServeConfig::max_body_bytes`] are
-//! refused with 413; a request that takes longer than [`ServeConfig::request_timeout`]
-//! is answered 503; headers must arrive within [`ServeConfig::header_timeout`]. Errors are
-//! a status code with a JSON body `{"error": "<kind>", "message": "..."}`.
+//! when a token is configured; a value larger than [`ServeConfig::max_value_bytes`] or a
+//! batch body larger than [`ServeConfig::max_body_bytes`] is refused with 413 (at once
+//! when `Content-Length` says so); bodies buffered at once are bounded by
+//! [`ServeConfig::max_buffered_bytes`]; a request that takes longer than
+//! [`ServeConfig::request_timeout`] is answered 503; headers must arrive within
+//! [`ServeConfig::header_timeout`]. Errors are a status code with a JSON body
+//! `{"error": "<kind>", "message": "..."}`.
 
 // Handlers return a finished error reply as `Err`; it is built once per request, so its
 // size does not matter.
@@ -28,10 +31,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 /// Default [`ServeConfig::max_body_bytes`]: 64 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 << 20;
+/// Default [`ServeConfig::max_buffered_bytes`]: 256 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 << 20;
+/// The largest body of a request that carries no value (`expire`).
+const SMALL_BODY_BYTES: usize = 64 << 10;
+/// A refused body announcing at most this many bytes is read and dropped before the 413
+/// (see [`drain`]); a larger one is refused at once.
+const DRAIN_BYTES: u64 = 1 << 20;
+/// The longest [`drain`] waits for a refused body.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+/// Request bodies are reserved from [`ServeConfig::max_buffered_bytes`] in units of this
+/// many bytes (a semaphore counts in `u32`).
+const BUFFER_UNIT: usize = 1024;
+/// Header of a `404` for a missing key: tells it from a route that does not exist (a
+/// wrong base path), also on `HEAD`, whose answer has no body.
+pub const ERROR_HEADER: &str = "x-byoc-error";
 /// Default [`ServeConfig::request_timeout`]: 30 s.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default [`ServeConfig::header_timeout`]: 10 s.
@@ -43,8 +61,16 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServeConfig {
     /// Bearer token every request must carry; `None` accepts any request.
     pub token: Option<String>,
-    /// Largest request body accepted (default [`DEFAULT_MAX_BODY_BYTES`]).
+    /// Largest batch request body accepted (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub max_body_bytes: usize,
+    /// Largest single value accepted (`PUT` of a key; default
+    /// [`DEFAULT_MAX_VALUE_BYTES`](byoc::wasm::DEFAULT_MAX_VALUE_BYTES)): set it to the
+    /// served provider's [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), so
+    /// a body the provider would refuse is refused before it is read.
+    pub max_value_bytes: usize,
+    /// Most request-body bytes buffered at once over all requests (default
+    /// [`DEFAULT_MAX_BUFFERED_BYTES`]); a request waits for room, within its timeout.
+    pub max_buffered_bytes: usize,
     /// Longest a request may take, body included (default [`DEFAULT_REQUEST_TIMEOUT`]).
     pub request_timeout: Duration,
     /// Longest a client may take to send its request headers (default
@@ -57,6 +83,8 @@ impl Default for ServeConfig {
         ServeConfig {
             token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_value_bytes: byoc::wasm::DEFAULT_MAX_VALUE_BYTES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
         }
@@ -74,7 +102,15 @@ pub struct Server {
 struct State {
     provider: Arc<dyn Provider>,
     config: ServeConfig,
+    /// Room for request bodies, in [`BUFFER_UNIT`]s.
+    buffers: Arc<Semaphore>,
+    /// How many units `buffers` started with.
+    buffers_total: usize,
 }
+
+/// The shortest and longest pause after a failed `accept` (out of file descriptors, for
+/// one): without it, the loop would retry at once and spin.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
 type Reply = Response<Full<Bytes>>;
 
@@ -93,13 +129,35 @@ impl Server {
             .local_addr()
             .map_err(|e| Error::Internal(format!("listener address: {e}")))?;
         let (stop, mut stopped) = watch::channel(false);
-        let state = Arc::new(State { provider, config });
+        let units = (config.max_buffered_bytes / BUFFER_UNIT).clamp(1, u32::MAX as usize);
+        let buffers = Arc::new(Semaphore::new(units));
+        let state = Arc::new(State {
+            provider,
+            config,
+            buffers,
+            buffers_total: units,
+        });
         let task = tokio::spawn(async move {
+            let mut backoff = ACCEPT_BACKOFF.0;
             loop {
                 tokio::select! {
                     _ = stopped.changed() => return,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
+                        let stream = match accepted {
+                            Ok((stream, _)) => {
+                                backoff = ACCEPT_BACKOFF.0;
+                                stream
+                            }
+                            Err(e) => {
+                                tracing::warn!("accepting a connection failed: {e}; retrying in {backoff:?}");
+                                tokio::select! {
+                                    _ = stopped.changed() => return,
+                                    _ = tokio::time::sleep(backoff) => {}
+                                }
+                                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                                continue;
+                            }
+                        };
                         let state = Arc::clone(&state);
                         let mut stopped = stopped.clone();
                         tokio::spawn(async move {
@@ -270,15 +328,62 @@ async fn handle(state: &State, req: Request<Incoming>) -> Reply {
     }
 }
 
-async fn body(state: &State, req: Request<Incoming>) -> std::result::Result<Bytes, Reply> {
-    let limit = state.config.max_body_bytes;
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(fail(
+/// A request body read whole, with its share of [`ServeConfig::max_buffered_bytes`]
+/// (released when it is dropped, after the provider's call).
+struct Body {
+    bytes: Bytes,
+    room: OwnedSemaphorePermit,
+}
+
+/// Reads a body of at most `limit` bytes. A `Content-Length` over the limit is refused
+/// before anything is read; room for the body (its announced length, else the limit) is
+/// reserved first.
+async fn body(
+    state: &State,
+    req: Request<Incoming>,
+    limit: usize,
+) -> std::result::Result<Body, Reply> {
+    let too_large = || {
+        fail(
             StatusCode::PAYLOAD_TOO_LARGE,
             "value-too-large",
             format!("the request body is larger than {limit} bytes"),
-        )),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let expected = match announced {
+        Some(n) if n > limit as u64 => {
+            // A small body is read and dropped first: closing a connection with unread
+            // data resets it, and the client could lose the 413 answer.
+            if n <= DRAIN_BYTES {
+                drain(req.into_body()).await;
+            }
+            return Err(too_large());
+        }
+        Some(n) => usize::try_from(n).unwrap_or(limit),
+        None => limit,
+    };
+    // A body larger than the whole budget waits for all of it.
+    let units = expected.div_ceil(BUFFER_UNIT).clamp(1, state.buffers_total);
+    let room = Arc::clone(&state.buffers)
+        .acquire_many_owned(u32::try_from(units).unwrap_or(u32::MAX))
+        .await
+        .map_err(|_| {
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is stopping".into(),
+            )
+        })?;
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(Body {
+            bytes: collected.to_bytes(),
+            room,
+        }),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(fail(
             StatusCode::BAD_REQUEST,
             "invalid-argument",
@@ -287,18 +392,31 @@ async fn body(state: &State, req: Request<Incoming>) -> std::result::Result<Byte
     }
 }
 
+/// Reads and drops a refused body of at most [`DRAIN_BYTES`], for at most
+/// [`DRAIN_TIME`].
+async fn drain(mut body: Incoming) {
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
+/// A JSON body of at most `limit` bytes, with its room in the buffer budget (held while
+/// the decoded request is in use).
 async fn json_body<T: for<'a> Deserialize<'a>>(
     state: &State,
     req: Request<Incoming>,
-) -> std::result::Result<T, Reply> {
-    let bytes = body(state, req).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    limit: usize,
+) -> std::result::Result<(T, OwnedSemaphorePermit), Reply> {
+    let body = body(state, req, limit).await?;
+    let parsed = serde_json::from_slice(&body.bytes).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,
             "invalid-argument",
             format!("the request body is not the expected JSON: {e}"),
         )
-    })
+    })?;
+    Ok((parsed, body.room))
 }
 
 fn bad(message: impl Into<String>) -> Reply {
@@ -392,11 +510,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let Some(rest) = path.strip_prefix("/v1/") else {
-        return fail(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no route {path}"),
-        );
+        return no_route(&method, &path);
     };
     let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let key =
@@ -435,7 +549,8 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
         }
         (&Method::POST, "batch") => match tail {
             "get" => {
-                let body: KeysBody = try_reply!(json_body(state, req).await);
+                let (body, _room): (KeysBody, _) =
+                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
                 let values = try_provider!(p.get_multi(&body.keys).await);
                 let values: Vec<Option<String>> = values
                     .into_iter()
@@ -444,7 +559,8 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 json_reply(StatusCode::OK, &serde_json::json!({ "values": values }))
             }
             "set" => {
-                let body: ItemsBody = try_reply!(json_body(state, req).await);
+                let (body, _room): (ItemsBody, _) =
+                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
                 let mut items = Vec::with_capacity(body.items.len());
                 for item in body.items {
                     let Ok(value) = B64.decode(&item.value) else {
@@ -459,19 +575,17 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 no_content()
             }
             "delete" => {
-                let body: KeysBody = try_reply!(json_body(state, req).await);
+                let (body, _room): (KeysBody, _) =
+                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
                 let deleted = try_provider!(p.delete_multi(&body.keys).await);
                 json_reply(StatusCode::OK, &serde_json::json!({ "deleted": deleted }))
             }
-            _ => fail(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                format!("no route {path}"),
-            ),
+            _ => no_route(&method, &path),
         },
         (&Method::POST, "expire") => {
             let key = try_reply!(key());
-            let body: ExpireBody = try_reply!(json_body(state, req).await);
+            let (body, _room): (ExpireBody, _) =
+                try_reply!(json_body(state, req, SMALL_BODY_BYTES).await);
             let existed = try_provider!(p.expire(&key, ttl_ms(body.ttl_ms)).await);
             json_reply(StatusCode::OK, &serde_json::json!({ "existed": existed }))
         }
@@ -490,7 +604,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
             let key = try_reply!(key());
             match method {
                 Method::GET => match try_provider!(p.get(&key).await) {
-                    None => fail(StatusCode::NOT_FOUND, "not-found", "no such key".into()),
+                    None => missing_key(true),
                     Some(value) => {
                         let ttl = try_provider!(p.ttl(&key).await);
                         with_ttl(
@@ -503,7 +617,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                     if try_provider!(p.exists(&key).await) {
                         reply(StatusCode::OK, Bytes::new(), "application/octet-stream")
                     } else {
-                        reply(StatusCode::NOT_FOUND, Bytes::new(), "application/json")
+                        missing_key(false)
                     }
                 }
                 Method::PUT => {
@@ -516,8 +630,12 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                         Some(Ok(ms)) => Some(Duration::from_millis(ms)),
                         Some(Err(_)) => return bad("ttl_ms must be a number"),
                     };
-                    let value = try_reply!(body(state, req).await);
-                    try_provider!(p.set(&key, &value, ttl).await);
+                    let limit = state
+                        .config
+                        .max_value_bytes
+                        .min(state.config.max_body_bytes);
+                    let value = try_reply!(body(state, req, limit).await);
+                    try_provider!(p.set(&key, &value.bytes, ttl).await);
                     no_content()
                 }
                 Method::DELETE => {
@@ -531,12 +649,31 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 ),
             }
         }
-        _ => fail(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            format!("no route {method} {path}"),
-        ),
+        _ => no_route(&method, &path),
     }
+}
+
+/// `404` for a path that is no operation (`no-route`): a client reads it as a mistake
+/// (a wrong base path), never as a missing key.
+fn no_route(method: &Method, path: &str) -> Reply {
+    fail(
+        StatusCode::NOT_FOUND,
+        "no-route",
+        format!("no route {method} {path} (is the base path right?)"),
+    )
+}
+
+/// `404` for a missing key: error `not-found`, also in the [`ERROR_HEADER`] header.
+fn missing_key(with_body: bool) -> Reply {
+    let mut answer = if with_body {
+        fail(StatusCode::NOT_FOUND, "not-found", "no such key".into())
+    } else {
+        reply(StatusCode::NOT_FOUND, Bytes::new(), "application/json")
+    };
+    answer
+        .headers_mut()
+        .insert(ERROR_HEADER, header::HeaderValue::from_static("not-found"));
+    answer
 }
 
 #[cfg(test)]

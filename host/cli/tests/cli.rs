@@ -177,6 +177,15 @@ fn configuration_errors_exit_3_with_a_clear_message() {
         run.stderr
     );
 
+    // `bench` with an unknown cache is the same configuration mistake as `get`'s.
+    let run = byoc(dir.path(), &["bench", "nope", "--ops", "1", "--quiet"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no cache named `nope`"),
+        "{}",
+        run.stderr
+    );
+
     let run = byoc(dir.path(), &["frobnicate"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
@@ -224,6 +233,146 @@ fn inspect_describes_every_adapter_the_repo_builds() {
     assert!(run.stderr.contains("wasi:sockets"), "{}", run.stderr);
 }
 
+/// A file that is not a component is refused in one line, before a large one is read.
+#[test]
+fn non_components_are_refused_in_one_line() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"this is not wasm at all\n").expect("write");
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    // Sparse: no disk is used, but a full read would take all 200 MB into memory.
+    let big = dir.path().join("big.wasm");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(200 << 20))
+        .expect("sparse file");
+    let huge = dir.path().join("huge.wasm");
+    std::fs::File::create(&huge)
+        .and_then(|f| f.set_len(300 << 20))
+        .expect("sparse file");
+    for (file, why) in [
+        (&garbage, "no `\\0asm` header"),
+        (&core, "core WebAssembly module"),
+        (&big, "no `\\0asm` header"),
+        (&huge, "more than the"),
+        (&dir.path().to_path_buf(), "not a regular file"),
+    ] {
+        let path = file.to_str().expect("utf-8");
+        let run = byoc(dir.path(), &["inspect", path]);
+        assert_eq!(run.code, 3, "{path}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{path}: {}", run.stderr);
+        assert!(run.stderr.contains(why), "{path}: {}", run.stderr);
+        if !path.ends_with(".wasm") {
+            continue;
+        }
+        // Named in a configuration: the same one line, with the file's place.
+        let config = dir.path().join("c.yaml");
+        std::fs::write(
+            &config,
+            format!("caches:\n  - name: a\n    provider: {path}\n"),
+        )
+        .expect("write");
+        let run = Command::new(env!("CARGO_BIN_EXE_byoc"))
+            .arg("--config")
+            .arg(&config)
+            .arg("check")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(3), "{path}: {stderr}");
+        assert!(stderr.contains(why), "{path}: {stderr}");
+        assert!(
+            !stderr.contains("0x") && !stderr.contains("expected="),
+            "{path}: {stderr}"
+        );
+    }
+}
+
+/// A file operation stuck in the kernel (a FIFO planted under an entry's name) with
+/// `offload-io`: the CLI reports the deadline and exits, without waiting for the thread.
+#[cfg(unix)]
+#[test]
+fn a_stuck_offloaded_file_operation_does_not_hang_the_cli() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    // `k-6b` is the file of key `k`.
+    let fifo = data.join("k-6b");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "caches:\n  - name: f\n    provider: filesystem\n    config:\n      dir: {}\n      \
+             offload-io: true\n    limits:\n      call-deadline: 300ms\n",
+            data.display()
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(&config)
+        .args(["get", "f", "k"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("byoc get did not exit within 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("deadline"), "{stderr}");
+}
+
+/// `set KEY -` reads at most the cache's value limit and one byte more from stdin.
+#[test]
+fn set_from_stdin_stops_reading_past_the_value_limit() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(example())
+        .args(["set", "files", "big", "-"])
+        .env("BYOC_SECRET_KEY", KEY_HEX)
+        .env("BYOC_DATA_DIR", dir.path())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // Up to 256 MiB, far past the 16 MiB limit; the writer stops when the pipe closes.
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 1 << 20];
+        let mut written = 0usize;
+        while written < 256 << 20 && std::io::Write::write_all(&mut stdin, &chunk).is_ok() {
+            written += chunk.len();
+        }
+        written
+    });
+    let status = child.wait().expect("wait");
+    let written = writer.join().expect("writer");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("larger than"), "{stderr}");
+    assert!(written < 24 << 20, "{written} bytes were taken from stdin");
+}
+
 #[test]
 fn bench_reports_percentiles() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
@@ -244,6 +393,54 @@ fn bench_reports_percentiles() {
         let errors = row.split_whitespace().last().expect("errors column");
         assert_eq!(errors, "0", "{row}");
     }
+}
+
+/// `bench` keeps latencies in a fixed-size histogram: its peak memory does not grow with
+/// the number of operations (it kept 8 bytes per operation, and sorted them at the end).
+#[cfg(target_os = "linux")]
+#[test]
+fn bench_memory_does_not_grow_with_operations() {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        eprintln!("skipped: /usr/bin/time is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    // The host's native memory provider: fast enough for 10^6 operations in a test.
+    let config = dir.path().join("native.yaml");
+    std::fs::write(
+        &config,
+        "caches:\n  - name: n\n    provider: native-memory\n",
+    )
+    .expect("write");
+    let peak_kib = |ops: &str| -> u64 {
+        let out = Command::new(time)
+            .args(["-f", "peak-rss-kib %M"])
+            .arg(env!("CARGO_BIN_EXE_byoc"))
+            .arg("--config")
+            .arg(&config)
+            .args(["bench", "n", "--ops", ops, "--tasks", "2", "--keys", "100"])
+            .arg("--quiet")
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("peak-rss-kib "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak RSS in {stderr}"))
+    };
+    let small = peak_kib("10000");
+    let large = peak_kib("1000000");
+    eprintln!("peak RSS: {small} KiB for 10^4 operations, {large} KiB for 10^6");
+    // Keeping every sample would add at least 16 MB: 8 bytes per operation in the tasks'
+    // vectors, and again in the merged one that was sorted.
+    assert!(
+        large < small + 6 * 1024,
+        "peak RSS grew from {small} KiB to {large} KiB"
+    );
 }
 
 #[test]

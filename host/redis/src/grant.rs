@@ -11,6 +11,9 @@ pub const DEFAULT_REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 pub const DEFAULT_REDIS_DEADLINE: Duration = Duration::from_millis(1500);
 /// Default [`RedisGrant::max_batch`]: 512 reads per batch.
 pub const DEFAULT_REDIS_MAX_BATCH: usize = 512;
+/// What a namespace ends with: a namespace without it would be a prefix of others
+/// (`tenant` of `tenant1:`), and its `clear` and scans would reach their keys.
+pub const NAMESPACE_SEPARATOR: char = ':';
 /// The largest [`RedisGrant::max_batch`]: 65536.
 const MAX_REDIS_MAX_BATCH: usize = 65536;
 
@@ -49,8 +52,8 @@ pub struct RedisGrant {
 }
 
 impl RedisGrant {
-    /// A grant on `target` under `namespace` (1 to 256 bytes, no control characters; it is
-    /// prepended verbatim to every key, so end it with a separator such as `:`).
+    /// A grant on `target` under `namespace` (1 to 256 bytes, no control characters,
+    /// ending with [`NAMESPACE_SEPARATOR`]; it is prepended verbatim to every key).
     /// URLs are checked here (scheme `redis://` or `redis+unix://`; `rediss://`, TLS, is
     /// rejected: this build does not compile the `redis` crate's TLS support); nothing is
     /// connected until first use.
@@ -60,6 +63,14 @@ impl RedisGrant {
             return Err(Error::InvalidConfig(format!(
                 "redis namespace `{}` must be 1 to 256 bytes without control characters",
                 namespace.escape_debug()
+            )));
+        }
+        if !namespace.ends_with(NAMESPACE_SEPARATOR) {
+            return Err(Error::InvalidConfig(format!(
+                "redis namespace `{ns}` must end with `{NAMESPACE_SEPARATOR}` (`{ns}{NAMESPACE_SEPARATOR}`): \
+                 without it, `{ns}` would cover another namespace's keys (`{ns}1{NAMESPACE_SEPARATOR}…`), \
+                 `clear` included",
+                ns = namespace.escape_debug()
             )));
         }
         let urls: Vec<&String> = match &target {

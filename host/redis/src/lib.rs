@@ -36,7 +36,7 @@ pub use tracking::{RedisInvalidation, TRACKING_RETRY_MAX};
 
 pub use grant::{
     DEFAULT_REDIS_CONNECT_TIMEOUT, DEFAULT_REDIS_DEADLINE, DEFAULT_REDIS_MAX_BATCH,
-    DEFAULT_REDIS_RESPONSE_TIMEOUT, RedisGrant, RedisTarget,
+    DEFAULT_REDIS_RESPONSE_TIMEOUT, NAMESPACE_SEPARATOR, RedisGrant, RedisTarget,
 };
 
 use byoc_core::{Error, Result};

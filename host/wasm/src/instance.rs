@@ -19,6 +19,111 @@ use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi_http::WasiHttpCtx;
 
+/// How many of the last bytes a guest wrote to stderr are kept.
+pub(crate) const STDERR_TAIL_BYTES: usize = 2048;
+
+/// The guest's stderr: keeps only the last [`STDERR_TAIL_BYTES`] bytes written, so a
+/// guest writing without end costs bounded memory and never blocks or fails a write.
+#[derive(Clone, Default)]
+pub(crate) struct StderrTail(Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>);
+
+impl StderrTail {
+    fn push(&self, bytes: &[u8]) {
+        let mut buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let keep = &bytes[bytes.len().saturating_sub(STDERR_TAIL_BYTES)..];
+        let len = buf.len();
+        let over = (len + keep.len()).saturating_sub(STDERR_TAIL_BYTES);
+        buf.drain(..over.min(len));
+        buf.extend(keep);
+    }
+
+    /// The tail as one line of text (control characters, newlines included, shown as
+    /// spaces or `\u{..}`, so a guest cannot forge log lines), or `None` if empty.
+    pub(crate) fn text(&self) -> Option<String> {
+        let buf = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes: Vec<u8> = buf.iter().copied().collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let line: String = text
+            .split(['\n', '\r'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" | ")
+            .chars()
+            .flat_map(|c| {
+                if c.is_control() {
+                    c.escape_unicode().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect();
+        (!line.is_empty()).then_some(line)
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for StderrTail {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for StderrTail {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for StderrTail {
+    async fn ready(&mut self) {}
+}
+
+impl wasmtime_wasi::p2::OutputStream for StderrTail {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 << 10)
+    }
+}
+
+impl tokio::io::AsyncWrite for StderrTail {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.push(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+
 /// A live instance.
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,
@@ -129,6 +234,8 @@ impl Shared {
             .build();
         let mut wasi = WasiCtx::builder();
         self.grants.apply(&mut wasi)?;
+        let stderr = StderrTail::default();
+        wasi.stderr(stderr.clone());
         let mut store = Store::new(
             &self.engine,
             HostState {
@@ -142,6 +249,7 @@ impl Shared {
                 extensions: self.grants.store_extensions(),
                 http: WasiHttpCtx::new(),
                 http_hooks: GrantedHttp::new(self.grants.http.clone()),
+                stderr,
             },
         );
         store.limiter(|state| &mut state.limits);
@@ -172,6 +280,8 @@ impl Shared {
     /// Instantiates the component in a fresh store without initialising it.
     pub(crate) async fn instantiate(&self) -> Result<Live> {
         let mut store = self.store()?;
+        let stderr = store.data().stderr.clone();
+        let trapped = |e| self.trapped(e, &stderr);
         let bulk_mismatch = |e: wasmtime::Error| Error::Load {
             component: self.name().to_owned(),
             reason: format!("its `byoc:cache/bulk` export does not match the contract: {e:#}"),
@@ -183,9 +293,9 @@ impl Shared {
         let exports = match &self.sync {
             Some(sync) => {
                 let instance = sync.pre.instantiate(&mut store);
-                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let instance = instance.map_err(trapped)?;
                 let adapter = sync.indices.load(&mut store, &instance);
-                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let adapter = adapter.map_err(trapped)?;
                 let bulk = sync.bulk.as_ref().map(|b| b.load(&mut store, &instance));
                 let bulk = bulk.transpose().map_err(bulk_mismatch)?;
                 let atomics = sync.atomics.as_ref().map(|a| a.load(&mut store, &instance));
@@ -198,9 +308,9 @@ impl Shared {
             }
             None => {
                 let instance = self.component.pre.instantiate_async(&mut store).await;
-                let instance = instance.map_err(|e| self.trap_error(e))?;
+                let instance = instance.map_err(trapped)?;
                 let adapter = self.component.indices.load(&mut store, &instance);
-                let adapter = adapter.map_err(|e| self.trap_error(e))?;
+                let adapter = adapter.map_err(trapped)?;
                 let bulk = self.component.bulk.as_ref();
                 let bulk = bulk.map(|b| b.load(&mut store, &instance));
                 let bulk = bulk.transpose().map_err(bulk_mismatch)?;
@@ -221,7 +331,8 @@ impl Shared {
     /// The adapter's `describe`, on `live`.
     pub(crate) async fn describe(&self, live: &mut Live) -> Result<AdapterDescription> {
         live.arm();
-        live.describe().await.map_err(|e| self.trap_error(e))
+        let stderr = live.store.data().stderr.clone();
+        live.describe().await.map_err(|e| self.trapped(e, &stderr))
     }
 
     /// Whether the instance `live` implements the optional `atomics` export.
@@ -253,7 +364,7 @@ impl Shared {
         match result {
             Ok(Ok(())) => Ok(live),
             Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(self.trap_error(e)),
+            Err(e) => Err(self.trapped(e, &live.store.data().stderr)),
         }
     }
 
@@ -278,10 +389,10 @@ impl Shared {
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(e.into()),
-            Err(e) => {
-                *slot = None;
-                Err(self.trap_error(e))
-            }
+            Err(e) => match slot.take() {
+                Some(live) => Err(self.trapped(e, &live.store.data().stderr)),
+                None => Err(self.trap_error(e)),
+            },
         }
     }
 
@@ -308,6 +419,23 @@ impl Shared {
         Error::DeadlineExceeded {
             adapter: self.name().to_owned(),
             deadline: self.limits.call_deadline,
+        }
+    }
+
+    /// [`trap_error`](Shared::trap_error) with the tail of the guest's stderr (a panic's
+    /// message, for one) added to a trap's reason and logged.
+    pub(crate) fn trapped(&self, e: wasmtime::Error, stderr: &StderrTail) -> Error {
+        let error = self.trap_error(e);
+        let Some(tail) = stderr.text() else {
+            return error;
+        };
+        tracing::warn!(adapter = self.name(), stderr = %tail, "adapter failed: {error}");
+        match error {
+            Error::Trapped { adapter, reason } => Error::Trapped {
+                adapter,
+                reason: format!("{reason}; guest stderr: {tail}"),
+            },
+            other => other,
         }
     }
 

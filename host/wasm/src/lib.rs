@@ -50,6 +50,6 @@ pub use provider::{
 };
 pub use runtime::{
     AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, HostImport, Runtime,
-    RuntimeConfig, sha256_hex,
+    RuntimeConfig, read_component_file, sha256_hex,
 };
 pub use state::HostState;

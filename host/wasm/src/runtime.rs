@@ -387,9 +387,10 @@ impl Runtime {
                 ..found
             });
         }
+        check_header(name, bytes)?;
         let load_err = |e: wasmtime::Error| Error::Load {
             component: name.to_owned(),
-            reason: format!("{e:#}"),
+            reason: one_line(&format!("{e:#}")),
         };
         let engine = &self.inner.engine;
         let component = match &self.inner.code_cache {
@@ -441,13 +442,11 @@ impl Runtime {
         self.load_hashed(name, bytes, hash)
     }
 
-    /// Like [`load`](Runtime::load), reading the component from a file.
+    /// Like [`load`](Runtime::load), reading the component from a file
+    /// ([`read_component_file`]).
     pub fn load_file(&self, path: impl AsRef<std::path::Path>) -> Result<AdapterComponent> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| Error::Load {
-            component: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let bytes = read_component_file(path)?;
         self.load(&path.display().to_string(), &bytes)
     }
 
@@ -458,6 +457,85 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The largest component file [`read_component_file`] reads (the largest components, a
+/// JavaScript or Python interpreter with its program, are 10-20 MB).
+pub const MAX_COMPONENT_FILE_BYTES: u64 = 256 << 20;
+
+/// The header of a WebAssembly binary: magic, then a 4-byte version/layer field.
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+/// Version and layer of a component (a core module has `01 00 00 00`).
+const COMPONENT_VERSION: &[u8; 4] = &[0x0d, 0x00, 0x01, 0x00];
+
+/// Refuses, in one line, bytes that are not a WebAssembly component, before the parser
+/// (whose errors span lines) sees them.
+fn check_header(name: &str, bytes: &[u8]) -> Result<()> {
+    let bad = |reason: &str| {
+        Err(Error::Load {
+            component: name.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    match bytes.split_first_chunk::<4>() {
+        Some((magic, rest)) if magic == WASM_MAGIC => match rest.first_chunk::<4>() {
+            Some(v) if v == COMPONENT_VERSION => Ok(()),
+            Some([1, 0, 0, 0]) => bad(
+                "it is a core WebAssembly module, not a component (make one with \
+                 `wasm-tools component new`)",
+            ),
+            _ => bad("it is not a WebAssembly component (unknown version)"),
+        },
+        _ => bad("it is not a WebAssembly component (no `\\0asm` header)"),
+    }
+}
+
+/// An error text on one line: wasmparser's messages print byte arrays over many lines.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Reads a component file: a regular file of at most [`MAX_COMPONENT_FILE_BYTES`] whose
+/// first bytes are a component's header. A FIFO or device is refused before it is opened
+/// for reading (which could block); a large file that is not a component is refused
+/// after its first 8 bytes.
+pub fn read_component_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let name = path.display().to_string();
+    let fail = |reason: String| Error::Load {
+        component: name.clone(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("it is not a regular file".into()));
+    }
+    if meta.len() > MAX_COMPONENT_FILE_BYTES {
+        return Err(fail(format!(
+            "the file has {} bytes, more than the {} a component may have",
+            meta.len(),
+            MAX_COMPONENT_FILE_BYTES
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    let mut head = Vec::with_capacity(8);
+    let mut reader = file.take(MAX_COMPONENT_FILE_BYTES + 1);
+    (&mut reader)
+        .take(8)
+        .read_to_end(&mut head)
+        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    check_header(&name, &head)?;
+    let mut bytes = head;
+    bytes.reserve(usize::try_from(meta.len()).unwrap_or(0).saturating_sub(8));
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if bytes.len() as u64 > MAX_COMPONENT_FILE_BYTES {
+        return Err(fail(format!(
+            "the file grew past the {MAX_COMPONENT_FILE_BYTES} bytes a component may have"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The SHA-256 of `bytes` as 64 lowercase hex digits.

@@ -3,6 +3,7 @@
 
 use super::extension::{Held, StoreExtension, StoreExtensions};
 use super::http::GrantedHttp;
+use super::instance::StderrTail;
 use crate::Provider;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ pub struct HostState {
     pub(crate) extensions: StoreExtensions,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: GrantedHttp,
+    /// The last bytes the guest wrote to stderr (a Rust panic's message lands there).
+    pub(crate) stderr: StderrTail,
 }
 
 impl HostState {

@@ -265,6 +265,53 @@ fn names_and_misplaced_fields() {
     assert!(w.message.contains("only a component file"), "{w:?}");
 }
 
+#[test]
+fn key_prefixes_are_checked_at_load() {
+    let prefix =
+        |p: &str| format!("caches:\n  - name: a\n    provider: memory\n    key-prefix: {p}\n");
+    let w = parse_err(&prefix("\"a\\0b\""));
+    assert_eq!(w.field.as_deref(), Some("key-prefix"), "{w:?}");
+    assert!(w.message.contains("control character"), "{w:?}");
+    let w = parse_err(&prefix(&"p".repeat(1024)));
+    assert_eq!(w.field.as_deref(), Some("key-prefix"), "{w:?}");
+    assert!(w.message.contains("1024 bytes"), "{w:?}");
+    let file = parse(&prefix(&"p".repeat(1023))).expect("a prefix leaving one byte");
+    assert_eq!(file.caches[0].key_prefix.len(), 1023);
+}
+
+/// Nesting and size are bounded before the YAML parser runs, whose time grows with the
+/// square of the depth (100,000 levels took over a minute).
+#[test]
+fn deep_or_huge_yaml_is_refused_quickly() {
+    let started = std::time::Instant::now();
+    for open in ["[", "{a: "] {
+        let deep = format!("caches: {}", open.repeat(100_000));
+        let w = parse_err(&deep);
+        assert!(w.message.contains("nesting"), "{}", w.message);
+        assert_eq!(w.line, Some(1), "{w:?}");
+    }
+    let block: String = (0..300).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+    let w = parse_err(&format!("caches:\n{block}"));
+    assert!(w.message.contains("nesting"), "{}", w.message);
+    let huge = format!("caches: []\n# {}\n", "x".repeat(2 << 20));
+    let w = parse_err(&huge);
+    assert!(w.message.contains("larger than"), "{}", w.message);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Brackets inside quotes, comments and plain scalars are not nesting.
+    let brackets = "[".repeat(40);
+    let file = parse(&format!(
+        "caches: # {brackets}\n  - name: a\n    provider: memory\n    key-prefix: \"{brackets}\"\n  \
+         - name: b\n    provider: memory\n    key-prefix: x{brackets}\n  - name: c\n    \
+         provider: memory\n    key-prefix: 'it''s{brackets}'\n"
+    ))
+    .expect("brackets that are not nesting");
+    assert_eq!(file.caches[2].key_prefix, format!("it's{brackets}"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_mistakes_are_reported_at_open_with_the_cache() {
     let w = open_err("caches:\n  - name: a\n    provider: memcached\n").await;

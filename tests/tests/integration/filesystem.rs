@@ -207,6 +207,33 @@ async fn read_only_grant_reads_but_denies_writes() {
     assert!(!dir.path().join("k-62").exists());
 }
 
+/// Reading an expired entry through a read-only grant is a miss: the lazy expiry's delete
+/// is refused, and that refusal is not the read's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_grant_reads_an_expired_entry_as_missing() {
+    let dir = temp_dir();
+    let rw = open(dir.path(), false).await.expect("open rw");
+    rw.set("short", b"v", Some(Duration::from_millis(30)))
+        .await
+        .expect("set");
+    rw.set("many", b"v", Some(Duration::from_millis(30)))
+        .await
+        .expect("set");
+    let ro = open(dir.path(), true).await.expect("open ro");
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(ro.get("short").await.expect("get"), None);
+    assert_eq!(ro.ttl("short").await.expect("ttl"), byoc::KeyTtl::Missing);
+    assert!(!ro.exists("short").await.expect("exists"));
+    let many = ro
+        .get_multi(&["short".to_owned(), "many".to_owned()])
+        .await
+        .expect("get_multi");
+    assert_eq!(many, [None, None]);
+    // The file is still there (nothing could delete it); the writer's grant removes it.
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 2);
+    assert_eq!(rw.get("short").await.expect("get"), None);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_errors_are_clear() {
     let registry = Registry::new().expect("registry");
@@ -397,4 +424,73 @@ async fn killed_writers_never_leave_torn_values() {
     assert_eq!(p.stats().await.expect("stats").keys, KEYS as u64);
     p.clear().await.expect("clear");
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
+
+/// Temporary files left by killed writers are counted in `stats`, and those older than
+/// the adapter's bound are removed when a provider opens the directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_temporary_files_are_counted_and_swept() {
+    let dir = temp_dir();
+    let stale = dir.path().join("tmp-00000000000000aa00000001");
+    let fresh = dir.path().join("tmp-00000000000000bb00000001");
+    for path in [&stale, &fresh] {
+        std::fs::write(path, b"a killed write").expect("write");
+    }
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .and_then(|f| f.set_modified(hour_ago))
+        .expect("age the file");
+    let p = open(dir.path(), false).await.expect("open");
+    assert!(!stale.exists(), "the stale temporary file is still there");
+    assert!(
+        fresh.exists(),
+        "a fresh temporary file (a write in progress) was removed"
+    );
+    let temp_files = |stats: byoc::Stats| {
+        stats
+            .extra
+            .iter()
+            .find(|(name, _)| name == "filesystem.temp-files")
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(temp_files(p.stats().await.expect("stats")), Some(1));
+    p.clear().await.expect("clear");
+    assert_eq!(temp_files(p.stats().await.expect("stats")), Some(0));
+}
+
+/// A directory the adapter creates is private to the user (0700) unless `mode` widens it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_directories_are_private_by_default() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = temp_dir();
+    let mode_of = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    let private = root.path().join("a/private");
+    let p = create(config(&private).with("create", ConfigValue::Boolean(true)))
+        .await
+        .expect("open");
+    p.set("k", b"v", None).await.expect("set");
+    assert_eq!(mode_of(&private), 0o700);
+    let shared = root.path().join("shared");
+    create(
+        config(&shared)
+            .with("create", ConfigValue::Boolean(true))
+            .with("mode", ConfigValue::Text("0750".into())),
+    )
+    .await
+    .expect("open");
+    assert_eq!(mode_of(&shared), 0o750);
+    let bad = create(
+        config(&root.path().join("bad"))
+            .with("create", ConfigValue::Boolean(true))
+            .with("mode", ConfigValue::Text("rwx".into())),
+    )
+    .await;
+    assert!(
+        matches!(bad, Err(Error::InvalidConfig(_))),
+        "{:?}",
+        bad.err()
+    );
 }

@@ -290,3 +290,105 @@ async fn server_limits_body_size() {
     assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
     assert_eq!(p.get("big").await.expect("get"), None);
 }
+
+/// A server whose answer body never ends: the adapter stops at its answer limit with
+/// `unavailable`, below the instance's memory, so no call traps and the cache is never
+/// quarantined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_answer_is_unavailable_not_a_trap() {
+    let listener = TcpListener::bind(loopback()).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                let _ = stream.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\
+                            connection: close\r\n\r\n";
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 1 << 20];
+                while stream.write_all(&chunk).await.is_ok() {}
+            });
+        }
+    });
+    let p = http_provider(
+        url(&format!("http://{addr}")).with("timeout", ConfigValue::DurationMs(20_000)),
+    )
+    .await
+    .expect("provider");
+    // More calls than the quarantine's trap threshold (5).
+    for i in 0..6 {
+        let r = p.get("k").await;
+        assert!(
+            matches!(&r, Err(Error::Unavailable(m)) if m.contains("too large")),
+            "call {i}: {r:?}"
+        );
+    }
+    let stats = p.stats().await;
+    assert!(
+        matches!(&stats, Err(Error::Unavailable(m)) if m.contains("too large")),
+        "{stats:?}"
+    );
+}
+
+/// A URL with a wrong base path: every operation fails as a configuration mistake, reads
+/// included (a route the server does not have is no miss), and `ping` fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_base_path_is_an_error_not_a_miss() {
+    let server = serve(None).await;
+    let right = http_provider(url(&server.url())).await.expect("provider");
+    right.set("k", b"v", None).await.expect("set");
+    let p = http_provider(url(&format!("{}/wrong/base", server.url())))
+        .await
+        .expect("provider");
+    let ping = p.ping().await;
+    assert!(
+        matches!(&ping, Err(Error::InvalidConfig(m)) if m.contains("base path")),
+        "{ping:?}"
+    );
+    for key in ["k", "absent"] {
+        let get = p.get(key).await;
+        assert!(
+            matches!(&get, Err(Error::InvalidConfig(m)) if m.contains("base path")),
+            "{get:?}"
+        );
+        let exists = p.exists(key).await;
+        assert!(matches!(exists, Err(Error::InvalidConfig(_))), "{exists:?}");
+    }
+    // The right base path still reads a missing key as a miss.
+    assert_eq!(right.get("absent").await.expect("get"), None);
+    assert!(!right.exists("absent").await.expect("exists"));
+}
+
+/// `byoc serve` refuses a value over its value limit before reading it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_refuses_values_over_its_value_limit() {
+    let backend = Registry::new()
+        .expect("registry")
+        .create("memory", AdapterConfig::new())
+        .await
+        .expect("memory");
+    let server = Server::bind(
+        loopback(),
+        backend,
+        ServeConfig {
+            max_value_bytes: 1000,
+            ..ServeConfig::default()
+        },
+    )
+    .await
+    .expect("serve");
+    let p = http_provider(url(&server.url())).await.expect("provider");
+    p.set("ok", &[1; 1000], None)
+        .await
+        .expect("set at the limit");
+    let r = p.set("big", &[1; 1001], None).await;
+    assert!(matches!(r, Err(Error::ValueTooLarge(_))), "{r:?}");
+    // A batch carries several values: it is bounded by the body limit, not the value's.
+    let items: Vec<byoc::Item> = (0..3)
+        .map(|i| byoc::Item::new(format!("b{i}"), vec![2; 900], None))
+        .collect();
+    p.set_multi(&items).await.expect("set_multi");
+}

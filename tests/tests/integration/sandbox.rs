@@ -794,3 +794,33 @@ async fn deep_recursion_in_a_synchronous_layer_below_a_wrapper_traps() {
     let (_, _, runs) = probe(&p.get("k").await.expect("get").expect("a probe"));
     assert_eq!(runs, 0);
 }
+
+/// A Rust adapter's panic message (written to its stderr) is in the trap's error, so a
+/// panic and an out-of-memory read differently; what it writes is bounded and kept on
+/// one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_panic_message_is_in_the_error() {
+    let p = hostile("panic", limits(), 1).await;
+    let r = p.get("hostile:x").await;
+    match &r {
+        Err(Error::Trapped { reason, .. }) => {
+            assert!(
+                reason.contains("guest stderr:")
+                    && reason.contains("hostile adapter panicked on purpose"),
+                "{reason}"
+            );
+            assert!(!reason.contains('\n'), "{reason}");
+            assert!(reason.len() < 4096, "{} bytes", reason.len());
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    // A fresh instance starts with an empty tail: a trap without output adds none.
+    p.set("after", b"v", None).await.expect("set after");
+    let trap = hostile("trap", limits(), 1).await;
+    match trap.get("hostile:x").await {
+        Err(Error::Trapped { reason, .. }) => {
+            assert!(!reason.contains("guest stderr"), "{reason}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}

@@ -166,6 +166,33 @@ async fn wrong_layer_counts_are_config_errors() {
     assert!(matches!(r, Err(Error::InvalidConfig(ref m)) if m.contains("32 bytes")));
 }
 
+/// A `keys` entry that fails to parse is named by its position: no character of it (part
+/// of a key is still a secret) appears in the error.
+#[tokio::test]
+async fn bad_key_entries_are_not_echoed() {
+    let secret = "5ec2e7a9f00dcafe";
+    let entries = [
+        secret.to_owned(),
+        format!("{secret}:zz"),
+        format!("k1:{secret}"),
+        format!("{}:{secret}", "i".repeat(300)),
+    ];
+    for (i, entry) in entries.iter().enumerate() {
+        let r = registry()
+            .build(
+                &StackSpec::new("encryption")
+                    .config(keys_config(&[KEY1, entry], None))
+                    .inner(StackSpec::new("memory")),
+            )
+            .await;
+        let Err(Error::InvalidConfig(m)) = r else {
+            panic!("entry {i}: not a config error: {:?}", r.map(|p| p.info()));
+        };
+        assert!(m.contains("entry 2"), "entry {i}: {m}");
+        assert!(!m.contains("5ec2"), "entry {i} leaks key material: {m}");
+    }
+}
+
 #[tokio::test]
 async fn encrypted_values_never_show_plaintext_to_the_inner_layer() {
     let inner = memory().await;

@@ -448,14 +448,23 @@ impl ConfigFile {
     /// Reads and checks the file at `path`. Relative component paths and granted
     /// directories are resolved against the file's directory.
     pub fn load(path: impl AsRef<Path>) -> Result<ConfigFile> {
+        use std::io::Read as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+        let fail = |message: String| Error::Config {
             origin: path.display().to_string(),
             cache: None,
             field: None,
             line: None,
-            message: format!("cannot read the file: {e}"),
-        })?;
+            message,
+        };
+        // At most one byte past the limit is read (the file may be a pipe, of any size).
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                f.take(MAX_CONFIG_BYTES as u64 + 1)
+                    .read_to_string(&mut text)
+            })
+            .map_err(|e| fail(format!("cannot read the file: {e}")))?;
         let base = path.parent().unwrap_or(Path::new("."));
         ConfigFile::parse_in(&text, &path.display().to_string(), base)
     }
@@ -479,6 +488,13 @@ impl ConfigFile {
     }
 
     fn parse_in(text: &str, origin: &str, base: &Path) -> Result<ConfigFile> {
+        check_shape(text).map_err(|(line, message)| Error::Config {
+            origin: origin.to_owned(),
+            cache: None,
+            field: None,
+            line,
+            message,
+        })?;
         let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
             // The message names the path (`caches[1].limits`); add the cache's name.
@@ -527,6 +543,9 @@ impl ConfigFile {
                 .map_err(|(field, message)| place.err(field, message))?;
             if cache.default_ttl.is_some_and(|d| d.0.is_zero()) {
                 return Err(place.err("default-ttl", "must be above zero"));
+            }
+            if let Some(prefix) = &cache.key_prefix {
+                check_key_prefix(prefix.as_str()).map_err(|m| place.err("key-prefix", m))?;
             }
             let stack = layer(
                 &place,
@@ -614,6 +633,101 @@ fn cache_name_for(text: &str, message: &str) -> Option<String> {
         .get("name")?
         .as_str()
         .map(str::to_owned)
+}
+
+/// The largest configuration text read and parsed.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+/// The deepest nesting of flow collections (`[`, `{`) in a configuration.
+pub const MAX_CONFIG_FLOW_DEPTH: usize = 32;
+/// The widest block indentation (spaces, tabs and `- `, `? `, `: ` indicators before a
+/// line's content), which bounds block nesting.
+pub const MAX_CONFIG_INDENT: usize = 256;
+
+/// Refuses text too large or too deeply nested before the YAML parser sees it: the
+/// parser's time grows with the square of the nesting depth before its own limit
+/// applies. The scan is conservative: flow brackets are counted where a YAML node may
+/// start, outside quoted scalars and comments. Errors carry the line (1-based).
+fn check_shape(text: &str) -> std::result::Result<(), (Option<usize>, String)> {
+    if text.len() > MAX_CONFIG_BYTES {
+        return Err((
+            None,
+            format!("the configuration is larger than {MAX_CONFIG_BYTES} bytes"),
+        ));
+    }
+    let mut depth = 0usize;
+    let mut quote: Option<u8> = None;
+    for (n, line) in text.lines().enumerate() {
+        let bytes = line.as_bytes();
+        if quote.is_none() && depth == 0 {
+            let indent = bytes
+                .iter()
+                .position(|&b| !matches!(b, b' ' | b'\t' | b'-' | b'?' | b':'))
+                .unwrap_or(bytes.len());
+            if indent > MAX_CONFIG_INDENT {
+                return Err((
+                    Some(n + 1),
+                    format!("nesting is deeper than {MAX_CONFIG_INDENT} columns of indentation"),
+                ));
+            }
+        }
+        // The last byte that was not a space: a node may start after one of `:-[{,?`.
+        let mut prev = b'\n';
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            match quote {
+                Some(b'"') if b == b'\\' => i += 1,
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None => {
+                    // Inside a flow collection, `[` and `{` start nodes too; outside one,
+                    // a bracket that was not counted was part of a plain scalar.
+                    let node_start = matches!(prev, b'\n' | b':' | b'-' | b',' | b'?')
+                        || (depth > 0 && matches!(prev, b'[' | b'{'));
+                    match b {
+                        b'#' if prev == b'\n' || bytes[i - 1] == b' ' || bytes[i - 1] == b'\t' => {
+                            break;
+                        }
+                        b'\'' | b'"' if node_start => quote = Some(b),
+                        b'[' | b'{' if node_start || depth > 0 => {
+                            depth += 1;
+                            if depth > MAX_CONFIG_FLOW_DEPTH {
+                                return Err((
+                                    Some(n + 1),
+                                    format!(
+                                        "`[`/`{{` nesting is deeper than {MAX_CONFIG_FLOW_DEPTH}"
+                                    ),
+                                ));
+                            }
+                        }
+                        b']' | b'}' if depth > 0 => depth -= 1,
+                        _ => {}
+                    }
+                }
+            }
+            if !matches!(b, b' ' | b'\t') {
+                prev = b;
+            }
+            i += 1;
+        }
+    }
+    Ok(())
+}
+
+/// A key prefix must leave room for a key: at most `MAX_KEY_LEN - 1` bytes and no
+/// control character (the prefix is part of every key the provider sees).
+fn check_key_prefix(prefix: &str) -> std::result::Result<(), String> {
+    let max = byoc_common::MAX_KEY_LEN - 1;
+    if prefix.len() > max {
+        return Err(format!(
+            "the prefix is {} bytes long; at most {max} leave room for a key",
+            prefix.len()
+        ));
+    }
+    if let Some(at) = prefix.bytes().position(|b| b.is_ascii_control()) {
+        return Err(format!("the prefix has a control character at byte {at}"));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> std::result::Result<(), String> {

@@ -20,11 +20,38 @@ const GUEST_DIR: &str = "/data";
 /// takes longer than the memory adapter's calls.
 const FILESYSTEM_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Default permissions of a directory the filesystem factory creates: the user's only.
+const DEFAULT_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` and missing parents; `dir` itself gets `mode` (parents the default).
+fn create_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    create_dir_with_mode(dir, mode)
+}
+
+#[cfg(unix)]
+fn create_dir_with_mode(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new().mode(mode).create(dir)?;
+    // The umask may have narrowed a wider `mode`; set exactly what was asked.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn create_dir_with_mode(dir: &std::path::Path, _mode: u32) -> std::io::Result<()> {
+    std::fs::create_dir(dir)
+}
+
 /// The `filesystem` factory. Fields: `dir` (text, required: host directory, granted
 /// read-write unless `read-only`), `read-only` (boolean, default false), `namespace`
-/// (text), `fsync` (boolean), `create` (boolean: create `dir` if missing), `offload-io`
-/// (boolean, default false: file operations run on the calling worker thread; see
-/// [`Grants::offload_file_io`]). One instance (partition) serves the directory.
+/// (text), `fsync` (boolean), `create` (boolean: create `dir` if missing, with mode
+/// `mode`), `mode` (text, octal, default `0700`: the created directory's permissions;
+/// entry files are created under the process umask, and a 0700 directory keeps other
+/// users from reaching them), `offload-io` (boolean, default false: file operations run
+/// on the calling worker thread; see [`Grants::offload_file_io`]). One instance
+/// (partition) serves the directory.
 pub(crate) async fn filesystem(
     runtime: Runtime,
     config: AdapterConfig,
@@ -57,6 +84,12 @@ pub(crate) async fn filesystem(
             "create the directory (and its parents) if missing",
         ),
         ConfigField::new(
+            "mode",
+            ConfigKind::Text,
+            false,
+            "permissions of a directory `create` makes, octal (default 0700)",
+        ),
+        ConfigField::new(
             "offload-io",
             ConfigKind::Boolean,
             false,
@@ -73,12 +106,25 @@ pub(crate) async fn filesystem(
     };
     let create = adapter.boolean("create") == Some(true);
     let offload = adapter.boolean("offload-io") == Some(true);
+    let mode = match adapter.text("mode") {
+        None => DEFAULT_DIR_MODE,
+        Some(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| {
+                Error::InvalidConfig(format!(
+                    "provider `{FILESYSTEM}`: `mode` must be octal permissions such as 0750, \
+                     got `{text}`"
+                ))
+            })?,
+    };
+    adapter.remove("mode");
     adapter.remove("offload-io");
     adapter.remove("dir");
     adapter.remove("read-only");
     adapter.remove("create");
     if create && !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| {
+        create_private_dir(&dir, mode).map_err(|e| {
             Error::InvalidConfig(format!(
                 "provider `{FILESYSTEM}`: cannot create `{}`: {e}",
                 dir.display()

@@ -275,4 +275,28 @@ mod tests {
             Err(Error::InvalidConfig(_))
         ));
     }
+
+    /// A namespace must end with the separator: `tenant` would be a prefix of
+    /// `tenant1:`'s keys, and its `clear` would remove them.
+    #[test]
+    fn namespaces_end_with_the_separator() {
+        let grant = |ns: &str| {
+            grant_from_config(
+                &AdapterConfig::new()
+                    .with("url", ConfigValue::Text("redis://127.0.0.1:1".into()))
+                    .with("namespace", ConfigValue::Text(ns.into())),
+            )
+        };
+        for bad in ["tenant", "tenant:x", "a:b"] {
+            let err = grant(bad);
+            assert!(
+                matches!(&err, Err(Error::InvalidConfig(m)) if m.contains("must end with `:`")),
+                "{bad}: {:?}",
+                err.map(|_| ())
+            );
+        }
+        for good in ["tenant:", "a:b:", ":"] {
+            assert!(grant(good).is_ok(), "{good}");
+        }
+    }
 }

@@ -4,9 +4,10 @@ use crate::Failure;
 use anyhow::{Context, anyhow};
 use byoc::{Caches, ConfigFile, Provider, Registry};
 use clap::Args;
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Arguments of `bench`.
@@ -69,20 +70,43 @@ async fn hit_ratios(path: &Path, capacities: &[u64]) -> Result<(), Failure> {
 
 /// Latency percentiles of one run.
 struct Report {
-    ops: u64,
     errors: u64,
     elapsed: Duration,
-    sorted_ns: Vec<u64>,
+    /// Latencies in ns: a fixed-size histogram (3 significant digits, up to
+    /// [`MAX_LATENCY_NS`]) whatever the number of operations.
+    latencies: Histogram<u64>,
+}
+
+/// The longest latency the histogram tells apart; longer ones are counted as this.
+const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
+
+/// Samples a task gathers before adding them to the shared histogram.
+const SAMPLE_BATCH: usize = 1024;
+
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3).context("creating the latency histogram")
 }
 
 impl Report {
+    fn ops(&self) -> u64 {
+        self.latencies.len()
+    }
+
     fn percentile(&self, p: f64) -> Duration {
-        if self.sorted_ns.is_empty() {
+        if self.latencies.is_empty() {
             return Duration::ZERO;
         }
-        let rank = ((p / 100.0) * (self.sorted_ns.len() - 1) as f64).round() as usize;
-        Duration::from_nanos(self.sorted_ns[rank.min(self.sorted_ns.len() - 1)])
+        Duration::from_nanos(self.latencies.value_at_quantile(p / 100.0))
     }
+}
+
+/// Adds `samples` to the shared histogram and empties them.
+fn flush(shared: &Mutex<Histogram<u64>>, samples: &mut Vec<u64>) {
+    let mut h = shared.lock().unwrap_or_else(|p| p.into_inner());
+    for &ns in samples.iter() {
+        h.saturating_record(ns.clamp(1, MAX_LATENCY_NS));
+    }
+    samples.clear();
 }
 
 pub async fn run(config: &Path, args: BenchArgs) -> Result<(), Failure> {
@@ -99,7 +123,11 @@ pub async fn run(config: &Path, args: BenchArgs) -> Result<(), Failure> {
     if !args.caches.is_empty() {
         for name in &args.caches {
             if file.cache(name).is_none() {
-                return Err(anyhow!("no cache named `{name}` in {}", config.display()).into());
+                // The same mistake as `get` with an unknown cache, so the same exit code.
+                return Err(Failure::new(
+                    crate::exit::CONFIG,
+                    anyhow!("no cache named `{name}` in {}", config.display()),
+                ));
             }
         }
         file.caches.retain(|c| args.caches.contains(&c.name));
@@ -123,7 +151,7 @@ pub async fn run(config: &Path, args: BenchArgs) -> Result<(), Failure> {
         println!(
             "{:<16} {:>12.0} {:>10.2?} {:>10.2?} {:>10.2?} {:>10.2?} {:>10.2?} {:>8}",
             name,
-            report.ops as f64 / report.elapsed.as_secs_f64(),
+            report.ops() as f64 / report.elapsed.as_secs_f64(),
             report.percentile(50.0),
             report.percentile(90.0),
             report.percentile(99.0),
@@ -167,12 +195,14 @@ async fn measure(
     );
     bar.set_prefix(name.to_owned());
     let per_task = args.ops / args.tasks;
+    let shared = Arc::new(Mutex::new(histogram()?));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for t in 0..args.tasks {
         let provider = Arc::clone(&provider);
         let value = value.clone();
         let bar = bar.clone();
+        let shared = Arc::clone(&shared);
         let (keys, read_ratio) = (args.keys, args.read_ratio);
         tasks.push(tokio::spawn(async move {
             // A per-task xorshift stream: cheap and reproducible.
@@ -183,7 +213,7 @@ async fn measure(
                 state ^= state << 17;
                 state
             };
-            let mut samples = Vec::with_capacity(per_task as usize);
+            let mut samples = Vec::with_capacity(SAMPLE_BATCH);
             let mut errors = 0u64;
             for i in 0..per_task {
                 let k = key(next() % keys);
@@ -194,29 +224,32 @@ async fn measure(
                 } else {
                     provider.set(&k, &value, None).await.is_ok()
                 };
-                samples.push(start.elapsed().as_nanos() as u64);
+                samples.push(u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                if samples.len() == SAMPLE_BATCH {
+                    flush(&shared, &mut samples);
+                }
                 errors += u64::from(!ok);
                 if i % 256 == 255 {
                     bar.inc(256);
                 }
             }
-            (samples, errors)
+            flush(&shared, &mut samples);
+            errors
         }));
     }
-    let mut sorted_ns = Vec::with_capacity(args.ops as usize);
     let mut errors = 0;
     for task in tasks {
-        let (samples, e) = task.await.context("a bench task panicked")?;
-        sorted_ns.extend(samples);
-        errors += e;
+        errors += task.await.context("a bench task panicked")?;
     }
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    sorted_ns.sort_unstable();
+    let latencies = std::mem::replace(
+        &mut *shared.lock().unwrap_or_else(|p| p.into_inner()),
+        histogram()?,
+    );
     Ok(Report {
-        ops: sorted_ns.len() as u64,
         errors,
         elapsed,
-        sorted_ns,
+        latencies,
     })
 }

@@ -1,7 +1,6 @@
 //! `byoc inspect`: what a component file is and what it needs.
 
 use crate::Failure;
-use anyhow::Context;
 use byoc::wasm::{Runtime, WasmProvider, sha256_hex};
 use clap::Args;
 use std::path::PathBuf;
@@ -20,7 +19,7 @@ fn unversioned(name: &str) -> &str {
 
 pub async fn run(args: InspectArgs) -> Result<(), Failure> {
     let path = &args.component;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = byoc::wasm::read_component_file(path)?;
     println!("file: {}", path.display());
     println!("size: {} bytes", bytes.len());
     println!("sha256: {}", sha256_hex(&bytes));

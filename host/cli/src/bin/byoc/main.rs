@@ -25,6 +25,9 @@ pub mod exit {
     pub const FAILED: u8 = 4;
 }
 
+/// How long the CLI waits at exit for work still on the runtime's threads.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// BYOC — Bring Your Own Cache: typed caches over sandboxed WebAssembly backends.
 #[derive(Parser)]
 #[command(
@@ -147,6 +150,10 @@ fn main() -> ExitCode {
             Command::Serve(a) => serve::run(&config, a).await,
         }
     });
+    // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a
+    // hung network mount) outlives the call that gave up on it; dropping the runtime
+    // would wait for that thread forever. The outcome is known: wait briefly, then exit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { code, error }) => {

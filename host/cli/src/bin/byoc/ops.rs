@@ -131,16 +131,34 @@ pub async fn get(config: &Path, args: GetArgs) -> Result<(), Failure> {
 }
 
 pub async fn set(config: &Path, args: SetArgs) -> Result<(), Failure> {
+    let cache = open(config, &args.at.cache).await?;
     let value = if args.value == "-" {
+        // At most one byte past the cache's value limit is read: a larger value is
+        // refused without holding all of stdin.
+        let limit = ConfigFile::load(config)?.cache(&args.at.cache).map_or(
+            byoc::Limits::default().max_value_bytes,
+            |c| {
+                c.stack
+                    .limits
+                    .apply(byoc::Limits::default())
+                    .max_value_bytes
+            },
+        );
         let mut buf = Vec::new();
         std::io::stdin()
+            .take(limit as u64 + 1)
             .read_to_end(&mut buf)
             .context("reading the value from stdin")?;
+        if buf.len() > limit {
+            return Err(byoc::Error::ValueTooLarge(format!(
+                "the value on stdin is larger than the cache's limit of {limit} bytes"
+            ))
+            .into());
+        }
         buf
     } else {
         args.value.into_bytes()
     };
-    let cache = open(config, &args.at.cache).await?;
     cache.set_raw(&args.at.key, &value, args.ttl).await?;
     Ok(())
 }

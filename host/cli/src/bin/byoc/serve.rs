@@ -1,6 +1,6 @@
 //! `byoc serve`: a cache over the HTTP cache protocol.
 
-use crate::Failure;
+use crate::{Failure, exit};
 use anyhow::Context;
 use byoc::{AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Registry};
 use byoc_cli::serve::{ServeConfig, Server};
@@ -26,9 +26,13 @@ pub struct ServeArgs {
     /// anything else: text; sizes and durations as text, e.g. 64MiB, 5s). Repeatable.
     #[arg(long, value_name = "FIELD=VALUE")]
     set: Vec<String>,
-    /// Largest request body in bytes.
+    /// Largest batch request body in bytes.
     #[arg(long, default_value_t = ServeConfig::default().max_body_bytes)]
     max_body: usize,
+    /// Serve a non-loopback address without a token (`BYOC_SERVE_TOKEN`): anyone who can
+    /// reach the address can read, write and clear the cache.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 fn value(text: &str) -> ConfigValue {
@@ -43,13 +47,23 @@ fn value(text: &str) -> ConfigValue {
 }
 
 pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
-    let serve = ServeConfig {
+    let mut serve = ServeConfig {
         token: std::env::var("BYOC_SERVE_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
         max_body_bytes: args.max_body,
         ..ServeConfig::default()
     };
+    if serve.token.is_none() && !args.listen.ip().is_loopback() && !args.insecure_no_auth {
+        return Err(Failure::new(
+            exit::USAGE,
+            anyhow::anyhow!(
+                "refusing to serve {} without a token: set BYOC_SERVE_TOKEN, listen on a \
+                 loopback address, or pass --insecure-no-auth",
+                args.listen
+            ),
+        ));
+    }
     let auth = if serve.token.is_some() {
         "bearer token required"
     } else {
@@ -58,13 +72,18 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
     let (cache, what, _watch) = match &args.cache {
         Some(name) => {
             let mut file = ConfigFile::load(config_path)?;
-            if file.cache(name).is_none() {
-                return Err(anyhow::anyhow!(
-                    "no cache named `{name}` in {}",
-                    config_path.display()
-                )
-                .into());
-            }
+            let Some(cache) = file.cache(name) else {
+                return Err(Failure::new(
+                    exit::CONFIG,
+                    anyhow::anyhow!("no cache named `{name}` in {}", config_path.display()),
+                ));
+            };
+            // A value the cache would refuse is refused before its body is read.
+            serve.max_value_bytes = cache
+                .stack
+                .limits
+                .apply(byoc::Limits::default())
+                .max_value_bytes;
             file.caches.retain(|c| &c.name == name);
             let caches = Caches::open(&file, Registry::new()?).await?;
             let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
