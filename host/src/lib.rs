@@ -58,7 +58,9 @@ mod provider;
 pub mod redis;
 mod registry;
 mod serializer;
+// Embedded store built-ins (redb).
 pub mod serve;
+mod store_factory;
 pub mod swap;
 pub mod trace;
 mod types;
@@ -83,6 +85,7 @@ pub use registry::{
     StackSpec, TIERED,
 };
 pub use serializer::{Json, Postcard, Serializer};
+pub use store_factory::REDB;
 pub use swap::SwapProvider;
 pub use types::{Capability, Item, KeyTtl, ProviderInfo, ScanPage, Stats};
 pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, WasmProvider};

@@ -152,6 +152,9 @@ impl StackSpec {
 ///   `namespace`, and optional timeouts.
 /// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
 ///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean), `create` (boolean).
+/// - `redb`: the embedded redb store adapter on a granted directory: `dir` (text,
+///   required), `read-only`, `create` (booleans), `file`, `durability`, `lock-stale`,
+///   `cache-size` (see `adapters/redb`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///
@@ -224,6 +227,16 @@ impl Registry {
                 Box::pin(async move {
                     no_layers(crate::FILESYSTEM, &input)?;
                     crate::factories::filesystem(input.runtime, input.config, &input.limits).await
+                })
+            }),
+        );
+        // Embedded store built-ins.
+        registry.replace(
+            crate::REDB,
+            Arc::new(|input| {
+                Box::pin(async move {
+                    no_layers(crate::REDB, &input)?;
+                    crate::store_factory::redb(input.runtime, input.config, &input.limits).await
                 })
             }),
         );
