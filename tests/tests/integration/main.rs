@@ -17,6 +17,7 @@ mod model;
 mod near;
 mod near_redis;
 mod polyglot;
+mod redb;
 mod redis;
 mod sandbox;
 mod typed_cache;
