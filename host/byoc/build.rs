@@ -31,6 +31,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("redis", TARGET),
     ("filesystem", TARGET),
     ("http", TARGET),
+    ("redb", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

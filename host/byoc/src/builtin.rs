@@ -27,6 +27,10 @@ pub const FILESYSTEM_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FILESYST
 /// `wasi:http` (protocol in `docs/http-protocol.md`).
 pub const HTTP_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_HTTP_WASM"));
 
+/// The redb adapter component (`adapters/redb`): a persistent cache in one redb database
+/// file in a granted directory.
+pub const REDB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDB_WASM"));
+
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]
@@ -47,6 +51,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("memory", env!("BYOC_ADAPTER_MEMORY_WASM")),
     ("filesystem", env!("BYOC_ADAPTER_FILESYSTEM_WASM")),
     ("http", env!("BYOC_ADAPTER_HTTP_WASM")),
+    ("redb", env!("BYOC_ADAPTER_REDB_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
     ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),
@@ -82,6 +87,7 @@ mod tests {
             (FILESYSTEM_ADAPTER, FILESYSTEM_SHA256),
             (HTTP_ADAPTER, HTTP_SHA256),
             (REDIS_ADAPTER, REDIS_SHA256),
+            (REDB_ADAPTER, REDB_SHA256),
         ] {
             assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }

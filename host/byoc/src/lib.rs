@@ -68,20 +68,19 @@ pub mod redis {
 }
 
 pub use byoc_core::{
-    AdapterConfig, Cache, CacheEntry, DEFAULT_FAIL_SAFE_COPIES, Freshness, LOAD_ERRORS, LOAD_JOINS,
-    LOADS, LoadError, Loaded, MAX_TAG_LEN, MAX_TAGS, REFRESHES, STALE_SERVED, TAG_CHECKS,
-    TAG_INVALIDATED, Capability, ConfigField, ConfigKind, ConfigValue, Contract,
-    DECODE_FAILURES, DEFAULT_NATIVE_MAX_BYTES, DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES,
-    DEFAULT_NEAR_MAX_STALENESS, Error, Instrumented, Item, Json, KEYS_PAGE, KeyTtl,
-    NativeMemoryConfig, NativeMemoryProvider, NearCache, NearCacheBuilder, NearInvalidator,
-    NearTtl, Postcard, Provider, ProviderInfo, Result, ScanPage, Serializer, Stats, SwapProvider,
-    typed_payload,
+    AdapterConfig, Cache, CacheEntry, Capability, ConfigField, ConfigKind, ConfigValue, Contract,
+    DECODE_FAILURES, DEFAULT_FAIL_SAFE_COPIES, DEFAULT_NATIVE_MAX_BYTES, DEFAULT_NEAR_MAX_BYTES,
+    DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, Error, Freshness, Instrumented, Item,
+    Json, KEYS_PAGE, KeyTtl, LOAD_ERRORS, LOAD_JOINS, LOADS, LoadError, Loaded, MAX_TAG_LEN,
+    MAX_TAGS, NativeMemoryConfig, NativeMemoryProvider, NearCache, NearCacheBuilder,
+    NearInvalidator, NearTtl, Postcard, Provider, ProviderInfo, REFRESHES, Result, STALE_SERVED,
+    ScanPage, Serializer, Stats, SwapProvider, TAG_CHECKS, TAG_INVALIDATED, typed_payload,
 };
 pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
 pub use config_file::ConfigFile;
 pub use factories::{
-    COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP, MEMORY,
-    NATIVE_MEMORY, TIERED,
+    COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
+    MEMORY, NATIVE_MEMORY, REDB, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

@@ -25,6 +25,9 @@ use std::sync::Arc;
 /// - `filesystem`: the embedded filesystem adapter on a granted directory: `dir` (text,
 ///   required), `read-only` (boolean), `namespace` (text), `fsync` (boolean), `create` (boolean),
 ///   `mode` (octal text: a created directory's permissions, default 0700), `offload-io`.
+/// - `redb`: the embedded redb store adapter on a granted directory: `dir` (text,
+///   required), `read-only`, `create` (booleans), `file`, `durability`, `lock-stale`,
+///   `cache-size` (see `adapters/redb`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///

@@ -35,11 +35,11 @@ pub use cache::{Cache, Contract, DECODE_FAILURES, typed_payload};
 pub use config::{AdapterConfig, ConfigField, ConfigKind, ConfigValue};
 pub use entry::{MAX_TAG_LEN, MAX_TAGS};
 pub use error::{Error, Result};
+pub use instrument::Instrumented;
 pub use load::{
     CacheEntry, DEFAULT_FAIL_SAFE_COPIES, Freshness, LOAD_ERRORS, LOAD_JOINS, LOADS, LoadError,
     Loaded, REFRESHES, STALE_SERVED, TAG_CHECKS, TAG_INVALIDATED,
 };
-pub use instrument::Instrumented;
 pub use native::{DEFAULT_NATIVE_MAX_BYTES, NativeMemoryConfig, NativeMemoryProvider};
 pub use near::{
     DEFAULT_NEAR_MAX_BYTES, DEFAULT_NEAR_MAX_ENTRIES, DEFAULT_NEAR_MAX_STALENESS, NearCache,

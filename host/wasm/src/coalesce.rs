@@ -10,8 +10,8 @@
 //!
 //! Why, and why this is linearizable: `docs/internals.md`, "Coalesced gets".
 
-use byoc_core::batching::{Batching, Lanes, Successor, Waiter, distinct};
 use crate::{Error, Result};
+use byoc_core::batching::{Batching, Lanes, Successor, Waiter, distinct};
 use byoc_core::provider::MultiValue;
 use bytes::Bytes;
 use std::sync::MutexGuard;

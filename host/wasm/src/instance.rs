@@ -123,7 +123,6 @@ impl tokio::io::AsyncWrite for StderrTail {
     }
 }
 
-
 /// A live instance.
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,

@@ -18,6 +18,7 @@ mod model;
 mod near;
 mod near_redis;
 mod polyglot;
+mod redb;
 mod redis;
 mod sandbox;
 mod semantics;

@@ -107,6 +107,25 @@ fn filesystem_matches_the_model() {
 }
 
 #[test]
+fn redb_matches_the_model() {
+    run(async {
+        let dir = crate::temp_dir();
+        let provider = registry()
+            .create(
+                "redb",
+                AdapterConfig::new()
+                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
+                    // Durability does not change what reads see; `eventual` keeps 40 000
+                    // writes from syncing one by one.
+                    .with("durability", ConfigValue::Text("eventual".into())),
+            )
+            .await
+            .expect("redb");
+        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+    });
+}
+
+#[test]
 fn redis_matches_the_model() {
     let Some(server) = byoc_tests::redis_server::RedisServer::start("redis model") else {
         return;

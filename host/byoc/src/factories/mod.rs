@@ -4,6 +4,7 @@ mod filesystem;
 mod http;
 mod memory;
 mod native_memory;
+mod redb;
 pub(crate) mod redis;
 mod wrappers;
 
@@ -11,6 +12,7 @@ pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
+pub use redb::REDB;
 pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, TIERED};
 
 use crate::builtin::{
@@ -61,10 +63,15 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
             Arc::new(|input| Box::pin(filesystem::create(input))),
         ),
         (HTTP, Arc::new(|input| Box::pin(http::create(input)))),
+        (REDB, Arc::new(|input| Box::pin(redb::create(input)))),
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
-        (COMPRESSION, COMPRESSION_WRAPPER, builtin::COMPRESSION_SHA256),
+        (
+            COMPRESSION,
+            COMPRESSION_WRAPPER,
+            builtin::COMPRESSION_SHA256,
+        ),
         (TIERED, TIERED_WRAPPER, builtin::TIERED_SHA256),
         (FALLBACK, FALLBACK_WRAPPER, builtin::FALLBACK_SHA256),
     ] {

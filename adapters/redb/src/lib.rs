@@ -1,0 +1,743 @@
+//! The BYOC redb adapter: a persistent cache in one [redb](https://www.redb.org) database
+//! file (a crash-safe copy-on-write B-tree) inside the one directory its grant preopens.
+//!
+//! Configuration (all optional):
+//! - `path` (text, default `/data`): where the granted directory is mounted in the guest.
+//! - `file` (text, default `byoc.redb`): the database file's name in that directory
+//!   (`[A-Za-z0-9._-]`, at most 64, not starting with a dot).
+//! - `durability` (text, default `immediate`): `immediate` syncs every commit before it
+//!   is acknowledged; `eventual` syncs a commit only when the last synced one is more than
+//!   [`EVENTUAL_SYNC_MS`] old, so a crash may lose that last second of writes (never tears
+//!   a value: redb's commits are atomic either way).
+//! - `lock-stale` (duration, default [`DEFAULT_STALE_MS`]): after how long without a
+//!   heartbeat the lock file of another process is taken over (see `lock.rs`).
+//! - `cache-size` (size, default 32 MiB): redb's page cache.
+//!
+//! Tables: `entries` (key → the SDK's [`Entry::encode`]) and `expiry` ((expires-at, key) →
+//! ()), the index that purges up to [`PURGE_BATCH`] expired entries in each write
+//! transaction. A read-only grant opens the file read-only (no lock, every write `denied`).
+
+use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
+use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
+use redb::{
+    Builder, Database, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
+};
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+mod backend;
+mod lock;
+
+use lock::{Acquire, Lock};
+
+/// Key → encoded entry.
+const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
+/// (expires-at ms, key) → (): the expiry index.
+const EXPIRY: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("expiry");
+
+/// Expired entries purged at most per write transaction.
+pub const PURGE_BATCH: usize = 32;
+/// Default stale time of a lock file's heartbeat (ms).
+pub const DEFAULT_STALE_MS: u64 = 10_000;
+/// Under `durability: eventual`, the longest a commit goes unsynced after the last synced
+/// one (ms), counted at each write.
+pub const EVENTUAL_SYNC_MS: u64 = 1_000;
+const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+
+/// Maps an I/O error to the contract: permission problems are the grant's refusal.
+fn io_error(what: &str, e: &std::io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
+            Error::Denied(format!("{what}: {e}"))
+        }
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            Error::Unavailable(format!("{what}: {e}"))
+        }
+        _ => Error::Internal(format!("{what}: {e}")),
+    }
+}
+
+/// Maps a redb error (all of redb's error types convert into [`redb::Error`]).
+fn db_error(e: impl Into<redb::Error>) -> Error {
+    match e.into() {
+        redb::Error::Io(e) => io_error("database I/O", &e),
+        e => Error::Internal(format!("database: {e}")),
+    }
+}
+
+/// The database of a read-write grant: open while this instance holds the lock file.
+struct Writer {
+    token: u64,
+    lock: Option<Lock>,
+    /// The database and the fence of its backend (raised when the lock is lost).
+    db: Option<(Database, Arc<AtomicBool>)>,
+    /// When the last commit was synced (ms), for `durability: eventual`.
+    last_sync: u64,
+}
+
+/// The database of a read-only grant, reopened when the file changes.
+struct Reader {
+    db: Option<ReadDb>,
+    /// (length, modification time) of the file when `db` was opened.
+    seen: Option<(u64, std::time::SystemTime)>,
+}
+
+/// A read-only view of the file.
+enum ReadDb {
+    /// The file itself, opened read-only (it was closed cleanly).
+    File(ReadOnlyDatabase),
+    /// A copy of the file in memory, repaired there: a writer that stops without closing
+    /// the database (every process exit: a component has no exit hook) leaves it needing
+    /// recovery, which writes, and the grant is read-only.
+    Copy(Database),
+}
+
+impl ReadDb {
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        match self {
+            ReadDb::File(db) => db.begin_read(),
+            ReadDb::Copy(db) => db.begin_read(),
+        }
+        .map_err(db_error)
+    }
+}
+
+enum Mode {
+    Write(Writer),
+    Read(Reader),
+}
+
+/// The redb adapter's state.
+pub struct Redb {
+    file: PathBuf,
+    lock_path: PathBuf,
+    file_name: String,
+    eventual: bool,
+    stale_ms: u64,
+    cache_bytes: usize,
+    mode: Mode,
+    expirations: u64,
+}
+
+/// A random lock token: no two instances (in any process) pick the same one.
+fn random_token() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(now_ms())
+}
+
+fn valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The expiry of an encoded entry, read without copying its value.
+fn expiry_of(encoded: &[u8]) -> Option<u64> {
+    let at = u64::from_le_bytes(encoded.get(1..9)?.try_into().ok()?);
+    (at != u64::MAX).then_some(at)
+}
+
+/// Removes up to [`PURGE_BATCH`] entries expired at `now`; returns how many.
+fn purge(
+    entries: &mut Table<'_, &str, &[u8]>,
+    expiry: &mut Table<'_, (u64, &str), ()>,
+    now: u64,
+) -> Result<u64> {
+    let Some(end) = now.checked_add(1) else {
+        return Ok(0);
+    };
+    let mut due = Vec::new();
+    for item in expiry
+        .range(..(end, ""))
+        .map_err(db_error)?
+        .take(PURGE_BATCH)
+    {
+        let (k, _) = item.map_err(db_error)?;
+        let (at, key) = k.value();
+        due.push((at, key.to_owned()));
+    }
+    for (at, key) in &due {
+        expiry.remove((*at, key.as_str())).map_err(db_error)?;
+        entries.remove(key.as_str()).map_err(db_error)?;
+    }
+    Ok(due.len() as u64)
+}
+
+/// Stores `entry` under `key`, keeping the expiry index in step.
+fn put(
+    entries: &mut Table<'_, &str, &[u8]>,
+    expiry: &mut Table<'_, (u64, &str), ()>,
+    key: &str,
+    entry: &Entry,
+) -> Result<()> {
+    let old = entries
+        .insert(key, entry.encode().as_slice())
+        .map_err(db_error)?
+        .and_then(|old| expiry_of(old.value()));
+    if let Some(at) = old {
+        expiry.remove((at, key)).map_err(db_error)?;
+    }
+    if let Some(at) = entry.expires_at {
+        expiry.insert((at, key), ()).map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Removes `key`; returns whether it was stored.
+fn remove(
+    entries: &mut Table<'_, &str, &[u8]>,
+    expiry: &mut Table<'_, (u64, &str), ()>,
+    key: &str,
+) -> Result<bool> {
+    let Some(old) = entries.remove(key).map_err(db_error)? else {
+        return Ok(false);
+    };
+    if let Some(at) = expiry_of(old.value()) {
+        drop(old);
+        expiry.remove((at, key)).map_err(db_error)?;
+    }
+    Ok(true)
+}
+
+/// The refusal of a write under a read-only grant.
+fn denied(file_name: &str) -> Error {
+    Error::Denied(format!(
+        "{file_name} is granted read-only: writes are refused"
+    ))
+}
+
+impl Redb {
+    /// The writer's open database, after taking or refreshing the lock.
+    fn writer_db(&mut self, now: u64) -> Result<&Database> {
+        let Mode::Write(w) = &mut self.mode else {
+            return Err(denied(&self.file_name));
+        };
+        if let Some(lock) = &mut w.lock {
+            match lock.refresh(now) {
+                Ok(true) => {}
+                // Too old to refresh in place: take it again below.
+                Ok(false) => w.lock = None,
+                Err(e) => return Err(io_error("refreshing the lock file", &e)),
+            }
+        }
+        if w.lock.is_none() {
+            match Lock::acquire(&self.lock_path, w.token, now, self.stale_ms) {
+                Ok(Acquire::Acquired { lock, resumed }) => {
+                    if !resumed {
+                        // Another process may have written the file meanwhile: reopen.
+                        w.lose();
+                    }
+                    w.lock = Some(lock);
+                }
+                Ok(Acquire::Held(age)) => {
+                    w.lose();
+                    return Err(Error::Unavailable(format!(
+                        "{} is in use by another process (its lock file's heartbeat is \
+                         {age} ms old; stale after {} ms)",
+                        self.file_name, self.stale_ms
+                    )));
+                }
+                Err(e) => return Err(io_error("taking the lock file", &e)),
+            }
+        }
+        if w.db.is_none() {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.file)
+                .map_err(|e| io_error("opening the database file", &e))?;
+            let fence = Arc::new(AtomicBool::new(false));
+            let db = Builder::new()
+                .set_cache_size(self.cache_bytes)
+                .create_with_backend(backend::Fenced::new(file, fence.clone()))
+                .map_err(db_error)?;
+            // Both tables exist from the first open on, so readers never meet a missing one.
+            let txn = db.begin_write().map_err(db_error)?;
+            txn.open_table(ENTRIES).map_err(db_error)?;
+            txn.open_table(EXPIRY).map_err(db_error)?;
+            txn.commit().map_err(db_error)?;
+            w.db = Some((db, fence));
+        }
+        match &w.db {
+            Some((db, _)) => Ok(db),
+            None => Err(Error::Internal("database not open".into())),
+        }
+    }
+
+    /// Runs `f` on both tables in one write transaction (with a purge batch), committed
+    /// with the configured durability.
+    fn write<R>(
+        &mut self,
+        f: impl FnOnce(&mut Table<'_, &str, &[u8]>, &mut Table<'_, (u64, &str), ()>) -> Result<R>,
+    ) -> Result<R> {
+        let now = now_ms();
+        let eventual = self.eventual;
+        self.writer_db(now)?;
+        let Mode::Write(w) = &mut self.mode else {
+            return Err(denied(&self.file_name));
+        };
+        // The lease's timing says no one took over; the file says it for sure, and a
+        // write to a database another process owns would corrupt it.
+        let verified = w.lock.as_ref().map(Lock::verify).transpose();
+        match verified {
+            Ok(Some(true)) => {}
+            Ok(_) => {
+                w.lose();
+                return Err(Error::Unavailable(format!(
+                    "the lock file of {} was taken over by another process",
+                    self.file_name
+                )));
+            }
+            Err(e) => return Err(io_error("checking the lock file", &e)),
+        }
+        let Some((db, _)) = &w.db else {
+            return Err(Error::Internal("database not open".into()));
+        };
+        let sync = !eventual || now.saturating_sub(w.last_sync) >= EVENTUAL_SYNC_MS;
+        let mut txn = db.begin_write().map_err(db_error)?;
+        txn.set_durability(if sync {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(db_error)?;
+        let (out, purged) = {
+            let mut entries = txn.open_table(ENTRIES).map_err(db_error)?;
+            let mut expiry = txn.open_table(EXPIRY).map_err(db_error)?;
+            let out = f(&mut entries, &mut expiry)?;
+            (out, purge(&mut entries, &mut expiry, now)?)
+        };
+        txn.commit().map_err(db_error)?;
+        if sync {
+            w.last_sync = now;
+        }
+        self.expirations += purged;
+        Ok(out)
+    }
+
+    /// A read transaction, or `None` when a read-only grant has no database file.
+    fn read_txn(&mut self) -> Result<Option<ReadTransaction>> {
+        let now = now_ms();
+        if let Mode::Write(_) = self.mode {
+            return self
+                .writer_db(now)?
+                .begin_read()
+                .map(Some)
+                .map_err(db_error);
+        }
+        // A live writer may reuse the pages of the snapshot this reader opened, or be
+        // half-way through a commit while the file is copied.
+        match fs::read(&self.lock_path) {
+            Ok(contents) => {
+                if let Some(age) = lock::fresh(&contents, now, self.stale_ms) {
+                    self.set_reader(None, None);
+                    return Err(Error::Unavailable(format!(
+                        "{} is being written by another process (its lock file's \
+                         heartbeat is {age} ms old)",
+                        self.file_name
+                    )));
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error("checking the lock file", &e)),
+        }
+        let seen = file_state(&self.file)?;
+        let current = match &self.mode {
+            Mode::Read(r) => r.db.is_some() && r.seen == seen,
+            Mode::Write(_) => return Ok(None),
+        };
+        if !current {
+            let db = match seen {
+                Some((len, _)) if len > 0 => Some(self.open_read_only()?),
+                _ => None,
+            };
+            self.set_reader(db, seen);
+        }
+        match &self.mode {
+            Mode::Read(Reader { db: Some(db), .. }) => db.begin_read().map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn set_reader(&mut self, db: Option<ReadDb>, seen: Option<(u64, std::time::SystemTime)>) {
+        if let Mode::Read(r) = &mut self.mode {
+            r.db = db;
+            r.seen = seen;
+        }
+    }
+
+    /// Opens the file read-only, or a repaired copy of it in memory if it needs recovery.
+    fn open_read_only(&self) -> Result<ReadDb> {
+        let file = File::open(&self.file).map_err(|e| io_error("opening the database", &e))?;
+        let direct = Builder::new()
+            .set_cache_size(self.cache_bytes)
+            .open_read_only_with_backend(redb::backends::FileBackend::new(file));
+        if let Ok(db) = direct {
+            return Ok(ReadDb::File(db));
+        }
+        // Copy it whole; a file that changed while it was read is not a consistent copy.
+        for _ in 0..3 {
+            let before = file_state(&self.file)?;
+            let bytes = fs::read(&self.file).map_err(|e| io_error("reading the database", &e))?;
+            if file_state(&self.file)? != before {
+                continue;
+            }
+            let backend = redb::backends::InMemoryBackend::new();
+            redb::StorageBackend::set_len(&backend, bytes.len() as u64).map_err(db_error)?;
+            redb::StorageBackend::write(&backend, 0, &bytes).map_err(db_error)?;
+            drop(bytes);
+            let db = Builder::new()
+                .set_cache_size(self.cache_bytes)
+                .create_with_backend(backend)
+                .map_err(db_error)?;
+            return Ok(ReadDb::Copy(db));
+        }
+        Err(Error::Unavailable(format!(
+            "{} kept changing while it was read",
+            self.file_name
+        )))
+    }
+}
+
+/// (length, modification time) of `file`, `None` if it does not exist.
+fn file_state(file: &std::path::Path) -> Result<Option<(u64, std::time::SystemTime)>> {
+    match fs::metadata(file) {
+        Ok(m) => Ok(Some((
+            m.len(),
+            m.modified().unwrap_or(std::time::UNIX_EPOCH),
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("reading the database file's metadata", &e)),
+    }
+}
+
+/// A stored entry if it is live at `now`. Expired entries read as missing here rather than
+/// in the SDK, whose lazy delete would be a write (refused under a read-only grant); the
+/// expiry index purges them.
+fn live(stored: Option<redb::AccessGuard<'_, &[u8]>>, now: u64) -> Result<Option<Entry>> {
+    match stored {
+        Some(v) if expiry_of(v.value()).is_none_or(|at| at > now) => {
+            Entry::decode(v.value()).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Opens `table` in `txn`; `None` if it does not exist (a file no writer initialised).
+fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    table: TableDefinition<'_, K, V>,
+) -> Result<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(table) {
+        Ok(t) => Ok(Some(t)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+impl Writer {
+    /// Stops using the database: raises the fence (so closing it writes nothing) and
+    /// forgets the lock.
+    fn lose(&mut self) {
+        if let Some((db, fence)) = self.db.take() {
+            fence.store(true, Ordering::Release);
+            drop(db);
+        }
+        self.lock = None;
+    }
+}
+
+impl Drop for Redb {
+    fn drop(&mut self) {
+        if let Mode::Write(w) = &mut self.mode {
+            // Close the database cleanly first, then give the lock back.
+            drop(w.db.take());
+            if let Some(lock) = w.lock.take() {
+                lock.release();
+            }
+        }
+    }
+}
+
+impl Adapter for Redb {
+    const NAME: &'static str = "redb";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const NATIVE: Capabilities = Capabilities::SCAN
+        .union(Capabilities::CLEAR)
+        .union(Capabilities::STATS)
+        .union(Capabilities::GET_MULTI)
+        .union(Capabilities::SET_MULTI);
+
+    fn config_fields() -> Vec<ConfigField> {
+        vec![
+            ConfigField::new(
+                "path",
+                ConfigKind::Text,
+                false,
+                "Guest path of the granted directory (default /data).",
+            ),
+            ConfigField::new(
+                "file",
+                ConfigKind::Text,
+                false,
+                "Database file name in the directory (default byoc.redb).",
+            ),
+            ConfigField::new(
+                "durability",
+                ConfigKind::Text,
+                false,
+                "immediate (sync every commit, default) or eventual (sync at most every second).",
+            ),
+            ConfigField::new(
+                "lock-stale",
+                ConfigKind::DurationMs,
+                false,
+                "Take over another process's lock file after this long without a heartbeat (default 10 s).",
+            ),
+            ConfigField::new(
+                "cache-size",
+                ConfigKind::Size,
+                false,
+                "redb page cache (default 32 MiB).",
+            ),
+        ]
+    }
+
+    fn open(config: &Config) -> Result<Self> {
+        let dir = PathBuf::from(config.text("path").unwrap_or("/data"));
+        let file_name = config.text("file").unwrap_or("byoc.redb").to_owned();
+        if !valid_file_name(&file_name) {
+            return Err(Error::InvalidConfig(format!(
+                "file `{file_name}` must be 1-64 of [A-Za-z0-9._-], not starting with a dot"
+            )));
+        }
+        let eventual = match config.text("durability").unwrap_or("immediate") {
+            "immediate" => false,
+            "eventual" => true,
+            other => {
+                return Err(Error::InvalidConfig(format!(
+                    "durability `{other}` must be `immediate` or `eventual`"
+                )));
+            }
+        };
+        let stale_ms = config.duration_ms("lock-stale").unwrap_or(DEFAULT_STALE_MS);
+        if stale_ms < 10 {
+            return Err(Error::InvalidConfig(
+                "lock-stale must be at least 10 ms".into(),
+            ));
+        }
+        let cache_bytes = usize::try_from(config.size("cache-size").unwrap_or(DEFAULT_CACHE_BYTES))
+            .map_err(|_| Error::InvalidConfig("cache-size is too large".into()))?;
+        let meta = fs::metadata(&dir).map_err(|e| {
+            Error::Denied(format!("no directory is granted at {}: {e}", dir.display()))
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
+        }
+        let file = dir.join(&file_name);
+        let lock_path = dir.join(format!("{file_name}.lock"));
+        let mut redb = Redb {
+            file,
+            lock_path,
+            file_name,
+            eventual,
+            stale_ms,
+            cache_bytes,
+            mode: Mode::Write(Writer {
+                token: random_token(),
+                lock: None,
+                db: None,
+                last_sync: 0,
+            }),
+            expirations: 0,
+        };
+        // Take the lock now when it is free (a held lock is retried at each call). A
+        // directory granted read-only refuses the lock file: read the database read-only.
+        match redb.writer_db(now_ms()) {
+            Ok(_) | Err(Error::Unavailable(_)) => {}
+            Err(Error::Denied(_)) => {
+                redb.mode = Mode::Read(Reader {
+                    db: None,
+                    seen: None,
+                });
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(redb)
+    }
+
+    fn get(&mut self, key: &str) -> Result<Option<Entry>> {
+        let Some(txn) = self.read_txn()? else {
+            return Ok(None);
+        };
+        let Some(table) = open_read(&txn, ENTRIES)? else {
+            return Ok(None);
+        };
+        live(table.get(key).map_err(db_error)?, now_ms())
+    }
+
+    fn get_multi(&mut self, keys: &[String]) -> Result<Vec<Option<Entry>>> {
+        let Some(txn) = self.read_txn()? else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let Some(table) = open_read(&txn, ENTRIES)? else {
+            return Ok(vec![None; keys.len()]);
+        };
+        let now = now_ms();
+        keys.iter()
+            .map(|k| live(table.get(k.as_str()).map_err(db_error)?, now))
+            .collect()
+    }
+
+    fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
+        self.write(|e, x| put(e, x, key, &entry))
+    }
+
+    fn set_multi(&mut self, items: Vec<(String, Entry)>) -> Result<()> {
+        self.write(|e, x| {
+            for (key, entry) in &items {
+                put(e, x, key, entry)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete(&mut self, key: &str) -> Result<bool> {
+        self.write(|e, x| remove(e, x, key))
+    }
+
+    fn keys(&mut self) -> Result<Vec<String>> {
+        let Some(txn) = self.read_txn()? else {
+            return Ok(Vec::new());
+        };
+        let Some(table) = open_read(&txn, ENTRIES)? else {
+            return Ok(Vec::new());
+        };
+        let mut keys = Vec::new();
+        for item in table.iter().map_err(db_error)? {
+            let (k, _) = item.map_err(db_error)?;
+            keys.push(k.value().to_owned());
+        }
+        Ok(keys)
+    }
+
+    /// Reads the keys after the cursor in order, as many as one page may examine (plus one
+    /// to tell whether more follow), in one read transaction.
+    fn scan(
+        &mut self,
+        pattern: &str,
+        cursor: Option<ScanCursor>,
+        count: u32,
+        now: u64,
+    ) -> Result<ScanPage> {
+        let empty = ScanPage {
+            keys: Vec::new(),
+            cursor: None,
+        };
+        let Some(txn) = self.read_txn()? else {
+            return Ok(empty);
+        };
+        let Some(table) = open_read(&txn, ENTRIES)? else {
+            return Ok(empty);
+        };
+        let budget = (count.max(1) as usize).saturating_mul(byoc_common::EXAMINE_PER_RESULT);
+        let range = match &cursor {
+            Some(c) => table.range((
+                std::ops::Bound::Excluded(c.after.as_str()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => table.range(..),
+        }
+        .map_err(db_error)?;
+        let mut keys = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for item in range.take(budget.saturating_add(1)) {
+            let (k, v) = item.map_err(db_error)?;
+            let key = k.value().to_owned();
+            if expiry_of(v.value()).is_none_or(|at| at > now) {
+                live.insert(key.clone());
+            }
+            keys.push(key);
+        }
+        Ok(sorted_page(
+            keys.iter().map(String::as_str),
+            pattern,
+            count,
+            |k| live.contains(k),
+        ))
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        self.write(|e, x| {
+            e.retain(|_, _| false).map_err(db_error)?;
+            x.retain(|_, _| false).map_err(db_error)?;
+            Ok(())
+        })
+    }
+
+    fn usage(&mut self) -> Result<Usage> {
+        let mut usage = Usage {
+            expirations: self.expirations,
+            ..Usage::default()
+        };
+        let Some(txn) = self.read_txn()? else {
+            return Ok(usage);
+        };
+        let Some(table) = open_read(&txn, ENTRIES)? else {
+            return Ok(usage);
+        };
+        usage.keys = table.len().map_err(db_error)?;
+        for item in table.iter().map_err(db_error)? {
+            let (k, v) = item.map_err(db_error)?;
+            usage.bytes += (k.value().len() + v.value().len().saturating_sub(9)) as u64;
+        }
+        if let Ok(m) = fs::metadata(&self.file) {
+            usage.extra.push(("file-bytes".into(), m.len()));
+        }
+        Ok(usage)
+    }
+
+    fn ping(&mut self) -> Result<()> {
+        self.read_txn().map(drop)
+    }
+}
+
+byoc_guest_sdk::export_adapter!(Redb);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert!(valid_file_name("byoc.redb"));
+        for bad in ["", ".hidden", "../x", "a/b", "a\\b", &"x".repeat(65)] {
+            assert!(!valid_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn expiry_is_read_from_the_encoding() {
+        assert_eq!(
+            expiry_of(&Entry::new(b"v".to_vec(), Some(5), 10).encode()),
+            Some(15)
+        );
+        assert_eq!(
+            expiry_of(&Entry::new(b"v".to_vec(), None, 10).encode()),
+            None
+        );
+        assert_eq!(expiry_of(&[1, 2]), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! Registry factory of the `redb` built-in: the embedded redb store adapter on a granted
+//! directory, granted like the `filesystem` provider's.
+
+use super::{FactoryInput, no_layers};
+use crate::limits::LimitsConfig;
+use crate::wasm::{DirAccess, Grants, Limits, Runtime, WasmProvider};
+use crate::{AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, Provider, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the built-in redb adapter.
+pub const REDB: &str = "redb";
+
+/// Where the granted directory is mounted in the guest.
+const GUEST_DIR: &str = "/data";
+
+/// Default call deadline: a durable commit syncs the file; opening a database a crashed
+/// writer left behind repairs it first.
+const STORE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The `redb` factory. Fields: `dir` (text, required: host directory, granted read-write
+/// unless `read-only`), `read-only` (boolean), `create` (boolean: create `dir` if
+/// missing), and the adapter's own `file`, `durability`, `lock-stale` and `cache-size`
+/// (see `adapters/redb`). One instance serves the database: it holds the lock file.
+pub(crate) async fn redb(
+    runtime: Runtime,
+    config: AdapterConfig,
+    limits: &LimitsConfig,
+) -> Result<Arc<dyn Provider>> {
+    let fields = [
+        ConfigField::new(
+            "dir",
+            ConfigKind::Text,
+            true,
+            "the host directory of the database",
+        ),
+        ConfigField::new(
+            "read-only",
+            ConfigKind::Boolean,
+            false,
+            "grant the directory read-only",
+        ),
+        ConfigField::new(
+            "create",
+            ConfigKind::Boolean,
+            false,
+            "create the directory if missing",
+        ),
+        ConfigField::new("file", ConfigKind::Text, false, "database file name"),
+        ConfigField::new(
+            "durability",
+            ConfigKind::Text,
+            false,
+            "immediate or eventual",
+        ),
+        ConfigField::new(
+            "lock-stale",
+            ConfigKind::DurationMs,
+            false,
+            "lock file stale time",
+        ),
+        ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
+    ];
+    let mut adapter = config.checked(REDB, &fields)?;
+    let dir = PathBuf::from(adapter.text("dir").unwrap_or_default());
+    let access = if adapter.boolean("read-only") == Some(true) {
+        DirAccess::ReadOnly
+    } else {
+        DirAccess::ReadWrite
+    };
+    let create = adapter.boolean("create") == Some(true);
+    for field in ["dir", "read-only", "create"] {
+        adapter.remove(field);
+    }
+    if create && !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::InvalidConfig(format!(
+                "provider `{REDB}`: cannot create `{}`: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    if !dir.is_dir() {
+        return Err(Error::InvalidConfig(format!(
+            "provider `{REDB}`: `{}` is not a directory",
+            dir.display()
+        )));
+    }
+    adapter.set("path", ConfigValue::Text(GUEST_DIR.into()));
+    let component = runtime.load_hashed(
+        REDB,
+        crate::builtin::REDB_ADAPTER,
+        crate::builtin::REDB_SHA256,
+    )?;
+    let provider = WasmProvider::builder(&runtime, component)
+        .config(adapter)
+        .grants(Grants::none().dir(dir, GUEST_DIR, access))
+        .limits(limits.apply(Limits::default().call_deadline(STORE_DEADLINE)))
+        // The lock file admits one writer: a second instance would wait for it to go stale.
+        .partitions(1)
+        .build()
+        .await?;
+    Ok(Arc::new(provider))
+}
+
+/// The registry's entry point: no layers, then [`redb`].
+pub(crate) async fn create(input: FactoryInput) -> Result<Arc<dyn Provider>> {
+    no_layers(REDB, &input)?;
+    redb(input.runtime, input.config, &input.limits).await
+}
