@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 use byoc::layer::{Answer, Call, Layer};
-use byoc::{Provider, Result};
+use byoc::{Capability, Error, Provider, ProviderInfo, Result};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use byoc::layer::Op;
 
@@ -80,5 +81,42 @@ impl<H: Hook> Layer for Hooked<H> {
 
     async fn after<T: Answer>(&self, call: Call<'_>, _answer: &Result<T>) {
         self.hook.after(call.op()).await
+    }
+}
+
+/// `below` without atomics: it neither declares [`Capability::Atomics`] nor runs
+/// `increment`/`compare_and_swap` (both answer `Unsupported`); everything else forwards.
+/// For tests of what callers do over a provider that lacks them.
+pub fn without_atomics(below: Arc<dyn Provider>) -> Arc<dyn Provider> {
+    Arc::new(WithoutAtomics(below))
+}
+
+struct WithoutAtomics(Arc<dyn Provider>);
+
+impl Layer for WithoutAtomics {
+    type Below<'a> = &'a dyn Provider;
+
+    fn below(&self) -> &dyn Provider {
+        &*self.0
+    }
+
+    async fn increment(&self, _key: &str, _delta: i64, _ttl: Option<Duration>) -> Result<i64> {
+        Err(Error::Unsupported("increment".into()))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        _key: &str,
+        _expected: Option<&[u8]>,
+        _new: &[u8],
+        _ttl: Option<Duration>,
+    ) -> Result<bool> {
+        Err(Error::Unsupported("compare-and-swap".into()))
+    }
+
+    fn info(&self) -> ProviderInfo {
+        let mut info = self.0.info();
+        info.native.retain(|c| *c != Capability::Atomics);
+        info
     }
 }

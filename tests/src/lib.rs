@@ -15,7 +15,7 @@ pub mod model;
 pub mod redis_server;
 pub mod wat_hostile;
 
-pub use hooked::{Guard, Holding, Hook, Hooked, Op};
+pub use hooked::{Guard, Holding, Hook, Hooked, Op, without_atomics};
 
 /// Whether tests must fail instead of skipping when an external service is missing
 /// (`BYOC_REQUIRE_SERVICES=1`, set by `.ci/run`).

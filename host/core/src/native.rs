@@ -45,9 +45,11 @@ impl Entry {
 
 /// A stored counter: decimal ASCII of a signed 64-bit integer.
 fn parse_integer(value: &[u8]) -> Result<i64> {
+    // Redis' notation only: no sign `+`, no leading zeros, no spaces (`i64::from_str`
+    // takes `+1` and `01`, which Redis refuses), so the canonical text round-trips.
     std::str::from_utf8(value)
         .ok()
-        .and_then(|s| s.parse::<i64>().ok())
+        .and_then(|s| s.parse::<i64>().ok().filter(|n| n.to_string() == s))
         .ok_or_else(|| Error::InvalidArgument("the value is not a 64-bit integer".into()))
 }
 

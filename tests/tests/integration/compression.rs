@@ -243,7 +243,7 @@ async fn atomics_pass_through_when_the_layer_has_them() {
         .await
         .expect("native");
     let without = over(
-        native,
+        byoc_tests::without_atomics(native),
         StackSpec::new("compression").inner(StackSpec::new("given")),
     )
     .await;
