@@ -65,7 +65,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Largest single value accepted (`PUT` of a key; default
     /// [`DEFAULT_MAX_VALUE_BYTES`](byoc::wasm::DEFAULT_MAX_VALUE_BYTES)): set it to the
-    /// served provider's [`Limits::max_value_bytes`](crate::Limits::max_value_bytes), so
+    /// served provider's [`Limits::max_value_bytes`](byoc::Limits::max_value_bytes), so
     /// a body the provider would refuse is refused before it is read.
     pub max_value_bytes: usize,
     /// Most request-body bytes buffered at once over all requests (default

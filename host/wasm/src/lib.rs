@@ -49,7 +49,7 @@ pub use provider::{
     MAX_PARTITIONS, MAX_POOLED_INSTANCES, WasmProvider, WasmProviderBuilder, default_partitions,
 };
 pub use runtime::{
-    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, HostImport, Runtime,
-    RuntimeConfig, read_component_file, sha256_hex,
+    AdapterComponent, CodeCache, DEFAULT_EPOCH_TICK, DEFAULT_MAX_WASM_STACK, HostImport,
+    MAX_COMPONENT_FILE_BYTES, Runtime, RuntimeConfig, read_component_file, sha256_hex,
 };
 pub use state::HostState;
