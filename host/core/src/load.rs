@@ -618,8 +618,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// bytes without control characters, at most 255 per entry.
     ///
     /// ```
-    /// # async fn demo() -> byoc::Result<()> {
-    /// use byoc::{Contract, NativeMemoryProvider};
+    /// # async fn demo() -> byoc_core::Result<()> {
+    /// use byoc_core::{Contract, NativeMemoryProvider};
     /// use std::sync::Arc;
     ///
     /// let provider = Arc::new(NativeMemoryProvider::new(Default::default()));
@@ -679,8 +679,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// waiting): it must be `Send + 'static`, and the call needs a Tokio runtime.
     ///
     /// ```
-    /// # async fn demo() -> Result<(), byoc::LoadError> {
-    /// use byoc::{Contract, Loaded, NativeMemoryProvider};
+    /// # async fn demo() -> Result<(), byoc_core::LoadError> {
+    /// use byoc_core::{Contract, Loaded, NativeMemoryProvider};
     /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
