@@ -21,10 +21,10 @@ const GUEST_DIR: &str = "/data";
 const FILESYSTEM_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Default permissions of a directory the filesystem factory creates: the user's only.
-const DEFAULT_DIR_MODE: u32 = 0o700;
+pub(crate) const DEFAULT_DIR_MODE: u32 = 0o700;
 
 /// Creates `dir` and missing parents; `dir` itself gets `mode` (parents the default).
-fn create_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &std::path::Path, mode: u32) -> std::io::Result<()> {
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

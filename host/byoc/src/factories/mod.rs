@@ -1,6 +1,6 @@
 //! The built-in providers' factories, one file each, and what a factory is.
 
-mod filesystem;
+pub(crate) mod filesystem;
 mod http;
 mod memory;
 mod native_memory;

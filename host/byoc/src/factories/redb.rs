@@ -73,13 +73,16 @@ pub(crate) async fn redb(
     for field in ["dir", "read-only", "create"] {
         adapter.remove(field);
     }
+    // Created private, as the filesystem provider's directory is (SECURITY.md).
     if create && !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::InvalidConfig(format!(
-                "provider `{REDB}`: cannot create `{}`: {e}",
-                dir.display()
-            ))
-        })?;
+        super::filesystem::create_private_dir(&dir, super::filesystem::DEFAULT_DIR_MODE).map_err(
+            |e| {
+                Error::InvalidConfig(format!(
+                    "provider `{REDB}`: cannot create `{}`: {e}",
+                    dir.display()
+                ))
+            },
+        )?;
     }
     if !dir.is_dir() {
         return Err(Error::InvalidConfig(format!(
