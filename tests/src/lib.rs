@@ -13,6 +13,7 @@ pub mod conformance;
 mod hooked;
 pub mod model;
 pub mod redis_server;
+pub mod service;
 pub mod wat_hostile;
 
 pub use hooked::{Guard, Holding, Hook, Hooked, Op, without_atomics};
