@@ -212,6 +212,11 @@ fn inspect_describes_every_adapter_the_repo_builds() {
             out.contains("packed get-multi (byoc:cache/bulk): exported"),
             "{name}: {out}"
         );
+        // The SDK exports atomics from every adapter; each says after init if it supports them.
+        assert!(
+            out.contains("atomics (byoc:cache/atomics): exported"),
+            "{name}: {out}"
+        );
         assert!(
             out.contains("sha256: ") && out.contains("exports:"),
             "{out}"

@@ -54,6 +54,18 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
             "not exported (get-multi per key)"
         }
     );
+    let atomics = component
+        .exports()
+        .iter()
+        .any(|e| unversioned(e) == "byoc:cache/atomics");
+    println!(
+        "atomics (byoc:cache/atomics): {}",
+        if atomics {
+            "exported (whether they are supported, the adapter says once configured)"
+        } else {
+            "not exported (increment and compare-and-swap unsupported)"
+        }
+    );
     match runtime.can_call_sync(&component) {
         Ok(()) => println!("synchronous calls (sync-calls): possible (imports nothing that waits)"),
         Err(e) => println!("synchronous calls (sync-calls): not possible ({e})"),
