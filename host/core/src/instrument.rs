@@ -22,6 +22,9 @@ pub const SWAPS: &str = "byoc_swaps_total";
 /// Counter of component reloads, labelled `cache` and `outcome` (`ok`, `rejected`).
 pub const RELOADS: &str = "byoc_reloads_total";
 
+/// Counter of configuration file reloads, labelled `outcome` (`ok`, `rejected`).
+pub const CONFIG_RELOADS: &str = "byoc_config_reloads_total";
+
 /// A short, stable name of an error's kind, as the `kind` label of [`ERRORS`]:
 /// `invalid-key`, `value-too-large`, `invalid-argument`, `invalid-config`, `unavailable`,
 /// `denied`, `unsupported`, `internal`, `trapped`, `deadline-exceeded`, `load`, `other`.
