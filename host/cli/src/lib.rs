@@ -3,6 +3,7 @@
 //! this (no clap, hyper server, indicatif or tracing-subscriber).
 #![deny(unsafe_code)]
 
+pub mod prometheus;
 pub mod serve;
 pub mod trace;
 

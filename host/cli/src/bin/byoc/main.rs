@@ -6,6 +6,7 @@ mod demo;
 mod inspect;
 mod ops;
 mod serve;
+mod warm;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +79,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve a cache over the HTTP cache protocol (docs/http-protocol.md).
     Serve(serve::ServeArgs),
+    /// Fill a cache from an entries file or another cache (bounded concurrency).
+    Warm(warm::WarmArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
             Command::Inspect(a) => inspect::run(a).await,
             Command::Bench(a) => bench::run(&config, a).await,
             Command::Serve(a) => serve::run(&config, a).await,
+            Command::Warm(a) => warm::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a

@@ -2,11 +2,15 @@
 
 use crate::{Failure, exit};
 use anyhow::Context;
-use byoc::{AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Registry};
+use byoc::{
+    AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Instrumented, Provider,
+    Registry,
+};
 use byoc_cli::serve::{ServeConfig, Server};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Arguments of `serve`. The bearer token is read from `BYOC_SERVE_TOKEN` (not from the
 /// command line, where other users could see it); without it, requests need no token.
@@ -15,8 +19,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// Serve this cache of the configuration file (component files are watched and
-    /// reloaded when they change). Without it, `--provider` is served.
+    /// Serve this cache of the configuration file (the file and component files are
+    /// watched and reloaded when they change). Without it, `--provider` is served.
     #[arg(long, conflicts_with_all = ["provider", "set"])]
     cache: Option<String>,
     /// Registered provider to serve when no `--cache` is given.
@@ -29,6 +33,10 @@ pub struct ServeArgs {
     /// Largest batch request body in bytes.
     #[arg(long, default_value_t = ServeConfig::default().max_body_bytes)]
     max_body: usize,
+    /// Expose the metrics (calls, hits, misses, errors, latency, swaps, reloads) in the
+    /// Prometheus text format at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// Serve a non-loopback address without a token (`BYOC_SERVE_TOKEN`): anyone who can
     /// reach the address can read, write and clear the cache.
     #[arg(long)]
@@ -64,6 +72,14 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
             ),
         ));
     }
+    // Before any cache is built: metric handles are taken then.
+    if let Some(addr) = args.metrics {
+        let recorder = byoc_cli::prometheus::endpoint(addr)
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        metrics::set_global_recorder(recorder)
+            .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+        println!("metrics on http://{addr}/metrics");
+    }
     let auth = if serve.token.is_some() {
         "bearer token required"
     } else {
@@ -71,7 +87,7 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
     };
     let (cache, what, _watch) = match &args.cache {
         Some(name) => {
-            let mut file = ConfigFile::load(config_path)?;
+            let file = ConfigFile::load(config_path)?;
             let Some(cache) = file.cache(name) else {
                 return Err(Failure::new(
                     exit::CONFIG,
@@ -84,8 +100,8 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
                 .limits
                 .apply(byoc::Limits::default())
                 .max_value_bytes;
-            file.caches.retain(|c| &c.name == name);
-            let caches = Caches::open(&file, Registry::new()?).await?;
+            // The file is watched: a new version of this cache is built and swapped in.
+            let caches = Caches::load_one(config_path, Registry::new()?, name).await?;
             let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
             (
                 caches.provider(name)?,
@@ -105,6 +121,7 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
                 .create(&args.provider, config)
                 .await
                 .with_context(|| format!("starting provider `{}`", args.provider))?;
+            let provider: Arc<dyn Provider> = Arc::new(Instrumented::new(&args.provider, provider));
             (provider, format!("provider `{}`", args.provider), None)
         }
     };
