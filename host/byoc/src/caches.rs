@@ -3,7 +3,7 @@
 
 use crate::NearInvalidator;
 use crate::config_file::{CacheConfig, ConfigFile, NearInvalidation, SerializerKind};
-use crate::instrument::{CONFIG_RELOADS, Instrumented, RELOADS, SWAPS};
+use crate::instrument::{CONFIG_RELOADS, Instrumented, RELOADS, STATS, SWAPS};
 use crate::redis::RedisInvalidation;
 use crate::swap::SwapProvider;
 use crate::{Cache, Contract, Error, Json, Postcard, Provider, Registry, Result};
@@ -379,6 +379,30 @@ impl Caches {
             rejected: body.rejected.load(Ordering::Relaxed),
             last_error: body.last_error.lock().ok().and_then(|e| e.clone()),
         })
+    }
+
+    /// Sets the [`STATS`] gauges of every cache from its [`stats`](Provider::stats)
+    /// (keys, bytes, evictions, expirations, and the provider's extras such as a wasm
+    /// adapter's traps and instantiations), for a metrics exporter to publish. A cache
+    /// whose stats fail is skipped (the failure is counted as a call error).
+    pub async fn record_stats(&self) {
+        let entries = self.inner.entries.load_full();
+        for (name, entry) in entries.iter() {
+            let Ok(stats) = entry.body.top.stats().await else {
+                continue;
+            };
+            let fixed = [
+                ("keys", stats.keys),
+                ("bytes", stats.bytes),
+                ("evictions", stats.evictions),
+                ("expirations", stats.expirations),
+            ];
+            let extra = stats.extra.iter().map(|(k, v)| (k.as_str(), *v));
+            for (stat, value) in fixed.into_iter().chain(extra) {
+                metrics::gauge!(STATS, "cache" => name.clone(), "stat" => stat.to_owned())
+                    .set(value as f64);
+            }
+        }
     }
 
     /// Counters of configuration file reloads.

@@ -18,6 +18,7 @@ mod memory_adapter;
 mod model;
 mod near;
 mod near_redis;
+mod otel;
 mod polyglot;
 mod prometheus;
 mod redb;

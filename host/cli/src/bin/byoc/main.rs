@@ -26,6 +26,10 @@ pub mod exit {
     pub const FAILED: u8 = 4;
 }
 
+/// How often metrics are pushed over OTLP.
+#[cfg(feature = "otel")]
+const OTLP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long the CLI waits at exit for work still on the runtime's threads.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -118,14 +122,40 @@ impl From<byoc::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+    #[allow(unused_mut, reason = "set up by the `otel` feature")]
+    let mut cli = Cli::parse();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
+    let registry = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    let registry = {
+        // Built before the async runtime: the OTLP client has its own threads.
+        let otel = match &mut cli.command {
+            Command::Serve(a) => match a.otlp.as_deref() {
+                Some(url) => match byoc_cli::otel::Otel::otlp(url, OTLP_INTERVAL) {
+                    Ok(otel) => {
+                        a.otel = Some(otel.clone());
+                        Some(otel)
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot export to {url}: {e}");
+                        return ExitCode::from(exit::USAGE);
+                    }
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        registry.with(otel.map(|o| {
+            o.layer()
+                .with_filter(EnvFilter::new("byoc_core::instrument=debug"))
+        }))
+    };
+    registry.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

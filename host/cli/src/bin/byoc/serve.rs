@@ -12,6 +12,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+/// How often the stats gauges (`byoc_stats`) are refreshed when metrics are exported.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Arguments of `serve`. The bearer token is read from `BYOC_SERVE_TOKEN` (not from the
 /// command line, where other users could see it); without it, requests need no token.
 #[derive(Args)]
@@ -37,6 +40,15 @@ pub struct ServeArgs {
     /// Prometheus text format at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// Export traces (a span per cache call) and metrics over OTLP/HTTP to this
+    /// collector, e.g. http://127.0.0.1:4318.
+    #[cfg(feature = "otel")]
+    #[arg(long, value_name = "URL", conflicts_with = "metrics")]
+    pub otlp: Option<String>,
+    /// The export `--otlp` set up (main installs its tracing layer).
+    #[cfg(feature = "otel")]
+    #[arg(skip)]
+    pub otel: Option<byoc_cli::otel::Otel>,
     /// Serve a non-loopback address without a token (`BYOC_SERVE_TOKEN`): anyone who can
     /// reach the address can read, write and clear the cache.
     #[arg(long)]
@@ -80,6 +92,15 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
             .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
         println!("metrics on http://{addr}/metrics");
     }
+    #[cfg(feature = "otel")]
+    if let Some(otel) = &args.otel {
+        metrics::set_global_recorder(otel.recorder())
+            .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+    }
+    #[cfg(feature = "otel")]
+    let exporting = args.metrics.is_some() || args.otel.is_some();
+    #[cfg(not(feature = "otel"))]
+    let exporting = args.metrics.is_some();
     let auth = if serve.token.is_some() {
         "bearer token required"
     } else {
@@ -103,6 +124,16 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
             // The file is watched: a new version of this cache is built and swapped in.
             let caches = Caches::load_one(config_path, Registry::new()?, name).await?;
             let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
+            if exporting {
+                let caches = caches.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(STATS_INTERVAL);
+                    loop {
+                        tick.tick().await;
+                        caches.record_stats().await;
+                    }
+                });
+            }
             (
                 caches.provider(name)?,
                 format!("cache `{name}`"),
@@ -128,5 +159,10 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
     let server = Server::bind(args.listen, cache, serve).await?;
     println!("serving {what} on {} ({auth})", server.url());
     server.wait().await;
+    #[cfg(feature = "otel")]
+    if let Some(otel) = &args.otel {
+        otel.shutdown()
+            .map_err(|e| anyhow::anyhow!("flushing the OTLP export: {e}"))?;
+    }
     Ok(())
 }
