@@ -21,12 +21,12 @@ fn version(v: u32) -> (String, bool) {
         ),
         _ => "provider: memory".to_owned(),
     };
-    let prefix = if v % 7 == 0 { "p7:" } else { "" };
+    let prefix = if v.is_multiple_of(7) { "p7:" } else { "" };
     let mut text = format!(
         "caches:\n  - name: a\n    {a_stack}\n    key-prefix: \"{prefix}\"\n    warm-up: 50\n  \
          - name: b\n    provider: native-memory\n"
     );
-    if v % 2 == 0 {
+    if v.is_multiple_of(2) {
         text.push_str("  - name: extra\n    provider: native-memory\n");
     }
     if v % 10 != 9 {
@@ -82,7 +82,7 @@ async fn a_hundred_reloads_under_load_fail_no_call() {
                     _ => Ok(held.clone()),
                 };
                 let outcome = match provider {
-                    Ok(p) if i % 4 == 0 => p.set(&key, b"value", None).await.map(|_| ()),
+                    Ok(p) if i.is_multiple_of(4) => p.set(&key, b"value", None).await.map(|_| ()),
                     Ok(p) => p.get(&key).await.map(|_| ()),
                     Err(e) => Err(e),
                 };
@@ -109,13 +109,13 @@ async fn a_hundred_reloads_under_load_fail_no_call() {
             let changes = outcome.unwrap_or_else(|e| panic!("version {v} refused: {e}"));
             assert!(!changes.is_empty(), "version {v} changed nothing");
             applied += 1;
-            let expected: &[&str] = if v % 2 == 0 {
+            let expected: &[&str] = if v.is_multiple_of(2) {
                 &["a", "b", "extra"]
             } else {
                 &["a", "b"]
             };
             assert_eq!(caches.names(), expected, "version {v}");
-            let prefix = if v % 7 == 0 { "p7:" } else { "" };
+            let prefix = if v.is_multiple_of(7) { "p7:" } else { "" };
             assert_eq!(caches.config("a").expect("a").key_prefix, prefix);
         } else {
             let e = outcome.expect_err("invalid version applied");

@@ -24,11 +24,11 @@ async fn caches() -> Caches {
 async fn warm_from_another_cache_copies_every_entry_with_its_ttl() {
     let caches = caches().await;
     let old = caches.provider("old").expect("old");
-    let items: Vec<Item> = (0..1000)
+    let items: Vec<Item> = (0..1000u32)
         .map(|i| Item {
             key: format!("o:k{i}"),
             value: format!("v{i}").into_bytes(),
-            ttl: (i % 2 == 0).then(|| Duration::from_secs(600)),
+            ttl: i.is_multiple_of(2).then(|| Duration::from_secs(600)),
         })
         .collect();
     old.set_multi(&items).await.expect("fill");
