@@ -53,6 +53,7 @@ mod limits;
 mod registry;
 mod stack;
 mod text;
+mod warm;
 
 pub use byoc_core::{batching, instrument, layer, swap, units};
 /// Running adapters as sandboxed WebAssembly components (the `byoc-wasm` crate).
@@ -76,7 +77,10 @@ pub use byoc_core::{
     NearInvalidator, NearTtl, Postcard, Provider, ProviderInfo, REFRESHES, Result, STALE_SERVED,
     ScanPage, Serializer, Stats, SwapProvider, TAG_CHECKS, TAG_INVALIDATED, typed_payload,
 };
-pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
+pub use caches::{
+    Caches, ConfigChanges, ConfigStats, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats,
+    WatchHandle,
+};
 pub use config_file::ConfigFile;
 pub use factories::{
     COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
@@ -84,6 +88,7 @@ pub use factories::{
 };
 pub use registry::Registry;
 pub use stack::StackSpec;
+pub use warm::{WarmOptions, WarmReport, WarmSource};
 pub use wasm::{DirAccess, Grants, HttpGrant, Limits, Runtime, RuntimeConfig, WasmProvider};
 
 /// The README's examples, compiled and run as doc tests.

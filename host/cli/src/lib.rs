@@ -3,6 +3,9 @@
 //! this (no clap, hyper server, indicatif or tracing-subscriber).
 #![deny(unsafe_code)]
 
+#[cfg(feature = "otel")]
+pub mod otel;
+pub mod prometheus;
 pub mod serve;
 pub mod trace;
 

@@ -22,6 +22,15 @@ pub const SWAPS: &str = "byoc_swaps_total";
 /// Counter of component reloads, labelled `cache` and `outcome` (`ok`, `rejected`).
 pub const RELOADS: &str = "byoc_reloads_total";
 
+/// Counter of configuration file reloads, labelled `outcome` (`ok`, `rejected`).
+pub const CONFIG_RELOADS: &str = "byoc_config_reloads_total";
+
+/// Gauge of a cache's own counters, labelled `cache` and `stat`: `keys`, `bytes`,
+/// `evictions`, `expirations` and the provider's extras (for a wasm adapter
+/// `host.traps`, `host.instantiations`, `host.quarantined`...). Set by
+/// `byoc::Caches::record_stats`.
+pub const STATS: &str = "byoc_stats";
+
 /// A short, stable name of an error's kind, as the `kind` label of [`ERRORS`]:
 /// `invalid-key`, `value-too-large`, `invalid-argument`, `invalid-config`, `unavailable`,
 /// `denied`, `unsupported`, `internal`, `trapped`, `deadline-exceeded`, `load`, `other`.
@@ -70,7 +79,8 @@ struct OpMetrics {
 }
 
 /// A provider wrapper that records, for every call, a `tracing` span (`byoc.call`, with
-/// fields `cache` and `op`; errors as a `debug` event) and [`metrics`]: [`CALLS`],
+/// fields `cache`, `op`, `outcome` (`ok`, `error`) and, when the span is enabled,
+/// `provider` (the stack, e.g. `encryption(filesystem)`); errors as a `debug` event) and [`metrics`]: [`CALLS`],
 /// [`ERRORS`] and [`LATENCY`], labelled with the cache's name.
 ///
 /// Metric handles are registered when the wrapper is built, with the global recorder
@@ -160,9 +170,20 @@ impl Layer for Instrumented {
     {
         let op = call.op();
         let m = &self.ops[op.index()];
-        let span = tracing::debug_span!("byoc.call", cache = %self.name, op = op.name());
+        let span = tracing::debug_span!(
+            "byoc.call",
+            cache = %self.name,
+            op = op.name(),
+            provider = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            // Only asked for when someone listens: the stack's name is built each time.
+            span.record("provider", self.inner.info().stack());
+        }
         let start = Instant::now();
-        let out = inner.instrument(span).await;
+        let out = inner.instrument(span.clone()).await;
+        span.record("outcome", if out.is_ok() { "ok" } else { "error" });
         m.latency.record(start.elapsed().as_secs_f64());
         match &out {
             Ok(answer) => {

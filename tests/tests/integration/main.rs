@@ -8,6 +8,7 @@
 mod compression;
 mod config_example;
 mod config_file;
+mod config_reload;
 mod conformance;
 mod filesystem;
 mod hit_ratio;
@@ -17,12 +18,15 @@ mod memory_adapter;
 mod model;
 mod near;
 mod near_redis;
+mod otel;
 mod polyglot;
+mod prometheus;
 mod redb;
 mod redis;
 mod sandbox;
 mod semantics;
 mod typed_cache;
+mod warm;
 mod wrappers;
 
 /// A fresh directory under the target's temporary directory, removed when dropped.

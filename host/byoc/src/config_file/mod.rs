@@ -55,7 +55,7 @@ pub enum SerializerKind {
 }
 
 /// One cache of the file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CacheConfig {
     /// Its name.
@@ -146,7 +146,7 @@ impl NearConfig {
 }
 
 /// One provider of a stack: the cache's top provider or one of its `inner` layers.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct LayerConfig {
     /// A registered provider name, or the path of a `.wasm` component (absolute, or

@@ -146,8 +146,8 @@ pub async fn run(config: &Path, args: BenchArgs) -> Result<(), Failure> {
         "cache", "ops/s", "p50", "p90", "p99", "p99.9", "max", "errors"
     );
     for name in caches.names() {
-        let provider = caches.provider(name)?;
-        let report = measure(name, provider, &args).await?;
+        let provider = caches.provider(&name)?;
+        let report = measure(&name, provider, &args).await?;
         println!(
             "{:<16} {:>12.0} {:>10.2?} {:>10.2?} {:>10.2?} {:>10.2?} {:>10.2?} {:>8}",
             name,

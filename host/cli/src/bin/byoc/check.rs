@@ -10,7 +10,7 @@ pub async fn run(config: &Path) -> Result<(), Failure> {
     // Build every cache: provider schemas, grants and components are checked here.
     let caches = Caches::open(&file, Registry::new()?).await?;
     for name in caches.names() {
-        let provider = caches.provider(name)?;
+        let provider = caches.provider(&name)?;
         let info = provider.info();
         match provider.ping().await {
             Ok(()) => println!("ok   {name}: {} (contract {})", info.stack(), info.contract),

@@ -6,6 +6,7 @@ mod demo;
 mod inspect;
 mod ops;
 mod serve;
+mod warm;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +25,10 @@ pub mod exit {
     /// A cache operation failed (provider unavailable, trap, deadline, invalid key...).
     pub const FAILED: u8 = 4;
 }
+
+/// How often metrics are pushed over OTLP.
+#[cfg(feature = "otel")]
+const OTLP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long the CLI waits at exit for work still on the runtime's threads.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -78,6 +83,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve a cache over the HTTP cache protocol (docs/http-protocol.md).
     Serve(serve::ServeArgs),
+    /// Fill a cache from an entries file or another cache (bounded concurrency).
+    Warm(warm::WarmArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -115,14 +122,40 @@ impl From<byoc::Error> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+    #[allow(unused_mut, reason = "set up by the `otel` feature")]
+    let mut cli = Cli::parse();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));
+    let registry = tracing_subscriber::registry().with(logs);
+    #[cfg(feature = "otel")]
+    let registry = {
+        // Built before the async runtime: the OTLP client has its own threads.
+        let otel = match &mut cli.command {
+            Command::Serve(a) => match a.otlp.as_deref() {
+                Some(url) => match byoc_cli::otel::Otel::otlp(url, OTLP_INTERVAL) {
+                    Ok(otel) => {
+                        a.otel = Some(otel.clone());
+                        Some(otel)
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot export to {url}: {e}");
+                        return ExitCode::from(exit::USAGE);
+                    }
+                },
+                None => None,
+            },
+            _ => None,
+        };
+        registry.with(otel.map(|o| {
+            o.layer()
+                .with_filter(EnvFilter::new("byoc_core::instrument=debug"))
+        }))
+    };
+    registry.init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -148,6 +181,7 @@ fn main() -> ExitCode {
             Command::Inspect(a) => inspect::run(a).await,
             Command::Bench(a) => bench::run(&config, a).await,
             Command::Serve(a) => serve::run(&config, a).await,
+            Command::Warm(a) => warm::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a

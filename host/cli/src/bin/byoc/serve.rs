@@ -2,11 +2,18 @@
 
 use crate::{Failure, exit};
 use anyhow::Context;
-use byoc::{AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Registry};
+use byoc::{
+    AdapterConfig, Caches, ConfigFile, ConfigValue, DEFAULT_WATCH_INTERVAL, Instrumented, Provider,
+    Registry,
+};
 use byoc_cli::serve::{ServeConfig, Server};
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+
+/// How often the stats gauges (`byoc_stats`) are refreshed when metrics are exported.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Arguments of `serve`. The bearer token is read from `BYOC_SERVE_TOKEN` (not from the
 /// command line, where other users could see it); without it, requests need no token.
@@ -15,8 +22,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// Serve this cache of the configuration file (component files are watched and
-    /// reloaded when they change). Without it, `--provider` is served.
+    /// Serve this cache of the configuration file (the file and component files are
+    /// watched and reloaded when they change). Without it, `--provider` is served.
     #[arg(long, conflicts_with_all = ["provider", "set"])]
     cache: Option<String>,
     /// Registered provider to serve when no `--cache` is given.
@@ -29,6 +36,19 @@ pub struct ServeArgs {
     /// Largest batch request body in bytes.
     #[arg(long, default_value_t = ServeConfig::default().max_body_bytes)]
     max_body: usize,
+    /// Expose the metrics (calls, hits, misses, errors, latency, swaps, reloads) in the
+    /// Prometheus text format at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Export traces (a span per cache call) and metrics over OTLP/HTTP to this
+    /// collector, e.g. http://127.0.0.1:4318.
+    #[cfg(feature = "otel")]
+    #[arg(long, value_name = "URL", conflicts_with = "metrics")]
+    pub otlp: Option<String>,
+    /// The export `--otlp` set up (main installs its tracing layer).
+    #[cfg(feature = "otel")]
+    #[arg(skip)]
+    pub otel: Option<byoc_cli::otel::Otel>,
     /// Serve a non-loopback address without a token (`BYOC_SERVE_TOKEN`): anyone who can
     /// reach the address can read, write and clear the cache.
     #[arg(long)]
@@ -64,6 +84,23 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
             ),
         ));
     }
+    // Before any cache is built: metric handles are taken then.
+    if let Some(addr) = args.metrics {
+        let recorder = byoc_cli::prometheus::endpoint(addr)
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        metrics::set_global_recorder(recorder)
+            .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+        println!("metrics on http://{addr}/metrics");
+    }
+    #[cfg(feature = "otel")]
+    if let Some(otel) = &args.otel {
+        metrics::set_global_recorder(otel.recorder())
+            .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))?;
+    }
+    #[cfg(feature = "otel")]
+    let exporting = args.metrics.is_some() || args.otel.is_some();
+    #[cfg(not(feature = "otel"))]
+    let exporting = args.metrics.is_some();
     let auth = if serve.token.is_some() {
         "bearer token required"
     } else {
@@ -71,7 +108,7 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
     };
     let (cache, what, _watch) = match &args.cache {
         Some(name) => {
-            let mut file = ConfigFile::load(config_path)?;
+            let file = ConfigFile::load(config_path)?;
             let Some(cache) = file.cache(name) else {
                 return Err(Failure::new(
                     exit::CONFIG,
@@ -84,9 +121,19 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
                 .limits
                 .apply(byoc::Limits::default())
                 .max_value_bytes;
-            file.caches.retain(|c| &c.name == name);
-            let caches = Caches::open(&file, Registry::new()?).await?;
+            // The file is watched: a new version of this cache is built and swapped in.
+            let caches = Caches::load_one(config_path, Registry::new()?, name).await?;
             let watch = caches.watch(DEFAULT_WATCH_INTERVAL);
+            if exporting {
+                let caches = caches.clone();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(STATS_INTERVAL);
+                    loop {
+                        tick.tick().await;
+                        caches.record_stats().await;
+                    }
+                });
+            }
             (
                 caches.provider(name)?,
                 format!("cache `{name}`"),
@@ -105,11 +152,17 @@ pub async fn run(config_path: &Path, args: ServeArgs) -> Result<(), Failure> {
                 .create(&args.provider, config)
                 .await
                 .with_context(|| format!("starting provider `{}`", args.provider))?;
+            let provider: Arc<dyn Provider> = Arc::new(Instrumented::new(&args.provider, provider));
             (provider, format!("provider `{}`", args.provider), None)
         }
     };
     let server = Server::bind(args.listen, cache, serve).await?;
     println!("serving {what} on {} ({auth})", server.url());
     server.wait().await;
+    #[cfg(feature = "otel")]
+    if let Some(otel) = &args.otel {
+        otel.shutdown()
+            .map_err(|e| anyhow::anyhow!("flushing the OTLP export: {e}"))?;
+    }
     Ok(())
 }
