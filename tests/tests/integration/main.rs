@@ -22,6 +22,7 @@ mod redb;
 mod redis;
 mod sandbox;
 mod semantics;
+mod sqlite;
 mod typed_cache;
 mod wrappers;
 
