@@ -350,7 +350,7 @@ impl Sqlite {
                      RETURNING octet_length(key) + octet_length(value)",
                 )
                 .and_then(|mut s| {
-                    s.query_map([excess.clamp(1, EVICT_BATCH)], |r| r.get(0))?
+                    s.query_map([excess.clamp(1, EVICT_BATCH) as i64], |r| r.get(0))?
                         .collect()
                 })
                 .map_err(db_error)?;
