@@ -79,7 +79,14 @@ fn main() {
     };
     build(&root, &target_dir, TARGET, None, &packages(TARGET), &[]);
     let linker = component_linker(sysroot.as_deref());
-    build(&root, &target_dir, LEAN, linker.as_deref(), &packages(LEAN), &[]);
+    build(
+        &root,
+        &target_dir,
+        LEAN,
+        linker.as_deref(),
+        &packages(LEAN),
+        &[],
+    );
     let sqlite = build_sqlite(&root, &target_dir);
 
     // SHA-256 of each component, so loading a built-in adapter needs no hashing at run time.
@@ -176,7 +183,12 @@ fn build(
 /// Rust source declaring `SQLITE_ADAPTER` (the component and its hash, or `None`) and
 /// `SQLITE_MISSING` (why it was not built).
 fn build_sqlite(root: &Path, target_dir: &Path) -> String {
-    for var in ["CC_wasm32_wasip2", "AR_wasm32_wasip2", "CFLAGS_wasm32_wasip2", "PATH"] {
+    for var in [
+        "CC_wasm32_wasip2",
+        "AR_wasm32_wasip2",
+        "CFLAGS_wasm32_wasip2",
+        "PATH",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let declare = |component: Option<(&Path, [u8; 32])>, missing: &str| {
@@ -209,7 +221,10 @@ fn build_sqlite(root: &Path, target_dir: &Path) -> String {
         .join("byoc_adapter_sqlite.wasm");
     let bytes = std::fs::read(&path).expect("read the sqlite adapter component");
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
-    println!("cargo:rustc-env=BYOC_ADAPTER_SQLITE_WASM={}", path.display());
+    println!(
+        "cargo:rustc-env=BYOC_ADAPTER_SQLITE_WASM={}",
+        path.display()
+    );
     declare(Some((&path, digest)), "")
 }
 
@@ -226,8 +241,11 @@ fn c_toolchain() -> Result<Vec<(String, String)>, String> {
                            wasi-libc), or set CC_wasm32_wasip2 to a WASI SDK's clang";
     let out = PathBuf::from(env("OUT_DIR"));
     let probe = out.join("wasi-probe.c");
-    std::fs::write(&probe, "#include <stdio.h>\nint probe(void) { return BUFSIZ; }\n")
-        .map_err(|e| format!("cannot write {}: {e}", probe.display()))?;
+    std::fs::write(
+        &probe,
+        "#include <stdio.h>\nint probe(void) { return BUFSIZ; }\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", probe.display()))?;
     let compiled = Command::new("clang")
         .args(["--target=wasm32-wasi", "-c"])
         .arg(&probe)
@@ -239,7 +257,9 @@ fn c_toolchain() -> Result<Vec<(String, String)>, String> {
         Ok(o) => {
             let stderr = String::from_utf8_lossy(&o.stderr);
             let first = stderr.lines().next().unwrap_or("no message");
-            return Err(format!("clang cannot compile for wasm32-wasi ({first}): {INSTALL}"));
+            return Err(format!(
+                "clang cannot compile for wasm32-wasi ({first}): {INSTALL}"
+            ));
         }
         Err(e) => return Err(format!("clang is not on the PATH ({e}): {INSTALL}")),
     }
@@ -253,7 +273,12 @@ fn c_toolchain() -> Result<Vec<(String, String)>, String> {
                 .map(|e| e.file_name().to_string_lossy().into_owned())
                 .filter(|n| n.starts_with("llvm-ar-")),
         )
-        .find(|ar| Command::new(ar).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|ar| {
+            Command::new(ar)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .ok_or_else(|| format!("no llvm-ar on the PATH: {INSTALL}"))?;
     Ok(vec![
         ("CC_wasm32_wasip2".into(), "clang".into()),

@@ -105,7 +105,10 @@ impl Bound {
 struct Tables<'t> {
     entries: Table<'t, &'static str, &'static [u8]>,
     expiry: Table<'t, (u64, &'static str), ()>,
-    access: Option<(Table<'t, &'static str, u64>, Table<'t, (u64, &'static str), ()>)>,
+    access: Option<(
+        Table<'t, &'static str, u64>,
+        Table<'t, (u64, &'static str), ()>,
+    )>,
     now: u64,
     /// Bytes of keys and values stored before this transaction.
     before: u64,
@@ -225,7 +228,10 @@ impl Tables<'_> {
                     evicted += 1;
                 } else if let Some((access, by)) = &mut self.access {
                     // An index row without its entry: drop it.
-                    let old = access.remove(key.as_str()).map_err(db_error)?.map(|o| o.value());
+                    let old = access
+                        .remove(key.as_str())
+                        .map_err(db_error)?
+                        .map(|o| o.value());
                     if let Some(old) = old {
                         by.remove((old, key.as_str())).map_err(db_error)?;
                     }
@@ -462,7 +468,12 @@ impl Redb {
             };
             for (key, at) in &self.bound.pending {
                 // Only keys still stored, accessed later than last recorded.
-                if tables.entries.get(key.as_str()).map_err(db_error)?.is_some() {
+                if tables
+                    .entries
+                    .get(key.as_str())
+                    .map_err(db_error)?
+                    .is_some()
+                {
                     tables.stamp(key, *at)?;
                 }
             }

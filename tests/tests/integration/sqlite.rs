@@ -21,7 +21,11 @@ fn config(dir: &Path) -> AdapterConfig {
 
 /// The provider, or `None` (after a skip line) when this host was built without it.
 async fn create(config: AdapterConfig) -> Option<Arc<dyn Provider>> {
-    match Registry::new().expect("registry").create("sqlite", config).await {
+    match Registry::new()
+        .expect("registry")
+        .create("sqlite", config)
+        .await
+    {
         Ok(p) => Some(p),
         Err(Error::Unsupported(why)) => {
             assert!(
@@ -167,8 +171,8 @@ async fn config_errors_are_clear() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_entries_are_purged_by_writes() {
     let dir = temp_dir();
-    let Some(p) = create(config(dir.path()).with("synchronous", ConfigValue::Text("off".into())))
-        .await
+    let Some(p) =
+        create(config(dir.path()).with("synchronous", ConfigValue::Text("off".into()))).await
     else {
         return;
     };
@@ -253,9 +257,7 @@ async fn bounds_evict_the_oldest_accessed() {
         let big = p.set("big", &[0; 200], None).await;
         assert!(matches!(big, Err(Error::ValueTooLarge(_))), "{big:?}");
         for i in 0..10 {
-            p.set(&format!("k{i}"), &[1; 30], None)
-                .await
-                .expect("set");
+            p.set(&format!("k{i}"), &[1; 30], None).await.expect("set");
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         let stats = p.stats().await.expect("stats");
@@ -272,7 +274,11 @@ async fn bounds_evict_the_oldest_accessed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite3_tool_reads_and_writes_the_file() {
     if !built()
-        || !byoc_tests::service::available("sqlite interop", &["sqlite3"], "apt-get install sqlite3")
+        || !byoc_tests::service::available(
+            "sqlite interop",
+            &["sqlite3"],
+            "apt-get install sqlite3",
+        )
     {
         return;
     }
@@ -319,7 +325,10 @@ async fn the_sqlite3_tool_reads_and_writes_the_file() {
         p.get("from-cli").await.expect("get"),
         Some(b"made by sqlite3".to_vec())
     );
-    assert_eq!(p.get("greeting").await.expect("get"), Some(b"hello".to_vec()));
+    assert_eq!(
+        p.get("greeting").await.expect("get"),
+        Some(b"hello".to_vec())
+    );
 }
 
 /// Spawns the writer binary on `dir`.

@@ -43,8 +43,18 @@ pub(crate) async fn redb(
             "lock file stale time",
         ),
         ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
-        ConfigField::new("max-bytes", ConfigKind::Size, false, "bound on bytes stored"),
-        ConfigField::new("max-entries", ConfigKind::Integer, false, "bound on entries"),
+        ConfigField::new(
+            "max-bytes",
+            ConfigKind::Size,
+            false,
+            "bound on bytes stored",
+        ),
+        ConfigField::new(
+            "max-entries",
+            ConfigKind::Integer,
+            false,
+            "bound on entries",
+        ),
     ];
     let component = runtime.load_hashed(
         REDB,

@@ -45,8 +45,18 @@ pub(crate) async fn sqlite(
             false,
             "lock file stale time",
         ),
-        ConfigField::new("max-bytes", ConfigKind::Size, false, "bound on bytes stored"),
-        ConfigField::new("max-entries", ConfigKind::Integer, false, "bound on entries"),
+        ConfigField::new(
+            "max-bytes",
+            ConfigKind::Size,
+            false,
+            "bound on bytes stored",
+        ),
+        ConfigField::new(
+            "max-entries",
+            ConfigKind::Integer,
+            false,
+            "bound on entries",
+        ),
     ];
     let component = runtime.load_hashed(SQLITE, bytes, sha256)?;
     super::redb::on_granted_dir(SQLITE, &runtime, component, config, own, limits).await
