@@ -100,15 +100,18 @@ impl Bound {
     }
 }
 
+/// The eviction order's tables: key → last access, (last access, key) → ().
+type AccessTables<'t> = (
+    Table<'t, &'static str, u64>,
+    Table<'t, (u64, &'static str), ()>,
+);
+
 /// The tables of one write transaction, with the access tables when bounded, and the
 /// change of the stored bytes so far.
 struct Tables<'t> {
     entries: Table<'t, &'static str, &'static [u8]>,
     expiry: Table<'t, (u64, &'static str), ()>,
-    access: Option<(
-        Table<'t, &'static str, u64>,
-        Table<'t, (u64, &'static str), ()>,
-    )>,
+    access: Option<AccessTables<'t>>,
     now: u64,
     /// Bytes of keys and values stored before this transaction.
     before: u64,
