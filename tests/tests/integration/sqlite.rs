@@ -62,8 +62,11 @@ async fn on_fresh_dir(synchronous: &str) -> Option<Arc<dyn Provider>> {
     Some(Arc::new(byoc_tests::Holding::new(provider, dir)))
 }
 
+// `synchronous` changes no answer, only when commits reach the disk (the crash test below
+// covers `full`); with `off`, a loaded machine's slow syncs cannot outlast the suite's
+// short TTLs.
 mod conformance {
-    byoc_tests::conformance_tests!(|| super::on_fresh_dir("full"));
+    byoc_tests::conformance_tests!(|| super::on_fresh_dir("off"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
