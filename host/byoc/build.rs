@@ -13,6 +13,11 @@
 //! WASI interfaces that std's WASI support imports (streams, stdio, terminals,
 //! environment, exit, ...). A smaller component loads faster from the compiled-code cache
 //! and has fewer imports to wire at each instantiation.
+//!
+//! The SQLite adapter compiles SQLite's C source, so it needs clang with the wasi-libc
+//! sysroot (Debian: `clang`, `lld`, `wasi-libc`). It is built in a nested run of its own,
+//! with the C compiler's settings; without the tool chain the host is still built, and the
+//! `sqlite` provider reports at load time why it is missing ([`c_toolchain`]).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -32,6 +37,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("filesystem", TARGET),
     ("http", TARGET),
     ("redb", TARGET),
+    // `sqlite` is built separately, when a C compiler is found (`build_sqlite`).
 ];
 
 /// The target of adapters that use std's WASI support.
@@ -64,9 +70,24 @@ fn main() {
         .unwrap_or_else(|| root.join("target"))
         .join("wasm-adapters");
 
-    build(&root, &target_dir, TARGET, None);
+    let packages = |target: &str| -> Vec<&str> {
+        ADAPTERS
+            .iter()
+            .filter(|(_, t)| *t == target)
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    build(&root, &target_dir, TARGET, None, &packages(TARGET), &[]);
     let linker = component_linker(sysroot.as_deref());
-    build(&root, &target_dir, LEAN, linker.as_deref());
+    build(
+        &root,
+        &target_dir,
+        LEAN,
+        linker.as_deref(),
+        &packages(LEAN),
+        &[],
+    );
+    let sqlite = build_sqlite(&root, &target_dir);
 
     // SHA-256 of each component, so loading a built-in adapter needs no hashing at run time.
     let mut hashes = String::new();
@@ -94,6 +115,7 @@ fn main() {
             name.replace('-', "_").to_uppercase()
         ));
     }
+    hashes.push_str(&sqlite);
     let out = PathBuf::from(env("OUT_DIR")).join("adapter_hashes.rs");
     std::fs::write(out, hashes).expect("write adapter_hashes.rs");
 }
@@ -102,9 +124,16 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"))
 }
 
-/// Builds the [`ADAPTERS`] of `target` with the `adapter` profile into `target_dir`, with
-/// `linker` as the target's linker when given.
-fn build(root: &Path, target_dir: &Path, target: &str, linker: Option<&Path>) {
+/// Builds the adapters `names` for `target` with the `adapter` profile into `target_dir`,
+/// with `linker` as the target's linker when given and `vars` set.
+fn build(
+    root: &Path,
+    target_dir: &Path,
+    target: &str,
+    linker: Option<&Path>,
+    names: &[&str],
+    vars: &[(String, String)],
+) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -117,9 +146,10 @@ fn build(root: &Path, target_dir: &Path, target: &str, linker: Option<&Path>) {
             "--target-dir",
         ])
         .arg(target_dir);
-    for (name, _) in ADAPTERS.iter().filter(|(_, t)| *t == target) {
+    for name in names {
         cmd.args(["-p", &format!("byoc-adapter-{name}")]);
     }
+    cmd.envs(vars.iter().map(|(k, v)| (k, v)));
     // Settings meant for the outer (native) build must not leak into the wasm build.
     for var in [
         "CARGO_ENCODED_RUSTFLAGS",
@@ -147,6 +177,114 @@ fn build(root: &Path, target_dir: &Path, target: &str, linker: Option<&Path>) {
             "building the wasm adapters for {target} failed ({status}); see the cargo output above"
         );
     }
+}
+
+/// Builds the SQLite adapter when [`c_toolchain`] finds a C compiler for it. Returns the
+/// Rust source declaring `SQLITE_ADAPTER` (the component and its hash, or `None`) and
+/// `SQLITE_MISSING` (why it was not built).
+fn build_sqlite(root: &Path, target_dir: &Path) -> String {
+    for var in [
+        "CC_wasm32_wasip2",
+        "AR_wasm32_wasip2",
+        "CFLAGS_wasm32_wasip2",
+        "PATH",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let declare = |component: Option<(&Path, [u8; 32])>, missing: &str| {
+        let value = match component {
+            Some((path, digest)) => format!(
+                "Some((include_bytes!({:?}), {digest:?}))",
+                path.display().to_string()
+            ),
+            None => "None".to_owned(),
+        };
+        format!(
+            "/// The SQLite adapter component (`adapters/sqlite`) and its SHA-256, if the \
+             build found a C compiler for it.\n\
+             pub const SQLITE_ADAPTER: Option<(&[u8], [u8; 32])> = {value};\n\
+             /// Why [`SQLITE_ADAPTER`] is `None` (empty when it was built).\n\
+             pub const SQLITE_MISSING: &str = {missing:?};\n"
+        )
+    };
+    let vars = match c_toolchain() {
+        Ok(vars) => vars,
+        Err(why) => {
+            println!("cargo:warning=the sqlite adapter is not built: {why}");
+            return declare(None, &why);
+        }
+    };
+    build(root, target_dir, TARGET, None, &["sqlite"], &vars);
+    let path = target_dir
+        .join(TARGET)
+        .join("adapter")
+        .join("byoc_adapter_sqlite.wasm");
+    let bytes = std::fs::read(&path).expect("read the sqlite adapter component");
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    println!(
+        "cargo:rustc-env=BYOC_ADAPTER_SQLITE_WASM={}",
+        path.display()
+    );
+    declare(Some((&path, digest)), "")
+}
+
+/// The C compiler settings of the SQLite adapter's nested build: those of the environment
+/// when `CC_wasm32_wasip2` is set (a WASI SDK, say), else clang for `wasm32-wasi` with the
+/// system's wasi-libc (clang before 17 does not know the `wasm32-wasip2` triple the `cc`
+/// crate passes, so the flags name `wasm32-wasi`, which comes after it and wins), after a
+/// test compile. `Err`: what is missing and how to install it.
+fn c_toolchain() -> Result<Vec<(String, String)>, String> {
+    if std::env::var_os("CC_wasm32_wasip2").is_some() {
+        return Ok(Vec::new());
+    }
+    const INSTALL: &str = "install clang, llvm, lld and wasi-libc (Debian: apt-get install clang llvm lld \
+                           wasi-libc), or set CC_wasm32_wasip2 to a WASI SDK's clang";
+    let out = PathBuf::from(env("OUT_DIR"));
+    let probe = out.join("wasi-probe.c");
+    std::fs::write(
+        &probe,
+        "#include <stdio.h>\nint probe(void) { return BUFSIZ; }\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", probe.display()))?;
+    let compiled = Command::new("clang")
+        .args(["--target=wasm32-wasi", "-c"])
+        .arg(&probe)
+        .arg("-o")
+        .arg(out.join("wasi-probe.o"))
+        .output();
+    match compiled {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let first = stderr.lines().next().unwrap_or("no message");
+            return Err(format!(
+                "clang cannot compile for wasm32-wasi ({first}): {INSTALL}"
+            ));
+        }
+        Err(e) => return Err(format!("clang is not on the PATH ({e}): {INSTALL}")),
+    }
+    // `llvm-ar`, or a versioned one (Debian installs `llvm-ar-<major>` with clang).
+    let ar = std::iter::once("llvm-ar".to_owned())
+        .chain(
+            std::fs::read_dir("/usr/bin")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("llvm-ar-")),
+        )
+        .find(|ar| {
+            Command::new(ar)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .ok_or_else(|| format!("no llvm-ar on the PATH: {INSTALL}"))?;
+    Ok(vec![
+        ("CC_wasm32_wasip2".into(), "clang".into()),
+        ("AR_wasm32_wasip2".into(), ar),
+        ("CFLAGS_wasm32_wasip2".into(), "--target=wasm32-wasi".into()),
+    ])
 }
 
 /// The toolchain's sysroot, if rustc tells.

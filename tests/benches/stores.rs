@@ -1,4 +1,5 @@
-//! The redb adapter against native `redb` on the same disk, schema and durability,
+//! The redb adapter against native `redb`, and the SQLite adapter against native SQLite
+//! (`rusqlite`, the same bundled library), on the same disk, schema and durability,
 //! measured in the same run: `get` of a stored key and a durable `set`.
 //!
 //! `cargo bench -p byoc-tests --bench stores`; figures and ratios go to BENCHMARKS.md.
@@ -100,5 +101,114 @@ fn stores(c: &mut Criterion) {
     set.finish();
 }
 
-criterion_group!(benches, stores);
+/// The SQLite adapter's schema (adapters/sqlite), on native SQLite.
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL,
+    expires_at INTEGER,
+    accessed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_expires_at ON entries(expires_at)
+    WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS entries_accessed_at ON entries(accessed_at);
+";
+
+/// What the adapter does for a `set`: one immediate transaction with the upsert and a
+/// purge batch of expired rows, `synchronous = FULL` with a rollback journal.
+fn sqlite_native_set(conn: &mut rusqlite::Connection, key: &str, value: &[u8]) {
+    let txn = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .expect("begin");
+    txn.prepare_cached(
+        "INSERT INTO entries (key, value, expires_at, accessed_at) VALUES (?1, ?2, NULL, 0) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+         expires_at = excluded.expires_at, accessed_at = excluded.accessed_at",
+    )
+    .and_then(|mut s| s.execute(rusqlite::params![key, value]))
+    .expect("upsert");
+    txn.prepare_cached(
+        "DELETE FROM entries WHERE key IN (SELECT key FROM entries \
+         WHERE expires_at <= ?1 LIMIT 32)",
+    )
+    .and_then(|mut s| s.execute([0i64]))
+    .expect("purge");
+    txn.commit().expect("commit");
+}
+
+fn sqlite_native_get(conn: &rusqlite::Connection, key: &str) -> Option<Vec<u8>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(
+        "SELECT value FROM entries WHERE key = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+    )
+    .and_then(|mut s| {
+        s.query_row(rusqlite::params![key, i64::MAX - 1], |r| r.get(0))
+            .optional()
+    })
+    .expect("get")
+}
+
+fn sqlite(c: &mut Criterion) {
+    let rt = byoc_tests::bench::runtime();
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let adapter_dir = dir.path().join("adapter");
+    std::fs::create_dir_all(&adapter_dir).expect("dir");
+    let registry = Registry::new().expect("runtime");
+    let adapter = match rt.block_on(
+        registry.create(
+            "sqlite",
+            AdapterConfig::new()
+                .with("dir", ConfigValue::Text(adapter_dir.display().to_string()))
+                .with("journal", ConfigValue::Text("delete".into()))
+                .with("synchronous", ConfigValue::Text("full".into())),
+        ),
+    ) {
+        Ok(adapter) => adapter,
+        Err(e) => {
+            eprintln!("SKIPPED sqlite benchmarks: {e}");
+            return;
+        }
+    };
+    let mut native = rusqlite::Connection::open(dir.path().join("native.sqlite")).expect("open");
+    native
+        .execute_batch(&format!(
+            "PRAGMA journal_mode = DELETE; PRAGMA synchronous = FULL; {SQLITE_SCHEMA}"
+        ))
+        .expect("schema");
+
+    let mut get = c.benchmark_group("sqlite_get");
+    for size in SIZES {
+        let value = vec![7u8; size];
+        let key = format!("key-{size}");
+        rt.block_on(adapter.set(&key, &value, None)).expect("set");
+        sqlite_native_set(&mut native, &key, &value);
+        get.throughput(Throughput::Bytes(size as u64));
+        get.bench_with_input(BenchmarkId::new("native_sqlite", size), &key, |b, k| {
+            b.iter(|| black_box(sqlite_native_get(&native, black_box(k))))
+        });
+        get.bench_with_input(BenchmarkId::new("sqlite_adapter", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(adapter.get(black_box(k)).await) })
+        });
+    }
+    get.finish();
+
+    let mut set = c.benchmark_group("sqlite_set_durable");
+    set.sample_size(20);
+    for size in SIZES {
+        let value = vec![9u8; size];
+        let key = format!("set-{size}");
+        set.throughput(Throughput::Bytes(size as u64));
+        set.bench_with_input(BenchmarkId::new("native_sqlite", size), &key, |b, k| {
+            b.iter(|| sqlite_native_set(&mut native, black_box(k), black_box(&value)))
+        });
+        set.bench_with_input(BenchmarkId::new("sqlite_adapter", size), &key, |b, k| {
+            b.to_async(&rt)
+                .iter(|| async { black_box(adapter.set(black_box(k), &value, None).await) })
+        });
+    }
+    set.finish();
+}
+
+criterion_group!(benches, stores, sqlite);
 criterion_main!(benches);

@@ -10,12 +10,18 @@
 //!   [`EVENTUAL_SYNC_MS`] old, so a crash may lose that last second of writes (never tears
 //!   a value: redb's commits are atomic either way).
 //! - `lock-stale` (duration, default [`DEFAULT_STALE_MS`]): after how long without a
-//!   heartbeat the lock file of another process is taken over (see `lock.rs`).
+//!   heartbeat the lock file of another process is taken over (see `byoc_common::lockfile`).
 //! - `cache-size` (size, default 32 MiB): redb's page cache.
+//! - `max-bytes` (size) and `max-entries` (integer), default unbounded: bounds on the
+//!   bytes of keys and values and on the entries; the entries accessed longest ago are
+//!   evicted first, in the write transaction that goes over.
 //!
 //! Tables: `entries` (key → the SDK's [`Entry::encode`]) and `expiry` ((expires-at, key) →
 //! ()), the index that purges up to [`PURGE_BATCH`] expired entries in each write
-//! transaction. A read-only grant opens the file read-only (no lock, every write `denied`).
+//! transaction; with a bound, `access` (key → last access) and `by-access` ((last access,
+//! key) → ()), the eviction order (built when a bounded writer opens a file without them,
+//! dropped by an unbounded one). A read-only grant opens the file read-only (no lock,
+//! every write `denied`).
 
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
@@ -30,14 +36,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod backend;
-mod lock;
 
-use lock::{Acquire, Lock};
+use byoc_common::lockfile::{self as lock, Acquire, Lock};
 
 /// Key → encoded entry.
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
 /// (expires-at ms, key) → (): the expiry index.
 const EXPIRY: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("expiry");
+/// Key → last access (ms), with a bound.
+const ACCESS: TableDefinition<'_, &str, u64> = TableDefinition::new("access");
+/// (last access ms, key) → (): the eviction order, with a bound.
+const BY_ACCESS: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("by-access");
+/// Entries evicted at most per step of an eviction (steps repeat until under the bounds).
+const EVICT_BATCH: usize = 16;
+/// Access times kept in memory between writes (with a bound set); more are dropped until
+/// the next write stores them.
+const MAX_PENDING_ACCESSES: usize = 4096;
 
 /// Expired entries purged at most per write transaction.
 pub const PURGE_BATCH: usize = 32;
@@ -66,6 +80,167 @@ fn db_error(e: impl Into<redb::Error>) -> Error {
     match e.into() {
         redb::Error::Io(e) => io_error("database I/O", &e),
         e => Error::Internal(format!("database: {e}")),
+    }
+}
+
+/// The bounds of `max-bytes` and `max-entries`, and what they are checked against.
+#[derive(Debug, Default)]
+struct Bound {
+    max_bytes: Option<u64>,
+    max_entries: Option<u64>,
+    /// Bytes of keys and values in the open database (counted when it opens).
+    bytes: Option<u64>,
+    /// Access times of keys read since the last write (stored by the next write).
+    pending: std::collections::HashMap<String, u64>,
+}
+
+impl Bound {
+    fn active(&self) -> bool {
+        self.max_bytes.is_some() || self.max_entries.is_some()
+    }
+}
+
+/// The eviction order's tables: key → last access, (last access, key) → ().
+type AccessTables<'t> = (
+    Table<'t, &'static str, u64>,
+    Table<'t, (u64, &'static str), ()>,
+);
+
+/// The tables of one write transaction, with the access tables when bounded, and the
+/// change of the stored bytes so far.
+struct Tables<'t> {
+    entries: Table<'t, &'static str, &'static [u8]>,
+    expiry: Table<'t, (u64, &'static str), ()>,
+    access: Option<AccessTables<'t>>,
+    now: u64,
+    /// Bytes of keys and values stored before this transaction.
+    before: u64,
+    bytes: i64,
+}
+
+impl Tables<'_> {
+    /// Stores `entry` under `key`, keeping the indexes in step.
+    fn put(&mut self, key: &str, entry: &Entry) -> Result<()> {
+        let encoded = entry.encode();
+        let old = self
+            .entries
+            .insert(key, encoded.as_slice())
+            .map_err(db_error)?
+            .map(|old| (expiry_of(old.value()), old.value().len()));
+        self.bytes += (key.len() + entry.value.len()) as i64;
+        if let Some((at, len)) = old {
+            self.bytes -= (key.len() + len.saturating_sub(9)) as i64;
+            if let Some(at) = at {
+                self.expiry.remove((at, key)).map_err(db_error)?;
+            }
+        }
+        if let Some(at) = entry.expires_at {
+            self.expiry.insert((at, key), ()).map_err(db_error)?;
+        }
+        self.stamp(key, self.now)
+    }
+
+    /// Records an access to `key` at `at` (with a bound).
+    fn stamp(&mut self, key: &str, at: u64) -> Result<()> {
+        let Some((access, by)) = &mut self.access else {
+            return Ok(());
+        };
+        let old = access
+            .insert(key, at)
+            .map_err(db_error)?
+            .map(|old| old.value());
+        if let Some(old) = old {
+            by.remove((old, key)).map_err(db_error)?;
+        }
+        by.insert((at, key), ()).map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Removes `key`; returns whether it was stored.
+    fn remove(&mut self, key: &str) -> Result<bool> {
+        let Some(old) = self.entries.remove(key).map_err(db_error)? else {
+            return Ok(false);
+        };
+        let (at, len) = (expiry_of(old.value()), old.value().len());
+        drop(old);
+        self.bytes -= (key.len() + len.saturating_sub(9)) as i64;
+        if let Some(at) = at {
+            self.expiry.remove((at, key)).map_err(db_error)?;
+        }
+        if let Some((access, by)) = &mut self.access {
+            let old = access.remove(key).map_err(db_error)?.map(|old| old.value());
+            if let Some(old) = old {
+                by.remove((old, key)).map_err(db_error)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Removes up to [`PURGE_BATCH`] entries expired at `now`; returns how many.
+    fn purge(&mut self) -> Result<u64> {
+        let Some(end) = self.now.checked_add(1) else {
+            return Ok(0);
+        };
+        let mut due = Vec::new();
+        for item in self
+            .expiry
+            .range(..(end, ""))
+            .map_err(db_error)?
+            .take(PURGE_BATCH)
+        {
+            let (k, _) = item.map_err(db_error)?;
+            due.push(k.value().1.to_owned());
+        }
+        for key in &due {
+            self.remove(key)?;
+        }
+        Ok(due.len() as u64)
+    }
+
+    /// Whether the stored entries exceed `bound`.
+    fn over(&self, bound: &Bound) -> Result<bool> {
+        let entries = self.entries.len().map_err(db_error)?;
+        let bytes = self.before.saturating_add_signed(self.bytes);
+        Ok(bound.max_entries.is_some_and(|m| entries > m)
+            || bound.max_bytes.is_some_and(|m| bytes > m))
+    }
+
+    /// Evicts the entries accessed longest ago until `bound` holds; returns how many.
+    fn evict(&mut self, bound: &Bound) -> Result<u64> {
+        let mut evicted = 0;
+        loop {
+            let Some((_, by)) = &self.access else {
+                return Ok(evicted);
+            };
+            if !self.over(bound)? {
+                return Ok(evicted);
+            }
+            let mut victims = Vec::new();
+            for item in by.iter().map_err(db_error)?.take(EVICT_BATCH) {
+                let (k, _) = item.map_err(db_error)?;
+                victims.push(k.value().1.to_owned());
+            }
+            if victims.is_empty() {
+                return Ok(evicted);
+            }
+            for key in &victims {
+                if !self.over(bound)? {
+                    return Ok(evicted);
+                }
+                if self.remove(key)? {
+                    evicted += 1;
+                } else if let Some((access, by)) = &mut self.access {
+                    // An index row without its entry: drop it.
+                    let old = access
+                        .remove(key.as_str())
+                        .map_err(db_error)?
+                        .map(|o| o.value());
+                    if let Some(old) = old {
+                        by.remove((old, key.as_str())).map_err(db_error)?;
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -121,6 +296,8 @@ pub struct Redb {
     cache_bytes: usize,
     mode: Mode,
     expirations: u64,
+    evictions: u64,
+    bound: Bound,
 }
 
 /// A random lock token: no two instances (in any process) pick the same one.
@@ -142,68 +319,6 @@ fn valid_file_name(name: &str) -> bool {
 fn expiry_of(encoded: &[u8]) -> Option<u64> {
     let at = u64::from_le_bytes(encoded.get(1..9)?.try_into().ok()?);
     (at != u64::MAX).then_some(at)
-}
-
-/// Removes up to [`PURGE_BATCH`] entries expired at `now`; returns how many.
-fn purge(
-    entries: &mut Table<'_, &str, &[u8]>,
-    expiry: &mut Table<'_, (u64, &str), ()>,
-    now: u64,
-) -> Result<u64> {
-    let Some(end) = now.checked_add(1) else {
-        return Ok(0);
-    };
-    let mut due = Vec::new();
-    for item in expiry
-        .range(..(end, ""))
-        .map_err(db_error)?
-        .take(PURGE_BATCH)
-    {
-        let (k, _) = item.map_err(db_error)?;
-        let (at, key) = k.value();
-        due.push((at, key.to_owned()));
-    }
-    for (at, key) in &due {
-        expiry.remove((*at, key.as_str())).map_err(db_error)?;
-        entries.remove(key.as_str()).map_err(db_error)?;
-    }
-    Ok(due.len() as u64)
-}
-
-/// Stores `entry` under `key`, keeping the expiry index in step.
-fn put(
-    entries: &mut Table<'_, &str, &[u8]>,
-    expiry: &mut Table<'_, (u64, &str), ()>,
-    key: &str,
-    entry: &Entry,
-) -> Result<()> {
-    let old = entries
-        .insert(key, entry.encode().as_slice())
-        .map_err(db_error)?
-        .and_then(|old| expiry_of(old.value()));
-    if let Some(at) = old {
-        expiry.remove((at, key)).map_err(db_error)?;
-    }
-    if let Some(at) = entry.expires_at {
-        expiry.insert((at, key), ()).map_err(db_error)?;
-    }
-    Ok(())
-}
-
-/// Removes `key`; returns whether it was stored.
-fn remove(
-    entries: &mut Table<'_, &str, &[u8]>,
-    expiry: &mut Table<'_, (u64, &str), ()>,
-    key: &str,
-) -> Result<bool> {
-    let Some(old) = entries.remove(key).map_err(db_error)? else {
-        return Ok(false);
-    };
-    if let Some(at) = expiry_of(old.value()) {
-        drop(old);
-        expiry.remove((at, key)).map_err(db_error)?;
-    }
-    Ok(true)
 }
 
 /// The refusal of a write under a read-only grant.
@@ -233,11 +348,13 @@ impl Redb {
                     if !resumed {
                         // Another process may have written the file meanwhile: reopen.
                         w.lose();
+                        self.bound.bytes = None;
                     }
                     w.lock = Some(lock);
                 }
                 Ok(Acquire::Held(age)) => {
                     w.lose();
+                    self.bound.bytes = None;
                     return Err(Error::Unavailable(format!(
                         "{} is in use by another process (its lock file's heartbeat is \
                          {age} ms old; stale after {} ms)",
@@ -262,9 +379,35 @@ impl Redb {
                 .map_err(db_error)?;
             // Both tables exist from the first open on, so readers never meet a missing one.
             let txn = db.begin_write().map_err(db_error)?;
-            txn.open_table(ENTRIES).map_err(db_error)?;
+            let entries = txn.open_table(ENTRIES).map_err(db_error)?;
             txn.open_table(EXPIRY).map_err(db_error)?;
+            let mut bytes = 0u64;
+            for item in entries.iter().map_err(db_error)? {
+                let (k, v) = item.map_err(db_error)?;
+                bytes += (k.value().len() + v.value().len().saturating_sub(9)) as u64;
+            }
+            if self.bound.active() {
+                // Built from the entries when missing or out of step (an unbounded
+                // writer dropped it): every entry counts as accessed at time 0.
+                let mut access = txn.open_table(ACCESS).map_err(db_error)?;
+                let mut by = txn.open_table(BY_ACCESS).map_err(db_error)?;
+                if access.len().map_err(db_error)? != entries.len().map_err(db_error)? {
+                    access.retain(|_, _| false).map_err(db_error)?;
+                    by.retain(|_, _| false).map_err(db_error)?;
+                    for item in entries.iter().map_err(db_error)? {
+                        let (k, _) = item.map_err(db_error)?;
+                        access.insert(k.value(), 0).map_err(db_error)?;
+                        by.insert((0, k.value()), ()).map_err(db_error)?;
+                    }
+                }
+            } else {
+                // Unmaintained from now on: dropped, so a bounded writer rebuilds it.
+                txn.delete_table(ACCESS).map_err(db_error)?;
+                txn.delete_table(BY_ACCESS).map_err(db_error)?;
+            }
+            drop(entries);
             txn.commit().map_err(db_error)?;
+            self.bound.bytes = Some(bytes);
             w.db = Some((db, fence));
         }
         match &w.db {
@@ -273,12 +416,9 @@ impl Redb {
         }
     }
 
-    /// Runs `f` on both tables in one write transaction (with a purge batch), committed
-    /// with the configured durability.
-    fn write<R>(
-        &mut self,
-        f: impl FnOnce(&mut Table<'_, &str, &[u8]>, &mut Table<'_, (u64, &str), ()>) -> Result<R>,
-    ) -> Result<R> {
+    /// Runs `f` on the tables in one write transaction (with a purge batch and eviction
+    /// down to the bounds), committed with the configured durability.
+    fn write<R>(&mut self, f: impl FnOnce(&mut Tables<'_>) -> Result<R>) -> Result<R> {
         let now = now_ms();
         let eventual = self.eventual;
         self.writer_db(now)?;
@@ -292,6 +432,7 @@ impl Redb {
             Ok(Some(true)) => {}
             Ok(_) => {
                 w.lose();
+                self.bound.bytes = None;
                 return Err(Error::Unavailable(format!(
                     "the lock file of {} was taken over by another process",
                     self.file_name
@@ -310,18 +451,71 @@ impl Redb {
             Durability::None
         })
         .map_err(db_error)?;
-        let (out, purged) = {
-            let mut entries = txn.open_table(ENTRIES).map_err(db_error)?;
-            let mut expiry = txn.open_table(EXPIRY).map_err(db_error)?;
-            let out = f(&mut entries, &mut expiry)?;
-            (out, purge(&mut entries, &mut expiry, now)?)
+        let bytes_before = self.bound.bytes.unwrap_or(0);
+        let (out, purged, evicted, bytes) = {
+            let access = if self.bound.active() {
+                Some((
+                    txn.open_table(ACCESS).map_err(db_error)?,
+                    txn.open_table(BY_ACCESS).map_err(db_error)?,
+                ))
+            } else {
+                None
+            };
+            let mut tables = Tables {
+                entries: txn.open_table(ENTRIES).map_err(db_error)?,
+                expiry: txn.open_table(EXPIRY).map_err(db_error)?,
+                access,
+                now,
+                before: bytes_before,
+                bytes: 0,
+            };
+            for (key, at) in &self.bound.pending {
+                // Only keys still stored, accessed later than last recorded.
+                if tables
+                    .entries
+                    .get(key.as_str())
+                    .map_err(db_error)?
+                    .is_some()
+                {
+                    tables.stamp(key, *at)?;
+                }
+            }
+            let out = f(&mut tables)?;
+            let purged = tables.purge()?;
+            let evicted = tables.evict(&self.bound)?;
+            (out, purged, evicted, tables.bytes)
         };
         txn.commit().map_err(db_error)?;
         if sync {
             w.last_sync = now;
         }
+        self.bound.bytes = Some(bytes_before.saturating_add_signed(bytes));
+        self.bound.pending.clear();
         self.expirations += purged;
+        self.evictions += evicted;
         Ok(out)
+    }
+
+    /// Notes a read of `key` for the eviction order (with a bound set, under a writer).
+    fn touch(&mut self, key: &str, now: u64) {
+        if self.bound.active()
+            && matches!(self.mode, Mode::Write(_))
+            && (self.bound.pending.len() < MAX_PENDING_ACCESSES
+                || self.bound.pending.contains_key(key))
+        {
+            self.bound.pending.insert(key.to_owned(), now);
+        }
+    }
+
+    /// Refuses an entry larger than `max-bytes` alone.
+    fn check_size(&self, key: &str, entry: &Entry) -> Result<()> {
+        let needed = (key.len() + entry.value.len()) as u64;
+        match self.bound.max_bytes {
+            Some(max) if needed > max => Err(Error::ValueTooLarge(format!(
+                "entry of {needed} bytes exceeds max-bytes of {max}"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// A read transaction, or `None` when a read-only grant has no database file.
@@ -509,6 +703,18 @@ impl Adapter for Redb {
                 false,
                 "redb page cache (default 32 MiB).",
             ),
+            ConfigField::new(
+                "max-bytes",
+                ConfigKind::Size,
+                false,
+                "Bound on the bytes of keys and values (default: none); oldest-accessed evicted first.",
+            ),
+            ConfigField::new(
+                "max-entries",
+                ConfigKind::Integer,
+                false,
+                "Bound on the number of entries (default: none); oldest-accessed evicted first.",
+            ),
         ]
     }
 
@@ -537,6 +743,13 @@ impl Adapter for Redb {
         }
         let cache_bytes = usize::try_from(config.size("cache-size").unwrap_or(DEFAULT_CACHE_BYTES))
             .map_err(|_| Error::InvalidConfig("cache-size is too large".into()))?;
+        let max_bytes = config.size("max-bytes").filter(|&b| b > 0);
+        let max_entries = match config.integer("max-entries") {
+            None | Some(0) => None,
+            Some(n) => Some(u64::try_from(n).map_err(|_| {
+                Error::InvalidConfig(format!("max-entries {n} must not be negative"))
+            })?),
+        };
         let meta = fs::metadata(&dir).map_err(|e| {
             Error::Denied(format!("no directory is granted at {}: {e}", dir.display()))
         })?;
@@ -562,6 +775,12 @@ impl Adapter for Redb {
                 last_sync: 0,
             }),
             expirations: 0,
+            evictions: 0,
+            bound: Bound {
+                max_bytes,
+                max_entries,
+                ..Bound::default()
+            },
         };
         // Take the lock now when it is free (a held lock is retried at each call). A
         // directory granted read-only refuses the lock file: read the database read-only.
@@ -585,7 +804,12 @@ impl Adapter for Redb {
         let Some(table) = open_read(&txn, ENTRIES)? else {
             return Ok(None);
         };
-        live(table.get(key).map_err(db_error)?, now_ms())
+        let now = now_ms();
+        let found = live(table.get(key).map_err(db_error)?, now)?;
+        if found.is_some() {
+            self.touch(key, now);
+        }
+        Ok(found)
     }
 
     fn get_multi(&mut self, keys: &[String]) -> Result<Vec<Option<Entry>>> {
@@ -596,26 +820,39 @@ impl Adapter for Redb {
             return Ok(vec![None; keys.len()]);
         };
         let now = now_ms();
-        keys.iter()
+        let found: Vec<Option<Entry>> = keys
+            .iter()
             .map(|k| live(table.get(k.as_str()).map_err(db_error)?, now))
-            .collect()
+            .collect::<Result<_>>()?;
+        drop(table);
+        drop(txn);
+        for (key, entry) in keys.iter().zip(&found) {
+            if entry.is_some() {
+                self.touch(key, now);
+            }
+        }
+        Ok(found)
     }
 
     fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
-        self.write(|e, x| put(e, x, key, &entry))
+        self.check_size(key, &entry)?;
+        self.write(|t| t.put(key, &entry))
     }
 
     fn set_multi(&mut self, items: Vec<(String, Entry)>) -> Result<()> {
-        self.write(|e, x| {
+        for (key, entry) in &items {
+            self.check_size(key, entry)?;
+        }
+        self.write(|t| {
             for (key, entry) in &items {
-                put(e, x, key, entry)?;
+                t.put(key, entry)?;
             }
             Ok(())
         })
     }
 
     fn delete(&mut self, key: &str) -> Result<bool> {
-        self.write(|e, x| remove(e, x, key))
+        self.write(|t| t.remove(key))
     }
 
     fn keys(&mut self) -> Result<Vec<String>> {
@@ -680,9 +917,14 @@ impl Adapter for Redb {
     }
 
     fn clear(&mut self) -> Result<()> {
-        self.write(|e, x| {
-            e.retain(|_, _| false).map_err(db_error)?;
-            x.retain(|_, _| false).map_err(db_error)?;
+        self.write(|t| {
+            t.entries.retain(|_, _| false).map_err(db_error)?;
+            t.expiry.retain(|_, _| false).map_err(db_error)?;
+            if let Some((access, by)) = &mut t.access {
+                access.retain(|_, _| false).map_err(db_error)?;
+                by.retain(|_, _| false).map_err(db_error)?;
+            }
+            t.bytes = -i64::try_from(t.before).unwrap_or(i64::MAX);
             Ok(())
         })
     }
@@ -690,8 +932,15 @@ impl Adapter for Redb {
     fn usage(&mut self) -> Result<Usage> {
         let mut usage = Usage {
             expirations: self.expirations,
+            evictions: self.evictions,
             ..Usage::default()
         };
+        if let Some(max) = self.bound.max_bytes {
+            usage.extra.push(("max-bytes".into(), max));
+        }
+        if let Some(max) = self.bound.max_entries {
+            usage.extra.push(("max-entries".into(), max));
+        }
         let Some(txn) = self.read_txn()? else {
             return Ok(usage);
         };

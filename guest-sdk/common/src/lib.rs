@@ -16,6 +16,7 @@
 
 mod glob;
 mod key;
+pub mod lockfile;
 pub mod packed;
 mod scan;
 mod seed;

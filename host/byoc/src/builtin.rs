@@ -31,6 +31,10 @@ pub const HTTP_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_HTTP_WASM"));
 /// file in a granted directory.
 pub const REDB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDB_WASM"));
 
+// `SQLITE_ADAPTER` and `SQLITE_MISSING` (in the build script's output, included below):
+// the SQLite adapter component (`adapters/sqlite`), built only where a C compiler for
+// wasm32-wasi was found.
+
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]

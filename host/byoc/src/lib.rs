@@ -84,7 +84,7 @@ pub use caches::{
 pub use config_file::ConfigFile;
 pub use factories::{
     COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
-    MEMORY, NATIVE_MEMORY, REDB, TIERED,
+    MEMORY, NATIVE_MEMORY, REDB, SQLITE, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

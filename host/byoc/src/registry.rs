@@ -27,7 +27,9 @@ use std::sync::Arc;
 ///   `mode` (octal text: a created directory's permissions, default 0700), `offload-io`.
 /// - `redb`: the embedded redb store adapter on a granted directory: `dir` (text,
 ///   required), `read-only`, `create` (booleans), `file`, `durability`, `lock-stale`,
-///   `cache-size` (see `adapters/redb`).
+///   `cache-size`, `max-bytes`, `max-entries` (see `adapters/redb`).
+/// - `sqlite`: the embedded SQLite store adapter, granted as `redb` is; `file`, `journal`,
+///   `synchronous`, `lock-stale`, `max-bytes`, `max-entries` (see `adapters/sqlite`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///

@@ -25,6 +25,7 @@ mod redb;
 mod redis;
 mod sandbox;
 mod semantics;
+mod sqlite;
 mod typed_cache;
 mod warm;
 mod wrappers;

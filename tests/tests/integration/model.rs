@@ -126,6 +126,54 @@ fn redb_matches_the_model() {
 }
 
 #[test]
+fn sqlite_matches_the_model() {
+    if byoc::builtin::SQLITE_ADAPTER.is_none() {
+        assert!(
+            !byoc_tests::services_required(),
+            "the sqlite provider is missing: {}",
+            byoc::builtin::SQLITE_MISSING
+        );
+        eprintln!("SKIPPED sqlite model: {}", byoc::builtin::SQLITE_MISSING);
+        return;
+    }
+    run(async {
+        let dir = crate::temp_dir();
+        let provider = registry()
+            .create(
+                "sqlite",
+                AdapterConfig::new()
+                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
+                    // `synchronous` does not change what reads see; `off` keeps the
+                    // writes from syncing one by one.
+                    .with("synchronous", ConfigValue::Text("off".into())),
+            )
+            .await
+            .expect("sqlite");
+        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+    });
+}
+
+/// The size bound's eviction and access tracking change nothing the model sees while the
+/// bound is never reached.
+#[test]
+fn bounded_redb_matches_the_model() {
+    run(async {
+        let dir = crate::temp_dir();
+        let provider = registry()
+            .create(
+                "redb",
+                AdapterConfig::new()
+                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
+                    .with("durability", ConfigValue::Text("eventual".into()))
+                    .with("max-entries", ConfigValue::Integer(1_000_000)),
+            )
+            .await
+            .expect("redb");
+        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+    });
+}
+
+#[test]
 fn redis_matches_the_model() {
     let Some(server) = byoc_tests::redis_server::RedisServer::start("redis model") else {
         return;

@@ -157,8 +157,9 @@ async fn expired_entries_are_purged_by_writes() {
 
 /// Spawns the writer binary on `dir`.
 fn writer(dir: &Path, keys: usize, size: usize, stale_ms: u64, mode: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_redb_writer"))
+    Command::new(env!("CARGO_BIN_EXE_store_writer"))
         .args([
+            "redb".into(),
             dir.display().to_string(),
             keys.to_string(),
             size.to_string(),

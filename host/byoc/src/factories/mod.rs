@@ -6,6 +6,7 @@ mod memory;
 mod native_memory;
 mod redb;
 pub(crate) mod redis;
+mod sqlite;
 mod wrappers;
 
 pub use filesystem::FILESYSTEM;
@@ -13,6 +14,7 @@ pub use http::HTTP;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
 pub use redb::REDB;
+pub use sqlite::SQLITE;
 pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, TIERED};
 
 use crate::builtin::{
@@ -64,6 +66,7 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         ),
         (HTTP, Arc::new(|input| Box::pin(http::create(input)))),
         (REDB, Arc::new(|input| Box::pin(redb::create(input)))),
+        (SQLITE, Arc::new(|input| Box::pin(sqlite::create(input)))),
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),

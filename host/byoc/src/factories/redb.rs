@@ -3,7 +3,7 @@
 
 use super::{FactoryInput, no_layers};
 use crate::limits::LimitsConfig;
-use crate::wasm::{DirAccess, Grants, Limits, Runtime, WasmProvider};
+use crate::wasm::{AdapterComponent, DirAccess, Grants, Limits, Runtime, WasmProvider};
 use crate::{AdapterConfig, ConfigField, ConfigKind, ConfigValue, Error, Provider, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,14 +21,62 @@ const STORE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The `redb` factory. Fields: `dir` (text, required: host directory, granted read-write
 /// unless `read-only`), `read-only` (boolean), `create` (boolean: create `dir` if
-/// missing), and the adapter's own `file`, `durability`, `lock-stale` and `cache-size`
-/// (see `adapters/redb`). One instance serves the database: it holds the lock file.
+/// missing), and the adapter's own `file`, `durability`, `lock-stale`, `cache-size`,
+/// `max-bytes` and `max-entries` (see `adapters/redb`).
 pub(crate) async fn redb(
     runtime: Runtime,
     config: AdapterConfig,
     limits: &LimitsConfig,
 ) -> Result<Arc<dyn Provider>> {
-    let fields = [
+    let own = vec![
+        ConfigField::new("file", ConfigKind::Text, false, "database file name"),
+        ConfigField::new(
+            "durability",
+            ConfigKind::Text,
+            false,
+            "immediate or eventual",
+        ),
+        ConfigField::new(
+            "lock-stale",
+            ConfigKind::DurationMs,
+            false,
+            "lock file stale time",
+        ),
+        ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
+        ConfigField::new(
+            "max-bytes",
+            ConfigKind::Size,
+            false,
+            "bound on bytes stored",
+        ),
+        ConfigField::new(
+            "max-entries",
+            ConfigKind::Integer,
+            false,
+            "bound on entries",
+        ),
+    ];
+    let component = runtime.load_hashed(
+        REDB,
+        crate::builtin::REDB_ADAPTER,
+        crate::builtin::REDB_SHA256,
+    )?;
+    on_granted_dir(REDB, &runtime, component, config, own, limits).await
+}
+
+/// An embedded store's provider: `component` on the directory of the configuration's
+/// `dir` (granted read-write unless `read-only`; created if missing with `create`), with
+/// the adapter's `own` fields passed on. One instance serves the database: it holds the
+/// lock file.
+pub(super) async fn on_granted_dir(
+    name: &str,
+    runtime: &Runtime,
+    component: AdapterComponent,
+    config: AdapterConfig,
+    own: Vec<ConfigField>,
+    limits: &LimitsConfig,
+) -> Result<Arc<dyn Provider>> {
+    let mut fields = vec![
         ConfigField::new(
             "dir",
             ConfigKind::Text,
@@ -47,22 +95,9 @@ pub(crate) async fn redb(
             false,
             "create the directory if missing",
         ),
-        ConfigField::new("file", ConfigKind::Text, false, "database file name"),
-        ConfigField::new(
-            "durability",
-            ConfigKind::Text,
-            false,
-            "immediate or eventual",
-        ),
-        ConfigField::new(
-            "lock-stale",
-            ConfigKind::DurationMs,
-            false,
-            "lock file stale time",
-        ),
-        ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
     ];
-    let mut adapter = config.checked(REDB, &fields)?;
+    fields.extend(own);
+    let mut adapter = config.checked(name, &fields)?;
     let dir = PathBuf::from(adapter.text("dir").unwrap_or_default());
     let access = if adapter.boolean("read-only") == Some(true) {
         DirAccess::ReadOnly
@@ -78,7 +113,7 @@ pub(crate) async fn redb(
         super::filesystem::create_private_dir(&dir, super::filesystem::DEFAULT_DIR_MODE).map_err(
             |e| {
                 Error::InvalidConfig(format!(
-                    "provider `{REDB}`: cannot create `{}`: {e}",
+                    "provider `{name}`: cannot create `{}`: {e}",
                     dir.display()
                 ))
             },
@@ -86,17 +121,12 @@ pub(crate) async fn redb(
     }
     if !dir.is_dir() {
         return Err(Error::InvalidConfig(format!(
-            "provider `{REDB}`: `{}` is not a directory",
+            "provider `{name}`: `{}` is not a directory",
             dir.display()
         )));
     }
     adapter.set("path", ConfigValue::Text(GUEST_DIR.into()));
-    let component = runtime.load_hashed(
-        REDB,
-        crate::builtin::REDB_ADAPTER,
-        crate::builtin::REDB_SHA256,
-    )?;
-    let provider = WasmProvider::builder(&runtime, component)
+    let provider = WasmProvider::builder(runtime, component)
         .config(adapter)
         .grants(Grants::none().dir(dir, GUEST_DIR, access))
         .limits(limits.apply(Limits::default().call_deadline(STORE_DEADLINE)))

@@ -1,8 +1,10 @@
-//! A writer for the redb adapter's crash and lock tests: stores generation after
+//! A writer for the embedded stores' crash and lock tests: stores generation after
 //! generation of values under a few keys through the `redb` provider (durability
-//! `immediate`) until it is killed, printing each acknowledged write.
+//! `immediate`) or the `sqlite` one (`synchronous: full`) until it is killed, printing each
+//! acknowledged write.
 //!
-//! Usage: `redb_writer <dir> <keys> <value-bytes> <lock-stale-ms> [wait|no-wait]`. Prints
+//! Usage: `store_writer <redb|sqlite> <dir> <keys> <value-bytes> <lock-stale-ms>
+//! [wait|no-wait]`. Prints
 //! `ready` once the first generation is stored, then `ack <key index> <generation>` after
 //! each acknowledged `set`. A value is the generation (8 bytes, little-endian) followed by
 //! copies of one byte derived from it, so a torn value shows. While another process holds
@@ -23,22 +25,28 @@ fn value(generation: u64, size: usize) -> Vec<u8> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, keys, size, stale, wait) = match args.as_slice() {
-        [dir, keys, size, stale] => (dir, keys, size, stale, true),
-        [dir, keys, size, stale, mode] => (dir, keys, size, stale, mode != "no-wait"),
+    let (provider, dir, keys, size, stale, wait) = match args.as_slice() {
+        [p, dir, keys, size, stale] => (p, dir, keys, size, stale, true),
+        [p, dir, keys, size, stale, mode] => (p, dir, keys, size, stale, mode != "no-wait"),
         _ => anyhow::bail!(
-            "usage: redb_writer <dir> <keys> <value-bytes> <lock-stale-ms> [wait|no-wait]"
+            "usage: store_writer <redb|sqlite> <dir> <keys> <value-bytes> <lock-stale-ms> \
+             [wait|no-wait]"
         ),
+    };
+    let (field, durable) = match provider.as_str() {
+        "redb" => ("durability", "immediate"),
+        "sqlite" => ("synchronous", "full"),
+        other => anyhow::bail!("unknown provider `{other}` (redb, sqlite)"),
     };
     let keys: u64 = keys.parse()?;
     let size: usize = size.parse()?;
     let stale: u64 = stale.parse()?;
     let provider = Registry::new()?
         .create(
-            "redb",
+            provider,
             AdapterConfig::new()
                 .with("dir", ConfigValue::Text(dir.clone()))
-                .with("durability", ConfigValue::Text("immediate".into()))
+                .with(field, ConfigValue::Text(durable.into()))
                 .with("lock-stale", ConfigValue::DurationMs(stale)),
         )
         .await?;

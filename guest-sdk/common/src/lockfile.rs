@@ -1,5 +1,5 @@
-//! The lock file that keeps a second process from writing the database (WASI has no file
-//! locks): a lease with a heartbeat.
+//! The lock file that keeps a second process from writing an embedded store's database
+//! (WASI has no file locks): a lease with a heartbeat. Used by the redb and SQLite adapters.
 //!
 //! `<file>.lock` holds the owner's random token and the wall-clock time (ms) of its last
 //! heartbeat. It is created whole and exclusively: written to `<file>.lock.<token>` first,
@@ -15,11 +15,15 @@ use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 
 /// First line of every lock file.
-const MAGIC: &str = "byoc-redb-lock v1";
+const MAGIC: &str = "byoc-lock v1";
+/// First line of the lock files the redb adapter wrote before the lock was shared; still
+/// honoured, so an upgrade never takes over a live writer's lock.
+const LEGACY_MAGIC: &str = "byoc-redb-lock v1";
 
 /// A lock held by this instance.
 #[derive(Debug)]
-pub(crate) struct Lock {
+#[must_use = "a lock not kept is never refreshed"]
+pub struct Lock {
     path: PathBuf,
     token: u64,
     /// The heartbeat last written (ms since the UNIX epoch).
@@ -29,10 +33,15 @@ pub(crate) struct Lock {
 
 /// The outcome of an attempt to take the lock.
 #[derive(Debug)]
-pub(crate) enum Acquire {
+pub enum Acquire {
     /// This instance holds the lock. `resumed`: it took over a lock file that still held
     /// its own token, so no other process wrote the database meanwhile.
-    Acquired { lock: Lock, resumed: bool },
+    Acquired {
+        /// The lock, to refresh and verify before each write.
+        lock: Lock,
+        /// Whether it was this instance's own lock, taken back.
+        resumed: bool,
+    },
     /// Another owner's heartbeat is this many ms old (not stale yet).
     Held(u64),
 }
@@ -45,7 +54,8 @@ fn render(token: u64, beat: u64) -> String {
 fn parse(contents: &[u8]) -> Option<(u64, u64)> {
     let text = std::str::from_utf8(contents).ok()?;
     let mut lines = text.lines();
-    if lines.next()? != MAGIC {
+    let magic = lines.next()?;
+    if magic != MAGIC && magic != LEGACY_MAGIC {
         return None;
     }
     let token = u64::from_str_radix(lines.next()?.strip_prefix("token=")?, 16).ok()?;
@@ -67,7 +77,7 @@ fn write_tmp(tmp: &Path, contents: &str) -> io::Result<()> {
 
 /// The age (ms) of a lock file's heartbeat if it is not stale at `now`; `None` for a
 /// stale lock or a file that is not one.
-pub(crate) fn fresh(contents: &[u8], now: u64, stale_ms: u64) -> Option<u64> {
+pub fn fresh(contents: &[u8], now: u64, stale_ms: u64) -> Option<u64> {
     let (_, beat) = parse(contents)?;
     let age = now.saturating_sub(beat);
     (age <= stale_ms).then_some(age)
@@ -81,7 +91,7 @@ impl Lock {
     }
 
     /// Takes the lock at `path` for `token`, or says who holds it.
-    pub(crate) fn acquire(path: &Path, token: u64, now: u64, stale_ms: u64) -> io::Result<Acquire> {
+    pub fn acquire(path: &Path, token: u64, now: u64, stale_ms: u64) -> io::Result<Acquire> {
         let tmp = sibling(path, &format!(".{token:016x}"));
         let mut resumed = false;
         // A few rounds: each lost race (a file removed or created meanwhile) starts over.
@@ -150,7 +160,7 @@ impl Lock {
     /// Keeps the lease alive at `now`: rewrites the heartbeat when it is older than half
     /// the stale time. `Ok(false)`: the lease may have been taken over (too old to refresh
     /// safely, or the file holds another token); the caller must stop using the database.
-    pub(crate) fn refresh(&mut self, now: u64) -> io::Result<bool> {
+    pub fn refresh(&mut self, now: u64) -> io::Result<bool> {
         let age = now.saturating_sub(self.beat);
         if age < self.stale_ms / 2 {
             return Ok(true);
@@ -163,7 +173,7 @@ impl Lock {
     }
 
     /// Whether the lock file still holds this instance's token.
-    pub(crate) fn verify(&self) -> io::Result<bool> {
+    pub fn verify(&self) -> io::Result<bool> {
         match fs::read(&self.path) {
             Ok(contents) => Ok(parse(&contents).is_some_and(|(t, _)| t == self.token)),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
@@ -182,7 +192,7 @@ impl Lock {
 
     /// Removes the lock if it still holds this token (best effort: a leftover lock goes
     /// stale).
-    pub(crate) fn release(self) {
+    pub fn release(self) {
         if matches!(self.verify(), Ok(true)) {
             let _ = fs::remove_file(&self.path);
         }
@@ -195,7 +205,7 @@ mod tests {
 
     fn dir() -> PathBuf {
         let d = std::env::temp_dir().join(format!(
-            "byoc-redb-lock-{}-{:x}",
+            "byoc-lock-{}-{:x}",
             std::process::id(),
             std::collections::hash_map::RandomState::new().hash_one(0u8)
         ));
