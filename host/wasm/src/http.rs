@@ -19,15 +19,16 @@ use bytes::Bytes;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::{
-    Connected, Connection, HttpConnector, capture_connection,
+    CaptureConnection, Connected, Connection, HttpConnector, capture_connection,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::RootCertStore;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll, ready};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
@@ -175,7 +176,13 @@ impl PooledClient {
         timeouts: Timeouts,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let started = tokio::time::Instant::now();
-        let mut connected = capture_connection(&mut request);
+        // Until the response head is in, dropping this (a timeout, or the adapter giving
+        // up) closes the request's HTTP/1 connection: hyper would otherwise go on
+        // sending its body to a server that does not read, the adapter blocked on it.
+        let mut abandon = Abandon {
+            capture: capture_connection(&mut request),
+            armed: true,
+        };
         let mut response = std::pin::pin!(self.client.request(request));
         // The connect timeout runs until the request has a connection (at once for an
         // idle pooled one; waiting for one to come free when the origin has its most
@@ -185,7 +192,7 @@ impl PooledClient {
             tokio::select! {
                 biased;
                 r = &mut response => Some(r),
-                _ = connected.wait_for_connection_metadata() => None,
+                _ = abandon.capture.wait_for_connection_metadata() => None,
             }
         };
         let deadline = started + timeouts.connect;
@@ -196,6 +203,7 @@ impl PooledClient {
                 .await
                 .map_err(|_| HttpError::ConnectionReadTimeout)?,
         };
+        abandon.armed = false;
         let response = response.map_err(client_error)?;
         // Tokio panics on a zero interval.
         let between = timeouts.between_bytes.max(Duration::from_nanos(1));
@@ -204,6 +212,83 @@ impl PooledClient {
         Ok(response.map(|incoming| {
             http_body_util::BodyExt::boxed_unsync(ResponseBody { incoming, timeout })
         }))
+    }
+}
+
+/// Closes the HTTP/1 connection of a request abandoned before its response head (HTTP/2
+/// resets just the stream when the response future is dropped).
+struct Abandon {
+    capture: CaptureConnection,
+    armed: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let metadata = self.capture.connection_metadata();
+        let Some(connected) = metadata.as_ref() else {
+            return;
+        };
+        if connected.is_negotiated_h2() {
+            return;
+        }
+        let mut extras = http::Extensions::new();
+        connected.get_extras(&mut extras);
+        if let Some(kill) = extras.get::<KillSwitch>() {
+            kill.kill();
+        }
+    }
+}
+
+/// Closes a connection from outside: its next read or write fails, and one waiting is
+/// woken to fail.
+#[derive(Clone, Default)]
+struct KillSwitch(Arc<KillState>);
+
+#[derive(Default)]
+struct KillState {
+    killed: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl KillSwitch {
+    fn kill(&self) {
+        self.0.killed.store(true, Ordering::SeqCst);
+        let waker = self
+            .0
+            .waker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn killed() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "request abandoned")
+    }
+
+    /// `poll` unless killed; when it is pending, the task is woken by a kill too.
+    fn guard<T>(
+        &self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        if self.0.killed.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(Self::killed()));
+        }
+        let result = poll(cx);
+        if result.is_pending() {
+            *self.0.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+            // A kill between the check above and the waker being stored.
+            if self.0.killed.load(Ordering::SeqCst) {
+                return Poll::Ready(Err(Self::killed()));
+            }
+        }
+        result
     }
 }
 
@@ -282,6 +367,7 @@ impl tower_service::Service<http::Uri> for BoundedConnector {
             let stream = inner.call(uri).await?;
             Ok(BoundedStream {
                 stream,
+                kill: KillSwitch::default(),
                 _place: place,
             })
         })
@@ -291,12 +377,13 @@ impl tower_service::Service<http::Uri> for BoundedConnector {
 /// A connection of a [`BoundedConnector`]: its origin's place is freed when it closes.
 struct BoundedStream {
     stream: Stream,
+    kill: KillSwitch,
     _place: OwnedSemaphorePermit,
 }
 
 impl Connection for BoundedStream {
     fn connected(&self) -> Connected {
-        self.stream.connected()
+        self.stream.connected().extra(self.kill.clone())
     }
 }
 
@@ -306,7 +393,10 @@ impl hyper::rt::Read for BoundedStream {
         cx: &mut Context<'_>,
         buf: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        let stream = &mut this.stream;
+        this.kill
+            .guard(cx, |cx| Pin::new(stream).poll_read(cx, buf))
     }
 }
 
@@ -316,7 +406,10 @@ impl hyper::rt::Write for BoundedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let stream = &mut this.stream;
+        this.kill
+            .guard(cx, |cx| Pin::new(stream).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -324,7 +417,10 @@ impl hyper::rt::Write for BoundedStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let stream = &mut this.stream;
+        this.kill
+            .guard(cx, |cx| Pin::new(stream).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -332,7 +428,9 @@ impl hyper::rt::Write for BoundedStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        let this = self.get_mut();
+        let stream = &mut this.stream;
+        this.kill.guard(cx, |cx| Pin::new(stream).poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
