@@ -12,7 +12,9 @@
 //!   path, `..` and symlinks included, inside the preopen).
 //! - [`Grants::http`]: the HTTP origins (scheme, host, port) an adapter may send
 //!   `wasi:http` requests to ([`HttpGrant`]). Any other origin is refused by the host
-//!   before a connection is made; the host never follows redirects.
+//!   before a connection is made; the host never follows redirects. Connections to the
+//!   granted origins are pooled per provider and `https` is verified against the
+//!   system's roots or the grant's CA file.
 
 use crate::extension::{ExtensionGrant, StoreExtensions};
 use crate::{Error, Result};
@@ -97,10 +99,25 @@ pub struct HttpGrant {
     /// Upper bound the host puts on each of a request's timeouts (connect, first byte,
     /// between bytes), whatever the adapter asks for (default 30 s).
     pub max_timeout: Duration,
+    /// PEM file of the CA certificates `https` origins are verified against, instead of
+    /// the system's roots (`None`, the default: the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// Most requests in flight at once, so most open connections, of one provider (all
+    /// its instances together; default 32). A request waits for room within its connect
+    /// timeout.
+    pub max_connections: usize,
+    /// How long an unused pooled connection is kept open (default 30 s).
+    pub idle_timeout: Duration,
 }
 
 /// Default [`HttpGrant::max_timeout`].
 pub const DEFAULT_HTTP_MAX_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default [`HttpGrant::max_connections`].
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: usize = 32;
+
+/// Default [`HttpGrant::idle_timeout`].
+pub const DEFAULT_HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Normalises an origin or URL (`http://Host:8080/path` → `http://host:8080`); only
 /// `http` and `https` are accepted.
@@ -139,7 +156,21 @@ impl HttpGrant {
         Ok(HttpGrant {
             origins,
             max_timeout: DEFAULT_HTTP_MAX_TIMEOUT,
+            ca_file: None,
+            max_connections: DEFAULT_HTTP_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_HTTP_IDLE_TIMEOUT,
         })
+    }
+
+    /// Verifies `https` origins against the CA certificates in the PEM file `path` only.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Whether any granted origin is `https`.
+    pub fn has_https(&self) -> bool {
+        self.origins.iter().any(|o| o.starts_with("https://"))
     }
 
     /// Whether a request to `uri` is allowed.

@@ -207,6 +207,9 @@ pub(crate) struct Shared {
     pub(crate) config: std::sync::OnceLock<Vec<ConfigEntry>>,
     pub(crate) limits: Limits,
     pub(crate) grants: Grants,
+    /// The `wasi:http` hooks every store starts from: the grant and the provider's one
+    /// connection pool.
+    pub(crate) http: GrantedHttp,
     pub(crate) layers: Vec<Arc<dyn Provider>>,
     pub(crate) traps: AtomicU64,
     pub(crate) quarantine: QuarantineState,
@@ -247,7 +250,7 @@ impl Shared {
                 yields: self.sync.is_none(),
                 extensions: self.grants.store_extensions(),
                 http: WasiHttpCtx::new(),
-                http_hooks: GrantedHttp::new(self.grants.http.clone()),
+                http_hooks: self.http.clone(),
                 stderr,
             },
         );

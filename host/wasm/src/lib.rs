@@ -37,7 +37,8 @@ use byoc_core::{
 };
 
 pub use grants::{
-    DEFAULT_HTTP_MAX_TIMEOUT, DirAccess, DirGrant, Grants, HttpGrant, normalize_origin,
+    DEFAULT_HTTP_IDLE_TIMEOUT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_HTTP_MAX_TIMEOUT, DirAccess,
+    DirGrant, Grants, HttpGrant, normalize_origin,
 };
 pub use imports::{ALLOWED_IMPORTS, imported_interfaces};
 pub use limits::{

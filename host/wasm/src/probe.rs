@@ -1,6 +1,7 @@
 //! [`Runtime::instantiate_probe`]: start one bare instance of a component and drop it.
 
 use super::grants::Grants;
+use super::http::GrantedHttp;
 use super::instance::Shared;
 use super::limits::Limits;
 use super::quarantine::QuarantineState;
@@ -28,6 +29,7 @@ impl Runtime {
             quarantine: QuarantineState::new(limits.quarantine.clone()),
             limits,
             grants: Grants::none(),
+            http: GrantedHttp::default(),
             layers: Vec::new(),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),

@@ -5,6 +5,7 @@ use super::bindings::byoc::cache::types::PackedKeys;
 use super::bindings::{self, WitItem};
 use super::coalesce::Coalescer;
 use super::grants::Grants;
+use super::http::GrantedHttp;
 use super::instance::{Exports, Live, Shared};
 use super::limits::Limits;
 use super::pool::{FreeSlots, SlotGuard};
@@ -240,7 +241,7 @@ impl WasmProviderBuilder {
     /// first instance (so a bad configuration fails here, not on the first call).
     pub async fn build(self) -> Result<WasmProvider> {
         let (partitions, pooled, read_batch) = (self.partitions, self.pooled, self.read_batch);
-        let (shared, config) = self.into_shared();
+        let (shared, config) = self.into_shared()?;
         let (probe, mut info, config_fields) = described(&shared).await?;
         let config = config.checked(shared.name(), &config_fields)?;
         let entries = config
@@ -291,13 +292,13 @@ impl WasmProviderBuilder {
     /// to describe itself and drops the instance: what `byoc inspect` prints. Nothing is
     /// initialised or configured.
     pub async fn describe(self) -> Result<(ProviderInfo, Vec<ConfigField>)> {
-        let (shared, _) = self.into_shared();
+        let (shared, _) = self.into_shared()?;
         let (_, info, fields) = described(&shared).await?;
         Ok((info, fields))
     }
 
     /// The state every instance shares, and the configuration still to check.
-    fn into_shared(self) -> (Shared, AdapterConfig) {
+    fn into_shared(self) -> Result<(Shared, AdapterConfig)> {
         let sync = self
             .sync_calls
             .then(|| self.runtime.sync_exports(&self.component).ok());
@@ -308,12 +309,13 @@ impl WasmProviderBuilder {
             component: self.component,
             quarantine: QuarantineState::new(self.limits.quarantine.clone()),
             limits: self.limits,
+            http: GrantedHttp::new(self.grants.http.as_ref())?,
             grants: self.grants,
             layers: self.layers,
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
         };
-        (shared, self.config)
+        Ok((shared, self.config))
     }
 }
 

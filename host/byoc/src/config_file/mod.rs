@@ -393,6 +393,15 @@ struct RawGrants {
     http: Vec<Text>,
     #[serde(default)]
     http_timeout: Option<DurationText>,
+    /// PEM CA certificates for `https` origins, instead of the system's roots.
+    #[serde(default)]
+    http_ca_file: Option<Text>,
+    /// Most HTTP requests in flight (so connections open) at once.
+    #[serde(default)]
+    http_connections: Option<usize>,
+    /// How long an unused pooled HTTP connection stays open.
+    #[serde(default)]
+    http_idle_timeout: Option<DurationText>,
     #[serde(default)]
     redis: Option<BTreeMap<String, serde_yaml_ng::Value>>,
     #[serde(default)]
@@ -773,6 +782,9 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
         || !raw.grants.http.is_empty()
         || raw.grants.redis.is_some()
         || raw.grants.http_timeout.is_some()
+        || raw.grants.http_ca_file.is_some()
+        || raw.grants.http_connections.is_some()
+        || raw.grants.http_idle_timeout.is_some()
         || raw.grants.offload_file_io;
     if has_grants && !component {
         return Err(place.err(
@@ -855,10 +867,33 @@ fn grants(place: &Place<'_>, at: &str, raw: RawGrants) -> Result<Grants> {
         if let Some(DurationText(d)) = raw.http_timeout {
             http.max_timeout = d;
         }
+        if let Some(ca) = &raw.http_ca_file {
+            http.ca_file = Some(place.resolve(ca.as_str()));
+        }
+        if let Some(n) = raw.http_connections {
+            if n == 0 {
+                return Err(place.err(&format!("{at}.http-connections"), "must be at least 1"));
+            }
+            http.max_connections = n;
+        }
+        if let Some(DurationText(d)) = raw.http_idle_timeout {
+            http.idle_timeout = d;
+        }
         grants = grants.http(http);
-    } else if raw.http_timeout.is_some() {
+    } else if let Some(name) = [
+        raw.http_timeout.is_some().then_some("http-timeout"),
+        raw.http_ca_file.is_some().then_some("http-ca-file"),
+        raw.http_connections.is_some().then_some("http-connections"),
+        raw.http_idle_timeout
+            .is_some()
+            .then_some("http-idle-timeout"),
+    ]
+    .into_iter()
+    .flatten()
+    .next()
+    {
         return Err(place.err(
-            &format!("{at}.http-timeout"),
+            &format!("{at}.{name}"),
             "there is no `http` origin to apply it to",
         ));
     }

@@ -20,7 +20,9 @@ const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The `http` factory. Fields: `url` (text, required; its origin is the HTTP grant),
 /// `token` (text), `headers` (text list of `Name: value`), `timeout` (duration, default
-/// 5 s). The call deadline is set above the timeout so a slow server gives `unavailable`.
+/// 5 s), `ca-file` (text: a PEM file of the CA certificates an `https` server is verified
+/// against, instead of the system's roots; kept by the host, not passed to the adapter).
+/// The call deadline is set above the timeout so a slow server gives `unavailable`.
 pub(crate) async fn http(
     runtime: Runtime,
     config: AdapterConfig,
@@ -41,12 +43,23 @@ pub(crate) async fn http(
             false,
             "per-request timeout (5 s)",
         ),
+        ConfigField::new(
+            "ca-file",
+            ConfigKind::Text,
+            false,
+            "PEM CA certificates for an https url (default: the system's roots)",
+        ),
     ];
-    let config = config.checked(HTTP, &fields)?;
+    let mut config = config.checked(HTTP, &fields)?;
+    let ca_file = match config.remove("ca-file") {
+        Some(crate::ConfigValue::Text(path)) => Some(path),
+        _ => None,
+    };
     let url = config.text("url").unwrap_or_default().to_owned();
     let timeout = config.duration("timeout").unwrap_or(HTTP_DEFAULT_TIMEOUT);
     let mut grant = HttpGrant::new([url.as_str()])?;
     grant.max_timeout = timeout;
+    grant.ca_file = ca_file.map(Into::into);
     let component = runtime.load_hashed(HTTP, HTTP_ADAPTER, crate::builtin::HTTP_SHA256)?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
