@@ -32,6 +32,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("filesystem", TARGET),
     ("http", TARGET),
     ("redb", TARGET),
+    // Not an adapter: the wasi:keyvalue test application (a command component).
+    ("keyvalue-app", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

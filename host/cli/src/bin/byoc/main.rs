@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod inspect;
 mod ops;
+mod run;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +79,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve a cache over the HTTP cache protocol (docs/http-protocol.md).
     Serve(serve::ServeArgs),
+    /// Run a wasi:cli command component whose wasi:keyvalue buckets are the configured
+    /// caches (`keyvalue: { buckets: ... }`; docs/keyvalue.md). Exits with its code.
+    Run(run::RunArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -148,6 +152,7 @@ fn main() -> ExitCode {
             Command::Inspect(a) => inspect::run(a).await,
             Command::Bench(a) => bench::run(&config, a).await,
             Command::Serve(a) => serve::run(&config, a).await,
+            Command::Run(a) => run::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a
