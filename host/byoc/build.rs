@@ -34,6 +34,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("redb", TARGET),
     // Not an adapter: the wasi:keyvalue test application (a command component).
     ("keyvalue-app", TARGET),
+    // wasi:keyvalue over an adapter, for composition (imports nothing from WASI).
+    ("keyvalue-shim", LEAN),
 ];
 
 /// The target of adapters that use std's WASI support.

@@ -190,3 +190,57 @@ fn the_app_imports_wasi_keyvalue() {
         assert!(imports.contains(&name), "{name} not in {imports:?}");
     }
 }
+
+/// `plug`'s exports plugged into `socket`'s imports: what `wac plug socket.wasm --plug
+/// plug.wasm` does.
+fn plug(socket: &[u8], plug: &[u8]) -> Vec<u8> {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+    let mut graph = CompositionGraph::new();
+    let socket = Package::from_bytes("test:socket", None, socket.to_vec(), graph.types_mut())
+        .expect("socket");
+    let socket = graph.register_package(socket).expect("register socket");
+    let plug =
+        Package::from_bytes("test:plug", None, plug.to_vec(), graph.types_mut()).expect("plug");
+    let plug = graph.register_package(plug).expect("register plug");
+    wac_graph::plug(&mut graph, vec![plug], socket).expect("plug");
+    graph.encode(EncodeOptions::default()).expect("encode")
+}
+
+/// The application composed with the shim and the memory adapter is one component that
+/// imports neither `wasi:keyvalue` nor BYOC's interfaces, and passes every check when the
+/// host runs it with no bucket at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_pass_through_the_composed_shim() {
+    let read = |path: &str| std::fs::read(path).expect("component");
+    let memory = byoc::builtin::COMPONENT_PATHS
+        .iter()
+        .find(|(name, _)| *name == "memory")
+        .map(|(_, path)| *path)
+        .expect("memory adapter");
+    let with_shim = plug(
+        &read(byoc::builtin::KEYVALUE_APP_PATH),
+        &read(byoc::builtin::KEYVALUE_SHIM_PATH),
+    );
+    let composed = plug(&with_shim, &read(memory));
+    let app = App::load(&composed).expect("the composed component");
+    let imports = app.imports();
+    assert!(
+        !imports
+            .iter()
+            .any(|i| i.starts_with("wasi:keyvalue/") || i.starts_with("byoc:cache/provider")),
+        "{imports:?}"
+    );
+    let options = RunOptions::default()
+        .args(["app", "check", "default"])
+        .capture_output(true);
+    let out = app.run(Buckets::new(), &options).await.expect("runs");
+    assert_eq!(
+        out.exit_code,
+        0,
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("keyvalue checks passed"));
+}
