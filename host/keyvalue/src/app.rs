@@ -14,7 +14,7 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 /// Default [`RunOptions::max_memory`]: 256 MiB.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
 
-/// Most bytes of stdout or stderr kept when [`RunOptions::capture_output`] is set.
+/// Most bytes of stdout or stderr kept when output is captured.
 const CAPTURE_LIMIT: usize = 1 << 20;
 
 /// The interface prefix of `wasi:keyvalue`.
@@ -50,7 +50,7 @@ impl RunOptions {
         self
     }
 
-    /// Captures stdout and stderr (see [`RunOptions::capture_output`]).
+    /// Captures stdout and stderr (at most 1 MiB each) instead of inheriting them.
     pub fn capture_output(mut self, capture: bool) -> RunOptions {
         self.capture_output = capture;
         self
