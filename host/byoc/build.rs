@@ -38,6 +38,10 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("http", TARGET),
     ("redb", TARGET),
     // `sqlite` is built separately, when a C compiler is found (`build_sqlite`).
+    // Not an adapter: the wasi:keyvalue test application (a command component).
+    ("keyvalue-app", TARGET),
+    // wasi:keyvalue over an adapter, for composition (imports nothing from WASI).
+    ("keyvalue-shim", LEAN),
 ];
 
 /// The target of adapters that use std's WASI support.

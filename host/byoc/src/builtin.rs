@@ -43,6 +43,15 @@ pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
 /// Path of a test adapter that imports `wasi:sockets` (the host refuses to load it).
 #[doc(hidden)]
 pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM");
+
+/// Path of the `wasi:keyvalue` test application (`adapters/keyvalue-app`, a `wasi:cli`
+/// command, not an adapter) built next to the host. For tests and examples only.
+#[doc(hidden)]
+pub const KEYVALUE_APP_PATH: &str = env!("BYOC_ADAPTER_KEYVALUE_APP_WASM");
+
+/// Path of the `wasi:keyvalue` shim (`adapters/keyvalue-shim`): exports `wasi:keyvalue`
+/// over the adapter it is composed with (`docs/keyvalue.md`).
+pub const KEYVALUE_SHIM_PATH: &str = env!("BYOC_ADAPTER_KEYVALUE_SHIM_WASM");
 /// The Redis adapter component (`adapters/redis`), embedded in the host: the `redis`
 /// provider's component. It imports the host's `redis` interface.
 pub const REDIS_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDIS_WASM"));

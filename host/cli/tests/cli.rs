@@ -483,3 +483,47 @@ fn bench_replays_a_trace_for_hit_ratios() {
     assert!(ratios.len() >= 4, "{out}");
     assert!(ratios.iter().all(|r| *r > 70.0), "{out}");
 }
+
+/// `byoc run` runs a wasi:keyvalue application on the configured buckets; `byoc inspect`
+/// shows its keyvalue imports and what they need.
+#[test]
+fn run_and_inspect_a_keyvalue_application() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let config = dir.path().join("kv.yaml");
+    std::fs::write(
+        &config,
+        "caches:\n  - name: sessions\n    provider: memory\nkeyvalue: { buckets: { default: sessions } }\n",
+    )
+    .expect("write");
+    let app = byoc::builtin::KEYVALUE_APP_PATH;
+    let byoc_run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_byoc"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run byoc");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code().unwrap_or(-1), stdout, stderr)
+    };
+    let (code, stdout, stderr) = byoc_run(&["run", app, "--", "check", "default"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("keyvalue checks passed"), "{stdout}");
+    let (code, stdout, _) = byoc_run(&["run", app, "--", "open", "sessions"]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.trim(), "no-such-store");
+    // The application's own failure is its exit code.
+    let (code, _, stderr) = byoc_run(&["run", app, "--", "nonsense"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("FAIL unknown command"), "{stderr}");
+    let (code, stdout, stderr) = byoc_run(&["inspect", app]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("wasi:cli command"), "{stdout}");
+    assert!(
+        stdout.contains("wasi:keyvalue/store@0.2.0-draft"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("keyvalue.buckets"), "{stdout}");
+}

@@ -14,6 +14,7 @@ mod filesystem;
 mod hit_ratio;
 mod hot_swap;
 mod http;
+mod keyvalue;
 mod memory_adapter;
 mod model;
 mod near;

@@ -41,6 +41,24 @@ pub struct ConfigFile {
     pub origin: String,
     /// The caches, in file order.
     pub caches: Vec<CacheConfig>,
+    /// `wasi:keyvalue` buckets of applications run by the host (`keyvalue:`).
+    pub keyvalue: KeyvalueConfig,
+}
+
+/// The `keyvalue:` section: which configured cache serves each `wasi:keyvalue` bucket an
+/// application opens (see `docs/keyvalue.md`). A bucket not named here does not exist for
+/// the application.
+///
+/// ```yaml
+/// keyvalue: { buckets: { default: sessions } }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[non_exhaustive]
+pub struct KeyvalueConfig {
+    /// Bucket name (the identifier the application passes to `open`) → cache name.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, String>,
 }
 
 /// How a cache encodes typed values.
@@ -315,6 +333,26 @@ impl LayerConfig {
     }
 }
 
+/// Checks that every bucket of `keyvalue` names a configured cache; else the bucket and
+/// why.
+fn check_keyvalue(
+    keyvalue: &KeyvalueConfig,
+    caches: &[CacheConfig],
+) -> std::result::Result<(), (String, String)> {
+    for (bucket, cache) in &keyvalue.buckets {
+        if bucket.is_empty() || bucket.len() > 256 || bucket.chars().any(char::is_control) {
+            return Err((
+                bucket.clone(),
+                "a bucket name is 1..=256 bytes without control characters".into(),
+            ));
+        }
+        if !caches.iter().any(|c| &c.name == cache) {
+            return Err((bucket.clone(), format!("no cache named `{cache}`")));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a provider name is a component path: it ends in `.wasm`.
 pub fn is_component_path(provider: &str) -> bool {
     provider.ends_with(".wasm")
@@ -326,6 +364,8 @@ pub fn is_component_path(provider: &str) -> bool {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawFile {
     caches: Vec<RawCache>,
+    #[serde(default)]
+    keyvalue: KeyvalueConfig,
 }
 
 #[derive(Deserialize)]
@@ -586,9 +626,17 @@ impl ConfigFile {
                 name: cache.name,
             });
         }
+        check_keyvalue(&raw.keyvalue, &caches).map_err(|(bucket, message)| Error::Config {
+            origin: origin.to_owned(),
+            cache: None,
+            field: Some(format!("keyvalue.buckets.{bucket}")),
+            line: None,
+            message,
+        })?;
         Ok(ConfigFile {
             origin: origin.to_owned(),
             caches,
+            keyvalue: raw.keyvalue,
         })
     }
 
@@ -622,6 +670,9 @@ impl ConfigFile {
             }
             out.push('\n');
             cache.stack.describe(1, &mut out);
+        }
+        for (bucket, cache) in &self.keyvalue.buckets {
+            let _ = writeln!(out, "keyvalue bucket {bucket:?} -> cache {cache}");
         }
         out
     }

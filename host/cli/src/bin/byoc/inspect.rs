@@ -23,6 +23,9 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
     println!("file: {}", path.display());
     println!("size: {} bytes", bytes.len());
     println!("sha256: {}", sha256_hex(&bytes));
+    if inspect_app(&bytes) {
+        return Ok(());
+    }
     let runtime = Runtime::shared()?;
     // A component may import the host's Redis: link it so that such a one loads too.
     byoc::redis::link(&runtime)?;
@@ -116,4 +119,61 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
         println!("  {n}");
     }
     Ok(())
+}
+
+/// Describes `bytes` if it is an application (a `wasi:cli` command, which `byoc run`
+/// runs) rather than an adapter; whether it was one.
+fn inspect_app(bytes: &[u8]) -> bool {
+    let Ok(app) = byoc_keyvalue::app::App::load(bytes) else {
+        return false;
+    };
+    let exports = app.exports();
+    let is_command = exports.iter().any(|e| unversioned(e) == "wasi:cli/run");
+    let is_adapter = exports
+        .iter()
+        .any(|e| unversioned(e) == "byoc:cache/provider");
+    if !is_command || is_adapter {
+        return false;
+    }
+    println!("world: wasi:cli command (an application: `byoc run`)");
+    let imports = app.imports();
+    println!("imports:");
+    for name in &imports {
+        println!("  {name}");
+    }
+    println!("exports:");
+    for name in &exports {
+        println!("  {name}");
+    }
+    let keyvalue = app.keyvalue_imports();
+    println!("needs:");
+    if keyvalue.is_empty() {
+        println!("  no wasi:keyvalue bucket");
+    } else {
+        println!(
+            "  wasi:keyvalue ({}): keyvalue.buckets in the configuration, a cache for each \
+             bucket it opens (any other bucket is no-such-store)",
+            keyvalue.join(", ")
+        );
+    }
+    let offered = |i: &str| {
+        [
+            "wasi:cli/",
+            "wasi:io/",
+            "wasi:clocks/",
+            "wasi:random/",
+            "wasi:filesystem/",
+            "wasi:sockets/",
+            "wasi:keyvalue/",
+        ]
+        .iter()
+        .any(|p| i.starts_with(p))
+    };
+    for name in imports.iter().filter(|i| !offered(i)) {
+        println!("  {name}: not offered by `byoc run` (the application cannot start)");
+    }
+    println!(
+        "  nothing else: it gets stdio, clocks and randomness; no directory, environment or network"
+    );
+    true
 }

@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod inspect;
 mod ops;
+mod run;
 mod serve;
 mod warm;
 
@@ -85,6 +86,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Fill a cache from an entries file or another cache (bounded concurrency).
     Warm(warm::WarmArgs),
+    /// Run a wasi:cli command component whose wasi:keyvalue buckets are the configured
+    /// caches (`keyvalue: { buckets: ... }`; docs/keyvalue.md). Exits with its code.
+    Run(run::RunArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
             Command::Bench(a) => bench::run(&config, a).await,
             Command::Serve(a) => serve::run(&config, a).await,
             Command::Warm(a) => warm::run(&config, a).await,
+            Command::Run(a) => run::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a
