@@ -32,6 +32,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("filesystem", TARGET),
     ("http", TARGET),
     ("redb", TARGET),
+    ("migration", TARGET),
+    ("multi-region", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.
