@@ -50,6 +50,7 @@ pub mod components;
 pub mod config_file;
 mod factories;
 mod limits;
+pub mod migrate;
 mod registry;
 mod stack;
 mod text;

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod inspect;
+mod migrate;
 mod ops;
 mod serve;
 
@@ -78,6 +79,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Serve a cache over the HTTP cache protocol (docs/http-protocol.md).
     Serve(serve::ServeArgs),
+    /// Copy every key of one cache into another with its remaining TTL (resumable).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
             Command::Inspect(a) => inspect::run(a).await,
             Command::Bench(a) => bench::run(&config, a).await,
             Command::Serve(a) => serve::run(&config, a).await,
+            Command::Migrate(a) => migrate::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a
