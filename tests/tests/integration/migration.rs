@@ -329,3 +329,43 @@ async fn a_migration_under_load_loses_no_write_and_serves_nothing_stale() {
         reads.len()
     );
 }
+
+/// Both wrappers as a configuration file names them (as docs/wrappers.md shows them).
+#[tokio::test]
+async fn both_wrappers_build_from_a_configuration_file() {
+    let text = r#"
+caches:
+  - name: moving
+    provider: migration
+    config: { mode: read-new }
+    inner:
+      - provider: memory
+      - provider: native-memory
+  - name: regions
+    provider: multi-region
+    config:
+      regions: [eu, us]
+      mode: primary-backup
+      replication: async
+      backoff: 250ms
+    inner:
+      - provider: memory
+      - provider: native-memory
+"#;
+    let file = byoc::ConfigFile::parse(text, "test.yaml").expect("parses");
+    let caches = byoc::Caches::open(&file, Registry::new().expect("runtime"))
+        .await
+        .expect("builds");
+    for name in ["moving", "regions"] {
+        let cache = caches.cache::<String>(name).expect("cache");
+        cache.set("k", &"v".to_owned(), None).await.expect("set");
+        assert_eq!(cache.get("k").await.expect("get"), Some("v".to_owned()));
+    }
+    let stack = caches
+        .cache::<()>("regions")
+        .expect("cache")
+        .current_provider()
+        .info()
+        .stack();
+    assert_eq!(stack, "multi-region(memory, native-memory)");
+}

@@ -9,6 +9,10 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How many times a page is tried again after `unavailable`.
+const RETRIES: u32 = 5;
 
 /// Arguments of `migrate`.
 #[derive(Args)]
@@ -148,10 +152,25 @@ pub async fn run(config: &Path, args: MigrateArgs) -> Result<(), Failure> {
         .parallel(args.parallel);
     let mut counts = progress.counts();
     loop {
-        let (page, next) = copier
-            .copy_page(progress.cursor.as_deref(), args.page)
-            .await
-            .with_context(|| format!("copying from `{}` to `{}`", args.from, args.to))?;
+        // A page is copied again as a whole after `unavailable` (copying is idempotent).
+        let mut attempt = 0;
+        let (page, next) = loop {
+            match copier
+                .copy_page(progress.cursor.as_deref(), args.page)
+                .await
+            {
+                Err(byoc::Error::Unavailable(e)) if attempt < RETRIES => {
+                    attempt += 1;
+                    bar.println(format!("unavailable ({e}); retrying the page ({attempt})"));
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                outcome => {
+                    break outcome.with_context(|| {
+                        format!("copying from `{}` to `{}`", args.from, args.to)
+                    })?;
+                }
+            }
+        };
         counts += page;
         bar.inc(page.scanned);
         let CopyCounts {
