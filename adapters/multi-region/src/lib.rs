@@ -10,8 +10,8 @@
 //! A region that answers `unavailable` is down for a back-off (`backoff`, doubling up to
 //! `max-backoff`) and skipped; the keys it missed are remembered (at most `max-pending`,
 //! beyond which they are counted as `not-replicated`) and copied to it from an up-to-date
-//! region once it answers again, before it serves reads. `stats` adds per-region counters
-//! (`multi-region.<region>.*`).
+//! region once it answers again, before it serves reads. `stats` counts the wrapper's own
+//! hits and misses and adds per-region counters (`multi-region.<region>.*`).
 
 use byoc_guest_sdk::{
     Capabilities, Config, ConfigField, ConfigKind, Error, Item, KeyTtl, Result, ScanPage, Stat,
@@ -103,6 +103,9 @@ pub struct MultiRegion {
     batch: usize,
     probe_every: Duration,
     regions: Vec<Region>,
+    /// The wrapper's own hit and miss counts: a layer's include the reads of catch-up.
+    hits: u64,
+    misses: u64,
 }
 
 /// Whether an answer says the layer is down (as opposed to refusing this call).
@@ -447,11 +450,15 @@ impl Wrapper for MultiRegion {
             batch: positive("catch-up-batch", 64)?,
             probe_every: ms("probe-interval", 1000),
             regions: names.iter().cloned().map(Region::new).collect(),
+            hits: 0,
+            misses: 0,
         })
     }
 
     fn get(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.read(|l| inner::get(l, key))
+        let value = self.read(|l| inner::get(l, key))?;
+        self.count(value.is_some());
+        Ok(value)
     }
 
     fn set(&mut self, key: &str, value: Vec<u8>, ttl: Option<u64>) -> Result<()> {
@@ -463,11 +470,15 @@ impl Wrapper for MultiRegion {
     }
 
     fn exists(&mut self, key: &str) -> Result<bool> {
-        self.read(|l| inner::exists(l, key))
+        let found = self.read(|l| inner::exists(l, key))?;
+        self.count(found);
+        Ok(found)
     }
 
     fn get_multi(&mut self, keys: Vec<String>) -> Result<Vec<Option<Vec<u8>>>> {
-        self.read(|l| inner::get_multi(l, &keys))
+        let values = self.read(|l| inner::get_multi(l, &keys))?;
+        values.iter().for_each(|v| self.count(v.is_some()));
+        Ok(values)
     }
 
     fn set_multi(&mut self, items: Vec<Item>) -> Result<()> {
@@ -539,6 +550,8 @@ impl Wrapper for MultiRegion {
 
     fn stats(&mut self) -> Result<Stats> {
         let mut stats = self.read(inner::stats)?;
+        stats.hits = self.hits;
+        stats.misses = self.misses;
         let now = Instant::now();
         for region in &self.regions {
             let healthy = u64::from(region.usable(now) && region.failures == 0);
@@ -610,6 +623,14 @@ impl Wrapper for MultiRegion {
 }
 
 impl MultiRegion {
+    fn count(&mut self, hit: bool) {
+        if hit {
+            self.hits += 1;
+        } else {
+            self.misses += 1;
+        }
+    }
+
     /// After an atomic operation answered by `source`: the other regions get `key` from it
     /// (at once, unless replication is async) or remember it.
     fn spread(&mut self, source: usize, key: &str) {

@@ -369,3 +369,31 @@ caches:
         .stack();
     assert_eq!(stack, "multi-region(memory, native-memory)");
 }
+
+/// The conformance suite through the wrapper, in each mode that uses both layers.
+fn over_memory(mode: &'static str) -> StackSpec {
+    StackSpec::new("migration")
+        .config(AdapterConfig::new().with("mode", ConfigValue::Text(mode.into())))
+        .inner(StackSpec::new("memory"))
+        .inner(StackSpec::new("native-memory"))
+}
+
+mod conformance_dual_write {
+    byoc_tests::conformance_tests!(|| async {
+        let registry = byoc::Registry::new().expect("runtime");
+        registry
+            .build(&super::over_memory("dual-write"))
+            .await
+            .expect("stack")
+    });
+}
+
+mod conformance_read_new {
+    byoc_tests::conformance_tests!(|| async {
+        let registry = byoc::Registry::new().expect("runtime");
+        registry
+            .build(&super::over_memory("read-new"))
+            .await
+            .expect("stack")
+    });
+}

@@ -270,3 +270,39 @@ async fn nearest_reads_the_fastest_region_and_broadcast_writes_all() {
         "first healthy region"
     );
 }
+
+/// The conformance suite through the wrapper over two memory regions.
+fn over_memory(mode: &'static str, replication: &'static str) -> StackSpec {
+    StackSpec::new("multi-region")
+        .config(
+            AdapterConfig::new()
+                .with(
+                    "regions",
+                    ConfigValue::TextList(vec!["a".into(), "b".into()]),
+                )
+                .with("mode", text(mode))
+                .with("replication", text(replication)),
+        )
+        .inner(StackSpec::new("memory"))
+        .inner(StackSpec::new("native-memory"))
+}
+
+mod conformance_primary_backup_async {
+    byoc_tests::conformance_tests!(|| async {
+        let registry = byoc::Registry::new().expect("runtime");
+        registry
+            .build(&super::over_memory("primary-backup", "async"))
+            .await
+            .expect("stack")
+    });
+}
+
+mod conformance_nearest {
+    byoc_tests::conformance_tests!(|| async {
+        let registry = byoc::Registry::new().expect("runtime");
+        registry
+            .build(&super::over_memory("nearest", "sync"))
+            .await
+            .expect("stack")
+    });
+}

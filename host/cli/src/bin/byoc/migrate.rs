@@ -127,9 +127,14 @@ pub async fn run(config: &Path, args: MigrateArgs) -> Result<(), Failure> {
         to: args.to.clone(),
         ..Progress::default()
     });
-    // Without a key prefix the source's key count sizes the bar; otherwise a spinner.
+    // Without a key prefix the source's key count sizes the bar, if it comes quickly
+    // (Redis counts by scanning); otherwise a spinner.
     let total = match from_prefix.is_empty() {
-        true => from.stats().await.ok().map(|s| s.keys),
+        true => tokio::time::timeout(Duration::from_secs(2), from.stats())
+            .await
+            .ok()
+            .and_then(|s| s.ok())
+            .map(|s| s.keys),
         false => None,
     };
     let bar = match (args.quiet, total) {
