@@ -59,7 +59,8 @@ async fn namespace(port: u16, ns: &str) -> Arc<dyn Provider> {
             "url",
             ConfigValue::Text(format!("redis://127.0.0.1:{port}")),
         )
-        .with("namespace", ConfigValue::Text(ns.into()));
+        .with("namespace", ConfigValue::Text(ns.into()))
+        .with("response-timeout", ConfigValue::DurationMs(5000));
     Registry::new()
         .expect("runtime")
         .create("redis", config)
@@ -83,7 +84,13 @@ async fn compare(
     keys: Vec<String>,
 ) -> Vec<(String, Vec<u8>, Vec<u8>, Option<u128>)> {
     let mut tasks = tokio::task::JoinSet::new();
+    let mut all = Vec::new();
     for chunk in keys.chunks(250) {
+        if tasks.len() >= 8
+            && let Some(part) = tasks.join_next().await
+        {
+            all.extend(part.expect("task"));
+        }
         let (a, b, chunk) = (a.clone(), b.clone(), chunk.to_vec());
         tasks.spawn(async move {
             let va = a.get_multi(&chunk).await.expect("get");
@@ -102,7 +109,6 @@ async fn compare(
             out
         });
     }
-    let mut all = Vec::new();
     while let Some(part) = tasks.join_next().await {
         all.extend(part.expect("task"));
     }
@@ -163,7 +169,7 @@ async fn migrate_resumes_after_a_kill_and_copies_every_key_with_its_ttl() {
     let started = Instant::now();
     let mut child = migrate(&config, &cursor)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -177,10 +183,12 @@ async fn migrate_resumes_after_a_kill_and_copies_every_key_with_its_ttl() {
         scanned.is_some_and(|n| n >= count / 4)
     };
     while !std::fs::read_to_string(&cursor).is_ok_and(quarter) {
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "migrate ended before it could be killed"
-        );
+        if child.try_wait().expect("wait").is_some() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+                .expect("read stderr");
+            panic!("migrate ended before it could be killed: {stderr}");
+        }
         assert!(Instant::now() < deadline, "no cursor file was written");
         std::thread::sleep(Duration::from_millis(5));
     }

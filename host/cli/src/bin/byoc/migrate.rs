@@ -127,25 +127,14 @@ pub async fn run(config: &Path, args: MigrateArgs) -> Result<(), Failure> {
         to: args.to.clone(),
         ..Progress::default()
     });
-    // Without a key prefix the source's key count sizes the bar, if it comes quickly
-    // (Redis counts by scanning); otherwise a spinner.
-    let total = match from_prefix.is_empty() {
-        true => tokio::time::timeout(Duration::from_secs(2), from.stats())
-            .await
-            .ok()
-            .and_then(|s| s.ok())
-            .map(|s| s.keys),
-        false => None,
-    };
-    let bar = match (args.quiet, total) {
-        (true, _) => ProgressBar::hidden(),
-        (false, Some(n)) => ProgressBar::new(n),
-        (false, None) => ProgressBar::new_spinner(),
+    // No total: counting a source's keys may cost a scan of its own (Redis).
+    let bar = match args.quiet {
+        true => ProgressBar::hidden(),
+        false => ProgressBar::new_spinner(),
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:40}] {pos}/{len} keys {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} {pos} keys scanned, {per_sec} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.set_position(progress.scanned);
     if resumed {
