@@ -1,5 +1,5 @@
 //! Copying every key of one provider into another with its remaining TTL, page by page,
-//! resumable from the scan cursor ([`copy_page`]); `byoc migrate` runs it.
+//! resumable from the scan cursor ([`Copier::copy_page`]); `byoc migrate` runs it.
 //!
 //! An entry is written to the target only if the target lacks the key: with
 //! compare-and-swap (`expected: None`) where the target has atomics, else by `exists`
