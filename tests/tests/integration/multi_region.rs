@@ -296,13 +296,3 @@ mod conformance_primary_backup_async {
             .expect("stack")
     });
 }
-
-mod conformance_nearest {
-    byoc_tests::conformance_tests!(|| async {
-        let registry = byoc::Registry::new().expect("runtime");
-        registry
-            .build(&super::over_memory("nearest", "sync"))
-            .await
-            .expect("stack")
-    });
-}
