@@ -42,6 +42,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("keyvalue-app", TARGET),
     // wasi:keyvalue over an adapter, for composition (imports nothing from WASI).
     ("keyvalue-shim", LEAN),
+    ("migration", TARGET),
+    ("multi-region", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

@@ -19,6 +19,12 @@ pub const TIERED_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_TIERED_WASM"
 
 /// The fallback wrapper component (`adapters/fallback`): a primary and a fallback.
 pub const FALLBACK_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FALLBACK_WASM"));
+/// The migration wrapper component (`adapters/migration`): an old and a new layer.
+pub const MIGRATION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MIGRATION_WASM"));
+
+/// The multi-region wrapper component (`adapters/multi-region`): one layer per region.
+pub const MULTI_REGION_WRAPPER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MULTI_REGION_WASM"));
+
 /// The filesystem adapter component (`adapters/filesystem`): one file per entry in a
 /// granted directory.
 pub const FILESYSTEM_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_FILESYSTEM_WASM"));
@@ -70,6 +76,8 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),
     ("tiered", env!("BYOC_ADAPTER_TIERED_WASM")),
     ("fallback", env!("BYOC_ADAPTER_FALLBACK_WASM")),
+    ("migration", env!("BYOC_ADAPTER_MIGRATION_WASM")),
+    ("multi-region", env!("BYOC_ADAPTER_MULTI_REGION_WASM")),
     ("hostile", env!("BYOC_ADAPTER_HOSTILE_WASM")),
     ("hostile-net", env!("BYOC_ADAPTER_HOSTILE_NET_WASM")),
 ];
@@ -97,6 +105,8 @@ mod tests {
             (COMPRESSION_WRAPPER, COMPRESSION_SHA256),
             (TIERED_WRAPPER, TIERED_SHA256),
             (FALLBACK_WRAPPER, FALLBACK_SHA256),
+            (MIGRATION_WRAPPER, MIGRATION_SHA256),
+            (MULTI_REGION_WRAPPER, MULTI_REGION_SHA256),
             (FILESYSTEM_ADAPTER, FILESYSTEM_SHA256),
             (HTTP_ADAPTER, HTTP_SHA256),
             (REDIS_ADAPTER, REDIS_SHA256),

@@ -50,6 +50,7 @@ pub mod components;
 pub mod config_file;
 mod factories;
 mod limits;
+pub mod migrate;
 mod registry;
 mod stack;
 mod text;
@@ -84,7 +85,7 @@ pub use caches::{
 pub use config_file::ConfigFile;
 pub use factories::{
     COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
-    MEMORY, NATIVE_MEMORY, REDB, SQLITE, TIERED,
+    MEMORY, MIGRATION, MULTI_REGION, NATIVE_MEMORY, REDB, SQLITE, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

@@ -15,10 +15,11 @@ pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
 pub use redb::REDB;
 pub use sqlite::SQLITE;
-pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, TIERED};
+pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, MIGRATION, MULTI_REGION, TIERED};
 
 use crate::builtin::{
-    self, COMPRESSION_WRAPPER, ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, TIERED_WRAPPER,
+    self, COMPRESSION_WRAPPER, ENCRYPTION_WRAPPER, FALLBACK_WRAPPER, MIGRATION_WRAPPER,
+    MULTI_REGION_WRAPPER, TIERED_WRAPPER,
 };
 use crate::limits::LimitsConfig;
 use crate::wasm::Runtime;
@@ -77,6 +78,12 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         ),
         (TIERED, TIERED_WRAPPER, builtin::TIERED_SHA256),
         (FALLBACK, FALLBACK_WRAPPER, builtin::FALLBACK_SHA256),
+        (MIGRATION, MIGRATION_WRAPPER, builtin::MIGRATION_SHA256),
+        (
+            MULTI_REGION,
+            MULTI_REGION_WRAPPER,
+            builtin::MULTI_REGION_SHA256,
+        ),
     ] {
         all.push((
             name,

@@ -1,5 +1,6 @@
-//! The built-in wrappers `encryption`, `compression`, `tiered` and `fallback`: embedded
-//! wrapper components over the layers below them (one factory, four components).
+//! The built-in wrappers `encryption`, `compression`, `tiered`, `fallback`, `migration`
+//! and `multi-region`: embedded wrapper components over the layers below them (one
+//! factory, one component each).
 
 use super::FactoryInput;
 use crate::wasm::{Limits, WasmProvider};
@@ -14,6 +15,10 @@ pub const COMPRESSION: &str = "compression";
 pub const TIERED: &str = "tiered";
 /// Name of the built-in fallback wrapper.
 pub const FALLBACK: &str = "fallback";
+/// Name of the built-in migration wrapper (old and new layer, modes).
+pub const MIGRATION: &str = "migration";
+/// Name of the built-in multi-region wrapper (one layer per region).
+pub const MULTI_REGION: &str = "multi-region";
 
 /// A wrapper component over `input.layers`: one instance, as its state (counters) and
 /// whole-cache operations (scan, clear, stats) go through the layers below.

@@ -4,6 +4,7 @@ mod bench;
 mod check;
 mod demo;
 mod inspect;
+mod migrate;
 mod ops;
 mod run;
 mod serve;
@@ -89,6 +90,8 @@ enum Command {
     /// Run a wasi:cli command component whose wasi:keyvalue buckets are the configured
     /// caches (`keyvalue: { buckets: ... }`; docs/keyvalue.md). Exits with its code.
     Run(run::RunArgs),
+    /// Copy every key of one cache into another with its remaining TTL (resumable).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -187,6 +190,7 @@ fn main() -> ExitCode {
             Command::Serve(a) => serve::run(&config, a).await,
             Command::Warm(a) => warm::run(&config, a).await,
             Command::Run(a) => run::run(&config, a).await,
+            Command::Migrate(a) => migrate::run(&config, a).await,
         }
     });
     // A file operation offloaded to the blocking pool and stuck in the kernel (a FIFO, a
