@@ -54,19 +54,6 @@ impl Origin {
         })
     }
 
-    /// The authority's host, without the port.
-    pub fn host(&self) -> &str {
-        if self.authority.starts_with('[') {
-            return self
-                .authority
-                .split_once(']')
-                .map_or(&self.authority, |(h, _)| &h[..]);
-        }
-        self.authority
-            .rsplit_once(':')
-            .map_or(self.authority.as_str(), |(h, _)| h)
-    }
-
     /// `scheme://authority` (no prefix).
     pub fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
@@ -285,6 +272,7 @@ impl Client {
 
 /// A failed try, and whether another may succeed.
 #[derive(Debug)]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 enum Failure {
     Retryable(Error),
     Final(Error),
@@ -511,7 +499,6 @@ mod tests {
         let o = Origin::parse("https://h.example:9000/base/").expect("parse");
         assert!(o.https);
         assert_eq!(o.authority, "h.example:9000");
-        assert_eq!(o.host(), "h.example");
         assert_eq!(o.prefix, "/base");
         assert_eq!(o.url(), "https://h.example:9000");
         for bad in ["ftp://x", "http://", "http://u:p@h", "http://h/?q"] {
