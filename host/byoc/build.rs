@@ -32,6 +32,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("filesystem", TARGET),
     ("http", TARGET),
     ("redb", TARGET),
+    ("s3", TARGET),
+    ("dynamodb", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

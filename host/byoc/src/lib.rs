@@ -79,8 +79,8 @@ pub use byoc_core::{
 pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, WatchHandle};
 pub use config_file::ConfigFile;
 pub use factories::{
-    COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
-    MEMORY, NATIVE_MEMORY, REDB, TIERED,
+    COMPRESSION, DYNAMODB, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput,
+    HTTP, MEMORY, NATIVE_MEMORY, REDB, S3, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;
