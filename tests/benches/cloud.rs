@@ -197,7 +197,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 for k in &keys {
-                    black_box(native_s3.send("GET", &format!("/byoc-bench/{k}"), &[], b"").await);
+                    black_box(
+                        native_s3
+                            .send("GET", &format!("/byoc-bench/{k}"), &[], b"")
+                            .await,
+                    );
                 }
             })
         })

@@ -2,7 +2,8 @@
 //! (the JSON protocol, `x-amz-target: DynamoDB_20120810.*`) with requests signed by AWS
 //! Signature V4.
 //!
-//! An item is `pk` (string: `namespace` + key, the partition key), `val` (binary), and for
+//! An item is `pk` (string: `namespace` + key, the partition key), `val` (binary; absent
+//! for an empty value), and for
 //! an entry with a TTL `exp_ms` (expiry in ms since the UNIX epoch, checked on every read,
 //! so expiry is exact) and `ttl_s` (the same in epoch seconds, rounded up: the attribute to
 //! point DynamoDB's TTL feature at, which deletes expired items within days). Multi-key
@@ -115,16 +116,17 @@ fn bad_answer(what: &str) -> Error {
     ))
 }
 
-/// An entry from an item (`None` for an item without `val`).
+/// An entry from an item. An empty value is stored without `val` (not every
+/// implementation accepts an empty binary attribute).
 fn entry_of(item: &Value) -> Result<Option<Entry>> {
-    let Some(val) = item.get("val") else {
-        return Ok(None);
-    };
-    let value = match val.get("B").and_then(Value::as_str) {
-        Some(b) => B64
-            .decode(b)
-            .map_err(|_| bad_answer("a value is not base64"))?,
-        None => return Err(bad_answer("a value is not binary")),
+    let value = match item.get("val") {
+        None => Vec::new(),
+        Some(val) => match val.get("B").and_then(Value::as_str) {
+            Some(b) => B64
+                .decode(b)
+                .map_err(|_| bad_answer("a value is not base64"))?,
+            None => return Err(bad_answer("a value is not binary")),
+        },
     };
     Ok(Some(Entry {
         value,
@@ -169,10 +171,10 @@ impl Dynamo {
                 entry.value.len()
             )));
         }
-        let mut item = json!({
-            "pk": self.pk(key),
-            "val": { "B": B64.encode(&entry.value) },
-        });
+        let mut item = json!({ "pk": self.pk(key) });
+        if !entry.value.is_empty() {
+            item["val"] = json!({ "B": B64.encode(&entry.value) });
+        }
         if let Some(at) = entry.expires_at {
             item["exp_ms"] = n(at);
             item["ttl_s"] = n(at.div_ceil(1000));
@@ -629,18 +631,30 @@ impl Adapter for Dynamo {
         count: u32,
         now: u64,
     ) -> Result<ScanPage> {
-        // The cursor is the last evaluated partition key (it may be another cache's).
+        // The cursor is the last partition key examined (it may be another cache's): a
+        // Scan resumes after any key given as its exclusive start.
         let start = cursor.map(|c| c.after);
-        let limit = count.max(1).saturating_mul(4);
+        let wanted = count.max(1) as usize;
+        let limit = (wanted * byoc_common::EXAMINE_PER_RESULT).min(1000) as u32;
         let (items, last) = self.scan_page(start.as_deref(), limit, Some(now), "pk")?;
-        let keys = Self::pks(&items)
-            .filter_map(|pk| self.key_of(pk))
-            .filter(|k| byoc_common::glob_match(pattern, k))
-            .map(str::to_owned)
-            .collect();
+        let pks: Vec<&str> = Self::pks(&items).collect();
+        let mut keys = Vec::new();
+        let mut cursor = last;
+        for (i, pk) in pks.iter().enumerate() {
+            let Some(key) = self.key_of(pk) else {
+                continue;
+            };
+            if byoc_common::glob_match(pattern, key) {
+                keys.push(key.to_owned());
+                if keys.len() == wanted && i + 1 < pks.len() {
+                    cursor = Some((*pk).to_owned());
+                    break;
+                }
+            }
+        }
         Ok(ScanPage {
             keys,
-            cursor: last.map(|after| ScanCursor { after }.encode()),
+            cursor: cursor.map(|after| ScanCursor { after }.encode()),
         })
     }
 
@@ -758,6 +772,8 @@ mod tests {
         assert_eq!(entry.value, b"v");
         assert_eq!(entry.expires_at, Some(1500));
         assert!(entry_of(&json!({ "val": { "S": "x" } })).is_err());
+        let empty = entry_of(&json!({ "pk": { "S": "k" } })).expect("entry");
+        assert_eq!(empty.map(|e| e.value), Some(Vec::new()));
         assert!(live(None, 5) && live(Some(6), 5) && !live(Some(5), 5));
     }
 }

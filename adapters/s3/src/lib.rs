@@ -490,10 +490,14 @@ impl Adapter for S3 {
         now: u64,
     ) -> Result<ScanPage> {
         let start_after = cursor.map(|c| object_name(&self.prefix, &c.after));
-        let page = self.list(start_after.as_deref(), None, count.max(1))?;
+        let wanted = count.max(1) as usize;
+        // Examine up to 16 objects per key asked for (as the SDK's sorted scans do).
+        let examine = (wanted * byoc_common::EXAMINE_PER_RESULT).min(1000) as u32;
+        let page = self.list(start_after.as_deref(), None, examine)?;
         let mut keys = Vec::new();
         let mut last = None;
-        for (name, _) in &page.objects {
+        let mut more = page.truncated;
+        for (i, (name, _)) in page.objects.iter().enumerate() {
             let Some(key) = key_of(&self.prefix, name) else {
                 continue;
             };
@@ -501,9 +505,13 @@ impl Adapter for S3 {
                 keys.push(key.clone());
             }
             last = Some(key);
+            if keys.len() == wanted {
+                more |= i + 1 < page.objects.len();
+                break;
+            }
         }
         let cursor = match last {
-            Some(after) if page.truncated => Some(ScanCursor { after }.encode()),
+            Some(after) if more => Some(ScanCursor { after }.encode()),
             _ => None,
         };
         Ok(ScanPage { keys, cursor })

@@ -242,11 +242,11 @@ async fn unchecked(endpoint: &str, timeout_ms: u64) -> Arc<dyn Provider> {
     .expect("provider")
 }
 
-const THROTTLED: &str = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 101\r\n\r\n{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\"message\":\"x\"}";
+const THROTTLED: &str = "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 98\r\n\r\n{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\",\"message\":\"x\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_server_errors_are_retried_then_unavailable() {
-    assert_eq!(THROTTLED.split("\r\n\r\n").nth(1).map(str::len), Some(101));
+    assert_eq!(THROTTLED.split("\r\n\r\n").nth(1).map(str::len), Some(98));
     for answer in [
         THROTTLED,
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
