@@ -13,7 +13,8 @@
 //! (see the [`atomic`] module).
 //!
 //! With the `redis` feature, the `redis` module binds the host's native Redis import
-//! (`wit/redis.wit`); `adapters/redis` is such an adapter.
+//! (`wit/redis.wit`); `adapters/redis` is such an adapter. With the `http` feature, the
+//! `http` module sends requests over `wasi:http` (`adapters/http`, `s3`, `dynamodb`).
 //!
 //! ```ignore
 //! use byoc_guest_sdk::{Adapter, Config, Entry, Result};
@@ -53,6 +54,9 @@ mod wrapper;
 
 #[cfg(feature = "redis")]
 pub mod redis;
+
+#[cfg(feature = "http")]
+pub mod http;
 
 #[doc(hidden)]
 pub mod bindings {

@@ -44,6 +44,8 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("keyvalue-shim", LEAN),
     ("migration", TARGET),
     ("multi-region", TARGET),
+    ("s3", TARGET),
+    ("dynamodb", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

@@ -9,6 +9,7 @@
 //! expands to one `#[tokio::test]` per case in [`conformance`], each on a fresh provider.
 
 pub mod bench;
+pub mod cloud;
 pub mod conformance;
 mod hooked;
 pub mod model;

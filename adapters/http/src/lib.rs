@@ -7,12 +7,14 @@
 //! - `token` (text, optional): bearer token sent as `Authorization: Bearer <token>`.
 //! - `headers` (text list, optional): extra headers, each `Name: value`.
 //! - `timeout` (duration, default 5 s): connect, first-byte and between-bytes timeout of
-//!   each request. A server that is down, slow or answers 5xx gives `unavailable`.
+//!   each request. A server that is down, slow or answers 5xx gives `unavailable`; refused
+//!   connections and 5xx/429 answers are retried (the SDK's `http` client) within it.
 //!
 //! Redirects are never followed: a 3xx answer is reported as `denied` (a redirect could
 //! lead to an origin the grant does not allow; the host refuses those anyway).
 //! Multi-key operations, `ttl`, `expire`, `scan`, `clear` and `stats` are one request each.
 
+use byoc_guest_sdk::http::{self as sdk_http, Client, Origin};
 use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, KeyTtl, Result,
     ScanCursor, ScanPage, Usage,
@@ -20,53 +22,14 @@ use byoc_guest_sdk::{
 use serde::{Deserialize, Serialize};
 
 mod protocol;
-#[cfg(target_arch = "wasm32")]
-mod transport;
 
 pub use protocol::*;
 
 /// Default `timeout`.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 
-/// A parsed base URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Base {
-    /// `true` for https.
-    pub https: bool,
-    /// `host[:port]`.
-    pub authority: String,
-    /// Path prefix without a trailing slash (may be empty).
-    pub prefix: String,
-}
-
-impl Base {
-    /// Parses `http(s)://authority[/prefix]`.
-    pub fn parse(url: &str) -> Result<Base> {
-        let bad = |why: &str| Error::InvalidConfig(format!("url `{url}`: {why}"));
-        let (https, rest) = if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
-        } else if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else {
-            return Err(bad("must start with http:// or https://"));
-        };
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(bad("needs a host and no user information"));
-        }
-        if prefix.contains(['?', '#']) {
-            return Err(bad("must not have a query or fragment"));
-        }
-        Ok(Base {
-            https,
-            authority: authority.to_owned(),
-            prefix: prefix.to_owned(),
-        })
-    }
-}
+/// A parsed base URL (the SDK's [`Origin`]).
+pub type Base = Origin;
 
 /// A request the adapter sends.
 #[derive(Debug)]
@@ -96,9 +59,8 @@ pub struct Response {
 
 /// The HTTP adapter's state.
 pub struct Http {
-    base: Base,
+    client: Client,
     headers: Vec<(String, String)>,
-    timeout_ms: u64,
 }
 
 fn json<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -112,17 +74,21 @@ fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
 
 impl Http {
     fn send(&mut self, request: Request<'_>) -> Result<Response> {
-        #[cfg(target_arch = "wasm32")]
-        {
-            transport::send(&self.base, &self.headers, self.timeout_ms, request)
+        let mut outgoing = sdk_http::Request::new(request.method, request.path);
+        outgoing.headers.clone_from(&self.headers);
+        if let Some(ct) = request.content_type {
+            outgoing.headers.push(("content-type".into(), ct.into()));
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            let _ = (&self.base, &self.headers, self.timeout_ms, request);
-            Err(Error::Unsupported(
-                "the HTTP adapter sends requests only inside a wasm component".into(),
-            ))
-        }
+        outgoing.body = request.body;
+        let response = self.client.send(&outgoing)?;
+        Ok(Response {
+            status: response.status,
+            ttl_ms: response
+                .header("x-byoc-ttl-ms")
+                .and_then(|v| v.parse().ok()),
+            error: response.header("x-byoc-error").map(str::to_owned),
+            body: response.body,
+        })
     }
 
     /// Sends `request`; any status other than `ok` (or, when `missing_ok`, a 404 that
@@ -228,9 +194,8 @@ impl Adapter for Http {
             return Err(Error::InvalidConfig("timeout must be above zero".into()));
         }
         Ok(Http {
-            base,
+            client: Client::new(base, timeout_ms),
             headers,
-            timeout_ms,
         })
     }
 

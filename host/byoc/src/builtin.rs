@@ -40,6 +40,13 @@ pub const REDB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDB_WASM"));
 // `SQLITE_ADAPTER` and `SQLITE_MISSING` (in the build script's output, included below):
 // the SQLite adapter component (`adapters/sqlite`), built only where a C compiler for
 // wasm32-wasi was found.
+/// The S3 adapter component (`adapters/s3`): one object per entry in a bucket, requests
+/// signed with AWS Signature V4.
+pub const S3_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_S3_WASM"));
+
+/// The DynamoDB adapter component (`adapters/dynamodb`): one item per entry in a table,
+/// requests signed with AWS Signature V4.
+pub const DYNAMODB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_DYNAMODB_WASM"));
 
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
@@ -71,6 +78,8 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("filesystem", env!("BYOC_ADAPTER_FILESYSTEM_WASM")),
     ("http", env!("BYOC_ADAPTER_HTTP_WASM")),
     ("redb", env!("BYOC_ADAPTER_REDB_WASM")),
+    ("s3", env!("BYOC_ADAPTER_S3_WASM")),
+    ("dynamodb", env!("BYOC_ADAPTER_DYNAMODB_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
     ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),

@@ -84,8 +84,8 @@ pub use caches::{
 };
 pub use config_file::ConfigFile;
 pub use factories::{
-    COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
-    MEMORY, MIGRATION, MULTI_REGION, NATIVE_MEMORY, REDB, SQLITE, TIERED,
+    COMPRESSION, DYNAMODB, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput,
+    HTTP, MEMORY, MIGRATION, MULTI_REGION, NATIVE_MEMORY, REDB, S3, SQLITE, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

@@ -32,6 +32,11 @@ use std::sync::Arc;
 ///   `synchronous`, `lock-stale`, `max-bytes`, `max-entries` (see `adapters/sqlite`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
+/// - `s3`: the embedded S3 adapter, granted the origin of its `endpoint`: `bucket`
+///   (required), `region`, `prefix`, `addressing`, credentials, `timeout`,
+///   `create-bucket` (see `docs/cloud.md`).
+/// - `dynamodb`: the embedded DynamoDB adapter, granted the origin of its `endpoint`:
+///   `table` (required), `region`, `namespace`, credentials, `timeout`, `create-table`.
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {

@@ -1,19 +1,23 @@
 //! The built-in providers' factories, one file each, and what a factory is.
 
+mod dynamodb;
 pub(crate) mod filesystem;
 mod http;
 mod memory;
 mod native_memory;
 mod redb;
 pub(crate) mod redis;
+mod s3;
 mod sqlite;
 mod wrappers;
 
+pub use dynamodb::DYNAMODB;
 pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
 pub use redb::REDB;
+pub use s3::S3;
 pub use sqlite::SQLITE;
 pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, MIGRATION, MULTI_REGION, TIERED};
 
@@ -68,6 +72,11 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         (HTTP, Arc::new(|input| Box::pin(http::create(input)))),
         (REDB, Arc::new(|input| Box::pin(redb::create(input)))),
         (SQLITE, Arc::new(|input| Box::pin(sqlite::create(input)))),
+        (S3, Arc::new(|input| Box::pin(s3::create(input)))),
+        (
+            DYNAMODB,
+            Arc::new(|input| Box::pin(dynamodb::create(input))),
+        ),
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),

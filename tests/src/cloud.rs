@@ -1,0 +1,309 @@
+//! S3 and DynamoDB test servers (moto, s3rver, dynalite), shared by every test of the
+//! process, and a plain HTTP/1.1 client that signs with the same SigV4 code, for interop
+//! checks and as the benchmarks' native baseline.
+
+use crate::service::{self, Service};
+use byoc_sigv4::{Credentials, Scope};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+/// Credentials moto and dynalite accept (they do not check signatures).
+pub const ANY_ACCESS_KEY: &str = "AKIDTEST";
+/// Secret paired with [`ANY_ACCESS_KEY`].
+pub const ANY_SECRET: &str = "secret-for-tests";
+/// s3rver's built-in credentials (it checks signatures).
+pub const S3RVER_KEY: &str = "S3RVER";
+
+const MOTO_INSTALL: &str = "pip install 'moto[server]' (a virtualenv on PATH)";
+const NPM_INSTALL: &str = "npm install s3rver dynalite (node_modules/.bin on PATH)";
+
+fn start(
+    cell: &'static OnceLock<Option<Mutex<Service>>>,
+    test: &str,
+    program: &'static str,
+    install: &str,
+    args: fn(&std::path::Path, u16) -> Vec<String>,
+) -> Option<String> {
+    let service = service::shared(cell, || {
+        service::available(test, &[program], install).then(|| {
+            Service::start(
+                program,
+                Duration::from_secs(30),
+                Box::new(move |dir, port| {
+                    let mut cmd = std::process::Command::new(program);
+                    cmd.args(args(dir, port));
+                    cmd
+                }),
+            )
+        })
+    })?;
+    let port = service.lock().unwrap_or_else(|e| e.into_inner()).port();
+    Some(format!("http://127.0.0.1:{port}"))
+}
+
+/// The endpoint of the process's moto server (S3 and DynamoDB), or `None` (skipped).
+pub fn moto(test: &str) -> Option<String> {
+    static CELL: OnceLock<Option<Mutex<Service>>> = OnceLock::new();
+    start(&CELL, test, "moto_server", MOTO_INSTALL, |_, port| {
+        vec![
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ]
+    })
+}
+
+/// The endpoint of the process's s3rver (checks SigV4 signatures), or `None` (skipped).
+pub fn s3rver(test: &str) -> Option<String> {
+    static CELL: OnceLock<Option<Mutex<Service>>> = OnceLock::new();
+    start(&CELL, test, "s3rver", NPM_INSTALL, |dir, port| {
+        vec![
+            "-d".into(),
+            dir.display().to_string(),
+            "-a".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+            "-s".into(),
+        ]
+    })
+}
+
+/// The endpoint of the process's dynalite (DynamoDB in memory), or `None` (skipped).
+pub fn dynalite(test: &str) -> Option<String> {
+    static CELL: OnceLock<Option<Mutex<Service>>> = OnceLock::new();
+    start(&CELL, test, "dynalite", NPM_INSTALL, |_, port| {
+        vec![
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--createTableMs".into(),
+            "0".into(),
+        ]
+    })
+}
+
+/// A name no other test of this process uses: `<prefix>-<pid>-<n>` (lowercase).
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// An answer of [`send`].
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Headers, lowercase names.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What to sign a request for.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Region.
+    pub region: String,
+    /// Service (`s3`, `dynamodb`).
+    pub service: String,
+}
+
+impl Signer {
+    /// A signer for `service` in `us-east-1` with `key` / `secret`.
+    pub fn new(service: &str, key: &str, secret: &str) -> Signer {
+        Signer {
+            credentials: Credentials {
+                access_key_id: key.into(),
+                secret_access_key: secret.into(),
+                session_token: None,
+            },
+            region: "us-east-1".into(),
+            service: service.into(),
+        }
+    }
+}
+
+/// Sends one request over a new connection to `endpoint` (`http://host:port`) and reads
+/// the answer (`Connection: close`). `path` is already encoded; `query` is raw. Signed
+/// with `signer` (S3 style: `x-amz-content-sha256` is sent) when given.
+pub fn send(
+    endpoint: &str,
+    signer: Option<&Signer>,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
+    let authority = endpoint
+        .strip_prefix("http://")
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), (*v).to_owned()))
+        .collect();
+    let payload = byoc_sigv4::sha256_hex(body);
+    if let Some(signer) = signer {
+        if signer.service == "s3" {
+            all.push(("x-amz-content-sha256".into(), payload.clone()));
+        }
+        let mut to_sign = all.clone();
+        to_sign.push(("host".into(), authority.to_owned()));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let signed = byoc_sigv4::sign(
+            &signer.credentials,
+            &Scope {
+                region: &signer.region,
+                service: &signer.service,
+            },
+            &byoc_sigv4::amz_date(now),
+            &byoc_sigv4::Request {
+                method,
+                path,
+                query,
+                headers: &to_sign,
+                payload_sha256: &payload,
+            },
+        );
+        all.extend(signed.headers());
+    }
+    let query = byoc_sigv4::canonical_query(query);
+    let target = if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (n, v) in &all {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    read_answer(stream, method == "HEAD")
+}
+
+fn read_answer(stream: TcpStream, head_only: bool) -> std::io::Result<Answer> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("status line"))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = l.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let mut body = Vec::new();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    if head_only || status == 204 || status == 304 {
+    } else if chunked {
+        loop {
+            line.clear();
+            reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim(), 16).map_err(|_| bad("chunk size"))?;
+            if size == 0 {
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk)?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body.resize(len, 0);
+        reader.read_exact(&mut body)?;
+    } else {
+        reader.read_to_end(&mut body)?;
+    }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Runs `cases` random operation sequences against the provider `make` builds (none when
+/// it answers `None`: skipped), comparing each with the reference model.
+pub fn run_model(
+    cases: u32,
+    make: impl std::future::Future<Output = Option<std::sync::Arc<dyn byoc::Provider>>>,
+) {
+    use proptest::test_runner::{Config, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let Some(provider) = rt.block_on(make) else {
+        return;
+    };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&crate::model::sequence(40), |ops| {
+        rt.block_on(crate::model::check_sequence(&provider, &ops));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{}: {e}", provider.info().name);
+    }
+}
+
+/// Model cases for the cloud adapters: `BYOC_CLOUD_MODEL_CASES`, default 10 (each case
+/// is a few hundred requests).
+pub fn model_cases() -> u32 {
+    std::env::var("BYOC_CLOUD_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
