@@ -22,6 +22,7 @@ mod redb;
 mod redis;
 mod sandbox;
 mod semantics;
+mod tcp_grant;
 mod typed_cache;
 mod wrappers;
 
