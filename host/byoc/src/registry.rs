@@ -30,6 +30,9 @@ use std::sync::Arc;
 ///   `cache-size` (see `adapters/redb`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
+/// - `memcached`: the embedded memcached adapter, granted TCP to its `servers` (text
+///   list of `host:port`, ketama over several); `namespace` (text, required), `instances`
+///   (integer, default 64, pooled). It cannot scan or clear (see `docs/adapters.md`).
 ///
 /// ```
 /// # async fn demo() -> byoc::Result<()> {

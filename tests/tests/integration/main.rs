@@ -13,6 +13,7 @@ mod filesystem;
 mod hit_ratio;
 mod hot_swap;
 mod http;
+mod memcached;
 mod memory_adapter;
 mod model;
 mod near;

@@ -2,6 +2,7 @@
 
 pub(crate) mod filesystem;
 mod http;
+mod memcached;
 mod memory;
 mod native_memory;
 mod redb;
@@ -10,6 +11,7 @@ mod wrappers;
 
 pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
+pub use memcached::MEMCACHED;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
 pub use redb::REDB;
@@ -64,6 +66,10 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         ),
         (HTTP, Arc::new(|input| Box::pin(http::create(input)))),
         (REDB, Arc::new(|input| Box::pin(redb::create(input)))),
+        (
+            MEMCACHED,
+            Arc::new(|input| Box::pin(memcached::create(input))),
+        ),
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
