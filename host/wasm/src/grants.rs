@@ -15,7 +15,7 @@
 //!   before a connection is made; the host never follows redirects.
 //! - [`Grants::tcp`]: the `host:port` pairs an adapter may open TCP connections to
 //!   ([`TcpGrant`]), through `wasi:sockets`: outbound connects only, name lookups only of
-//!   granted names, at most [`TcpGrant::max_connections`] sockets per instance (module
+//!   granted names, at most [`TcpGrant::max_connections`](TcpGrant#structfield.max_connections) sockets per instance (module
 //!   `tcp`).
 
 use crate::extension::{ExtensionGrant, StoreExtensions};
@@ -155,7 +155,7 @@ impl HttpGrant {
     }
 }
 
-/// Default [`TcpGrant::max_connections`]: sockets one instance may hold open at once.
+/// Default [`TcpGrant::max_connections`](TcpGrant#structfield.max_connections): sockets one instance may hold open at once.
 pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 16;
 
 /// One granted TCP endpoint.
@@ -269,7 +269,7 @@ impl TcpGrant {
         })
     }
 
-    /// Sets [`TcpGrant::max_connections`].
+    /// Sets [`TcpGrant::max_connections`](TcpGrant#structfield.max_connections).
     #[must_use]
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max;

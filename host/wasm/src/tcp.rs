@@ -7,7 +7,7 @@
 //! UDP) fails. UDP and name lookups are also switched off in the context, except lookups
 //! for a grant, which this module's `ip-name-lookup` answers only for granted names (it
 //! shadows wasmtime-wasi's in the linker). Its `tcp-create-socket` counts the instance's
-//! open TCP sockets and refuses one beyond [`TcpGrant::max_connections`]. Sockets live in
+//! open TCP sockets and refuses one beyond [`TcpGrant::max_connections`](crate::TcpGrant#structfield.max_connections). Sockets live in
 //! the store's resource table, so they close with the instance. A guest waiting on a
 //! socket waits in a host future, which the call's wall-clock deadline bounds.
 
