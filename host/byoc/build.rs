@@ -46,6 +46,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("multi-region", TARGET),
     ("s3", TARGET),
     ("dynamodb", TARGET),
+    ("memcached", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

@@ -3,9 +3,11 @@
 //!
 //! TTLs in the sequences are either absent or an hour long, so nothing expires during a
 //! run; `expire` with zero deletes, as the contract says. Values stay small, so a bounded
-//! provider never evicts.
+//! provider never evicts. A provider that declares it cannot scan (`scan` absent from its
+//! native operations, and answering `unsupported`: memcached) is reset by deleting every
+//! key of [`KEYS`], and its `keys` and `clear` must answer `unsupported`, changing nothing.
 
-use byoc::{Item, KeyTtl, Provider};
+use byoc::{Capability, Error, Item, KeyTtl, Provider};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -75,9 +77,18 @@ type Model = BTreeMap<String, (Vec<u8>, bool)>;
 /// Runs `ops` on `provider` (cleared first) and on the model; panics at the first
 /// difference, naming the step.
 pub async fn check_sequence(provider: &Arc<dyn Provider>, ops: &[Op]) {
-    provider.clear().await.expect("clear before the sequence");
-    let mut model = Model::new();
+    let scans = can_scan(provider).await;
     let key = |i: usize| KEYS[i].to_owned();
+    if scans {
+        provider.clear().await.expect("clear before the sequence");
+    } else {
+        let all: Vec<String> = (0..KEYS.len()).map(key).collect();
+        provider
+            .delete_multi(&all)
+            .await
+            .expect("reset before the sequence");
+    }
+    let mut model = Model::new();
     for (step, op) in ops.iter().enumerate() {
         let at = format!("{}: step {step} {op:?}", provider.info().name);
         match op {
@@ -161,6 +172,13 @@ pub async fn check_sequence(provider: &Arc<dyn Provider>, ops: &[Op]) {
                     ),
                 }
             }
+            Op::Keys(_) | Op::Clear if !scans => {
+                let got = match op {
+                    Op::Clear => provider.clear().await,
+                    _ => provider.keys("*").await.map(drop),
+                };
+                assert!(matches!(got, Err(Error::Unsupported(_))), "{at}: {got:?}");
+            }
             Op::Keys(p) => {
                 let mut got = provider.keys(PATTERNS[*p]).await.expect(&at);
                 got.sort();
@@ -177,6 +195,16 @@ pub async fn check_sequence(provider: &Arc<dyn Provider>, ops: &[Op]) {
             }
         }
     }
+}
+
+/// Whether `provider` can scan: it lists `scan` as native, or answers one. A provider
+/// that lists it not and answers `unsupported` declares it cannot.
+pub async fn can_scan(provider: &Arc<dyn Provider>) -> bool {
+    provider.info().native.contains(&Capability::Scan)
+        || !matches!(
+            provider.scan("*", None, 1).await,
+            Err(Error::Unsupported(_))
+        )
 }
 
 /// The reference glob matcher: a direct recursive transcription of the Redis rules,

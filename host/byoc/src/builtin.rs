@@ -47,13 +47,17 @@ pub const S3_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_S3_WASM"));
 /// The DynamoDB adapter component (`adapters/dynamodb`): one item per entry in a table,
 /// requests signed with AWS Signature V4.
 pub const DYNAMODB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_DYNAMODB_WASM"));
+/// The memcached adapter component (`adapters/memcached`): memcached's meta protocol
+/// over a TCP grant.
+pub const MEMCACHED_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMCACHED_WASM"));
 
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]
 pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
 
-/// Path of a test adapter that imports `wasi:sockets` (the host refuses to load it).
+/// Path of a test adapter that imports `wasi:sockets` and connects where it is told (the
+/// host starts it only with a TCP grant).
 #[doc(hidden)]
 pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM");
 
@@ -81,6 +85,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("s3", env!("BYOC_ADAPTER_S3_WASM")),
     ("dynamodb", env!("BYOC_ADAPTER_DYNAMODB_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
+    ("memcached", env!("BYOC_ADAPTER_MEMCACHED_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
     ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),
     ("tiered", env!("BYOC_ADAPTER_TIERED_WASM")),
@@ -120,6 +125,7 @@ mod tests {
             (HTTP_ADAPTER, HTTP_SHA256),
             (REDIS_ADAPTER, REDIS_SHA256),
             (REDB_ADAPTER, REDB_SHA256),
+            (MEMCACHED_ADAPTER, MEMCACHED_SHA256),
         ] {
             assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }

@@ -251,6 +251,7 @@ impl Shared {
                 extensions: self.grants.store_extensions(),
                 http: WasiHttpCtx::new(),
                 http_hooks: self.http.clone(),
+                tcp: self.grants.tcp.clone().map(Arc::new),
                 stderr,
             },
         );

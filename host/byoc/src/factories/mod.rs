@@ -3,6 +3,7 @@
 mod dynamodb;
 pub(crate) mod filesystem;
 mod http;
+mod memcached;
 mod memory;
 mod native_memory;
 mod redb;
@@ -14,6 +15,7 @@ mod wrappers;
 pub use dynamodb::DYNAMODB;
 pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
+pub use memcached::MEMCACHED;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
 pub use redb::REDB;
@@ -76,6 +78,10 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         (
             DYNAMODB,
             Arc::new(|input| Box::pin(dynamodb::create(input))),
+        ),
+        (
+            MEMCACHED,
+            Arc::new(|input| Box::pin(memcached::create(input))),
         ),
     ];
     for (name, bytes, sha256) in [
