@@ -20,6 +20,7 @@ mod near_redis;
 mod polyglot;
 mod redb;
 mod redis;
+mod redis_tls;
 mod sandbox;
 mod semantics;
 mod typed_cache;
