@@ -12,6 +12,7 @@ pub mod bench;
 pub mod conformance;
 mod hooked;
 pub mod model;
+pub mod postgres_server;
 pub mod redis_server;
 pub mod service;
 pub mod wat_hostile;
