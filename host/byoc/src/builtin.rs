@@ -36,7 +36,8 @@ pub const REDB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDB_WASM"));
 #[doc(hidden)]
 pub const HOSTILE_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_WASM");
 
-/// Path of a test adapter that imports `wasi:sockets` (the host refuses to load it).
+/// Path of a test adapter that imports `wasi:sockets` and connects where it is told (the
+/// host starts it only with a TCP grant).
 #[doc(hidden)]
 pub const HOSTILE_NET_ADAPTER_PATH: &str = env!("BYOC_ADAPTER_HOSTILE_NET_WASM");
 /// The Redis adapter component (`adapters/redis`), embedded in the host: the `redis`

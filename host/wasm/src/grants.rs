@@ -13,6 +13,10 @@
 //! - [`Grants::http`]: the HTTP origins (scheme, host, port) an adapter may send
 //!   `wasi:http` requests to ([`HttpGrant`]). Any other origin is refused by the host
 //!   before a connection is made; the host never follows redirects.
+//! - [`Grants::tcp`]: the `host:port` pairs an adapter may open TCP connections to
+//!   ([`TcpGrant`]), through `wasi:sockets`: outbound connects only, name lookups only of
+//!   granted names, at most [`TcpGrant::max_connections`] sockets per instance (module
+//!   `tcp`).
 
 use crate::extension::{ExtensionGrant, StoreExtensions};
 use crate::{Error, Result};
@@ -33,6 +37,9 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Origins the adapter may send HTTP requests to; `None`: every request is refused.
     pub http: Option<HttpGrant>,
+    /// Endpoints the adapter may connect to over TCP; `None`: no socket at all, and a
+    /// component importing `wasi:sockets` is refused.
+    pub tcp: Option<TcpGrant>,
     /// Whether file operations in granted directories run on a blocking-pool thread
     /// instead of the calling worker thread (default `false`: on the worker thread).
     ///
@@ -148,6 +155,166 @@ impl HttpGrant {
     }
 }
 
+/// Default [`TcpGrant::max_connections`]: sockets one instance may hold open at once.
+pub const DEFAULT_MAX_TCP_CONNECTIONS: usize = 16;
+
+/// One granted TCP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TcpEndpoint {
+    /// A host name (lowercase, no trailing dot) or an IP address.
+    pub host: TcpHost,
+    /// The port (never 0).
+    pub port: u16,
+}
+
+/// The host of a [`TcpEndpoint`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TcpHost {
+    /// An IP address: only that address is reachable.
+    Ip(std::net::IpAddr),
+    /// A DNS name: the adapter may look it up, and reach the addresses it resolves to
+    /// when the connection is checked.
+    Name(String),
+}
+
+impl std::fmt::Display for TcpEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            TcpHost::Ip(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            TcpHost::Ip(ip) => write!(f, "{ip}:{}", self.port),
+            TcpHost::Name(name) => write!(f, "{name}:{}", self.port),
+        }
+    }
+}
+
+impl std::str::FromStr for TcpEndpoint {
+    type Err = Error;
+
+    /// `host:port`, `1.2.3.4:port` or `[::1]:port`.
+    fn from_str(text: &str) -> Result<TcpEndpoint> {
+        let bad =
+            |why: &str| Error::InvalidConfig(format!("`{text}` is not a TCP endpoint: {why}"));
+        if let Ok(addr) = text.parse::<std::net::SocketAddr>() {
+            if addr.port() == 0 {
+                return Err(bad("the port must not be 0"));
+            }
+            return Ok(TcpEndpoint {
+                host: TcpHost::Ip(addr.ip().to_canonical()),
+                port: addr.port(),
+            });
+        }
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| bad("write it as host:port"))?;
+        let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
+        if port == 0 {
+            return Err(bad("the port must not be 0"));
+        }
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return Err(bad("the host is neither an IP address nor a DNS name"));
+        }
+        Ok(TcpEndpoint {
+            host: TcpHost::Name(name),
+            port,
+        })
+    }
+}
+
+/// The TCP grant: the endpoints an adapter may open connections to, and how many sockets
+/// one instance may hold.
+///
+/// Only outbound connects are allowed: no listening, no explicit bind to an address, no
+/// UDP. A name lookup answers only for a granted name (any other name fails before a
+/// query leaves the host), and a connection to an address is allowed only if the address
+/// is granted literally or is one of the addresses a granted name resolves to *when the
+/// connection is checked*, with the granted port (so an address the adapter makes up,
+/// or one a granted name stopped resolving to, is refused before any packet is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpGrant {
+    /// The granted endpoints.
+    pub endpoints: Vec<TcpEndpoint>,
+    /// Most TCP sockets an instance may hold at once (default
+    /// [`DEFAULT_MAX_TCP_CONNECTIONS`]); creating one more fails with `new-socket-limit`.
+    pub max_connections: usize,
+}
+
+impl TcpGrant {
+    /// A grant of exactly these endpoints (`host:port`, `1.2.3.4:port`, `[::1]:port`).
+    pub fn new<I, S>(endpoints: I) -> Result<TcpGrant>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let endpoints = endpoints
+            .into_iter()
+            .map(|e| e.as_ref().trim().parse())
+            .collect::<Result<Vec<TcpEndpoint>>>()?;
+        if endpoints.is_empty() {
+            return Err(Error::InvalidConfig(
+                "a TCP grant needs at least one host:port".into(),
+            ));
+        }
+        Ok(TcpGrant {
+            endpoints,
+            max_connections: DEFAULT_MAX_TCP_CONNECTIONS,
+        })
+    }
+
+    /// Sets [`TcpGrant::max_connections`].
+    #[must_use]
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Whether the adapter may look `name` up: it is a granted name or IP address.
+    pub fn allows_lookup(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let ip = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_canonical());
+        self.endpoints.iter().any(|e| match (&e.host, ip) {
+            (TcpHost::Ip(granted), Some(ip)) => *granted == ip,
+            (TcpHost::Name(granted), None) => *granted == name,
+            _ => false,
+        })
+    }
+
+    /// Whether a connection to `addr` is allowed: its port is granted with its IP address,
+    /// or with a name that resolves to that address now.
+    pub async fn allows_connect(&self, addr: std::net::SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
+        let mut names = Vec::new();
+        for e in self.endpoints.iter().filter(|e| e.port == addr.port()) {
+            match &e.host {
+                TcpHost::Ip(granted) if *granted == ip => return true,
+                TcpHost::Ip(_) => {}
+                TcpHost::Name(name) => names.push(name.clone()),
+            }
+        }
+        for name in names {
+            if let Ok(found) = tokio::net::lookup_host((name.as_str(), addr.port())).await
+                && found.into_iter().any(|a| a.ip().to_canonical() == ip)
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 impl Grants {
     /// No capability at all (the default).
     pub fn none() -> Self {
@@ -206,8 +373,17 @@ impl Grants {
         self
     }
 
+    /// Sets the TCP grant.
+    pub fn tcp(mut self, grant: TcpGrant) -> Self {
+        self.tcp = Some(grant);
+        self
+    }
+
     /// Adds the granted WASI capabilities to a fresh context.
     pub(crate) fn apply(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
+        if let Some(tcp) = &self.tcp {
+            crate::tcp::apply(tcp, wasi);
+        }
         // Before the preopens: each directory takes the setting when it is opened.
         wasi.allow_blocking_current_thread(!self.offload_file_io);
         for dir in &self.dirs {
@@ -247,5 +423,50 @@ mod tests {
         assert!(grant.allows(&"http://127.0.0.1/x".parse().expect("uri")));
         assert!(!grant.allows(&"http://127.0.0.1:81/x".parse().expect("uri")));
         assert!(!grant.allows(&"https://127.0.0.1/x".parse().expect("uri")));
+    }
+
+    #[test]
+    fn tcp_endpoints_are_parsed() {
+        let grant =
+            TcpGrant::new(["127.0.0.1:11211", "Cache.Internal.:11211", "[::1]:5432"]).expect("ok");
+        assert_eq!(
+            grant
+                .endpoints
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["127.0.0.1:11211", "cache.internal:11211", "[::1]:5432"]
+        );
+        assert!(grant.allows_lookup("cache.internal"));
+        assert!(grant.allows_lookup("CACHE.internal."));
+        assert!(grant.allows_lookup("127.0.0.1"));
+        assert!(!grant.allows_lookup("other.internal"));
+        assert!(!grant.allows_lookup("127.0.0.2"));
+        for bad in [
+            "",
+            "x",
+            "x:0",
+            "x:port",
+            "a b:1",
+            "127.0.0.1:0",
+            "-x:1",
+            "x:70000",
+        ] {
+            assert!(TcpGrant::new([bad]).is_err(), "{bad}");
+        }
+        assert!(TcpGrant::new(Vec::<String>::new()).is_err());
+    }
+
+    #[tokio::test]
+    async fn tcp_connects_are_checked() {
+        let grant = TcpGrant::new(["127.0.0.1:7000", "localhost:7001"]).expect("ok");
+        let ok = |s: &str| s.parse::<std::net::SocketAddr>().expect("addr");
+        assert!(grant.allows_connect(ok("127.0.0.1:7000")).await);
+        assert!(!grant.allows_connect(ok("127.0.0.1:7002")).await);
+        assert!(!grant.allows_connect(ok("127.0.0.2:7000")).await);
+        assert!(grant.allows_connect(ok("127.0.0.1:7001")).await);
+        // `localhost` does not resolve to 127.0.0.3.
+        assert!(!grant.allows_connect(ok("127.0.0.3:7001")).await);
+        assert!(!grant.allows_connect(ok("10.0.0.1:7001")).await);
     }
 }

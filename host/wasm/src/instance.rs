@@ -248,6 +248,7 @@ impl Shared {
                 extensions: self.grants.store_extensions(),
                 http: WasiHttpCtx::new(),
                 http_hooks: GrantedHttp::new(self.grants.http.clone()),
+                tcp: self.grants.tcp.clone().map(Arc::new),
                 stderr,
             },
         );

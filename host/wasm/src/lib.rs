@@ -29,6 +29,7 @@ mod provider;
 mod quarantine;
 mod runtime;
 mod state;
+mod tcp;
 
 // The contract's items, where the moved modules expect them (`crate::Error`, ...).
 use byoc_core::{
@@ -37,9 +38,10 @@ use byoc_core::{
 };
 
 pub use grants::{
-    DEFAULT_HTTP_MAX_TIMEOUT, DirAccess, DirGrant, Grants, HttpGrant, normalize_origin,
+    DEFAULT_HTTP_MAX_TIMEOUT, DEFAULT_MAX_TCP_CONNECTIONS, DirAccess, DirGrant, Grants, HttpGrant,
+    TcpEndpoint, TcpGrant, TcpHost, normalize_origin,
 };
-pub use imports::{ALLOWED_IMPORTS, imported_interfaces};
+pub use imports::{ALLOWED_IMPORTS, TCP_GRANT_IMPORTS, imported_interfaces, socket_imports};
 pub use limits::{
     DEFAULT_CALL_DEADLINE, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_MAX_SCAN_COUNT,
     DEFAULT_MAX_VALUE_BYTES, DEFAULT_MEMORY_BYTES, DEFAULT_TABLE_ELEMENTS, Limits, Quarantine,

@@ -239,6 +239,7 @@ impl WasmProviderBuilder {
     /// Checks the configuration against the adapter's declared fields, then starts the
     /// first instance (so a bad configuration fails here, not on the first call).
     pub async fn build(self) -> Result<WasmProvider> {
+        super::imports::check_grants(&self.component, &self.grants)?;
         let (partitions, pooled, read_batch) = (self.partitions, self.pooled, self.read_batch);
         let (shared, config) = self.into_shared();
         let (probe, mut info, config_fields) = described(&shared).await?;

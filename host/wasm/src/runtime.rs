@@ -251,6 +251,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
+        // Name lookups and socket creation checked against the store's TCP grant.
+        super::tcp::add_to_linker(&mut linker)?;
         super::bindings::byoc::cache::inner::add_to_linker::<_, HasSelf<HostState>>(
             &mut linker,
             |state| state,

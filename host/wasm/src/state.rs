@@ -32,6 +32,8 @@ pub struct HostState {
     pub(crate) extensions: StoreExtensions,
     pub(crate) http: WasiHttpCtx,
     pub(crate) http_hooks: GrantedHttp,
+    /// The TCP grant, for name lookups and the socket limit (module `tcp`).
+    pub(crate) tcp: Option<Arc<crate::grants::TcpGrant>>,
     /// The last bytes the guest wrote to stderr (a Rust panic's message lands there).
     pub(crate) stderr: StderrTail,
 }

@@ -23,6 +23,7 @@ mod redis;
 mod redis_tls;
 mod sandbox;
 mod semantics;
+mod tcp_grant;
 mod typed_cache;
 mod wrappers;
 

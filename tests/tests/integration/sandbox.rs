@@ -447,14 +447,23 @@ async fn lies_about_scan_results_are_caught() {
 }
 
 #[tokio::test]
-async fn a_component_importing_sockets_is_refused_at_load() {
+async fn a_component_importing_sockets_is_refused_without_a_tcp_grant() {
     let registry = Registry::new().expect("runtime");
-    let r = registry.runtime().load_file(HOSTILE_NET_ADAPTER_PATH);
+    let component = registry
+        .runtime()
+        .load_file(HOSTILE_NET_ADAPTER_PATH)
+        .expect("a socket-importing component loads");
+    let r = WasmProvider::builder(registry.runtime(), component)
+        .build()
+        .await;
     match r {
         Err(Error::Load { reason, .. }) => {
-            assert!(reason.contains("wasi:sockets"), "{reason}");
+            assert!(
+                reason.contains("wasi:sockets") && reason.contains("TCP grant"),
+                "{reason}"
+            );
         }
-        other => panic!("a socket-importing component loaded: {other:?}"),
+        other => panic!("a socket-importing component started without a grant: {other:?}"),
     }
 }
 

@@ -26,7 +26,7 @@ pub use semantics::SemanticsConfig;
 
 use crate::redis::{WithRedis, grant_from_config};
 use crate::text;
-use crate::wasm::{DirAccess, Grants, HttpGrant};
+use crate::wasm::{DirAccess, Grants, HttpGrant, TcpGrant};
 use crate::{AdapterConfig, ConfigValue, Error, Result, StackSpec};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -303,6 +303,15 @@ impl LayerConfig {
         if let Some(http) = &self.grants.http {
             let _ = writeln!(out, "{pad}  grant http: {}", http.origins.join(", "));
         }
+        if let Some(tcp) = &self.grants.tcp {
+            let endpoints: Vec<String> = tcp.endpoints.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "{pad}  grant tcp: {} (at most {} connections per instance)",
+                endpoints.join(", "),
+                tcp.max_connections
+            );
+        }
         if self.grants.has_redis() {
             let _ = writeln!(out, "{pad}  grant redis");
         }
@@ -397,6 +406,10 @@ struct RawGrants {
     redis: Option<BTreeMap<String, serde_yaml_ng::Value>>,
     #[serde(default)]
     offload_file_io: bool,
+    #[serde(default)]
+    tcp: Vec<Text>,
+    #[serde(default)]
+    tcp_max_connections: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -773,13 +786,15 @@ fn layer(place: &Place<'_>, at: &str, raw: RawLayer) -> Result<LayerConfig> {
         || !raw.grants.http.is_empty()
         || raw.grants.redis.is_some()
         || raw.grants.http_timeout.is_some()
-        || raw.grants.offload_file_io;
+        || raw.grants.offload_file_io
+        || !raw.grants.tcp.is_empty()
+        || raw.grants.tcp_max_connections.is_some();
     if has_grants && !component {
         return Err(place.err(
             &field("grants"),
             format!(
                 "grants are given to component files only; the built-in `{provider}` takes \
-                 its directory, URL or Redis server from its `config`"
+                 its directory, URL, servers or Redis server from its `config`"
             ),
         ));
     }
@@ -860,6 +875,23 @@ fn grants(place: &Place<'_>, at: &str, raw: RawGrants) -> Result<Grants> {
         return Err(place.err(
             &format!("{at}.http-timeout"),
             "there is no `http` origin to apply it to",
+        ));
+    }
+    if !raw.tcp.is_empty() {
+        let endpoints: Vec<&str> = raw.tcp.iter().map(Text::as_str).collect();
+        let mut tcp =
+            TcpGrant::new(endpoints).map_err(|e| place.err(&format!("{at}.tcp"), e.to_string()))?;
+        if let Some(max) = raw.tcp_max_connections {
+            if max == 0 {
+                return Err(place.err(&format!("{at}.tcp-max-connections"), "must be at least 1"));
+            }
+            tcp = tcp.max_connections(max);
+        }
+        grants = grants.tcp(tcp);
+    } else if raw.tcp_max_connections.is_some() {
+        return Err(place.err(
+            &format!("{at}.tcp-max-connections"),
+            "there is no `tcp` endpoint to apply it to",
         ));
     }
     if let Some(redis) = raw.redis {

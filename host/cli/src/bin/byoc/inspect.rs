@@ -91,6 +91,13 @@ pub async fn run(args: InspectArgs) -> Result<(), Failure> {
     if has("wasi:http/outgoing-handler") {
         needs.push("grants.http: the origins it may call");
     }
+    let sockets = byoc::wasm::socket_imports(imports.iter().map(String::as_str));
+    if !sockets.is_empty() {
+        needs.push(
+            "grants.tcp: the host:port endpoints it may connect to (it imports wasi:sockets; \
+             without a TCP grant it is refused)",
+        );
+    }
     if has("wasi:filesystem/preopens") {
         needs.push("grants.dirs (optional): directories it may see; none by default");
     }
