@@ -32,6 +32,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("filesystem", TARGET),
     ("http", TARGET),
     ("redb", TARGET),
+    ("postgres", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

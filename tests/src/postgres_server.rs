@@ -88,7 +88,7 @@ pub fn start(test: &str) -> Option<Service> {
     // A temporary directory is created by (and owned by) this process's user.
     let as_root =
         tempfile::tempdir().is_ok_and(|d| std::fs::metadata(d.path()).is_ok_and(|m| m.uid() == 0));
-    Some(Service::start(
+    let service = Service::start(
         "postgres",
         Duration::from_secs(30),
         Box::new(move |dir, port| {
@@ -105,13 +105,47 @@ pub fn start(test: &str) -> Option<Service> {
                 .args(["-c", "max_connections=300"]);
             cmd
         }),
-    ))
+    );
+    wait_ready(service.port());
+    Some(service)
 }
 
 /// One server for every test of the process that asks; `None` when skipped.
 pub fn shared(test: &str) -> Option<&'static Mutex<Service>> {
     static SERVER: OnceLock<Option<Mutex<Service>>> = OnceLock::new();
     service::shared(&SERVER, || start(test))
+}
+
+/// Waits (up to 30 s) until the server at `port` accepts queries: it listens before it
+/// has finished starting up.
+pub fn wait_ready(port: u16) {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        let ok = Command::new("psql")
+            .env("PGPASSWORD", PASSWORD)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                USER,
+                "-d",
+                DATABASE,
+                "-Atc",
+                "SELECT 1",
+            ])
+            .arg("-p")
+            .arg(port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("postgres on port {port} did not accept queries within 30 s");
 }
 
 /// Runs `sql` with `psql` on the server at `port`; its unaligned, tuples-only output.

@@ -31,6 +31,10 @@ pub const HTTP_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_HTTP_WASM"));
 /// file in a granted directory.
 pub const REDB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_REDB_WASM"));
 
+/// The PostgreSQL adapter component (`adapters/postgres`): a cache in an UNLOGGED table,
+/// spoken to over a TCP grant.
+pub const POSTGRES_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_POSTGRES_WASM"));
+
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
 #[doc(hidden)]
@@ -53,6 +57,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("filesystem", env!("BYOC_ADAPTER_FILESYSTEM_WASM")),
     ("http", env!("BYOC_ADAPTER_HTTP_WASM")),
     ("redb", env!("BYOC_ADAPTER_REDB_WASM")),
+    ("postgres", env!("BYOC_ADAPTER_POSTGRES_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
     ("compression", env!("BYOC_ADAPTER_COMPRESSION_WASM")),
@@ -89,6 +94,7 @@ mod tests {
             (HTTP_ADAPTER, HTTP_SHA256),
             (REDIS_ADAPTER, REDIS_SHA256),
             (REDB_ADAPTER, REDB_SHA256),
+            (POSTGRES_ADAPTER, POSTGRES_SHA256),
         ] {
             assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }

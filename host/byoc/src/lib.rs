@@ -80,7 +80,7 @@ pub use caches::{Caches, DEFAULT_WATCH_INTERVAL, ReloadOutcome, SwapStats, Watch
 pub use config_file::ConfigFile;
 pub use factories::{
     COMPRESSION, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput, HTTP,
-    MEMORY, NATIVE_MEMORY, REDB, TIERED,
+    MEMORY, NATIVE_MEMORY, POSTGRES, REDB, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

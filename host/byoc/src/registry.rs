@@ -28,6 +28,9 @@ use std::sync::Arc;
 /// - `redb`: the embedded redb store adapter on a granted directory: `dir` (text,
 ///   required), `read-only`, `create` (booleans), `file`, `durability`, `lock-stale`,
 ///   `cache-size` (see `adapters/redb`).
+/// - `postgres`: the embedded PostgreSQL adapter, granted TCP to its `host`:`port` only:
+///   `user`, `namespace` (required), `password`, `database`, `instances`, `deadline` (see
+///   `docs/adapters.md`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 ///

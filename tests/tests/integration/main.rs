@@ -18,6 +18,7 @@ mod model;
 mod near;
 mod near_redis;
 mod polyglot;
+mod postgres;
 mod redb;
 mod redis;
 mod redis_tls;

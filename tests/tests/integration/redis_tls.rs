@@ -116,7 +116,12 @@ async fn provider() -> Option<P> {
         .expect("runtime")
         .create(
             "redis",
-            config(format!("rediss://127.0.0.1:{port}"), &ns, Some(&ca)),
+            // A compare-and-swap opens its own connection: a TLS handshake, slow in a
+            // debug build on a loaded machine.
+            config(format!("rediss://127.0.0.1:{port}"), &ns, Some(&ca))
+                .with("connect-timeout", ConfigValue::DurationMs(3000))
+                .with("response-timeout", ConfigValue::DurationMs(3000))
+                .with("deadline", ConfigValue::DurationMs(8000)),
         )
         .await
         .expect("rediss provider");

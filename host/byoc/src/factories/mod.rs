@@ -4,6 +4,7 @@ pub(crate) mod filesystem;
 mod http;
 mod memory;
 mod native_memory;
+mod postgres;
 mod redb;
 pub(crate) mod redis;
 mod wrappers;
@@ -12,6 +13,7 @@ pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
+pub use postgres::POSTGRES;
 pub use redb::REDB;
 pub use wrappers::{COMPRESSION, ENCRYPTION, FALLBACK, TIERED};
 
@@ -64,6 +66,10 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         ),
         (HTTP, Arc::new(|input| Box::pin(http::create(input)))),
         (REDB, Arc::new(|input| Box::pin(redb::create(input)))),
+        (
+            POSTGRES,
+            Arc::new(|input| Box::pin(postgres::create(input))),
+        ),
     ];
     for (name, bytes, sha256) in [
         (ENCRYPTION, ENCRYPTION_WRAPPER, builtin::ENCRYPTION_SHA256),
