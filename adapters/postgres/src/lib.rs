@@ -122,7 +122,7 @@ impl Postgres {
     /// Runs one write, with a purge of expired rows every [`PURGE_EVERY`] writes.
     fn write(&mut self, stmt: Stmt, params: &[Param<'_>]) -> Result<Answer> {
         self.writes += 1;
-        if self.writes % PURGE_EVERY == 0 {
+        if self.writes.is_multiple_of(PURGE_EVERY) {
             let now = byoc_guest_sdk::now_ms();
             let purge = [Param::Int(Some(ms(now))), Param::Int(Some(PURGE_BATCH))];
             let mut answers = self.run(&[(stmt, params), (Stmt::Purge, &purge)])?;
