@@ -47,6 +47,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("s3", TARGET),
     ("dynamodb", TARGET),
     ("memcached", TARGET),
+    ("postgres", TARGET),
 ];
 
 /// The target of adapters that use std's WASI support.

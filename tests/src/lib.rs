@@ -13,6 +13,7 @@ pub mod cloud;
 pub mod conformance;
 mod hooked;
 pub mod model;
+pub mod postgres_server;
 pub mod redis_server;
 pub mod service;
 pub mod wat_hostile;

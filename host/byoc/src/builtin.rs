@@ -50,6 +50,9 @@ pub const DYNAMODB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_DYNAMODB_W
 /// The memcached adapter component (`adapters/memcached`): memcached's meta protocol
 /// over a TCP grant.
 pub const MEMCACHED_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMCACHED_WASM"));
+/// The PostgreSQL adapter component (`adapters/postgres`): a cache in an UNLOGGED table,
+/// spoken to over a TCP grant.
+pub const POSTGRES_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_POSTGRES_WASM"));
 
 /// Path of the deliberately hostile test adapter (`adapters/hostile`) built next to the
 /// host. For the sandbox's tests and demo only; it is not embedded.
@@ -84,6 +87,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("redb", env!("BYOC_ADAPTER_REDB_WASM")),
     ("s3", env!("BYOC_ADAPTER_S3_WASM")),
     ("dynamodb", env!("BYOC_ADAPTER_DYNAMODB_WASM")),
+    ("postgres", env!("BYOC_ADAPTER_POSTGRES_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("memcached", env!("BYOC_ADAPTER_MEMCACHED_WASM")),
     ("encryption", env!("BYOC_ADAPTER_ENCRYPTION_WASM")),
@@ -126,6 +130,7 @@ mod tests {
             (REDIS_ADAPTER, REDIS_SHA256),
             (REDB_ADAPTER, REDB_SHA256),
             (MEMCACHED_ADAPTER, MEMCACHED_SHA256),
+            (POSTGRES_ADAPTER, POSTGRES_SHA256),
         ] {
             assert_eq!(sha256_hex(bytes), hex::encode(hash));
         }

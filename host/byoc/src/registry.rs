@@ -30,6 +30,9 @@ use std::sync::Arc;
 ///   `cache-size`, `max-bytes`, `max-entries` (see `adapters/redb`).
 /// - `sqlite`: the embedded SQLite store adapter, granted as `redb` is; `file`, `journal`,
 ///   `synchronous`, `lock-stale`, `max-bytes`, `max-entries` (see `adapters/sqlite`).
+/// - `postgres`: the embedded PostgreSQL adapter, granted TCP to its `host`:`port` only:
+///   `user`, `namespace` (required), `password`, `database`, `instances`, `deadline` (see
+///   `docs/adapters.md`).
 /// - `http`: the embedded HTTP adapter, granted the origin of its `url` (text, required);
 ///   `token` (text), `headers` (text list), `timeout` (duration, default 5 s).
 /// - `s3`: the embedded S3 adapter, granted the origin of its `endpoint`: `bucket`

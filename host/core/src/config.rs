@@ -93,11 +93,36 @@ impl ConfigField {
 ///     .with("max-bytes", ConfigValue::Size(16 << 20))
 ///     .with("eviction", ConfigValue::Text("lfu".into()));
 /// assert_eq!(config.get("eviction"), Some(&ConfigValue::Text("lfu".into())));
+/// let login = AdapterConfig::new().with("password", ConfigValue::Text("hunter2".into()));
+/// assert!(!format!("{login:?}").contains("hunter2"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` form prints the value of a field named like a secret (`password`, `token`,
+/// `key`, …) as `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
 #[must_use]
 pub struct AdapterConfig {
     entries: Vec<(String, ConfigValue)>,
+}
+
+impl std::fmt::Debug for AdapterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |name: &str| {
+            matches!(name, "key" | "keys" | "auth" | "headers")
+                || ["password", "secret", "token", "credential"]
+                    .iter()
+                    .any(|s| name.contains(s))
+        };
+        let mut map = f.debug_map();
+        for (name, value) in &self.entries {
+            if secret(name) {
+                map.entry(name, &"***");
+            } else {
+                map.entry(name, value);
+            }
+        }
+        map.finish()
+    }
 }
 
 impl AdapterConfig {

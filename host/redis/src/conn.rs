@@ -321,7 +321,7 @@ impl Connection {
         let connect = async {
             match &grant.target {
                 RedisTarget::Single(url) => {
-                    let client = redis::Client::open(url.as_str())?;
+                    let client = grant.client(url.as_str())?;
                     // No response timeout here: `attempt_until` enforces it with the
                     // call's one timer instead of one more timer per request.
                     let config = redis::aio::ConnectionManagerConfig::new()
@@ -335,14 +335,18 @@ impl Connection {
                         .map(Conn::Single)
                 }
                 RedisTarget::Cluster(urls) => {
-                    let client =
-                        redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                            .connection_timeout(grant.connect_timeout)
-                            .response_timeout(grant.response_timeout)
-                            .retries(2)
-                            .min_retry_wait(10)
-                            .max_retry_wait(200)
-                            .build()?;
+                    let mut builder =
+                        redis::cluster::ClusterClientBuilder::new(urls.iter().map(String::as_str));
+                    if let Some(pem) = &grant.tls_ca {
+                        builder = builder.certs(grant.tls_certificates(pem));
+                    }
+                    let client = builder
+                        .connection_timeout(grant.connect_timeout)
+                        .response_timeout(grant.response_timeout)
+                        .retries(2)
+                        .min_retry_wait(10)
+                        .max_retry_wait(200)
+                        .build()?;
                     client.get_async_connection().await.map(Conn::Cluster)
                 }
             }
@@ -420,7 +424,22 @@ impl Connection {
                 .ok_or_else(|| WitError::Unavailable(format!("no master serves slot {slot}")))?;
             let port = u16::try_from(port)
                 .map_err(|_| WitError::Unavailable(format!("master port {port} out of range")))?;
-            info = info.set_addr(ConnectionAddr::Tcp(host, port));
+            // The master's address, over TLS if the grant's URL is.
+            let addr = match info.addr().clone() {
+                ConnectionAddr::TcpTls {
+                    host: _,
+                    port: _,
+                    insecure,
+                    tls_params,
+                } => ConnectionAddr::TcpTls {
+                    host,
+                    port,
+                    insecure,
+                    tls_params,
+                },
+                _ => ConnectionAddr::Tcp(host, port),
+            };
+            info = info.set_addr(addr);
         }
         let server = info.addr().to_string();
         {
@@ -433,7 +452,7 @@ impl Connection {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.grant.connect_timeout))
             .set_response_timeout(Some(self.grant.response_timeout));
-        let client = redis::Client::open(info).map_err(unavailable)?;
+        let client = self.grant.client(info).map_err(unavailable)?;
         let conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await

@@ -1,6 +1,7 @@
 //! [`RedisGrant`]: which Redis server or cluster an adapter may use, under which namespace.
 
 use crate::{Error, Result};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Default [`RedisGrant::connect_timeout`]: 500 ms.
@@ -21,7 +22,7 @@ const MAX_REDIS_MAX_BATCH: usize = 65536;
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RedisTarget {
-    /// One server: `redis://[user:password@]host:port[/db]`.
+    /// One server: `redis://[user:password@]host:port[/db]`, or `rediss://…` over TLS.
     Single(String),
     /// A Redis Cluster: the URLs of some of its nodes (the others are discovered).
     Cluster(Vec<String>),
@@ -49,14 +50,17 @@ pub struct RedisGrant {
     pub(crate) response_timeout: Duration,
     pub(crate) deadline: Duration,
     pub(crate) max_batch: usize,
+    /// PEM certificates that alone are trusted to sign a `rediss://` server's certificate
+    /// (`None`: the system's roots).
+    pub(crate) tls_ca: Option<Arc<[u8]>>,
 }
 
 impl RedisGrant {
     /// A grant on `target` under `namespace` (1 to 256 bytes, no control characters,
     /// ending with [`NAMESPACE_SEPARATOR`]; it is prepended verbatim to every key).
-    /// URLs are checked here (scheme `redis://` or `redis+unix://`; `rediss://`, TLS, is
-    /// rejected: this build does not compile the `redis` crate's TLS support); nothing is
-    /// connected until first use.
+    /// URLs are checked here (scheme `redis://`, `redis+unix://`, or `rediss://` for TLS:
+    /// rustls, the server's certificate verified against the system's roots, or against
+    /// [`tls_ca_pem`](RedisGrant::tls_ca_pem) if set); nothing is connected until first use.
     pub fn new(target: RedisTarget, namespace: &str) -> Result<RedisGrant> {
         if namespace.is_empty() || namespace.len() > 256 || namespace.chars().any(char::is_control)
         {
@@ -83,8 +87,17 @@ impl RedisGrant {
             RedisTarget::Cluster(urls) => urls.iter().collect(),
         };
         for url in urls {
-            redis::Client::open(url.as_str())
+            let client = redis::Client::open(url.as_str())
                 .map_err(|e| Error::InvalidConfig(format!("redis URL `{}`: {e}", redact(url))))?;
+            // `#insecure` would accept any certificate: refused, not silently honoured.
+            if let redis::ConnectionAddr::TcpTls { insecure: true, .. } =
+                client.get_connection_info().addr()
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "redis URL `{}`: `#insecure` (no certificate verification) is not supported",
+                    redact(url)
+                )));
+            }
         }
         Ok(RedisGrant {
             target,
@@ -93,7 +106,72 @@ impl RedisGrant {
             response_timeout: DEFAULT_REDIS_RESPONSE_TIMEOUT,
             deadline: DEFAULT_REDIS_DEADLINE,
             max_batch: DEFAULT_REDIS_MAX_BATCH,
+            tls_ca: None,
         })
+    }
+
+    /// Trusts only the CA certificates in `pem` (PEM, one or more) to sign the certificate
+    /// of a `rediss://` server, instead of the system's roots. An error if `pem` holds no
+    /// certificate, or if a URL of the grant is not `rediss://` (the CA would be ignored).
+    pub fn tls_ca_pem(mut self, pem: Vec<u8>) -> Result<Self> {
+        let urls: Vec<&String> = match &self.target {
+            RedisTarget::Single(url) => vec![url],
+            RedisTarget::Cluster(urls) => urls.iter().collect(),
+        };
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let found = CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidConfig(format!("redis TLS CA certificates: {e}")))?;
+        if found.is_empty() {
+            return Err(Error::InvalidConfig(
+                "redis TLS CA: no PEM certificate (`-----BEGIN CERTIFICATE-----`) found".into(),
+            ));
+        }
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.clone()),
+        };
+        for url in urls {
+            if !url.starts_with("rediss://") {
+                return Err(Error::InvalidConfig(format!(
+                    "a redis TLS CA needs `rediss://` URLs, not `{}`",
+                    redact(url)
+                )));
+            }
+            redis::Client::build_with_tls(url.as_str(), certs.clone())
+                .map_err(|e| Error::InvalidConfig(format!("redis TLS CA certificates: {e}")))?;
+        }
+        self.tls_ca = Some(pem.into());
+        Ok(self)
+    }
+
+    /// [`tls_ca_pem`](RedisGrant::tls_ca_pem) with the PEM file at `path`, read now.
+    pub fn tls_ca_file(self, path: &std::path::Path) -> Result<Self> {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::InvalidConfig(format!("redis TLS CA file `{}`: {e}", path.display()))
+        })?;
+        self.tls_ca_pem(pem)
+    }
+
+    /// A client for `info` (a URL of this grant, possibly with its address changed), with
+    /// the grant's CA if it has one.
+    pub(crate) fn client(
+        &self,
+        info: impl redis::IntoConnectionInfo,
+    ) -> redis::RedisResult<redis::Client> {
+        match &self.tls_ca {
+            None => redis::Client::open(info),
+            Some(pem) => redis::Client::build_with_tls(info, self.tls_certificates(pem)),
+        }
+    }
+
+    /// The grant's CA as the `redis` crate takes it.
+    pub(crate) fn tls_certificates(&self, pem: &[u8]) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        }
     }
 
     /// How long establishing a connection may take (default
@@ -185,6 +263,7 @@ impl std::fmt::Debug for RedisGrant {
             .field("response_timeout", &self.response_timeout)
             .field("deadline", &self.deadline)
             .field("max_batch", &self.max_batch)
+            .field("tls_ca", &self.tls_ca.as_ref().map(|pem| pem.len()))
             .finish()
     }
 }

@@ -114,7 +114,7 @@ async fn track(url: &str, grant: &RedisGrant) -> redis::RedisResult<Tracked> {
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(settings))?;
+    let client = grant.client(info.set_redis_settings(settings))?;
     let (tx, rx) = unbounded_channel();
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(grant.connect_timeout))

@@ -6,6 +6,7 @@ mod http;
 mod memcached;
 mod memory;
 mod native_memory;
+mod postgres;
 mod redb;
 pub(crate) mod redis;
 mod s3;
@@ -18,6 +19,7 @@ pub use http::HTTP;
 pub use memcached::MEMCACHED;
 pub use memory::MEMORY;
 pub use native_memory::NATIVE_MEMORY;
+pub use postgres::POSTGRES;
 pub use redb::REDB;
 pub use s3::S3;
 pub use sqlite::SQLITE;
@@ -82,6 +84,10 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
         (
             MEMCACHED,
             Arc::new(|input| Box::pin(memcached::create(input))),
+        ),
+        (
+            POSTGRES,
+            Arc::new(|input| Box::pin(postgres::create(input))),
         ),
     ];
     for (name, bytes, sha256) in [

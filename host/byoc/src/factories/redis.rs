@@ -71,7 +71,9 @@ pub async fn redis_provider_with(
 /// Fields: `url` (text, one server) or `cluster-urls` (text list, nodes of a cluster),
 /// exactly one of them; `namespace` (text, required); `connect-timeout`,
 /// `response-timeout`, `deadline` (durations, see [`RedisGrant`]); `max-batch` (integer,
-/// 1 to 65536, see [`RedisGrant::max_batch`]). The provider's
+/// 1 to 65536, see [`RedisGrant::max_batch`]); `tls-ca-file` (text, a PEM file of CA
+/// certificates trusted for `rediss://` URLs instead of the system's roots, see
+/// [`RedisGrant::tls_ca_file`]). The provider's
 /// `instances` field (integer, default [`DEFAULT_REDIS_INSTANCES`]) is accepted here and
 /// read by the registry's factory.
 pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
@@ -120,6 +122,12 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
             false,
             "most reads auto-pipelined per round trip (512; 1 = off)",
         ),
+        ConfigField::new(
+            "tls-ca-file",
+            ConfigKind::Text,
+            false,
+            "PEM CA certificates trusted for rediss:// (default: the system's roots)",
+        ),
     ];
     let config = config.clone().checked(REDIS, &fields)?;
     let url = config.text("url").map(str::to_owned);
@@ -147,6 +155,9 @@ pub fn grant_from_config(config: &AdapterConfig) -> Result<RedisGrant> {
                 "`max-batch` must be an integer from 1 to 65536, got {other:?}"
             )));
         }
+    }
+    if let Some(path) = config.text("tls-ca-file") {
+        grant = grant.tls_ca_file(std::path::Path::new(path))?;
     }
     for (field, d) in timeouts {
         grant = match field {
@@ -245,9 +256,31 @@ mod tests {
         );
         assert!(matches!(zero, Err(Error::InvalidConfig(m)) if m.contains("max-batch")));
         assert!(!format!("{grant:?}").contains("pw"));
-        // TLS is not compiled in (the `redis` crate's TLS features are off): a clear error.
-        let tls = RedisGrant::new(RedisTarget::Single("rediss://h:1".into()), "ns:");
-        assert!(matches!(tls, Err(Error::InvalidConfig(_))));
+        // TLS: `rediss://` is accepted; `#insecure` and a CA for a plain URL are not; a
+        // CA file that is missing or holds no certificate is a clear error.
+        assert!(RedisGrant::new(RedisTarget::Single("rediss://h:1".into()), "ns:").is_ok());
+        let insecure = RedisGrant::new(RedisTarget::Single("rediss://h:1/#insecure".into()), "ns:");
+        assert!(matches!(insecure, Err(Error::InvalidConfig(m)) if m.contains("insecure")));
+        let tls = |url: &str, file: &str| {
+            grant_from_config(
+                &AdapterConfig::new()
+                    .with("url", ConfigValue::Text(url.into()))
+                    .with("namespace", ConfigValue::Text("ns:".into()))
+                    .with("tls-ca-file", ConfigValue::Text(file.into())),
+            )
+        };
+        let missing = tls("rediss://h:1", "/nonexistent/ca.pem");
+        assert!(matches!(missing, Err(Error::InvalidConfig(m)) if m.contains("ca.pem")));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        let junk = junk.to_str().expect("utf-8");
+        assert!(matches!(
+            tls("rediss://h:1", junk),
+            Err(Error::InvalidConfig(_))
+        ));
+        let plain = tls("redis://h:1", junk);
+        assert!(matches!(plain, Err(Error::InvalidConfig(m)) if m.contains("rediss://")));
         let err =
             grant_from_config(&AdapterConfig::new().with("urls", ConfigValue::Text("x".into())));
         assert!(matches!(err, Err(Error::InvalidConfig(m)) if m.contains("unknown field `urls`")));
