@@ -118,6 +118,13 @@ impl RedisGrant {
             RedisTarget::Single(url) => vec![url],
             RedisTarget::Cluster(urls) => urls.iter().collect(),
         };
+        // The scheme first: a CA for a plain URL is a mistake whatever the file holds.
+        if let Some(url) = urls.iter().find(|u| !u.starts_with("rediss://")) {
+            return Err(Error::InvalidConfig(format!(
+                "a redis TLS CA needs `rediss://` URLs, not `{}`",
+                redact(url)
+            )));
+        }
         use rustls_pki_types::CertificateDer;
         use rustls_pki_types::pem::PemObject;
         let found = CertificateDer::pem_slice_iter(&pem)
@@ -133,12 +140,6 @@ impl RedisGrant {
             root_cert: Some(pem.clone()),
         };
         for url in urls {
-            if !url.starts_with("rediss://") {
-                return Err(Error::InvalidConfig(format!(
-                    "a redis TLS CA needs `rediss://` URLs, not `{}`",
-                    redact(url)
-                )));
-            }
             redis::Client::build_with_tls(url.as_str(), certs.clone())
                 .map_err(|e| Error::InvalidConfig(format!("redis TLS CA certificates: {e}")))?;
         }

@@ -1,5 +1,6 @@
 //! The built-in providers' factories, one file each, and what a factory is.
 
+mod aws;
 mod dynamodb;
 pub(crate) mod filesystem;
 mod http;
