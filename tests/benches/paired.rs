@@ -16,7 +16,7 @@
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::{NearCache, Provider, Registry, WasmProvider};
+use byoc::{Cache, Contract, Loaded, NearCache, Provider, Registry, WasmProvider};
 use byoc_tests::bench::HitProviders;
 use byoc_tests::wat_hostile::{self, WatBehaviour};
 use bytes::Bytes;
@@ -241,6 +241,46 @@ fn main() {
         floor_get(probe.len(), &key),
         gets(&rt, &no_op, &key),
     );
+
+    // A `Cache::get_or_load` hit against a `Cache::get` hit of the same entry: what the
+    // single-flight bookkeeping adds to a hit.
+    for (name, provider) in [("wasm_memory", wasm), ("native_provider", native)] {
+        let cache: Cache<u64> = Contract::new("paired", Arc::clone(provider)).cache();
+        rt.block_on(cache.set("gol", &7, None)).expect("set");
+        let get: Run<'_> = {
+            let cache = cache.clone();
+            let rt = &rt;
+            Box::new(move |n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        black_box(cache.get(black_box("gol")).await.expect("get"));
+                    }
+                })
+            })
+        };
+        let get_or_load: Run<'_> = {
+            let cache = cache.clone();
+            let rt = &rt;
+            Box::new(move |n| {
+                rt.block_on(async {
+                    for _ in 0..n {
+                        let hit = cache.get_or_load(black_box("gol"), loader).await;
+                        black_box(hit.expect("hit"));
+                    }
+                })
+            })
+        };
+        report(
+            &format!("get_or_load_hit/{name} vs cache_get"),
+            &filter,
+            get,
+            get_or_load,
+        );
+    }
+}
+
+async fn loader() -> Result<Loaded<u64>, byoc::Error> {
+    Ok(Loaded::found(1))
 }
 
 /// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it,
