@@ -23,6 +23,7 @@
 //! dropped by an unbounded one). A read-only grant opens the file read-only (no lock,
 //! every write `denied`).
 
+use byoc_common::lockfile::{random_token, valid_file_name};
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use redb::{
@@ -298,21 +299,6 @@ pub struct Redb {
     expirations: u64,
     evictions: u64,
     bound: Bound,
-}
-
-/// A random lock token: no two instances (in any process) pick the same one.
-fn random_token() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(now_ms())
-}
-
-fn valid_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// The expiry of an encoded entry, read without copying its value.
@@ -769,7 +755,7 @@ impl Adapter for Redb {
             stale_ms,
             cache_bytes,
             mode: Mode::Write(Writer {
-                token: random_token(),
+                token: random_token(now_ms()),
                 lock: None,
                 db: None,
                 last_sync: 0,

@@ -15,6 +15,7 @@
 //! grant opens the file read-only: reads work, every write is `denied`.
 
 use byoc_common::lockfile::{self, Acquire, Lock};
+use byoc_common::lockfile::{random_token, valid_file_name};
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -83,21 +84,6 @@ fn denied(file_name: &str) -> Error {
     Error::Denied(format!(
         "{file_name} is granted read-only: writes are refused"
     ))
-}
-
-fn valid_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// A random lock token: no two instances (in any process) pick the same one.
-fn random_token() -> u64 {
-    use std::hash::BuildHasher;
-    std::collections::hash_map::RandomState::new().hash_one(now_ms())
 }
 
 /// SQLite stores signed integers; times past `i64::MAX` ms are "never" anyway.
@@ -651,7 +637,7 @@ impl Adapter for Sqlite {
             synchronous,
             stale_ms,
             mode: Mode::Write(Writer {
-                token: random_token(),
+                token: random_token(now_ms()),
                 lock: None,
                 conn: None,
             }),

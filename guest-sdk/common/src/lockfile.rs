@@ -199,6 +199,23 @@ impl Lock {
     }
 }
 
+/// Whether `name` may name a store's file in a granted directory: 1 to 64 of
+/// `[A-Za-z0-9._-]`, not starting with a dot (no paths, no hidden or lock files).
+pub fn valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A random lock token: no two instances (in any process) pick the same one.
+pub fn random_token(now_ms: u64) -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(now_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
