@@ -69,3 +69,8 @@ hit-ratio:
 
 hit-ratio-file file +capacities:
     cargo run --release -p byoc-tests --example hit_ratio -- {{file}} {{capacities}}
+
+# Rewrite host/workspace-hack/Cargo.toml after changing dependencies or features, so the
+# demo, tests, clippy and rustdoc share one build of every dependency.
+unify:
+    python3 host/workspace-hack/generate.py
