@@ -47,7 +47,10 @@ async fn abandon_then_call(wrapper: &dyn Provider, stall: &AtomicBool) {
     stall.store(false, Ordering::SeqCst);
     for _ in 0..3 {
         assert_eq!(
-            wrapper.get("k").await.expect("a get after the abandoned one"),
+            wrapper
+                .get("k")
+                .await
+                .expect("a get after the abandoned one"),
             Some(b"v".to_vec())
         );
     }

@@ -251,9 +251,10 @@ fn explain(history: &[Rec], read: &Rec, marks: &[(&str, Instant)], t0: Instant) 
         text += &format!(" {name}@{:.3}", ms(*at));
     }
     text += "; key's calls:";
-    for r in history.iter().filter(|r| {
-        r.key == read.key && r.end + near >= read.start && r.start <= read.end + near
-    }) {
+    for r in history
+        .iter()
+        .filter(|r| r.key == read.key && r.end + near >= read.start && r.start <= read.end + near)
+    {
         text += &format!(
             "\n  [{:.3}, {:.3}] {:?}",
             ms(r.start),
