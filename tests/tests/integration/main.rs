@@ -35,6 +35,7 @@ mod s3;
 mod sandbox;
 mod semantics;
 mod sqlite;
+mod stores;
 mod tcp_grant;
 mod typed_cache;
 mod warm;
