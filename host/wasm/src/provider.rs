@@ -373,11 +373,13 @@ macro_rules! call_in {
                 $self.shared.settle(&mut slot, outcome.map(|answer| answer.map($answer)))
             }
             Exports::Fiber { adapter: $adapter, bulk: $bulk, atomics: $atomics } => {
+                // Chosen first: a missing export returns before the call is entered.
+                let guest = $guest;
                 // Cleared only when the call ends here: a caller dropping this future
                 // mid-call leaves it set, and the next call replaces the instance.
                 live.entered = true;
                 let outcome = {
-                    let call = std::pin::pin!($guest.$method(&mut live.store $(, $arg)*));
+                    let call = std::pin::pin!(guest.$method(&mut live.store $(, $arg)*));
                     super::deadline::within($self.shared.wall_deadline(), call).await
                 };
                 live.entered = false;
