@@ -7,7 +7,8 @@
 //!   new with its remaining TTL (set-if-absent where new has atomics, so a copy never
 //!   replaces a value written meanwhile); writes go to new, then old (old stays a
 //!   complete rollback target).
-//! - `new-only`: everything on new.
+//! - `new-only`: everything on new; removals (`delete`, `expire`, `clear`) also reach
+//!   old, so a `read-new` call still running cannot copy a removed key back.
 //!
 //! A write is acknowledged when the layer reads come from accepted it; if the other layer
 //! then fails, its copy of the key is deleted (or the call fails `unavailable`), so it never
@@ -60,6 +61,18 @@ impl Mode {
             Mode::OldOnly | Mode::NewOnly => None,
             Mode::DualWrite => Some(NEW),
             Mode::ReadNew => Some(OLD),
+        }
+    }
+
+    /// The layers a removal (`delete`, `expire`, `clear`) goes to, in order. Old comes
+    /// first, so a `read-new` reader that finds new without the key and then reads old
+    /// (and would copy what it finds) sees the removal there. In `new-only` old still
+    /// gets removals: a `read-new` call still running at the switch (or a process not
+    /// switched yet) must not copy a deleted key back into new.
+    fn removal_layers(self) -> &'static [u32] {
+        match self {
+            Mode::OldOnly => &[OLD],
+            Mode::DualWrite | Mode::ReadNew | Mode::NewOnly => &[OLD, NEW],
         }
     }
 }
@@ -207,9 +220,11 @@ impl Wrapper for Migration {
     }
 
     fn delete(&mut self, key: &str) -> Result<bool> {
-        let mut existed = inner::delete(self.mode.primary(), key)?;
-        if let Some(layer) = self.mode.secondary() {
-            existed |= inner::delete(layer, key)?;
+        let mut existed = false;
+        for &layer in self.mode.removal_layers() {
+            let removed = inner::delete(layer, key)?;
+            // What the caller sees is the layer reads come from.
+            existed |= removed && (layer == self.mode.primary() || self.mode != Mode::NewOnly);
         }
         Ok(existed)
     }
@@ -249,11 +264,14 @@ impl Wrapper for Migration {
     }
 
     fn delete_multi(&mut self, keys: Vec<String>) -> Result<u64> {
-        let removed = inner::delete_multi(self.mode.primary(), &keys)?;
-        match self.mode.secondary() {
-            Some(layer) => Ok(removed.max(inner::delete_multi(layer, &keys)?)),
-            None => Ok(removed),
+        let mut removed = 0;
+        for &layer in self.mode.removal_layers() {
+            let n = inner::delete_multi(layer, &keys)?;
+            if layer == self.mode.primary() || self.mode != Mode::NewOnly {
+                removed = removed.max(n);
+            }
         }
+        Ok(removed)
     }
 
     fn scan(&mut self, pattern: &str, cursor: Option<&str>, count: u32) -> Result<ScanPage> {
@@ -268,19 +286,19 @@ impl Wrapper for Migration {
     }
 
     fn expire(&mut self, key: &str, ttl: Option<u64>) -> Result<bool> {
-        let mut existed = inner::expire(self.mode.primary(), key, ttl)?;
-        if let Some(layer) = self.mode.secondary() {
-            existed |= inner::expire(layer, key, ttl)?;
+        let mut existed = false;
+        for &layer in self.mode.removal_layers() {
+            let found = inner::expire(layer, key, ttl)?;
+            existed |= found && (layer == self.mode.primary() || self.mode != Mode::NewOnly);
         }
         Ok(existed)
     }
 
     fn clear(&mut self) -> Result<()> {
-        inner::clear(self.mode.primary())?;
-        match self.mode.secondary() {
-            Some(layer) => inner::clear(layer),
-            None => Ok(()),
+        for &layer in self.mode.removal_layers() {
+            inner::clear(layer)?;
         }
+        Ok(())
     }
 
     fn stats(&mut self) -> Result<Stats> {

@@ -127,6 +127,9 @@ impl tokio::io::AsyncWrite for StderrTail {
 pub(crate) struct Live {
     pub(crate) store: Store<HostState>,
     pub(crate) exports: Exports,
+    /// Set while a call runs on a fiber: still set when the next call finds the
+    /// instance, the caller dropped that call mid-way (see [`Shared::ensure`]).
+    pub(crate) entered: bool,
 }
 
 /// An instance's exports, bound for the way it is called. `bulk` and `atomics` are the
@@ -214,6 +217,8 @@ pub(crate) struct Shared {
     pub(crate) traps: AtomicU64,
     pub(crate) quarantine: QuarantineState,
     pub(crate) instantiations: AtomicU64,
+    /// Instances dropped because a call on them was abandoned mid-way.
+    pub(crate) abandoned: AtomicU64,
     /// Set when instances are called synchronously (see
     /// [`WasmProviderBuilder::sync_calls`](super::WasmProviderBuilder::sync_calls)).
     pub(crate) sync: Option<Arc<SyncExports>>,
@@ -328,7 +333,11 @@ impl Shared {
             }
         };
         self.instantiations.fetch_add(1, Ordering::Relaxed);
-        Ok(Live { store, exports })
+        Ok(Live {
+            store,
+            exports,
+            entered: false,
+        })
     }
 
     /// The adapter's `describe`, on `live`.
@@ -374,6 +383,17 @@ impl Shared {
     /// The live instance in `slot`, started if there is none (first use, or the previous
     /// one trapped). Arms the call deadline.
     pub(crate) async fn ensure<'a>(&self, slot: &'a mut Option<Live>) -> Result<&'a mut Live> {
+        if slot.as_ref().is_some_and(|live| live.entered) {
+            // Its caller dropped the last call mid-way (a timeout around it, a cancelled
+            // task): wasmtime refuses to enter the instance again, and its state is
+            // unknown. Dropped with what it held, like a trapped one.
+            *slot = None;
+            self.abandoned.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                adapter = self.name(),
+                "instance of an abandoned call replaced"
+            );
+        }
         let live = match slot {
             Some(live) => live,
             // Boxed: the start's large future stays out of every call's future.

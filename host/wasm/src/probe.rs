@@ -33,6 +33,7 @@ impl Runtime {
             layers: Vec::new(),
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
             sync,
         };
         shared.instantiate().await.map(drop)

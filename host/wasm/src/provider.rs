@@ -80,7 +80,9 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 ///
 /// A trap or an exceeded deadline fails the call with [`Error::Trapped`] or
 /// [`Error::DeadlineExceeded`]; the instance is dropped (with what it held) and the next
-/// call on that partition starts a fresh one. Other partitions are not affected.
+/// call on that partition starts a fresh one. Other partitions are not affected. So is an
+/// instance whose call its caller dropped mid-way (a timeout around it): wasmtime would
+/// refuse to enter it again, so the next call replaces it ([`WasmProvider::abandoned`]).
 pub struct WasmProvider {
     shared: Arc<Shared>,
     partitions: Box<[Mutex<Option<Live>>]>,
@@ -315,6 +317,7 @@ impl WasmProviderBuilder {
             layers: self.layers,
             traps: AtomicU64::new(0),
             instantiations: AtomicU64::new(0),
+            abandoned: AtomicU64::new(0),
         };
         Ok((shared, self.config))
     }
@@ -370,10 +373,16 @@ macro_rules! call_in {
                 $self.shared.settle(&mut slot, outcome.map(|answer| answer.map($answer)))
             }
             Exports::Fiber { adapter: $adapter, bulk: $bulk, atomics: $atomics } => {
+                // Chosen first: a missing export returns before the call is entered.
+                let guest = $guest;
+                // Cleared only when the call ends here: a caller dropping this future
+                // mid-call leaves it set, and the next call replaces the instance.
+                live.entered = true;
                 let outcome = {
-                    let call = std::pin::pin!($guest.$method(&mut live.store $(, $arg)*));
+                    let call = std::pin::pin!(guest.$method(&mut live.store $(, $arg)*));
                     super::deadline::within($self.shared.wall_deadline(), call).await
                 };
+                live.entered = false;
                 match outcome {
                     Some(outcome) => $self.shared.settle(&mut slot, outcome),
                     None => {
@@ -424,6 +433,13 @@ impl WasmProvider {
     /// trap).
     pub fn instantiations(&self) -> u64 {
         self.shared.instantiations.load(Ordering::Relaxed)
+    }
+
+    /// How many instances were dropped because their caller abandoned a call on them
+    /// mid-way (a timeout around the call, a cancelled task): the next call on that
+    /// partition or pool slot starts a fresh instance.
+    pub fn abandoned(&self) -> u64 {
+        self.shared.abandoned.load(Ordering::Relaxed)
     }
 
     /// How many ways keys and whole-cache operations are split: the partitions, or one
@@ -849,6 +865,7 @@ impl Provider for WasmProvider {
                 ("host.pooled".into(), u64::from(self.pooled)),
                 ("host.traps".into(), self.traps()),
                 ("host.instantiations".into(), self.instantiations()),
+                ("host.abandoned".into(), self.abandoned()),
                 (
                     "host.quarantined".into(),
                     u64::from(self.shared.quarantine.remaining().is_some()),

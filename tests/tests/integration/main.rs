@@ -5,6 +5,7 @@
 //! link time of `cargo test`. One binary links once. Run one module with a filter, e.g.
 //! `cargo test -p byoc-tests --test integration sandbox::`.
 
+mod abandoned;
 mod compression;
 mod config_example;
 mod config_file;
@@ -34,6 +35,7 @@ mod s3;
 mod sandbox;
 mod semantics;
 mod sqlite;
+mod stores;
 mod tcp_grant;
 mod typed_cache;
 mod warm;
