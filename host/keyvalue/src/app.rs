@@ -9,13 +9,13 @@
 //! it starts ([`Error::Denied`]). Its memory is bounded ([`RunOptions::max_memory`]).
 
 use crate::{Buckets, Error, KeyValue, KeyValueCtx};
+use byoc::Grants;
 use byoc::redis::{RedisSlot, WithRedis};
-use byoc::{DirAccess, Grants};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Default [`RunOptions::max_memory`]: 256 MiB.
 pub const DEFAULT_MAX_MEMORY: usize = 256 << 20;
@@ -210,19 +210,9 @@ impl App {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        for dir in &grants.dirs {
-            let perms = match dir.access {
-                DirAccess::ReadOnly => FsPerms::ReadOnly,
-                DirAccess::ReadWrite => FsPerms::ReadWrite,
-            };
-            wasi.preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(|e| {
-                    Error::Load(format!(
-                        "cannot open the granted directory {}: {e:#}",
-                        dir.host.display()
-                    ))
-                })?;
-        }
+        grants
+            .preopen_dirs(&mut wasi)
+            .map_err(|e| Error::Load(e.to_string()))?;
         let captured = options.capture_output.then(|| {
             let out = MemoryOutputPipe::new(CAPTURE_LIMIT);
             let err = MemoryOutputPipe::new(CAPTURE_LIMIT);
