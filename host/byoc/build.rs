@@ -40,7 +40,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     // `sqlite` is built separately, when a C compiler is found (`build_sqlite`).
     // Not an adapter: the wasi:keyvalue test application (a command component).
     ("keyvalue-app", TARGET),
-    // wasi:keyvalue over an adapter, for composition (imports nothing from WASI).
+    // wasi:keyvalue over an adapter, for composition (imports only wasi:cli/environment).
     ("keyvalue-shim", LEAN),
     ("migration", TARGET),
     ("multi-region", TARGET),

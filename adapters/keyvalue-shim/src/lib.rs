@@ -3,9 +3,12 @@
 //! The shim imports an adapter's exports (`byoc:cache/lifecycle`, `provider`, `atomics`)
 //! and exports the keyvalue interfaces, so an application composed with it and an adapter
 //! (`wac plug`) is one component that needs neither: see `docs/keyvalue.md`. It serves one
-//! bucket, `default` (any other is `no-such-store`), and initialises the adapter with its
-//! defaults on the first `open`. `list-keys` pages over the adapter's `scan`; `increment`
-//! is the adapter's atomic increment.
+//! bucket, `default` (any other is `no-such-store`), and initialises the adapter on the
+//! first `open` with the configuration of the environment: field `name` of the adapter's
+//! `describe` is taken from `BYOC_ADAPTER_<NAME>` (upper case, `-` as `_`),
+//! parsed as the field's kind. An adapter's `denied` (a grant it lacks) is `access-denied`.
+//! `list-keys` pages over the adapter's `scan`; `increment` is the adapter's atomic
+//! increment.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -36,7 +39,105 @@ thread_local! {
 }
 
 fn other(e: types::Error) -> Error {
-    Error::Other(format!("{e:?}"))
+    match e {
+        types::Error::Denied(_) => Error::AccessDenied,
+        e => Error::Other(format!("{e:?}")),
+    }
+}
+
+/// What the environment variables of the adapter's configuration start with.
+const ENV_PREFIX: &str = "BYOC_ADAPTER_";
+
+/// The environment variable of configuration field `field`: `fsync` is
+/// `BYOC_ADAPTER_FSYNC`, `max-entries` is `BYOC_ADAPTER_MAX_ENTRIES`.
+fn env_name(field: &str) -> String {
+    let mut name = String::from(ENV_PREFIX);
+    name.extend(field.chars().map(|c| match c {
+        '-' => '_',
+        c => c.to_ascii_uppercase(),
+    }));
+    name
+}
+
+/// `text` as a value of `kind`: `true`/`false`, a decimal integer, text, a size or a
+/// duration (a whole number of bytes or milliseconds), or a comma-separated list.
+fn parse_value(
+    field: &str,
+    kind: types::ConfigKind,
+    text: &str,
+) -> Result<types::ConfigValue, String> {
+    use types::{ConfigKind as K, ConfigValue as V};
+    let number = || {
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{}: `{text}` is not a whole number", env_name(field)))
+    };
+    Ok(match kind {
+        K::Boolean => match text.trim() {
+            "true" => V::Boolean(true),
+            "false" => V::Boolean(false),
+            _ => {
+                return Err(format!(
+                    "{}: `{text}` is not true or false",
+                    env_name(field)
+                ));
+            }
+        },
+        K::Integer => V::Integer(
+            text.trim()
+                .parse()
+                .map_err(|_| format!("{}: `{text}` is not an integer", env_name(field)))?,
+        ),
+        K::Text => V::Text(text.to_owned()),
+        K::Size => V::Size(number()?),
+        K::DurationMs => V::DurationMs(number()?),
+        K::TextList => V::TextList(
+            text.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+    })
+}
+
+/// The adapter's configuration from `env`: each field `describe` lists whose variable is
+/// set. Other variables are ignored.
+fn config_from(
+    fields: &[types::ConfigField],
+    env: &[(String, String)],
+) -> Result<Vec<types::ConfigEntry>, String> {
+    let mut config = Vec::new();
+    for field in fields {
+        let var = env_name(&field.name);
+        if let Some((_, text)) = env.iter().find(|(k, _)| *k == var) {
+            config.push(types::ConfigEntry {
+                name: field.name.clone(),
+                value: parse_value(&field.name, field.kind, text)?,
+            });
+        }
+    }
+    Ok(config)
+}
+
+/// The environment the host gives the component.
+fn environment() -> Vec<(String, String)> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        wasi::cli::environment::get_environment()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        Vec::new()
+    }
+}
+
+/// Initialises the adapter with the configuration of the environment.
+fn init_adapter() -> Result<(), Error> {
+    let fields = lifecycle::describe().config;
+    let config = config_from(&fields, &environment())
+        .map_err(|e| Error::Other(format!("adapter configuration: {e}")))?;
+    lifecycle::init(&config).map_err(other)
 }
 
 /// An open bucket: the scan cursors issued to the application.
@@ -55,7 +156,7 @@ impl store::Guest for Shim {
             return Err(Error::NoSuchStore);
         }
         if !INITIALISED.get() {
-            lifecycle::init(&[]).map_err(other)?;
+            init_adapter()?;
             INITIALISED.set(true);
         }
         Ok(store::Bucket::new(Bucket {

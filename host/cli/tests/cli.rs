@@ -488,6 +488,20 @@ fn bench_replays_a_trace_for_hit_ratios() {
     assert!(ratios.iter().all(|r| *r > 70.0), "{out}");
 }
 
+/// `byoc --config <config> <args>`: its exit code, stdout and stderr.
+fn byoc_with(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_byoc"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run byoc");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), stdout, stderr)
+}
+
 /// `byoc run` runs a wasi:keyvalue application on the configured buckets; `byoc inspect`
 /// shows its keyvalue imports and what they need.
 #[test]
@@ -500,18 +514,7 @@ fn run_and_inspect_a_keyvalue_application() {
     )
     .expect("write");
     let app = byoc::builtin::KEYVALUE_APP_PATH;
-    let byoc_run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_byoc"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run byoc");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code().unwrap_or(-1), stdout, stderr)
-    };
+    let byoc_run = |args: &[&str]| byoc_with(&config, args);
     let (code, stdout, stderr) = byoc_run(&["run", app, "--", "check", "default"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("keyvalue checks passed"), "{stdout}");
@@ -530,4 +533,84 @@ fn run_and_inspect_a_keyvalue_application() {
         "{stdout}"
     );
     assert!(stdout.contains("keyvalue.buckets"), "{stdout}");
+}
+
+/// `plug`'s exports plugged into `socket`'s imports (`wac plug socket --plug plug`).
+fn plug(socket: &[u8], plug: &[u8]) -> Vec<u8> {
+    use wac_graph::types::Package;
+    use wac_graph::{CompositionGraph, EncodeOptions};
+    let mut graph = CompositionGraph::new();
+    let socket = Package::from_bytes("test:socket", None, socket.to_vec(), graph.types_mut())
+        .expect("socket");
+    let socket = graph.register_package(socket).expect("register socket");
+    let plug =
+        Package::from_bytes("test:plug", None, plug.to_vec(), graph.types_mut()).expect("plug");
+    let plug = graph.register_package(plug).expect("register plug");
+    wac_graph::plug(&mut graph, vec![plug], socket).expect("plug");
+    graph.encode(EncodeOptions::default()).expect("encode")
+}
+
+/// `byoc run` gives a component composed with the keyvalue shim and an adapter only the
+/// grants of its flags: the filesystem adapter works in the `--dir` directory with its
+/// `--adapter-config`, and is denied without it; the Redis adapter is refused without
+/// `--redis`. `byoc inspect` names the grants each needs.
+#[test]
+fn run_and_inspect_a_composed_keyvalue_application() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let read = |path: &str| std::fs::read(path).expect("component");
+    let with_shim = plug(
+        &read(byoc::builtin::KEYVALUE_APP_PATH),
+        &read(byoc::builtin::KEYVALUE_SHIM_PATH),
+    );
+    let fs_app = dir.path().join("app-filesystem.wasm");
+    std::fs::write(&fs_app, plug(&with_shim, &read(built("filesystem")))).expect("write");
+    let redis_app = dir.path().join("app-redis.wasm");
+    std::fs::write(&redis_app, plug(&with_shim, &read(built("redis")))).expect("write");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let (fs_app, redis_app, data) = (
+        fs_app.to_str().expect("utf-8"),
+        redis_app.to_str().expect("utf-8"),
+        data.to_str().expect("utf-8"),
+    );
+    // No configuration file: a composed component needs none.
+    let none = dir.path().join("absent.yaml");
+    let byoc_run = |args: &[&str]| byoc_with(&none, args);
+    let granted = ["run", "--dir", data, "--adapter-config", "namespace=cli"];
+    let (code, stdout, stderr) =
+        byoc_run(&[&granted[..], &[fs_app, "--", "check", "default"]].concat());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("keyvalue checks passed"), "{stdout}");
+    let (code, _, stderr) =
+        byoc_run(&[&granted[..], &[fs_app, "--", "set", "default", "k", "v"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let names: Vec<String> = std::fs::read_dir(data)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.starts_with("cli.")),
+        "{names:?}"
+    );
+    // Without --dir: denied, not another directory.
+    let (code, stdout, stderr) = byoc_run(&["run", fs_app, "--", "open", "default"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), "access-denied");
+    // Without --redis: refused before it starts, naming the grant.
+    let (code, _, stderr) = byoc_run(&["run", redis_app, "--", "check", "default"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("denied") && stderr.contains("--redis"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = byoc_run(&["run", "--redis", "redis://127.0.0.1:1", redis_app]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--redis-namespace"), "{stderr}");
+    let (code, stdout, stderr) = byoc_run(&["inspect", redis_app]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("a Redis grant"), "{stdout}");
+    let (code, stdout, stderr) = byoc_run(&["inspect", fs_app]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("a directory grant"), "{stdout}");
+    assert!(!stdout.contains("a Redis grant"), "{stdout}");
 }

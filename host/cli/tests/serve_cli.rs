@@ -33,22 +33,7 @@ fn request(
 
 #[test]
 fn serve_answers_the_protocol_with_a_token() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_byoc"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("BYOC_SERVE_TOKEN", "cli-token")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn byoc serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let (mut child, addr) = spawn_serve(&["--listen", "127.0.0.1:0"], Some("cli-token"));
 
     let (status, body) = request(&addr, "GET", "/v1/ping", None, b"");
     assert!(status.contains("401"), "{status}");
@@ -84,17 +69,21 @@ fn spawn_serve(args: &[&str], token: Option<&str>) -> (std::process::Child, Stri
         command.env("BYOC_SERVE_TOKEN", token);
     }
     let mut child = command.spawn().expect("spawn byoc serve");
+    let addr = printed_address(&mut child);
+    (child, addr)
+}
+
+/// The address `byoc serve` prints on its first line of stdout.
+fn printed_address(child: &mut std::process::Child) -> String {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read");
-    let addr = line
-        .split("http://")
+    line.split("http://")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (child, addr)
+        .to_owned()
 }
 
 /// The head of an HTTP answer to `head` sent alone (no body follows), read until the
@@ -202,16 +191,7 @@ fn the_accept_loop_backs_off_when_out_of_descriptors() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
+    let addr = printed_address(&mut child);
     // Hold more connections than the server has descriptors left.
     let held: Vec<TcpStream> = (0..FDS)
         .filter_map(|_| TcpStream::connect(&addr).ok())

@@ -1,10 +1,16 @@
 //! Running a `wasi:cli` command component whose `wasi:keyvalue` buckets are caches.
 //!
 //! The application gets its arguments, stdio (inherited or captured), clocks and
-//! randomness, and the buckets it is given; no directory, no environment variable and no
-//! network. Its memory is bounded ([`RunOptions::max_memory`]).
+//! randomness, and the buckets it is given; no network. Nothing else unless granted
+//! ([`RunOptions::grants`], for an application composed with an adapter that needs them):
+//! the grants' directories, their Redis server under its namespace (the host's
+//! `byoc:cache/redis` import), and the environment variables of [`RunOptions::env`].
+//! A component that imports `byoc:cache/redis` without a Redis grant is refused before
+//! it starts ([`Error::Denied`]). Its memory is bounded ([`RunOptions::max_memory`]).
 
 use crate::{Buckets, Error, KeyValue, KeyValueCtx};
+use byoc::Grants;
+use byoc::redis::{RedisSlot, WithRedis};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::Command;
@@ -20,6 +26,9 @@ const CAPTURE_LIMIT: usize = 1 << 20;
 /// The interface prefix of `wasi:keyvalue`.
 const KEYVALUE: &str = "wasi:keyvalue/";
 
+/// The host's Redis import, which a component composed with the Redis adapter imports.
+const REDIS_IMPORT: &str = "byoc:cache/redis";
+
 /// How to run an application.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -31,6 +40,14 @@ pub struct RunOptions {
     pub capture_output: bool,
     /// Most bytes of linear memory (all memories together) and table elements.
     pub max_memory: usize,
+    /// What the component may reach beyond its buckets (default: nothing): the
+    /// directories (preopened at their guest paths) and the Redis grant
+    /// ([`WithRedis::with_redis`]). HTTP and TCP grants are not offered to applications
+    /// (a run with one is refused).
+    pub grants: Grants,
+    /// Environment variables the component sees (default: none), such as the
+    /// `BYOC_ADAPTER_<FIELD>` configuration of an adapter composed with the keyvalue shim.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for RunOptions {
@@ -39,6 +56,8 @@ impl Default for RunOptions {
             args: vec!["app".into()],
             capture_output: false,
             max_memory: DEFAULT_MAX_MEMORY,
+            grants: Grants::none(),
+            env: Vec::new(),
         }
     }
 }
@@ -53,6 +72,18 @@ impl RunOptions {
     /// Captures stdout and stderr (at most 1 MiB each) instead of inheriting them.
     pub fn capture_output(mut self, capture: bool) -> RunOptions {
         self.capture_output = capture;
+        self
+    }
+
+    /// Grants these capabilities (see [`RunOptions::grants`]).
+    pub fn grants(mut self, grants: Grants) -> RunOptions {
+        self.grants = grants;
+        self
+    }
+
+    /// Adds the environment variable `name` = `value`.
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> RunOptions {
+        self.env.push((name.into(), value.into()));
         self
     }
 }
@@ -89,6 +120,7 @@ struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     keyvalue: KeyValueCtx,
+    redis: RedisSlot,
     limits: StoreLimits,
 }
 
@@ -135,12 +167,32 @@ impl App {
         keyvalue_imports(&self.imports())
     }
 
+    /// Whether the component imports the host's Redis (`byoc:cache/redis`), as one
+    /// composed with the Redis adapter does: it runs only with a Redis grant.
+    pub fn needs_redis(&self) -> bool {
+        self.imports()
+            .iter()
+            .any(|i| unversioned(i) == REDIS_IMPORT)
+    }
+
     /// Runs the component's `wasi:cli/run` with `buckets` and waits for it to end.
     ///
     /// A trap (or a failure to instantiate, such as an import the host does not offer)
     /// is an [`Error`]; an application that returns an error or calls `exit` ends with
     /// its [`Outcome::exit_code`].
     pub async fn run(&self, buckets: Buckets, options: &RunOptions) -> Result<Outcome, Error> {
+        let grants = &options.grants;
+        if grants.http.is_some() || grants.tcp.is_some() {
+            return Err(Error::Denied(
+                "HTTP and TCP grants are not offered to applications".into(),
+            ));
+        }
+        if self.needs_redis() && !grants.has_redis() {
+            return Err(Error::Denied(format!(
+                "the component imports {REDIS_IMPORT} (it holds the Redis adapter) but has \
+                 no Redis grant (`byoc run --redis URL --redis-namespace NS`)"
+            )));
+        }
         let mut linker = Linker::<State>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Load(format!("{e:#}")))?;
@@ -148,12 +200,19 @@ impl App {
             KeyValue::new(&s.keyvalue, &mut s.table)
         })
         .map_err(|e| Error::Load(format!("{e:#}")))?;
+        // Always linked: without a grant the slot denies every call.
+        byoc::redis::add_to_linker(&mut linker, |s: &mut State| &mut s.redis)
+            .map_err(|e| Error::Load(format!("{e:#}")))?;
 
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(&options.args)
+            .envs(&options.env)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        grants
+            .preopen_dirs(&mut wasi)
+            .map_err(|e| Error::Load(e.to_string()))?;
         let captured = options.capture_output.then(|| {
             let out = MemoryOutputPipe::new(CAPTURE_LIMIT);
             let err = MemoryOutputPipe::new(CAPTURE_LIMIT);
@@ -167,6 +226,7 @@ impl App {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             keyvalue: KeyValueCtx::new(buckets),
+            redis: RedisSlot::for_grants(grants),
             limits: StoreLimitsBuilder::new()
                 .memory_size(options.max_memory)
                 .table_elements(options.max_memory / 8)
@@ -196,6 +256,10 @@ impl App {
             stderr,
         })
     }
+}
+
+fn unversioned(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(n, _)| n)
 }
 
 /// The `wasi:keyvalue` interfaces among `imports`.

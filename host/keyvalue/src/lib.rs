@@ -51,6 +51,9 @@ pub enum Error {
     /// The component could not be compiled, linked or instantiated.
     #[error("cannot load the application: {0}")]
     Load(String),
+    /// The component needs a capability it was not granted (named in the message).
+    #[error("denied: {0}")]
+    Denied(String),
     /// The application trapped or failed outside of a normal exit.
     #[error("the application failed: {0}")]
     Run(String),

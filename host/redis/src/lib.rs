@@ -96,6 +96,13 @@ impl RedisSlot {
         RedisSlot { link, held: None }
     }
 
+    /// The slot of a store run under `grants`: over their Redis connection (shared with
+    /// every other store of these grants), or denying every call without a Redis grant.
+    /// For embedders that link the import with [`add_to_linker`] into a store of their own.
+    pub fn for_grants(grants: &Grants) -> RedisSlot {
+        RedisSlot::new(grants.extension::<RedisLink>().cloned())
+    }
+
     /// A slot over the same connection, holding nothing.
     #[cfg(test)]
     pub(crate) fn share(&self) -> RedisSlot {

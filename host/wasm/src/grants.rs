@@ -418,6 +418,12 @@ impl Grants {
         }
         // Before the preopens: each directory takes the setting when it is opened.
         wasi.allow_blocking_current_thread(!self.offload_file_io);
+        self.preopen_dirs(wasi)
+    }
+
+    /// Preopens the granted directories in `wasi`, each at its guest path with its access
+    /// (for embedders that build the WASI context of a store of their own).
+    pub fn preopen_dirs(&self, wasi: &mut WasiCtxBuilder) -> Result<()> {
         for dir in &self.dirs {
             let perms = match dir.access {
                 DirAccess::ReadOnly => FsPerms::ReadOnly,

@@ -18,15 +18,20 @@ fn loopback() -> SocketAddr {
 
 /// `byoc serve` in process on a free loopback port, backed by the wasm memory adapter.
 async fn serve(token: Option<&str>) -> Server {
+    serve_with(ServeConfig {
+        token: token.map(str::to_owned),
+        ..ServeConfig::default()
+    })
+    .await
+}
+
+/// [`serve`] with `config`.
+async fn serve_with(config: ServeConfig) -> Server {
     let backend = Registry::new()
         .expect("registry")
         .create("memory", AdapterConfig::new())
         .await
         .expect("memory adapter");
-    let config = ServeConfig {
-        token: token.map(str::to_owned),
-        ..ServeConfig::default()
-    };
     Server::bind(loopback(), backend, config)
         .await
         .expect("serve")
@@ -269,21 +274,11 @@ async fn tokens_and_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_limits_body_size() {
-    let backend = Registry::new()
-        .expect("registry")
-        .create("memory", AdapterConfig::new())
-        .await
-        .expect("memory");
-    let server = Server::bind(
-        loopback(),
-        backend,
-        ServeConfig {
-            max_body_bytes: 1024,
-            ..ServeConfig::default()
-        },
-    )
-    .await
-    .expect("serve");
+    let server = serve_with(ServeConfig {
+        max_body_bytes: 1024,
+        ..ServeConfig::default()
+    })
+    .await;
     let p = http_provider(url(&server.url())).await.expect("provider");
     p.set("small", &[1; 100], None).await.expect("small set");
     let r = p.set("big", &[1; 4096], None).await;
@@ -365,21 +360,11 @@ async fn a_wrong_base_path_is_an_error_not_a_miss() {
 /// `byoc serve` refuses a value over its value limit before reading it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_refuses_values_over_its_value_limit() {
-    let backend = Registry::new()
-        .expect("registry")
-        .create("memory", AdapterConfig::new())
-        .await
-        .expect("memory");
-    let server = Server::bind(
-        loopback(),
-        backend,
-        ServeConfig {
-            max_value_bytes: 1000,
-            ..ServeConfig::default()
-        },
-    )
-    .await
-    .expect("serve");
+    let server = serve_with(ServeConfig {
+        max_value_bytes: 1000,
+        ..ServeConfig::default()
+    })
+    .await;
     let p = http_provider(url(&server.url())).await.expect("provider");
     p.set("ok", &[1; 1000], None)
         .await

@@ -89,39 +89,31 @@ fn tiered_matches_the_model() {
     });
 }
 
+/// The provider `name` with `config` and a fresh temporary directory as its `dir`, which
+/// it owns (the directory is removed when the test drops the provider).
+async fn in_temp_dir(name: &str, config: AdapterConfig) -> Arc<dyn Provider> {
+    let dir = crate::temp_dir();
+    let config = config.with("dir", ConfigValue::Text(dir.path().display().to_string()));
+    let provider = registry().create(name, config).await.expect(name);
+    Arc::new(byoc_tests::Holding::new(provider, dir))
+}
+
 #[test]
 fn filesystem_matches_the_model() {
-    run(async {
-        let dir = crate::temp_dir();
-        let provider = registry()
-            .create(
-                "filesystem",
-                AdapterConfig::new()
-                    .with("dir", ConfigValue::Text(dir.path().display().to_string())),
-            )
-            .await
-            .expect("filesystem");
-        // The directory is removed when the test drops the provider.
-        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
-    });
+    run(async { in_temp_dir("filesystem", AdapterConfig::new()).await });
 }
 
 #[test]
 fn redb_matches_the_model() {
     run(async {
-        let dir = crate::temp_dir();
-        let provider = registry()
-            .create(
-                "redb",
-                AdapterConfig::new()
-                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
-                    // Durability does not change what reads see; `eventual` keeps 40 000
-                    // writes from syncing one by one.
-                    .with("durability", ConfigValue::Text("eventual".into())),
-            )
-            .await
-            .expect("redb");
-        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+        in_temp_dir(
+            "redb",
+            AdapterConfig::new()
+                // Durability does not change what reads see; `eventual` keeps 40 000
+                // writes from syncing one by one.
+                .with("durability", ConfigValue::Text("eventual".into())),
+        )
+        .await
     });
 }
 
@@ -137,19 +129,14 @@ fn sqlite_matches_the_model() {
         return;
     }
     run(async {
-        let dir = crate::temp_dir();
-        let provider = registry()
-            .create(
-                "sqlite",
-                AdapterConfig::new()
-                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
-                    // `synchronous` does not change what reads see; `off` keeps the
-                    // writes from syncing one by one.
-                    .with("synchronous", ConfigValue::Text("off".into())),
-            )
-            .await
-            .expect("sqlite");
-        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+        in_temp_dir(
+            "sqlite",
+            AdapterConfig::new()
+                // `synchronous` does not change what reads see; `off` keeps the
+                // writes from syncing one by one.
+                .with("synchronous", ConfigValue::Text("off".into())),
+        )
+        .await
     });
 }
 
@@ -158,18 +145,13 @@ fn sqlite_matches_the_model() {
 #[test]
 fn bounded_redb_matches_the_model() {
     run(async {
-        let dir = crate::temp_dir();
-        let provider = registry()
-            .create(
-                "redb",
-                AdapterConfig::new()
-                    .with("dir", ConfigValue::Text(dir.path().display().to_string()))
-                    .with("durability", ConfigValue::Text("eventual".into()))
-                    .with("max-entries", ConfigValue::Integer(1_000_000)),
-            )
-            .await
-            .expect("redb");
-        Arc::new(byoc_tests::Holding::new(provider, dir)) as Arc<dyn Provider>
+        in_temp_dir(
+            "redb",
+            AdapterConfig::new()
+                .with("durability", ConfigValue::Text("eventual".into()))
+                .with("max-entries", ConfigValue::Integer(1_000_000)),
+        )
+        .await
     });
 }
 

@@ -4,7 +4,7 @@
 //! native provider's atomics.
 
 use byoc::{
-    Cache, Contract, Error, Freshness, KeyTtl, LOAD_JOINS, LOADS, LoadError, Loaded,
+    Cache, CacheEntry, Contract, Error, Freshness, KeyTtl, LOAD_JOINS, LOADS, LoadError, Loaded,
     NativeMemoryProvider, Provider, REFRESHES, STALE_SERVED,
 };
 use byoc_tests::{Hook, Hooked, Op};
@@ -36,6 +36,28 @@ fn counting(
     }
 }
 
+/// `n` concurrent `get_or_load(key)` calls, call `i` on the cache `pick(i)` with a
+/// [`counting`] loader of `delay` and `value`; their results, in order.
+async fn concurrent_loads(
+    n: usize,
+    pick: impl Fn(usize) -> Cache<u64>,
+    key: &'static str,
+    calls: &Arc<AtomicUsize>,
+    (delay, value): (Duration, u64),
+) -> Vec<Option<CacheEntry<u64>>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (cache, loader) = (pick(i), counting(calls, delay, value));
+            tokio::spawn(async move { cache.get_or_load(key, loader).await })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for t in tasks {
+        results.push(t.await.expect("task").expect("load"));
+    }
+    results
+}
+
 async fn failing() -> Result<Loaded<u64>, std::io::Error> {
     Err(std::io::Error::other("source down"))
 }
@@ -50,17 +72,9 @@ async fn a_thousand_concurrent_callers_of_a_cold_key_load_once() {
         .default_ttl(Duration::from_secs(60))
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..1000)
-        .map(|_| {
-            let (cache, loader) = (
-                cache.clone(),
-                counting(&calls, Duration::from_millis(100), 7),
-            );
-            tokio::spawn(async move { cache.get_or_load("cold", loader).await })
-        })
-        .collect();
-    for t in tasks {
-        let entry = t.await.expect("task").expect("load").expect("found");
+    let slow = (Duration::from_millis(100), 7);
+    for entry in concurrent_loads(1000, |_| cache.clone(), "cold", &calls, slow).await {
+        let entry = entry.expect("found");
         assert_eq!((entry.value, entry.freshness), (7, Freshness::Fresh));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1, "loader calls");
@@ -81,16 +95,16 @@ async fn two_caches_sharing_a_provider_load_once_through_the_lock_entry() {
     };
     let (a, b) = (make(), make());
     let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..1000)
-        .map(|i| {
-            let cache = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let loader = counting(&calls, Duration::from_millis(200), 9);
-            tokio::spawn(async move { cache.get_or_load("cold", loader).await })
-        })
-        .collect();
-    for t in tasks {
-        let entry = t.await.expect("task").expect("load").expect("found");
-        assert_eq!(entry.value, 9);
+    let either = |i: usize| {
+        if i.is_multiple_of(2) {
+            a.clone()
+        } else {
+            b.clone()
+        }
+    };
+    let slow = (Duration::from_millis(200), 9);
+    for entry in concurrent_loads(1000, either, "cold", &calls, slow).await {
+        assert_eq!(entry.expect("found").value, 9);
     }
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -113,20 +127,9 @@ async fn without_atomics_single_flight_stays_within_the_process() {
         .shared_single_flight(Duration::from_secs(10))
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let (cache, loader) = (
-                cache.clone(),
-                counting(&calls, Duration::from_millis(100), 1),
-            );
-            tokio::spawn(async move { cache.get_or_load("k", loader).await })
-        })
-        .collect();
-    for t in tasks {
-        assert_eq!(
-            t.await.expect("task").expect("load").map(|e| e.value),
-            Some(1)
-        );
+    let slow = (Duration::from_millis(100), 1);
+    for entry in concurrent_loads(100, |_| cache.clone(), "k", &calls, slow).await {
+        assert_eq!(entry.map(|e| e.value), Some(1));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -736,20 +739,9 @@ async fn redis_child() {
         .as_millis() as u64;
     tokio::time::sleep(Duration::from_millis(start.saturating_sub(now))).await;
     let calls = Arc::new(AtomicUsize::new(0));
-    let tasks: Vec<_> = (0..200)
-        .map(|_| {
-            let (cache, loader) = (
-                cache.clone(),
-                counting(&calls, Duration::from_millis(500), 3),
-            );
-            tokio::spawn(async move { cache.get_or_load("cold", loader).await })
-        })
-        .collect();
-    for t in tasks {
-        assert_eq!(
-            t.await.expect("task").expect("load").map(|e| e.value),
-            Some(3)
-        );
+    let slow = (Duration::from_millis(500), 3);
+    for entry in concurrent_loads(200, |_| cache.clone(), "cold", &calls, slow).await {
+        assert_eq!(entry.map(|e| e.value), Some(3));
     }
     println!("child-loads={}", calls.load(Ordering::SeqCst));
 }

@@ -163,6 +163,22 @@ fn inspect_app(bytes: &[u8]) -> bool {
             keyvalue.join(", ")
         );
     }
+    if app.needs_redis() {
+        println!(
+            "  a Redis grant (`byoc run --redis URL --redis-namespace NS`): it imports \
+             byoc:cache/redis (it holds the Redis adapter); without the grant it is refused"
+        );
+    }
+    if imports
+        .iter()
+        .any(|i| unversioned(i) == "wasi:filesystem/preopens")
+    {
+        println!(
+            "  a directory grant (`byoc run --dir HOST[:GUEST]`) if it opens files: it imports \
+             wasi:filesystem (as every Rust std application does; a composed filesystem \
+             adapter looks at /data and answers access-denied without it); none by default"
+        );
+    }
     let offered = |i: &str| {
         [
             "wasi:cli/",
@@ -172,6 +188,7 @@ fn inspect_app(bytes: &[u8]) -> bool {
             "wasi:filesystem/",
             "wasi:sockets/",
             "wasi:keyvalue/",
+            "byoc:cache/redis@",
         ]
         .iter()
         .any(|p| i.starts_with(p))
@@ -180,7 +197,8 @@ fn inspect_app(bytes: &[u8]) -> bool {
         println!("  {name}: not offered by `byoc run` (the application cannot start)");
     }
     println!(
-        "  nothing else: it gets stdio, clocks and randomness; no directory, environment or network"
+        "  nothing else: it gets stdio, clocks and randomness; environment variables only \
+         from `--adapter-config`; no network"
     );
     true
 }

@@ -88,7 +88,8 @@ enum Command {
     /// Fill a cache from an entries file or another cache (bounded concurrency).
     Warm(warm::WarmArgs),
     /// Run a wasi:cli command component whose wasi:keyvalue buckets are the configured
-    /// caches (`keyvalue: { buckets: ... }`; docs/keyvalue.md). Exits with its code.
+    /// caches (`keyvalue: { buckets: ... }`), or one composed with the keyvalue shim and an
+    /// adapter, given `--dir` / `--redis` grants (docs/keyvalue.md). Exits with its code.
     Run(run::RunArgs),
     /// Copy every key of one cache into another with its remaining TTL (resumable).
     Migrate(migrate::MigrateArgs),
