@@ -74,3 +74,9 @@ hit-ratio-file file +capacities:
 # demo, tests, clippy and rustdoc share one build of every dependency.
 unify:
     python3 host/workspace-hack/generate.py
+
+# Fetch the public block traces of BENCHMARKS.md "Hit ratio" into target/traces (git, zstd,
+# python3), then replay one: `cargo run --release -p byoc-tests --example hit_ratio --
+# target/traces/OLTP.lis 1000 5000 --native`.
+traces dir="target/traces":
+    bash tests/data/traces/fetch.sh {{dir}}

@@ -2,7 +2,7 @@
 //! wasm component), an exact LRU, ARC and moka, and prints a Markdown table of hit ratios.
 //!
 //! ```text
-//! cargo run --release -p byoc-tests --example hit_ratio -- FILE CAPACITY...
+//! cargo run --release -p byoc-tests --example hit_ratio -- FILE CAPACITY... [--native] [--check]
 //! cargo run --release -p byoc-tests --example hit_ratio -- --synthetic [--small] [--native] [--check]
 //! cargo run --release -p byoc-tests --example hit_ratio -- --holdout [--small] [--native] [--check]
 //! ```
@@ -72,9 +72,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     } else {
-        let [file, capacities @ ..] = args.as_slice() else {
+        let positional: Vec<String> = args
+            .iter()
+            .filter(|a| !a.starts_with("--"))
+            .cloned()
+            .collect();
+        let [file, capacities @ ..] = positional.as_slice() else {
             bail!(
-                "usage: hit_ratio FILE CAPACITY... | hit_ratio --synthetic|--holdout [--small] [--native] [--check]"
+                "usage: hit_ratio FILE CAPACITY... [--native] [--check] | hit_ratio --synthetic|--holdout [--small] [--native] [--check]"
             );
         };
         if capacities.is_empty() {

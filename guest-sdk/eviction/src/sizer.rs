@@ -4,8 +4,11 @@
 //! Both are O(1) per access and allocate nothing.
 
 /// Ghost hits per sample: a sample moves the window only if its split between the two
-/// ghosts is significant.
-const SAMPLE: u32 = 32;
+/// ghosts is significant. Small samples move in time on short traces.
+const SAMPLE: u32 = 16;
+/// A sample's move is capped at the ghosts' depth in hits, but never below this many
+/// (small caches have ghosts of a few entries).
+const MIN_MOVE_HITS: u64 = 32;
 /// The sign test's threshold: |window hits − main hits| ≥ Z·√n (n = hits in the sample).
 const Z: f64 = 2.0;
 /// Significant samples in a row on the same side double the move, up to 2^4 = 16 times.
@@ -72,7 +75,7 @@ impl WindowSizer {
             main_hits: 0,
             sample_weight: 0,
             run: 0,
-            max_move_hits: (ghost_depth as u64).max(u64::from(SAMPLE)),
+            max_move_hits: (ghost_depth as u64).max(MIN_MOVE_HITS),
             period_len: (entries as u64)
                 .saturating_mul(PERIOD_PER_ENTRY)
                 .max(PERIOD_MIN),
@@ -176,33 +179,33 @@ mod tests {
 
     #[test]
     fn only_a_significant_sample_moves_and_runs_double_up_to_the_ghost_depth() {
-        let mut s = WindowSizer::new(10_000, 500);
-        // 21 vs 11: z = 10 / √32 ≈ 1.77 < 2, no move (and no run).
-        assert_eq!(sample(&mut s, 21, 11), 0);
-        // 22 vs 10: z ≈ 2.12, the sample's weight toward the window.
-        assert_eq!(sample(&mut s, 22, 10), 32);
-        assert_eq!(sample(&mut s, 22, 10), 64);
-        assert_eq!(sample(&mut s, 22, 10), 128);
-        assert_eq!(sample(&mut s, 22, 10), 256);
-        // 16× would be 512: capped at the ghost's depth.
-        assert_eq!(sample(&mut s, 22, 10), 500);
-        assert_eq!(sample(&mut s, 22, 10), 500);
+        let mut s = WindowSizer::new(10_000, 200);
+        // 11 vs 5: z = 6 / √16 = 1.5 < 2, no move (and no run).
+        assert_eq!(sample(&mut s, 11, 5), 0);
+        // 12 vs 4: z = 2, the sample's weight toward the window.
+        assert_eq!(sample(&mut s, 12, 4), 16);
+        assert_eq!(sample(&mut s, 12, 4), 32);
+        assert_eq!(sample(&mut s, 12, 4), 64);
+        assert_eq!(sample(&mut s, 12, 4), 128);
+        // 16× would be 256: capped at the ghost's depth.
+        assert_eq!(sample(&mut s, 12, 4), 200);
+        assert_eq!(sample(&mut s, 12, 4), 200);
         // A significant sample the other way starts a new run.
-        assert_eq!(sample(&mut s, 4, 28), -32);
+        assert_eq!(sample(&mut s, 4, 12), -16);
         // An insignificant one ends it.
-        assert_eq!(sample(&mut s, 16, 16), 0);
-        assert_eq!(sample(&mut s, 4, 28), -32);
+        assert_eq!(sample(&mut s, 8, 8), 0);
+        assert_eq!(sample(&mut s, 4, 12), -16);
     }
 
     #[test]
     fn moves_are_in_weight_units() {
         let mut s = WindowSizer::new(100, 5);
         let mut moved = 0;
-        for _ in 0..32 {
+        for _ in 0..16 {
             moved += s.ghost_hit(Side::Main, 10);
         }
-        // The sample's weight (320), the cap being a sample (32 hits of 10).
-        assert_eq!(moved, -320);
+        // The sample's weight (160; the cap is 32 hits of 10).
+        assert_eq!(moved, -160);
     }
 
     #[test]
@@ -233,7 +236,7 @@ mod tests {
         assert!(!period(&mut s, 10));
         assert_eq!(s.phase_changes(), 2);
         // A restart drops the sample in progress.
-        for _ in 0..31 {
+        for _ in 0..15 {
             assert_eq!(s.ghost_hit(Side::Window, 1), 0);
         }
         assert!(!period(&mut s, 900));
