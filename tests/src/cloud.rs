@@ -193,11 +193,12 @@ impl CountingProxy {
 }
 
 /// Checks that `provider` reuses its connections: 50 sequential set + get pairs open at
-/// most 2, and 32 concurrent callers (10 gets each) at most 16 in all, as counted by
-/// `proxy`, which the provider's endpoint points at.
+/// most 2, and `callers` concurrent callers (10 gets each) at most 16 in all, as counted
+/// by `proxy`, which the provider's endpoint points at.
 pub async fn assert_connections_reused(
     provider: std::sync::Arc<dyn byoc::Provider>,
     proxy: &CountingProxy,
+    callers: usize,
 ) {
     for i in 0..50 {
         let key = format!("reuse{i}");
@@ -210,7 +211,7 @@ pub async fn assert_connections_reused(
         "{}: {sequential} connections for 100 sequential requests",
         provider.info().name
     );
-    let tasks: Vec<_> = (0..32)
+    let tasks: Vec<_> = (0..callers)
         .map(|t| {
             let p = std::sync::Arc::clone(&provider);
             tokio::spawn(async move {
@@ -227,8 +228,9 @@ pub async fn assert_connections_reused(
     let total = proxy.accepted();
     assert!(
         total <= 16,
-        "{}: {total} connections for 420 requests",
-        provider.info().name
+        "{}: {total} connections for {} requests",
+        provider.info().name,
+        100 + callers * 10
     );
 }
 

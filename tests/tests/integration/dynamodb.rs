@@ -207,16 +207,17 @@ async fn namespaces_share_a_table() {
     assert_eq!(b.keys("*").await.expect("keys"), ["k"]);
 }
 
-/// Requests reuse pooled connections (counted by a proxy in front of moto).
+/// Requests reuse pooled connections (counted by a proxy in front of dynalite; moto
+/// closes every connection after one answer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_reused() {
-    let Some(endpoint) = cloud::moto("dynamodb") else {
+    let Some(endpoint) = cloud::dynalite("dynamodb") else {
         return;
     };
     let proxy = cloud::CountingProxy::start(&endpoint).await;
     let table = cloud::unique("byoc");
     let p = create(config(&proxy.url, &table)).await.expect("provider");
-    cloud::assert_connections_reused(p, &proxy).await;
+    cloud::assert_connections_reused(p, &proxy, 32).await;
 }
 
 /// A scripted listener: counts connections and answers each with `answer` (or never).

@@ -221,7 +221,7 @@ async fn connections_are_reused() {
     };
     let proxy = CountingProxy::start(&endpoint).await;
     let p = create(config(&proxy.url)).await.expect("provider");
-    cloud::assert_connections_reused(p, &proxy).await;
+    cloud::assert_connections_reused(p, &proxy, 32).await;
 }
 
 /// A provider configured for B but granted A never reaches B (0 connections), also
@@ -396,4 +396,3 @@ async fn config_errors_are_clear() {
     let r = create(config("ftp://127.0.0.1:1")).await;
     assert!(matches!(r, Err(Error::InvalidConfig(_))), "{:?}", r.err());
 }
-
