@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 
 /// Default `timeout`.
-pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub use byoc_guest_sdk::http::DEFAULT_TIMEOUT_MS;
 /// Default `namespace`.
 pub const DEFAULT_NAMESPACE: &str = "byoc/";
 /// Default `lease-bucket`.
@@ -231,13 +231,6 @@ enum Swap {
     Done,
     /// Someone else changed the key: its state now.
     Changed(Option<Kv>),
-}
-
-fn text_field(config: &Config, name: &str) -> Option<String> {
-    config
-        .text(name)
-        .map(str::to_owned)
-        .filter(|t| !t.is_empty())
 }
 
 impl Etcd {
@@ -504,12 +497,7 @@ impl Adapter for Etcd {
             ),
             text("user", false, "etcd user (with `password`)."),
             text("password", false, "The user's password."),
-            ConfigField::new(
-                "timeout",
-                ConfigKind::DurationMs,
-                false,
-                "Connect, first-byte and between-bytes timeout of each request (default 5s).",
-            ),
+            byoc_guest_sdk::http::timeout_field(),
             ConfigField::new(
                 "lease-bucket",
                 ConfigKind::DurationMs,
@@ -520,9 +508,10 @@ impl Adapter for Etcd {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let endpoint = text_field(config, "endpoint")
+        let endpoint = config
+            .filled_text("endpoint")
             .ok_or_else(|| Error::InvalidConfig("field `endpoint` is required".into()))?;
-        let credentials = match (text_field(config, "user"), config.text("password")) {
+        let credentials = match (config.filled_text("user"), config.text("password")) {
             (Some(user), Some(password)) => Some((user, password.to_owned())),
             (None, None) => None,
             _ => {
@@ -531,10 +520,7 @@ impl Adapter for Etcd {
                 ));
             }
         };
-        let timeout_ms = config.duration_ms("timeout").unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 {
-            return Err(Error::InvalidConfig("timeout must be above zero".into()));
-        }
+        let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
         let bucket_ms = config
             .duration_ms("lease-bucket")
             .unwrap_or(DEFAULT_LEASE_BUCKET_MS);
