@@ -96,6 +96,11 @@ impl Config {
         }
     }
 
+    /// A `text` field that is set and not empty, owned.
+    pub fn filled_text(&self, name: &str) -> Option<String> {
+        self.text(name).filter(|t| !t.is_empty()).map(str::to_owned)
+    }
+
     /// A `size` field, in bytes.
     pub fn size(&self, name: &str) -> Option<u64> {
         match self.value(name) {

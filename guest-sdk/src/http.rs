@@ -8,12 +8,35 @@
 //! timeout is never retried (the server is slow; another try would only be slower).
 //! Outside a wasm component [`Client::send`] answers `unsupported`.
 
-use crate::{Error, Result};
+use crate::{Config, ConfigField, ConfigKind, Error, Result};
 
 /// Default largest answer body read: a quarter of the host's default instance memory, so
 /// the body, the buffer it grows from and what is decoded from it fit, and an endless
 /// answer ends in `unavailable`, not in a trap.
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
+/// Default of the `timeout` field of the HTTP adapters.
+pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+
+/// The `timeout` field every HTTP adapter takes (a duration, default
+/// [`DEFAULT_TIMEOUT_MS`]).
+pub fn timeout_field() -> ConfigField {
+    ConfigField::new(
+        "timeout",
+        ConfigKind::DurationMs,
+        false,
+        "Connect, first-byte and between-bytes timeout of each request (default 5s).",
+    )
+}
+
+/// The `timeout` field's value in ms ([`DEFAULT_TIMEOUT_MS`] when absent); zero is
+/// `invalid-config`.
+pub fn timeout_ms(config: &Config) -> Result<u64> {
+    match config.duration_ms("timeout").unwrap_or(DEFAULT_TIMEOUT_MS) {
+        0 => Err(Error::InvalidConfig("timeout must be above zero".into())),
+        ms => Ok(ms),
+    }
+}
 
 /// A parsed base URL: scheme, authority and path prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

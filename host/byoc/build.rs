@@ -46,6 +46,7 @@ const ADAPTERS: &[(&str, &str)] = &[
     ("multi-region", TARGET),
     ("s3", TARGET),
     ("dynamodb", TARGET),
+    ("etcd", TARGET),
     ("memcached", TARGET),
     ("postgres", TARGET),
 ];

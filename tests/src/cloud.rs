@@ -1,6 +1,6 @@
-//! S3 and DynamoDB test servers (moto, s3rver, dynalite), shared by every test of the
-//! process, and a plain HTTP/1.1 client that signs with the same SigV4 code, for interop
-//! checks and as the benchmarks' native baseline.
+//! S3, DynamoDB and etcd test servers (moto, s3rver, dynalite, etcd), shared by every test
+//! of the process, a plain HTTP/1.1 client that signs with the same SigV4 code, for interop
+//! checks and as the benchmarks' native baseline, and a proxy counting connections.
 
 use crate::service::{self, Service};
 use byoc_sigv4::{Credentials, Scope};
@@ -86,6 +86,152 @@ pub fn dynalite(test: &str) -> Option<String> {
             "0".into(),
         ]
     })
+}
+
+const ETCD_INSTALL: &str = "apt-get install etcd-server (Debian), or etcd from its releases";
+
+/// Starts a private single-member etcd on free loopback ports with its data in the
+/// service's directory, and waits until it serves (a leader is elected). `None` when
+/// `etcd` is not on PATH (skipped).
+pub fn etcd_service(test: &str) -> Option<Service> {
+    if !service::available(test, &["etcd"], ETCD_INSTALL) {
+        return None;
+    }
+    // The peer port stays the same across restarts (it is in the member's data).
+    let peer = format!("http://127.0.0.1:{}", service::free_port());
+    let service = Service::start(
+        "etcd",
+        Duration::from_secs(30),
+        Box::new(move |dir, port| {
+            let client = format!("http://127.0.0.1:{port}");
+            let mut cmd = std::process::Command::new("etcd");
+            cmd.arg("--name=byoc")
+                .arg(format!("--data-dir={}", dir.join("data").display()))
+                .arg(format!("--listen-client-urls={client}"))
+                .arg(format!("--advertise-client-urls={client}"))
+                .arg(format!("--listen-peer-urls={peer}"))
+                .arg(format!("--initial-advertise-peer-urls={peer}"))
+                .arg(format!("--initial-cluster=byoc={peer}"))
+                // A single member elects itself after one election timeout.
+                .args(["--heartbeat-interval=20", "--election-timeout=200"]);
+            cmd
+        }),
+    );
+    let endpoint = format!("http://127.0.0.1:{}", service.port());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = send(
+            &endpoint,
+            None,
+            "POST",
+            "/v3/kv/range",
+            &[],
+            &[],
+            b"{\"key\":\"AA==\"}",
+        )
+        .is_ok_and(|a| a.status == 200);
+        if ready {
+            return Some(service);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "etcd on {endpoint} did not serve within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The endpoint of the process's shared etcd, or `None` (skipped).
+pub fn etcd(test: &str) -> Option<String> {
+    static CELL: OnceLock<Option<Mutex<Service>>> = OnceLock::new();
+    let service = service::shared(&CELL, || etcd_service(test))?;
+    let port = service.lock().unwrap_or_else(|e| e.into_inner()).port();
+    Some(format!("http://127.0.0.1:{port}"))
+}
+
+/// A TCP proxy on a free loopback port to `target` (`http://host:port`) that counts the
+/// connections it accepts; it runs on the current tokio runtime.
+#[derive(Debug, Clone)]
+pub struct CountingProxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    accepted: std::sync::Arc<AtomicU64>,
+}
+
+impl CountingProxy {
+    /// Starts the proxy.
+    pub async fn start(target: &str) -> CountingProxy {
+        let target = target
+            .strip_prefix("http://")
+            .unwrap_or(target)
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let accepted = std::sync::Arc::new(AtomicU64::new(0));
+        let seen = std::sync::Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        CountingProxy { url, accepted }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+/// Checks that `provider` reuses its connections: 50 sequential set + get pairs open at
+/// most 2, and `callers` concurrent callers (10 gets each) at most 16 in all, as counted
+/// by `proxy`, which the provider's endpoint points at.
+pub async fn assert_connections_reused(
+    provider: std::sync::Arc<dyn byoc::Provider>,
+    proxy: &CountingProxy,
+    callers: usize,
+) {
+    for i in 0..50 {
+        let key = format!("reuse{i}");
+        provider.set(&key, b"v", None).await.expect("set");
+        assert_eq!(provider.get(&key).await.expect("get"), Some(b"v".to_vec()));
+    }
+    let sequential = proxy.accepted();
+    assert!(
+        (1..=2).contains(&sequential),
+        "{}: {sequential} connections for 100 sequential requests",
+        provider.info().name
+    );
+    let tasks: Vec<_> = (0..callers)
+        .map(|t| {
+            let p = std::sync::Arc::clone(&provider);
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    let key = format!("reuse{}", (t * 10 + i) % 50);
+                    assert_eq!(p.get(&key).await.expect("get"), Some(b"v".to_vec()));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let total = proxy.accepted();
+    assert!(
+        total <= 16,
+        "{}: {total} connections for {} requests",
+        provider.info().name,
+        100 + callers * 10
+    );
 }
 
 /// A name no other test of this process uses: `<prefix>-<pid>-<n>` (lowercase).

@@ -28,7 +28,7 @@ use byoc_sigv4::{Credentials, Scope, sha256_hex};
 use serde_json::{Value, json};
 
 /// Default `timeout`.
-pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub use byoc_guest_sdk::http::DEFAULT_TIMEOUT_MS;
 /// Default `region`.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// Most keys one BatchGetItem may ask for.
@@ -392,13 +392,6 @@ impl Dynamo {
     }
 }
 
-fn text_field(config: &Config, name: &str) -> Option<String> {
-    config
-        .text(name)
-        .map(str::to_owned)
-        .filter(|t| !t.is_empty())
-}
-
 impl Adapter for Dynamo {
     const NAME: &'static str = "dynamodb";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -439,12 +432,7 @@ impl Adapter for Dynamo {
                 false,
                 "Session token of temporary credentials.",
             ),
-            ConfigField::new(
-                "timeout",
-                ConfigKind::DurationMs,
-                false,
-                "Connect, first-byte and between-bytes timeout of each request (default 5s).",
-            ),
+            byoc_guest_sdk::http::timeout_field(),
             ConfigField::new(
                 "create-table",
                 ConfigKind::Boolean,
@@ -455,7 +443,8 @@ impl Adapter for Dynamo {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let table = text_field(config, "table")
+        let table = config
+            .filled_text("table")
             .ok_or_else(|| Error::InvalidConfig("field `table` is required".into()))?;
         let valid = (3..=255).contains(&table.len())
             && table
@@ -466,17 +455,20 @@ impl Adapter for Dynamo {
                 "table `{table}` is not a valid table name (3 to 255 of a-z, A-Z, 0-9, `_-.`)"
             )));
         }
-        let region = text_field(config, "region").unwrap_or_else(|| DEFAULT_REGION.into());
-        let endpoint = text_field(config, "endpoint")
+        let region = config
+            .filled_text("region")
+            .unwrap_or_else(|| DEFAULT_REGION.into());
+        let endpoint = config
+            .filled_text("endpoint")
             .unwrap_or_else(|| format!("https://dynamodb.{region}.amazonaws.com"));
         let credentials = match (
-            text_field(config, "access-key-id"),
-            text_field(config, "secret-access-key"),
+            config.filled_text("access-key-id"),
+            config.filled_text("secret-access-key"),
         ) {
             (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
                 access_key_id,
                 secret_access_key,
-                session_token: text_field(config, "session-token"),
+                session_token: config.filled_text("session-token"),
             }),
             (None, None) => None,
             _ => {
@@ -485,10 +477,7 @@ impl Adapter for Dynamo {
                 ));
             }
         };
-        let timeout_ms = config.duration_ms("timeout").unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 {
-            return Err(Error::InvalidConfig("timeout must be above zero".into()));
-        }
+        let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
         let dynamo = Dynamo {
             client: Client::new(Origin::parse(&endpoint)?, timeout_ms),
             region,

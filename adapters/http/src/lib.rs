@@ -26,7 +26,7 @@ mod protocol;
 pub use protocol::*;
 
 /// Default `timeout`.
-pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub use byoc_guest_sdk::http::DEFAULT_TIMEOUT_MS;
 
 /// A parsed base URL (the SDK's [`Origin`]).
 pub type Base = Origin;
@@ -157,12 +157,7 @@ impl Adapter for Http {
                 false,
                 "Extra request headers, each `Name: value` (default none).",
             ),
-            ConfigField::new(
-                "timeout",
-                ConfigKind::DurationMs,
-                false,
-                "Connect, first-byte and between-bytes timeout of each request (default 5s).",
-            ),
+            byoc_guest_sdk::http::timeout_field(),
         ]
     }
 
@@ -189,10 +184,7 @@ impl Adapter for Http {
         if let Some(token) = config.text("token") {
             headers.push(("authorization".into(), format!("Bearer {token}")));
         }
-        let timeout_ms = config.duration_ms("timeout").unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 {
-            return Err(Error::InvalidConfig("timeout must be above zero".into()));
-        }
+        let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
         Ok(Http {
             client: Client::new(base, timeout_ms),
             headers,

@@ -25,7 +25,7 @@ use byoc_sigv4::{Credentials, Scope, sha256_hex, uri_encode};
 mod xml;
 
 /// Default `timeout`.
-pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
+pub use byoc_guest_sdk::http::DEFAULT_TIMEOUT_MS;
 /// Default `region`.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The metadata header holding an entry's expiry (ms since the UNIX epoch).
@@ -307,13 +307,6 @@ impl S3 {
     }
 }
 
-fn text_field(config: &Config, name: &str) -> Option<String> {
-    config
-        .text(name)
-        .map(str::to_owned)
-        .filter(|t| !t.is_empty())
-}
-
 impl Adapter for S3 {
     const NAME: &'static str = "s3";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -357,12 +350,7 @@ impl Adapter for S3 {
                 false,
                 "Session token of temporary credentials.",
             ),
-            ConfigField::new(
-                "timeout",
-                ConfigKind::DurationMs,
-                false,
-                "Connect, first-byte and between-bytes timeout of each request (default 5s).",
-            ),
+            byoc_guest_sdk::http::timeout_field(),
             ConfigField::new(
                 "create-bucket",
                 ConfigKind::Boolean,
@@ -373,11 +361,15 @@ impl Adapter for S3 {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let bucket = text_field(config, "bucket")
+        let bucket = config
+            .filled_text("bucket")
             .ok_or_else(|| Error::InvalidConfig("field `bucket` is required".into()))?;
         check_bucket(&bucket)?;
-        let region = text_field(config, "region").unwrap_or_else(|| DEFAULT_REGION.into());
-        let endpoint = text_field(config, "endpoint")
+        let region = config
+            .filled_text("region")
+            .unwrap_or_else(|| DEFAULT_REGION.into());
+        let endpoint = config
+            .filled_text("endpoint")
             .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
         let addressing = match config.text("addressing").unwrap_or("path") {
             "path" => Addressing::Path,
@@ -389,13 +381,13 @@ impl Adapter for S3 {
             }
         };
         let credentials = match (
-            text_field(config, "access-key-id"),
-            text_field(config, "secret-access-key"),
+            config.filled_text("access-key-id"),
+            config.filled_text("secret-access-key"),
         ) {
             (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
                 access_key_id,
                 secret_access_key,
-                session_token: text_field(config, "session-token"),
+                session_token: config.filled_text("session-token"),
             }),
             (None, None) => None,
             _ => {
@@ -404,10 +396,7 @@ impl Adapter for S3 {
                 ));
             }
         };
-        let timeout_ms = config.duration_ms("timeout").unwrap_or(DEFAULT_TIMEOUT_MS);
-        if timeout_ms == 0 {
-            return Err(Error::InvalidConfig("timeout must be above zero".into()));
-        }
+        let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
         let origin = request_origin(&endpoint, &bucket, addressing)?;
         let s3 = S3 {
             client: Client::new(origin, timeout_ms),

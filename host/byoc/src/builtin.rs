@@ -47,6 +47,10 @@ pub const S3_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_S3_WASM"));
 /// The DynamoDB adapter component (`adapters/dynamodb`): one item per entry in a table,
 /// requests signed with AWS Signature V4.
 pub const DYNAMODB_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_DYNAMODB_WASM"));
+
+/// The etcd adapter component (`adapters/etcd`): one etcd key per entry over etcd's v3
+/// JSON gateway, TTLs through shared leases.
+pub const ETCD_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_ETCD_WASM"));
 /// The memcached adapter component (`adapters/memcached`): memcached's meta protocol
 /// over a TCP grant.
 pub const MEMCACHED_ADAPTER: &[u8] = include_bytes!(env!("BYOC_ADAPTER_MEMCACHED_WASM"));
@@ -87,6 +91,7 @@ pub const COMPONENT_PATHS: &[(&str, &str)] = &[
     ("redb", env!("BYOC_ADAPTER_REDB_WASM")),
     ("s3", env!("BYOC_ADAPTER_S3_WASM")),
     ("dynamodb", env!("BYOC_ADAPTER_DYNAMODB_WASM")),
+    ("etcd", env!("BYOC_ADAPTER_ETCD_WASM")),
     ("postgres", env!("BYOC_ADAPTER_POSTGRES_WASM")),
     ("redis", env!("BYOC_ADAPTER_REDIS_WASM")),
     ("memcached", env!("BYOC_ADAPTER_MEMCACHED_WASM")),

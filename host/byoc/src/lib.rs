@@ -84,9 +84,9 @@ pub use caches::{
 };
 pub use config_file::ConfigFile;
 pub use factories::{
-    COMPRESSION, DYNAMODB, ENCRYPTION, FALLBACK, FILESYSTEM, Factory, FactoryFuture, FactoryInput,
-    HTTP, MEMCACHED, MEMORY, MIGRATION, MULTI_REGION, NATIVE_MEMORY, POSTGRES, REDB, S3, SQLITE,
-    TIERED,
+    COMPRESSION, DYNAMODB, ENCRYPTION, ETCD, FALLBACK, FILESYSTEM, Factory, FactoryFuture,
+    FactoryInput, HTTP, MEMCACHED, MEMORY, MIGRATION, MULTI_REGION, NATIVE_MEMORY, POSTGRES, REDB,
+    S3, SQLITE, TIERED,
 };
 pub use registry::Registry;
 pub use stack::StackSpec;

@@ -40,6 +40,8 @@ use std::sync::Arc;
 ///   `create-bucket` (see `docs/cloud.md`).
 /// - `dynamodb`: the embedded DynamoDB adapter, granted the origin of its `endpoint`:
 ///   `table` (required), `region`, `namespace`, credentials, `timeout`, `create-table`.
+/// - `etcd`: the embedded etcd adapter, granted the origin of its `endpoint` (required):
+///   `namespace`, `user`, `password`, `timeout`, `lease-bucket` (see `docs/cloud.md`).
 /// - `memcached`: the embedded memcached adapter, granted TCP to its `servers` (text
 ///   list of `host:port`, ketama over several); `namespace` (text, required), `instances`
 ///   (integer, default 64, pooled). It cannot scan or clear (see `docs/adapters.md`).

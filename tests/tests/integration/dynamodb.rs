@@ -207,6 +207,19 @@ async fn namespaces_share_a_table() {
     assert_eq!(b.keys("*").await.expect("keys"), ["k"]);
 }
 
+/// Requests reuse pooled connections (counted by a proxy in front of dynalite; moto
+/// closes every connection after one answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused() {
+    let Some(endpoint) = cloud::dynalite("dynamodb") else {
+        return;
+    };
+    let proxy = cloud::CountingProxy::start(&endpoint).await;
+    let table = cloud::unique("byoc");
+    let p = create(config(&proxy.url, &table)).await.expect("provider");
+    cloud::assert_connections_reused(p, &proxy, 32).await;
+}
+
 /// A scripted listener: counts connections and answers each with `answer` (or never).
 async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -12,6 +12,7 @@ mod config_file;
 mod config_reload;
 mod conformance;
 mod dynamodb;
+mod etcd;
 mod filesystem;
 mod hit_ratio;
 mod hot_swap;

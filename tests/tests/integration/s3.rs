@@ -289,6 +289,22 @@ async fn an_ungranted_endpoint_is_never_contacted() {
     assert_eq!(contacted.load(Ordering::SeqCst), 0);
 }
 
+/// Requests reuse pooled connections (counted by a proxy in front of s3rver; moto closes
+/// every connection after one answer). One caller: s3rver fails requests under 32
+/// concurrent callers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_reused() {
+    let Some(endpoint) = cloud::s3rver("s3") else {
+        return;
+    };
+    let proxy = cloud::CountingProxy::start(&endpoint).await;
+    let bucket = cloud::unique("byoc");
+    let p = create(config(&proxy.url, &bucket, S3RVER_KEY, S3RVER_KEY))
+        .await
+        .expect("provider");
+    cloud::assert_connections_reused(p, &proxy, 1).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_errors_are_clear() {
     for (field, value) in [("bucket", "No_Such"), ("addressing", "sideways")] {

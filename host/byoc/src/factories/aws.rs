@@ -1,5 +1,6 @@
 //! What the `s3` and `dynamodb` factories share: the AWS fields (endpoint, region,
-//! credentials, timeout) and a pooled adapter granted exactly the origin it signs for.
+//! credentials, timeout) and a pooled adapter granted exactly the origin it signs for
+//! (which the `etcd` factory uses too).
 
 use crate::limits::LimitsConfig;
 use crate::wasm::{Grants, HttpGrant, Limits, Runtime, WasmProvider};

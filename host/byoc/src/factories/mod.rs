@@ -2,6 +2,7 @@
 
 mod aws;
 mod dynamodb;
+mod etcd;
 pub(crate) mod filesystem;
 mod http;
 mod memcached;
@@ -15,6 +16,7 @@ mod sqlite;
 mod wrappers;
 
 pub use dynamodb::DYNAMODB;
+pub use etcd::ETCD;
 pub use filesystem::FILESYSTEM;
 pub use http::HTTP;
 pub use memcached::MEMCACHED;
@@ -82,6 +84,7 @@ pub(crate) fn builtins() -> Vec<(&'static str, Factory)> {
             DYNAMODB,
             Arc::new(|input| Box::pin(dynamodb::create(input))),
         ),
+        (ETCD, Arc::new(|input| Box::pin(etcd::create(input)))),
         (
             MEMCACHED,
             Arc::new(|input| Box::pin(memcached::create(input))),
