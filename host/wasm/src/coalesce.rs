@@ -394,7 +394,11 @@ mod tests {
         let together = keys("t", 5);
         let batched = spawn_gets(&h, &together);
         settle().await;
-        assert_eq!(h.batches(), vec![together.clone()], "sent while a read is in flight");
+        assert_eq!(
+            h.batches(),
+            vec![together.clone()],
+            "sent while a read is in flight"
+        );
         assert_eq!(h.backend.alone.load(Ordering::SeqCst), 1);
         assert_eq!(h.co.lock().in_flight, 2);
         h.gate.add_permits(100);
