@@ -60,6 +60,7 @@ bench:
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench start
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench layers
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench redis
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench redis_paired
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench polyglot
 
 # Hit ratios of the memory adapter's policies, exact LRU, ARC and moka on the synthetic

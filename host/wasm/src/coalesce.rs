@@ -1,9 +1,10 @@
 //! Coalescing of concurrent `get`s of a pooled provider into multi-key reads.
 //!
-//! A `get` that finds fewer than [`MAX_IN_FLIGHT`] reads in flight runs at once, as its own
-//! call. Callers arriving while that many are in flight queue; the first of them leads:
-//! when a read finishes it takes the queue (at most the batch's size, distinct keys once)
-//! into one instance as one multi-key read, and each caller gets its own value by position.
+//! A `get` that finds no read in flight runs at once, as its own call. A caller arriving
+//! while reads are in flight leads the next batch: it yields to the runtime once, so the
+//! callers ready to run queue behind it, then takes the queue (at most the batch's size,
+//! distinct keys once) into one instance as one multi-key read as soon as fewer than
+//! [`MAX_IN_FLIGHT`] reads are in flight, and each caller gets its own value by position.
 //! A batch that fails `unavailable` fails each caller; any other failure has each caller
 //! read its key alone, so a bad key affects no one else. A queued caller arms no timer; a
 //! leader waits at most [`MAX_SLOT_WAIT`] for a slot.
@@ -17,9 +18,11 @@ use bytes::Bytes;
 use std::sync::MutexGuard;
 use tokio::sync::{Notify, oneshot};
 
-/// Reads (lone or batched) in flight at once before further `get`s queue. Four, as the
-/// Redis import's batcher: one batch collects while others are on the wire.
-pub(crate) const MAX_IN_FLIGHT: usize = 4;
+/// Reads (lone or batched) in flight at once; a leader that finds this many waits for one
+/// to end. Only a caller that finds none in flight reads alone, so the slots bound the
+/// batches on the wire, not how many callers go unbatched: a multiplexed connection
+/// pipelines them, and a low bound left the CPU idle while a leader waited for a slot.
+pub(crate) const MAX_IN_FLIGHT: usize = 16;
 
 /// The longest a leader waits for a read in flight to end before it sends its batch
 /// anyway (beyond [`MAX_IN_FLIGHT`]). Reads take about a round trip, far less than this,
@@ -97,7 +100,7 @@ impl Coalescer {
     {
         let turn = {
             let mut state = self.lock();
-            if !state.leading && state.in_flight < MAX_IN_FLIGHT {
+            if !state.leading && state.in_flight == 0 {
                 state.in_flight += 1;
                 Turn::Alone
             } else if state.leading {
@@ -135,6 +138,8 @@ impl Coalescer {
         BF: Future<Output = Result<Vec<Option<Bytes>>>>,
     {
         let leadership = Leadership(self);
+        // The callers ready to run (those just answered, new arrivals) queue meanwhile.
+        tokio::task::yield_now().await;
         let mut until = None;
         let mut overdue = false;
         let waiters: Vec<Waiter<String, Reply>> = loop {
@@ -322,6 +327,18 @@ mod tests {
             .collect()
     }
 
+    /// Takes every slot with a read held at the gate: `get`s of `direct0`.. spawned one at
+    /// a time, so each finds no company and reads alone.
+    async fn fill_slots(h: &Arc<Harness>) -> Vec<Get> {
+        let mut handles = Vec::new();
+        for k in keys("direct", MAX_IN_FLIGHT) {
+            handles.extend(spawn_gets(h, &[k]));
+            settle().await;
+        }
+        assert_eq!(h.co.lock().in_flight, MAX_IN_FLIGHT);
+        handles
+    }
+
     /// Awaits each `get` task, checking that it answered its key's value.
     async fn assert_answers(handles: Vec<Get>, keys: &[String]) {
         assert_eq!(handles.len(), keys.len());
@@ -335,8 +352,7 @@ mod tests {
     /// callers queued behind it (keys `q0`..`q2`).
     async fn leader_and_queue() -> (Arc<Harness>, Vec<Get>, Get, Vec<Get>, Vec<String>) {
         let h = Harness::new(64);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
+        let first = fill_slots(&h).await;
         let leader = spawn_gets(&h, &["lead".to_owned()])
             .pop()
             .expect("one task");
@@ -368,11 +384,34 @@ mod tests {
         assert_eq!(h.co.lock().in_flight, 0);
     }
 
+    /// Callers that arrive together while one read is in flight do not wait for it: the
+    /// first leads, the others join its batch, and it is sent at once.
+    #[tokio::test(flavor = "current_thread")]
+    async fn callers_arriving_together_share_a_batch_sent_at_once() {
+        let h = Harness::new(64);
+        let lone = spawn_gets(&h, &keys("direct", 1));
+        settle().await;
+        let together = keys("t", 5);
+        let batched = spawn_gets(&h, &together);
+        settle().await;
+        assert_eq!(
+            h.batches(),
+            vec![together.clone()],
+            "sent while a read is in flight"
+        );
+        assert_eq!(h.backend.alone.load(Ordering::SeqCst), 1);
+        assert_eq!(h.co.lock().in_flight, 2);
+        h.gate.add_permits(100);
+        assert_answers(batched, &together).await;
+        assert_answers(lone, &keys("direct", 1)).await;
+        let state = h.co.lock();
+        assert_eq!((state.in_flight, state.leading), (0, false));
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn callers_beyond_the_reads_in_flight_share_one_batch() {
         let h = Harness::new(64);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
+        let first = fill_slots(&h).await;
         assert_eq!(h.backend.alone.load(Ordering::SeqCst), MAX_IN_FLIGHT);
         // Ten more callers: distinct keys, a key twice, a missing key.
         let mut more = keys("k", 8);
@@ -396,8 +435,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn batches_hold_at_most_max_batch_callers_and_leadership_passes_on() {
         let h = Harness::new(8);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
+        let first = fill_slots(&h).await;
         let queued_keys = keys("q", 30);
         let queued = spawn_gets(&h, &queued_keys);
         settle().await;
@@ -417,8 +455,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn an_unavailable_batch_fails_every_caller() {
         let h = Harness::new(64);
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
+        let first = fill_slots(&h).await;
         *h.fail_batch.lock().expect("lock") = Some(Error::Unavailable("down".into()));
         let queued = spawn_gets(&h, &keys("q", 5));
         settle().await;
@@ -437,7 +474,7 @@ mod tests {
         // A batch failing `internal`, and one answering a value too few.
         for short in [false, true] {
             let h = Harness::new(64);
-            let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
+            let first = fill_slots(&h).await;
             settle().await;
             if short {
                 h.short_batch.store(true, Ordering::SeqCst);
@@ -463,8 +500,7 @@ mod tests {
     async fn a_leader_sends_its_batch_when_the_reads_in_flight_stall() {
         let h = Harness::new(64);
         // The lone reads never end (no permit is given until the end).
-        let first = spawn_gets(&h, &keys("direct", MAX_IN_FLIGHT));
-        settle().await;
+        let first = fill_slots(&h).await;
         let queued_keys = keys("q", 3);
         let queued = spawn_gets(&h, &queued_keys);
         settle().await;

@@ -65,11 +65,11 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// # Coalesced reads
 ///
 /// A pooled provider built with [`WasmProviderBuilder::batch_reads`] (the `redis`
-/// provider is) answers concurrent `get`s in batches: while four reads are in flight,
-/// further `get`s queue, and the queue goes into one instance as one `get-multi` (through
-/// the packed `bulk` export when the adapter has it) as soon as a read finishes. A key
-/// asked by several queued callers is read once. A caller alone (fewer than four reads
-/// in flight) makes its own call. A batch that fails with `unavailable` fails each of its
+/// provider is) answers concurrent `get`s in batches: a `get` that finds no read in
+/// flight makes its own call; `get`s arriving while reads are in flight queue behind a
+/// leader, which yields to the runtime once and sends the queue into one instance as one
+/// `get-multi` (through the packed `bulk` export when the adapter has it), with up to
+/// sixteen reads in flight. A key asked by several queued callers is read once. A batch that fails with `unavailable` fails each of its
 /// callers; any other failure of a batch (a trap, a deadline, an answer too large) has
 /// each caller read its key alone, so a bad key affects no other caller. A queued `get`
 /// arms no timer: the batch's leader waits at most 10 ms for a read in flight to end

@@ -705,8 +705,8 @@ async fn concurrent_gets_are_auto_pipelined() {
 
 /// Concurrent `get`s are coalesced before they reach the adapter: 256 tasks reading at
 /// once each get their own value (hits and misses counted per call), from multi-key reads
-/// made by the few instances of the reads in flight (four at a time), not from one
-/// instance per task.
+/// made by the few instances of the reads in flight (at most sixteen at a time), not from
+/// one instance per task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_gets_are_coalesced_before_the_adapter() {
     let Some(server) = RedisServer::start("redis coalesced gets") else {
@@ -736,7 +736,7 @@ async fn concurrent_gets_are_coalesced_before_the_adapter() {
     );
     let instances = after.extra("host.instantiations").expect("instantiations");
     assert!(
-        instances <= 4,
+        instances <= 16,
         "{instances} instances started for 2048 coalesced gets"
     );
     let sent = |c: &str| {
