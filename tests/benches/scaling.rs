@@ -9,10 +9,16 @@
 //! Every thread or task reads the same [`KEYS`] keys of 64 B (all hits), each from its own
 //! starting offset, with a prime stride: its reads spread over the adapter's partitions.
 //!
+//! Each slice also reads the CPU time its threads ran: on a machine shared with other
+//! work, hits per CPU second show what a mode costs per hit (a contended lock or cache
+//! line costs CPU) where hits per wall-clock second follow the machine's load. A thread
+//! that waits for a lock uses no CPU: only the wall-clock figure shows that.
+//!
 //! `cargo bench -p byoc-tests --bench scaling`. `BYOC_SCALING_ROUNDS` (default 7) and
 //! `BYOC_SCALING_SLICE_MS` (default 300) set the rounds and the slice.
 
-use byoc::{AdapterConfig, NearCache, Provider, Registry};
+use byoc::{AdapterConfig, NearCache, Provider, Registry, WasmProvider};
+use byoc_tests::bench::{thread_cpu, threads_cpu};
 use bytes::Bytes;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -54,7 +60,7 @@ const MODES: [Mode; 3] = [Mode::Threads(1), Mode::Threads(2), Mode::Tasks(8)];
 #[derive(Clone)]
 enum Target {
     Moka(moka::sync::Cache<String, Bytes>),
-    Adapter(Arc<dyn Provider>),
+    Adapter(&'static str, Arc<dyn Provider>),
     Near(Arc<NearCache>),
 }
 
@@ -62,7 +68,7 @@ impl Target {
     fn name(&self) -> &'static str {
         match self {
             Target::Moka(_) => "moka `Bytes`",
-            Target::Adapter(_) => "`memory` adapter (`Provider::get`)",
+            Target::Adapter(name, _) => name,
             Target::Near(_) => "near cache (`get_cached`)",
         }
     }
@@ -73,7 +79,7 @@ impl Target {
             let key = &keys[at];
             let found = match self {
                 Target::Moka(c) => c.get(key.as_str()).is_some(),
-                Target::Adapter(p) => p.get(key).await.expect("get").is_some(),
+                Target::Adapter(_, p) => p.get(key).await.expect("get").is_some(),
                 Target::Near(n) => n.get_cached(key).is_some(),
             };
             assert!(black_box(found), "every read is a hit");
@@ -103,9 +109,13 @@ async fn reader(
     count.fetch_add(n, Ordering::Relaxed);
 }
 
-/// Hits per second of `target` in `mode` over one slice.
-fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration) -> f64 {
+/// Name of the tasks mode's runtime threads (their CPU time is read by this name).
+const WORKERS: &str = "scaling-worker";
+
+/// Hits per wall-clock second and per CPU second of `target` in `mode` over one slice.
+fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration) -> (f64, f64) {
     let count = Arc::new(AtomicU64::new(0));
+    let cpu_ns = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let stop = start + slice;
     match mode {
@@ -114,7 +124,9 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
                 for t in 0..n {
                     let (target, keys, count) =
                         (target.clone(), Arc::clone(keys), Arc::clone(&count));
+                    let cpu_ns = Arc::clone(&cpu_ns);
                     s.spawn(move || {
+                        let cpu = thread_cpu().unwrap_or_default();
                         // One runtime per thread: an uncontended adapter call completes
                         // without waiting, as the benches' other hits do.
                         let rt = tokio::runtime::Builder::new_current_thread()
@@ -123,6 +135,8 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
                             .expect("tokio");
                         let offset = t * KEYS / n;
                         rt.block_on(reader(target, keys, offset, stop, false, count));
+                        let used = thread_cpu().unwrap_or_default().saturating_sub(cpu);
+                        cpu_ns.fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
                     });
                 }
             });
@@ -130,9 +144,11 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
         Mode::Tasks(n) => {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .thread_name(WORKERS)
                 .enable_all()
                 .build()
                 .expect("tokio");
+            let cpu = threads_cpu(WORKERS).unwrap_or_default();
             rt.block_on(async {
                 let tasks: Vec<_> = (0..n)
                     .map(|t| {
@@ -145,15 +161,19 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
                     task.await.expect("task");
                 }
             });
+            let used = threads_cpu(WORKERS).unwrap_or_default().saturating_sub(cpu);
+            cpu_ns.store(used.as_nanos() as u64, Ordering::Relaxed);
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
-    count.load(Ordering::Relaxed) as f64 / elapsed
+    let hits = count.load(Ordering::Relaxed) as f64;
+    let cpu = cpu_ns.load(Ordering::Relaxed).max(1) as f64 / 1e9;
+    (hits / elapsed, hits / cpu)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v[(v.len() - 1) / 2]
 }
 
 fn main() {
@@ -186,9 +206,28 @@ fn main() {
                 .find_map(|(k, v)| (k == "host.partitions").then_some(*v))
         })
         .unwrap_or(0);
+    // The same component with four partitions per core: fewer of two threads' calls find
+    // their partition taken.
+    let more_partitions = 4 * byoc::wasm::default_partitions();
+    let wide: Arc<dyn Provider> = Arc::new(
+        rt.block_on(
+            WasmProvider::builder(
+                registry.runtime(),
+                byoc::builtin::load_memory_adapter(registry.runtime()).expect("component"),
+            )
+            .partitions(more_partitions)
+            .sync_calls(true)
+            .build(),
+        )
+        .expect("partitioned adapter"),
+    );
+    for key in keys.iter() {
+        rt.block_on(wide.set(key, &VALUE, None)).expect("set");
+    }
     let targets = [
         Target::Moka(moka),
-        Target::Adapter(adapter),
+        Target::Adapter("`memory` adapter (`Provider::get`)", adapter),
+        Target::Adapter("the same component, 4 partitions per core", wide),
         Target::Near(near),
     ];
     // Warm-up: one slice of each.
@@ -212,24 +251,32 @@ fn main() {
         "{} cores available, {partitions} adapter partitions, {rounds} rounds of {slice:?} slices\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!("| cache | mode | hits/s (median) | ratio to 1 thread, median (min–max) |");
-    println!("| --- | --- | ---: | --- |");
+    println!(
+        "| cache | mode | hits/s (median) | ratio to 1 thread, median (min–max) | hits per CPU second | its ratio to 1 thread |"
+    );
+    println!("| --- | --- | ---: | --- | ---: | ---: |");
     for (t, target) in targets.iter().enumerate() {
         for (m, mode) in MODES.iter().enumerate() {
-            let ratios: Vec<f64> = figures[t][m]
-                .iter()
-                .zip(&figures[t][0])
-                .map(|(x, one)| x / one)
-                .collect();
-            let (lo, hi) = ratios
+            let ratio = |i: usize| -> Vec<f64> {
+                let pick = |f: &(f64, f64)| if i == 0 { f.0 } else { f.1 };
+                figures[t][m]
+                    .iter()
+                    .zip(&figures[t][0])
+                    .map(|(x, one)| pick(x) / pick(one))
+                    .collect()
+            };
+            let wall = ratio(0);
+            let (lo, hi) = wall
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
             println!(
-                "| {} | {} | {:.2} M | {:.2}× ({lo:.2}–{hi:.2}) |",
+                "| {} | {} | {:.2} M | {:.2}× ({lo:.2}–{hi:.2}) | {:.2} M | {:.2}× |",
                 target.name(),
                 mode.label(),
-                median(figures[t][m].clone()) / 1e6,
-                median(ratios),
+                median(figures[t][m].iter().map(|f| f.0).collect()) / 1e6,
+                median(wall),
+                median(figures[t][m].iter().map(|f| f.1).collect()) / 1e6,
+                median(ratio(1)),
             );
         }
     }

@@ -7,8 +7,10 @@
 //! connections on loopback, each sending one request and reading its answer before the
 //! next, for a slice; it counts requests per second and records every request's latency.
 //! Rounds alternate which server goes first; the ratio is taken per round (BYOC ÷ moka
-//! requests per second) and its median is the figure. Latency percentiles are over all
-//! rounds' requests of one side.
+//! requests per second) and its median is the figure. The server threads' CPU time per
+//! request is read too: on a machine shared with other work, requests per server CPU
+//! second compare the servers' cost where requests per second follow the load. Latency
+//! percentiles are over all rounds' requests of one side.
 //!
 //! The servers run on one runtime of two workers (as `byoc serve` on this machine), the
 //! load generator on its own runtime. `cargo bench -p byoc-tests --bench serve`;
@@ -32,6 +34,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const TOKEN: &str = "bench-token";
+/// Name of the servers' runtime threads (their CPU time is read by this name).
+const SERVER_THREADS: &str = "server";
 const KEYS: usize = 1000;
 const SIZES: [usize; 2] = [64, 1024];
 
@@ -273,14 +277,25 @@ async fn connection(
     latencies
 }
 
-/// Requests per second and every latency of one slice of load on `addr`.
+/// One slice of load on a server.
+struct Slice {
+    /// Requests per second.
+    rps: f64,
+    /// The server threads' CPU time per request, in microseconds.
+    cpu_us: f64,
+    /// Every request's latency, in nanoseconds.
+    latencies: Vec<u32>,
+}
+
+/// One slice of load on `addr`.
 async fn load(
     addr: SocketAddr,
     requests: &Arc<Vec<Vec<u8>>>,
     expected: u16,
     conns: usize,
     slice: Duration,
-) -> (f64, Vec<u32>) {
+) -> Slice {
+    let cpu = server_cpu();
     let start = Instant::now();
     let stop = start + slice;
     let tasks: Vec<_> = (0..conns)
@@ -298,7 +313,24 @@ async fn load(
     for task in tasks {
         all.extend(task.await.expect("connection"));
     }
-    (all.len() as f64 / start.elapsed().as_secs_f64(), all)
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = server_cpu() - cpu;
+    Slice {
+        rps: all.len() as f64 / elapsed,
+        cpu_us: cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
+        latencies: all,
+    }
+}
+
+/// CPU time of the servers' runtime threads so far (zero where it cannot be read).
+fn server_cpu() -> Duration {
+    byoc_tests::bench::threads_cpu(SERVER_THREADS).unwrap_or_default()
+}
+
+/// The median (the lower middle of an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(v.len() - 1) / 2]
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -314,7 +346,7 @@ fn main() {
 
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_name("server")
+        .thread_name(SERVER_THREADS)
         .enable_all()
         .build()
         .expect("server runtime");
@@ -379,9 +411,9 @@ fn main() {
          servers on 2 workers\n"
     );
     println!(
-        "| request | BYOC req/s | moka req/s | ratio, median (min–max) | BYOC p50 / p99 | moka p50 / p99 |"
+        "| request | BYOC req/s | moka req/s | ratio, median (min–max) | server CPU per request, BYOC / moka | ratio of requests per server CPU second | BYOC p50 / p99 | moka p50 / p99 |"
     );
-    println!("| --- | ---: | ---: | --- | ---: | ---: |");
+    println!("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
     for (op, name) in [(Op::Get, "GET"), (Op::Put, "PUT")] {
         for size in SIZES {
             let (reqs, expected) = requests(op, size);
@@ -389,37 +421,41 @@ fn main() {
             for addr in [byoc_addr, moka_addr] {
                 client_rt.block_on(load(addr, &reqs, expected, conns, slice / 4));
             }
-            let (mut ours, mut theirs, mut ratios) = (vec![], vec![], vec![]);
-            let (mut our_rps, mut their_rps) = (vec![], vec![]);
+            let (mut ours, mut theirs) = (vec![], vec![]);
+            let (mut ratios, mut cpu_ratios) = (vec![], vec![]);
+            let (mut our_rps, mut their_rps, mut our_cpu, mut their_cpu) =
+                (vec![], vec![], vec![], vec![]);
             for round in 0..rounds {
                 let run = |addr| client_rt.block_on(load(addr, &reqs, expected, conns, slice));
-                let ((b, bl), (m, ml)) = if round % 2 == 0 {
+                let (b, m) = if round % 2 == 0 {
                     let b = run(byoc_addr);
                     (b, run(moka_addr))
                 } else {
                     let m = run(moka_addr);
                     (run(byoc_addr), m)
                 };
-                ratios.push(b / m);
-                our_rps.push(b);
-                their_rps.push(m);
-                ours.extend(bl);
-                theirs.extend(ml);
+                ratios.push(b.rps / m.rps);
+                cpu_ratios.push(m.cpu_us / b.cpu_us);
+                our_rps.push(b.rps);
+                their_rps.push(m.rps);
+                our_cpu.push(b.cpu_us);
+                their_cpu.push(m.cpu_us);
+                ours.extend(b.latencies);
+                theirs.extend(m.latencies);
             }
             ours.sort_unstable();
             theirs.sort_unstable();
-            let med = |v: &mut Vec<f64>| {
-                v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
-            };
             let (lo, hi) = ratios
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
             println!(
-                "| {name} {size} B | {:.0}k | {:.0}k | {:.2}× ({lo:.2}–{hi:.2}) | {:.0} / {:.0} µs | {:.0} / {:.0} µs |",
-                med(&mut our_rps) / 1e3,
-                med(&mut their_rps) / 1e3,
-                med(&mut ratios),
+                "| {name} {size} B | {:.1}k | {:.1}k | {:.2}× ({lo:.2}–{hi:.2}) | {:.1} / {:.1} µs | {:.2}× | {:.0} / {:.0} µs | {:.0} / {:.0} µs |",
+                median(our_rps) / 1e3,
+                median(their_rps) / 1e3,
+                median(ratios),
+                median(our_cpu),
+                median(their_cpu),
+                median(cpu_ratios),
                 percentile(&ours, 0.5),
                 percentile(&ours, 0.99),
                 percentile(&theirs, 0.5),
