@@ -146,9 +146,14 @@ impl Server {
         });
         let task = tokio::spawn(async move {
             let mut backoff = ACCEPT_BACKOFF.0;
+            // Every connection's task: dropped with this task when the server stops, which
+            // aborts them (a connection watching the stop signal itself would lock that
+            // signal's shared waiter list each time it is woken).
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     _ = stopped.changed() => return,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
                     accepted = listener.accept() => {
                         let stream = match accepted {
                             Ok((stream, _)) => {
@@ -169,22 +174,21 @@ impl Server {
                                 continue;
                             }
                         };
-                        let state = Arc::clone(&state);
-                        let mut stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            let header_timeout = state.config.header_timeout;
-                            let service = service_fn(move |req| {
-                                let state = Arc::clone(&state);
-                                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                            });
-                            let conn = http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(header_timeout)
-                                .serve_connection(TokioIo::new(stream), service);
-                            tokio::select! {
-                                _ = conn => {}
-                                _ = stopped.changed() => {}
-                            }
+                        // A reference count of this connection's own: each request takes
+                        // one, and a count shared by all connections would bounce between
+                        // the cores serving them.
+                        let state = Arc::new(Arc::clone(&state));
+                        let header_timeout = state.config.header_timeout;
+                        let service = service_fn(move |req| {
+                            let state = Arc::clone(&state);
+                            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        });
+                        let conn = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_timeout)
+                            .serve_connection(TokioIo::new(stream), service);
+                        connections.spawn(async move {
+                            let _ = conn.await;
                         });
                     }
                 }
