@@ -1,12 +1,13 @@
 //! Hits per second from one thread, two threads and eight tasks on two workers: the
-//! partitioned `memory` adapter, the near cache in front of it, and moka, in the same run.
+//! partitioned `memory` adapter (also with four partitions per core), the near cache in
+//! front of it, and moka, in the same run.
 //!
-//! Each measurement runs for a slice of [`SLICE`] and counts the hits; a round measures
-//! every (cache, mode) in turn, the order rotating from round to round, so a drift of the
-//! machine's speed hits all alike. The figure is the median over the rounds of the ratio
+//! Each measurement runs for a slice (`BYOC_SCALING_SLICE_MS`) and counts the hits; a
+//! round measures every (cache, mode) in turn, the order rotating from round to round, so
+//! a drift of the machine's speed hits all alike. The figure is the median over the rounds of the ratio
 //! of a mode's hits per second to one thread's, from the same round.
 //!
-//! Every thread or task reads the same [`KEYS`] keys of 64 B (all hits), each from its own
+//! Every thread or task reads the same 1,024 keys of 64 B (all hits), each from its own
 //! starting offset, with a prime stride: its reads spread over the adapter's partitions.
 //!
 //! Each slice also reads the CPU time its threads ran: on a machine shared with other

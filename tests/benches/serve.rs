@@ -3,7 +3,7 @@
 //! bearer token check, content type, `x-byoc-ttl-ms` and `not-found` answers), in the same
 //! run, under the same load.
 //!
-//! The load generator writes raw HTTP/1.1 over tokio TCP: [`CONNS`] keep-alive
+//! The load generator writes raw HTTP/1.1 over tokio TCP: `BYOC_SERVE_CONNS` keep-alive
 //! connections on loopback, each sending one request and reading its answer before the
 //! next, for a slice; it counts requests per second and records every request's latency.
 //! Rounds alternate which server goes first; the ratio is taken per round (BYOC ÷ moka
