@@ -62,6 +62,8 @@ bench:
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench redis
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench redis_paired
     {{no_rep_movsb}} cargo bench -p byoc-tests --bench polyglot
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench serve
+    {{no_rep_movsb}} cargo bench -p byoc-tests --bench scaling
 
 # Hit ratios of the memory adapter's policies, exact LRU, ARC and moka on the synthetic
 # suite (release build); `just hit-ratio-file FILE 1000 10000` replays a trace file.

@@ -47,3 +47,32 @@ impl HitProviders {
         }
     }
 }
+
+/// CPU time the calling thread has run so far (Linux: `/proc/thread-self/schedstat`);
+/// `None` where that is not available. On a machine shared with other work, hits per CPU
+/// second hold where hits per wall-clock second follow the machine's load.
+pub fn thread_cpu() -> Option<std::time::Duration> {
+    schedstat("/proc/thread-self/schedstat")
+}
+
+/// CPU time run so far by this process's threads whose name starts with `prefix`
+/// (`/proc/self/task/*/comm`); `None` where that is not available.
+pub fn threads_cpu(prefix: &str) -> Option<std::time::Duration> {
+    let mut total = std::time::Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = task.path();
+        let Ok(name) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        if name.starts_with(prefix) {
+            total += schedstat(&dir.join("schedstat").to_string_lossy()).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+fn schedstat(path: &str) -> Option<std::time::Duration> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
+}

@@ -102,6 +102,8 @@ pub struct Server {
 struct State {
     provider: Arc<dyn Provider>,
     config: ServeConfig,
+    /// `Bearer <token>`, built once: compared with every request's `Authorization`.
+    expected_auth: Option<Box<[u8]>>,
     /// Room for request bodies, in [`BUFFER_UNIT`]s.
     buffers: Arc<Semaphore>,
     /// How many units `buffers` started with.
@@ -131,21 +133,35 @@ impl Server {
         let (stop, mut stopped) = watch::channel(false);
         let units = (config.max_buffered_bytes / BUFFER_UNIT).clamp(1, u32::MAX as usize);
         let buffers = Arc::new(Semaphore::new(units));
+        let expected_auth = config
+            .token
+            .as_ref()
+            .map(|t| format!("Bearer {t}").into_bytes().into_boxed_slice());
         let state = Arc::new(State {
             provider,
             config,
+            expected_auth,
             buffers,
             buffers_total: units,
         });
         let task = tokio::spawn(async move {
             let mut backoff = ACCEPT_BACKOFF.0;
+            // Every connection's task: dropped with this task when the server stops, which
+            // aborts them (a connection watching the stop signal itself would lock that
+            // signal's shared waiter list each time it is woken).
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     _ = stopped.changed() => return,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
                     accepted = listener.accept() => {
                         let stream = match accepted {
                             Ok((stream, _)) => {
                                 backoff = ACCEPT_BACKOFF.0;
+                                // Answers are small and each one waits for its request:
+                                // without this, Nagle's algorithm can hold a reply back
+                                // until the client's delayed acknowledgement.
+                                let _ = stream.set_nodelay(true);
                                 stream
                             }
                             Err(e) => {
@@ -158,22 +174,21 @@ impl Server {
                                 continue;
                             }
                         };
-                        let state = Arc::clone(&state);
-                        let mut stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            let header_timeout = state.config.header_timeout;
-                            let service = service_fn(move |req| {
-                                let state = Arc::clone(&state);
-                                async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                            });
-                            let conn = http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(header_timeout)
-                                .serve_connection(TokioIo::new(stream), service);
-                            tokio::select! {
-                                _ = conn => {}
-                                _ = stopped.changed() => {}
-                            }
+                        // A reference count of this connection's own: each request takes
+                        // one, and a count shared by all connections would bounce between
+                        // the cores serving them.
+                        let state = Arc::new(Arc::clone(&state));
+                        let header_timeout = state.config.header_timeout;
+                        let service = service_fn(move |req| {
+                            let state = Arc::clone(&state);
+                            async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                        });
+                        let conn = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(header_timeout)
+                            .serve_connection(TokioIo::new(stream), service);
+                        connections.spawn(async move {
+                            let _ = conn.await;
                         });
                     }
                 }
@@ -216,12 +231,13 @@ struct ErrorBody<'a> {
     message: String,
 }
 
-fn reply(status: StatusCode, body: impl Into<Bytes>, content_type: &str) -> Reply {
+fn reply(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Reply {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
-    if let Ok(v) = header::HeaderValue::from_str(content_type) {
-        response.headers_mut().insert(header::CONTENT_TYPE, v);
-    }
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     response
 }
 
@@ -276,9 +292,9 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn query(req: &Request<Incoming>) -> Option<BTreeMap<String, String>> {
+fn query(uri: &http::Uri) -> Option<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for pair in req.uri().query().unwrap_or("").split('&') {
+    for pair in uri.query().unwrap_or("").split('&') {
         if pair.is_empty() {
             continue;
         }
@@ -288,13 +304,11 @@ fn query(req: &Request<Incoming>) -> Option<BTreeMap<String, String>> {
     Some(out)
 }
 
-fn authorized(state: &State, req: &Request<Incoming>) -> bool {
-    let Some(token) = &state.config.token else {
+fn authorized(state: &State, headers: &http::HeaderMap) -> bool {
+    let Some(expected) = &state.expected_auth else {
         return true;
     };
-    let expected = format!("Bearer {token}");
-    let given = req
-        .headers()
+    let given = headers
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
@@ -302,13 +316,13 @@ fn authorized(state: &State, req: &Request<Incoming>) -> bool {
     given.len() == expected.len()
         && given
             .iter()
-            .zip(expected.as_bytes())
+            .zip(expected.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Reply {
-    if !authorized(state, &req) {
+    if !authorized(state, req.headers()) {
         return fail(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -340,7 +354,8 @@ struct Body {
 /// reserved first.
 async fn body(
     state: &State,
-    req: Request<Incoming>,
+    headers: &http::HeaderMap,
+    incoming: Incoming,
     limit: usize,
 ) -> std::result::Result<Body, Reply> {
     let too_large = || {
@@ -350,8 +365,7 @@ async fn body(
             format!("the request body is larger than {limit} bytes"),
         )
     };
-    let announced = req
-        .headers()
+    let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let expected = match announced {
@@ -359,7 +373,7 @@ async fn body(
             // A small body is read and dropped first: closing a connection with unread
             // data resets it, and the client could lose the 413 answer.
             if n <= DRAIN_BYTES {
-                drain(req.into_body()).await;
+                drain(incoming).await;
             }
             return Err(too_large());
         }
@@ -378,7 +392,7 @@ async fn body(
                 "the server is stopping".into(),
             )
         })?;
-    match Limited::new(req.into_body(), limit).collect().await {
+    match Limited::new(incoming, limit).collect().await {
         Ok(collected) => Ok(Body {
             bytes: collected.to_bytes(),
             room,
@@ -405,10 +419,11 @@ async fn drain(mut body: Incoming) {
 /// the decoded request is in use).
 async fn json_body<T: for<'a> Deserialize<'a>>(
     state: &State,
-    req: Request<Incoming>,
+    headers: &http::HeaderMap,
+    incoming: Incoming,
     limit: usize,
 ) -> std::result::Result<(T, OwnedSemaphorePermit), Reply> {
-    let body = body(state, req, limit).await?;
+    let body = body(state, headers, incoming, limit).await?;
     let parsed = serde_json::from_slice(&body.bytes).map_err(|e| {
         fail(
             StatusCode::BAD_REQUEST,
@@ -507,15 +522,15 @@ fn with_ttl(mut reply: Reply, ttl: KeyTtl) -> Reply {
 
 async fn route(state: &State, req: Request<Incoming>) -> Reply {
     let p = &state.provider;
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let (parts, incoming) = req.into_parts();
+    let (method, path, headers) = (&parts.method, parts.uri.path(), &parts.headers);
     let Some(rest) = path.strip_prefix("/v1/") else {
-        return no_route(&method, &path);
+        return no_route(method, path);
     };
     let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let key =
         || percent_decode(tail).ok_or_else(|| bad("the key is not valid percent-encoded UTF-8"));
-    match (&method, head) {
+    match (method, head) {
         (&Method::GET, "ping") => {
             try_provider!(p.ping().await);
             no_content()
@@ -529,7 +544,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
             no_content()
         }
         (&Method::GET, "scan") => {
-            let Some(q) = query(&req) else {
+            let Some(q) = query(&parts.uri) else {
                 return bad("the query is not valid percent-encoded UTF-8");
             };
             let pattern = q.get("pattern").map_or("*", String::as_str);
@@ -549,8 +564,9 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
         }
         (&Method::POST, "batch") => match tail {
             "get" => {
-                let (body, _room): (KeysBody, _) =
-                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
+                let (body, _room): (KeysBody, _) = try_reply!(
+                    json_body(state, headers, incoming, state.config.max_body_bytes).await
+                );
                 let values = try_provider!(p.get_multi(&body.keys).await);
                 let values: Vec<Option<String>> = values
                     .into_iter()
@@ -559,8 +575,9 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 json_reply(StatusCode::OK, &serde_json::json!({ "values": values }))
             }
             "set" => {
-                let (body, _room): (ItemsBody, _) =
-                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
+                let (body, _room): (ItemsBody, _) = try_reply!(
+                    json_body(state, headers, incoming, state.config.max_body_bytes).await
+                );
                 let mut items = Vec::with_capacity(body.items.len());
                 for item in body.items {
                     let Ok(value) = B64.decode(&item.value) else {
@@ -575,17 +592,18 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 no_content()
             }
             "delete" => {
-                let (body, _room): (KeysBody, _) =
-                    try_reply!(json_body(state, req, state.config.max_body_bytes).await);
+                let (body, _room): (KeysBody, _) = try_reply!(
+                    json_body(state, headers, incoming, state.config.max_body_bytes).await
+                );
                 let deleted = try_provider!(p.delete_multi(&body.keys).await);
                 json_reply(StatusCode::OK, &serde_json::json!({ "deleted": deleted }))
             }
-            _ => no_route(&method, &path),
+            _ => no_route(method, path),
         },
         (&Method::POST, "expire") => {
             let key = try_reply!(key());
             let (body, _room): (ExpireBody, _) =
-                try_reply!(json_body(state, req, SMALL_BODY_BYTES).await);
+                try_reply!(json_body(state, headers, incoming, SMALL_BODY_BYTES).await);
             let existed = try_provider!(p.expire(&key, ttl_ms(body.ttl_ms)).await);
             json_reply(StatusCode::OK, &serde_json::json!({ "existed": existed }))
         }
@@ -602,7 +620,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
         }
         (_, "keys") => {
             let key = try_reply!(key());
-            match method {
+            match *method {
                 Method::GET => match try_provider!(p.get(&key).await) {
                     None => missing_key(true),
                     Some(value) => {
@@ -621,7 +639,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                     }
                 }
                 Method::PUT => {
-                    let Some(q) = query(&req) else {
+                    let Some(q) = query(&parts.uri) else {
                         return bad("the query is not valid percent-encoded UTF-8");
                     };
                     let ttl = match q.get("ttl_ms").map(|t| t.parse::<u64>()) {
@@ -634,7 +652,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                         .config
                         .max_value_bytes
                         .min(state.config.max_body_bytes);
-                    let value = try_reply!(body(state, req, limit).await);
+                    let value = try_reply!(body(state, headers, incoming, limit).await);
                     try_provider!(p.set(&key, &value.bytes, ttl).await);
                     no_content()
                 }
@@ -649,7 +667,7 @@ async fn route(state: &State, req: Request<Incoming>) -> Reply {
                 ),
             }
         }
-        _ => no_route(&method, &path),
+        _ => no_route(method, path),
     }
 }
 
