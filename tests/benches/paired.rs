@@ -16,7 +16,11 @@
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::{Cache, Contract, Loaded, NearCache, Provider, Registry, WasmProvider};
+use byoc::config_file::SizeText;
+use byoc::{
+    AdapterConfig, Cache, Contract, ConfigValue, Loaded, NearCache, Provider, Registry, StackSpec,
+    WasmProvider,
+};
 use byoc_tests::bench::HitProviders;
 use byoc_tests::wat_hostile::{self, WatBehaviour};
 use bytes::Bytes;
@@ -241,6 +245,13 @@ fn main() {
         floor_get(probe.len(), &key),
         gets(&rt, &no_op, &key),
     );
+    report(
+        &format!("host_path/no_op_guest_async/{} vs floor", probe.len()),
+        &filter,
+        floor_get(probe.len(), &key),
+        async_gets(&rt, &no_op, &key),
+    );
+    working_sets(&rt, &registry, &filter);
 
     // A `Cache::get_or_load` hit against a `Cache::get` hit of the same entry: what the
     // single-flight bookkeeping adds to a hit.
@@ -283,9 +294,29 @@ async fn loader() -> Result<Loaded<u64>, byoc::Error> {
     Ok(Loaded::found(1))
 }
 
-/// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it,
-/// inside one `block_on` per slice (criterion's async loop does the same).
+/// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it:
+/// `get_now` on the caller's thread, or the async `get` inside one `block_on` per slice
+/// (criterion's async loop does the same) for a provider that never answers at once.
 fn gets<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    provider: &Arc<dyn Provider>,
+    key: &'a str,
+) -> Run<'a> {
+    if provider.get_now(key).is_none() {
+        return async_gets(rt, provider, key);
+    }
+    let provider = Arc::clone(provider);
+    Box::new(move |n| {
+        for _ in 0..n {
+            let answer = provider.get_now(black_box(key)).expect("answered at once");
+            black_box(answer.expect("get"));
+        }
+    })
+}
+
+/// `get` of `key` through the async `Provider::get` (its boxed future), inside one
+/// `block_on` per slice.
+fn async_gets<'a>(
     rt: &'a tokio::runtime::Runtime,
     provider: &Arc<dyn Provider>,
     key: &'a str,
@@ -310,4 +341,94 @@ fn report(name: &str, filter: &str, baseline: Run<'_>, byoc: Run<'_>) {
         "| {name} | {:.1} ns | {:.1} ns | **{:.2}×** ({:.2}–{:.2}) |",
         p.baseline_ns, p.byoc_ns, p.ratio, p.ratio_q1, p.ratio_q3
     );
+}
+
+/// Keys of the uniform working set.
+const WORKING_SET: usize = 100_000;
+/// Keys of the Zipf working set, and its exponent.
+const ZIPF_KEYS: usize = 1_000_000;
+const ZIPF_S: f64 = 0.99;
+/// Reads drawn from the Zipf distribution before measuring (the benches walk them in a
+/// loop).
+const ZIPF_DRAWS: usize = 1 << 20;
+/// Step through the uniform working set: a prime, so every key is visited, scattered.
+const STRIDE: usize = 7_919;
+
+/// 64 B hits over many keys (each get finds its entry out of the CPU caches), the memory
+/// adapter against moka holding the same keys: 100,000 keys visited with a prime stride,
+/// and 1,000,000 keys read in a Zipf (0.99) order drawn in advance, the same on both sides.
+fn working_sets(rt: &tokio::runtime::Runtime, registry: &Registry, filter: &str) {
+    let uniform = format!("working_set/uniform_{WORKING_SET}/64 vs moka_sync");
+    let zipf = format!("working_set/zipf_{ZIPF_S}_{ZIPF_KEYS}/64 vs moka_sync");
+    for (name, keys, order) in [
+        (uniform, WORKING_SET, None),
+        (zipf, ZIPF_KEYS, Some(zipf_order(ZIPF_KEYS, ZIPF_S, ZIPF_DRAWS))),
+    ] {
+        if !name.contains(filter) {
+            continue;
+        }
+        let keys: Vec<String> = (0..keys).map(|i| format!("ws-{i:07}")).collect();
+        let order = order.unwrap_or_else(|| {
+            (0..keys.len())
+                .map(|i| (i * STRIDE) % keys.len())
+                .collect()
+        });
+        // Room for every key in both (the adapter's two partitions share max-bytes).
+        let mut spec = StackSpec::new("memory");
+        spec.config = AdapterConfig::new().with("max-bytes", ConfigValue::Size(1 << 30));
+        spec.limits.memory = Some(SizeText(1 << 30));
+        let wasm = rt.block_on(registry.build(&spec)).expect("the memory adapter");
+        let moka: moka::sync::Cache<String, Vec<u8>> =
+            moka::sync::Cache::new(2 * keys.len() as u64);
+        for k in &keys {
+            rt.block_on(wasm.set(k, &[5u8; 64], None)).expect("set");
+            moka.insert(k.clone(), vec![5u8; 64]);
+        }
+        moka.run_pending_tasks();
+        let held = rt.block_on(wasm.get_multi(&keys)).expect("get_multi");
+        assert!(held.iter().all(Option::is_some), "every key is held");
+        let walk = |at: &mut usize| {
+            *at = (*at + 1) % order.len();
+            keys[order[*at]].as_str()
+        };
+        let (mut a, mut b) = (0, 0);
+        report(
+            &name,
+            filter,
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(moka.get(black_box(walk(&mut a))));
+                }
+            }),
+            Box::new(|n| {
+                for _ in 0..n {
+                    let answer = wasm.get_now(black_box(walk(&mut b)));
+                    black_box(answer.expect("answered at once").expect("get"));
+                }
+            }),
+        );
+    }
+}
+
+/// `draws` indices of `0..n` drawn from a Zipf distribution of exponent `s` (rank 0 the
+/// most frequent), from a fixed seed, with each rank mapped to a scattered key index.
+fn zipf_order(n: usize, s: f64, draws: usize) -> Vec<usize> {
+    let mut cdf = Vec::with_capacity(n);
+    let mut total = 0.0;
+    for rank in 1..=n {
+        total += 1.0 / (rank as f64).powf(s);
+        cdf.push(total);
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..draws)
+        .map(|_| {
+            // xorshift64*: a fixed, cheap sequence; quality beyond that does not matter here.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let u = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+            let rank = cdf.partition_point(|&c| c < u * total).min(n - 1);
+            (rank * STRIDE) % n
+        })
+        .collect()
 }
