@@ -18,7 +18,7 @@
 
 use byoc::config_file::SizeText;
 use byoc::{
-    AdapterConfig, Cache, Contract, ConfigValue, Loaded, NearCache, Provider, Registry, StackSpec,
+    AdapterConfig, Cache, ConfigValue, Contract, Loaded, NearCache, Provider, Registry, StackSpec,
     WasmProvider,
 };
 use byoc_tests::bench::HitProviders;
@@ -362,22 +362,25 @@ fn working_sets(rt: &tokio::runtime::Runtime, registry: &Registry, filter: &str)
     let zipf = format!("working_set/zipf_{ZIPF_S}_{ZIPF_KEYS}/64 vs moka_sync");
     for (name, keys, order) in [
         (uniform, WORKING_SET, None),
-        (zipf, ZIPF_KEYS, Some(zipf_order(ZIPF_KEYS, ZIPF_S, ZIPF_DRAWS))),
+        (
+            zipf,
+            ZIPF_KEYS,
+            Some(zipf_order(ZIPF_KEYS, ZIPF_S, ZIPF_DRAWS)),
+        ),
     ] {
         if !name.contains(filter) {
             continue;
         }
         let keys: Vec<String> = (0..keys).map(|i| format!("ws-{i:07}")).collect();
-        let order = order.unwrap_or_else(|| {
-            (0..keys.len())
-                .map(|i| (i * STRIDE) % keys.len())
-                .collect()
-        });
+        let order =
+            order.unwrap_or_else(|| (0..keys.len()).map(|i| (i * STRIDE) % keys.len()).collect());
         // Room for every key in both (the adapter's two partitions share max-bytes).
         let mut spec = StackSpec::new("memory");
         spec.config = AdapterConfig::new().with("max-bytes", ConfigValue::Size(1 << 30));
         spec.limits.memory = Some(SizeText(1 << 30));
-        let wasm = rt.block_on(registry.build(&spec)).expect("the memory adapter");
+        let wasm = rt
+            .block_on(registry.build(&spec))
+            .expect("the memory adapter");
         let moka: moka::sync::Cache<String, Vec<u8>> =
             moka::sync::Cache::new(2 * keys.len() as u64);
         for k in &keys {
