@@ -16,7 +16,7 @@
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::config_file::SizeText;
+use byoc::config_file::{DurationText, SizeText};
 use byoc::{
     AdapterConfig, Cache, ConfigValue, Contract, Loaded, NearCache, Provider, Registry, StackSpec,
     WasmProvider,
@@ -389,6 +389,9 @@ fn working_sets(rt: &tokio::runtime::Runtime, registry: &Registry, filter: &str)
         let mut spec = StackSpec::new("memory");
         spec.config = AdapterConfig::new().with("max-bytes", ConfigValue::Size(1 << 30));
         spec.limits.memory = Some(SizeText(1 << 30));
+        // Growing a map of a million entries inside one `set` may outlast the default
+        // deadline on a loaded machine.
+        spec.limits.call_deadline = Some(DurationText(Duration::from_secs(60)));
         let wasm = rt
             .block_on(registry.build(&spec))
             .expect("the memory adapter");
