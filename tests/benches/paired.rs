@@ -6,7 +6,7 @@
 //! the ratio of two criterion figures carries that drift. Here each round times a slice of
 //! the baseline and a slice of BYOC right after each other (in alternating order), and the
 //! ratio is taken per round: its median over the rounds is the figure to compare with a
-//! target. Slices last about 2 ms; 61 rounds per pair.
+//! target. Slices last about 2 ms of the thread's CPU time; 61 rounds per pair.
 //!
 //! Three pairs take the wasm adapter's hit apart. The floor is wasmtime alone, calling a
 //! component whose `get` answers a value already in its memory (no lookup, no copy in
@@ -16,13 +16,17 @@
 //! `cargo bench -p byoc-tests --bench paired [-- FILTER]`: prints a Markdown table of every
 //! pair whose name contains FILTER.
 
-use byoc::{Cache, Contract, Loaded, NearCache, Provider, Registry, WasmProvider};
+use byoc::config_file::{DurationText, SizeText};
+use byoc::{
+    AdapterConfig, Cache, ConfigValue, Contract, Loaded, NearCache, Provider, Registry, StackSpec,
+    WasmProvider,
+};
 use byoc_tests::bench::HitProviders;
 use byoc_tests::wat_hostile::{self, WatBehaviour};
 use bytes::Bytes;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ROUNDS: usize = 61;
 const SLICE: Duration = Duration::from_millis(2);
@@ -40,19 +44,34 @@ struct Paired {
     ratio_q3: f64,
 }
 
+/// The calling thread's CPU time. Slices are timed with it rather than the wall clock:
+/// on a shared machine a slice is often preempted, and the time it spends off the CPU is
+/// not the code's (every measured call runs on this thread: `block_on` polls here).
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn per_op(run: &mut Run<'_>, n: u64) -> f64 {
-    let start = Instant::now();
+    let start = thread_cpu();
     run(n);
-    start.elapsed().as_nanos() as f64 / n as f64
+    (thread_cpu() - start).as_nanos() as f64 / n as f64
 }
 
 /// How many calls of `run` fill one slice.
 fn calibrate(run: &mut Run<'_>) -> u64 {
     let mut n = 16;
     loop {
-        let start = Instant::now();
+        let start = thread_cpu();
         run(n);
-        let took = start.elapsed();
+        let took = thread_cpu() - start;
         if took >= SLICE / 4 {
             return ((n as f64) * SLICE.as_secs_f64() / took.as_secs_f64()).max(1.0) as u64;
         }
@@ -241,6 +260,13 @@ fn main() {
         floor_get(probe.len(), &key),
         gets(&rt, &no_op, &key),
     );
+    report(
+        &format!("host_path/no_op_guest_async/{} vs floor", probe.len()),
+        &filter,
+        floor_get(probe.len(), &key),
+        async_gets(&rt, &no_op, &key),
+    );
+    working_sets(&rt, &registry, &filter);
 
     // A `Cache::get_or_load` hit against a `Cache::get` hit of the same entry: what the
     // single-flight bookkeeping adds to a hit.
@@ -283,9 +309,29 @@ async fn loader() -> Result<Loaded<u64>, byoc::Error> {
     Ok(Loaded::found(1))
 }
 
-/// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it,
-/// inside one `block_on` per slice (criterion's async loop does the same).
+/// `get` of `key` from `provider` through the `Provider` trait, as `Cache` calls it:
+/// `get_now` on the caller's thread, or the async `get` inside one `block_on` per slice
+/// (criterion's async loop does the same) for a provider that never answers at once.
 fn gets<'a>(
+    rt: &'a tokio::runtime::Runtime,
+    provider: &Arc<dyn Provider>,
+    key: &'a str,
+) -> Run<'a> {
+    if provider.get_now(key).is_none() {
+        return async_gets(rt, provider, key);
+    }
+    let provider = Arc::clone(provider);
+    Box::new(move |n| {
+        for _ in 0..n {
+            let answer = provider.get_now(black_box(key)).expect("answered at once");
+            black_box(answer.expect("get"));
+        }
+    })
+}
+
+/// `get` of `key` through the async `Provider::get` (its boxed future), inside one
+/// `block_on` per slice.
+fn async_gets<'a>(
     rt: &'a tokio::runtime::Runtime,
     provider: &Arc<dyn Provider>,
     key: &'a str,
@@ -310,4 +356,96 @@ fn report(name: &str, filter: &str, baseline: Run<'_>, byoc: Run<'_>) {
         "| {name} | {:.1} ns | {:.1} ns | **{:.2}×** ({:.2}–{:.2}) |",
         p.baseline_ns, p.byoc_ns, p.ratio, p.ratio_q1, p.ratio_q3
     );
+}
+
+/// Keys of the uniform working set.
+const WORKING_SET: usize = 100_000;
+/// Keys of the Zipf working set, and its exponent.
+const ZIPF_KEYS: usize = 1_000_000;
+const ZIPF_S: f64 = 0.99;
+/// Reads drawn from the Zipf distribution before measuring (the benches walk them in a
+/// loop).
+const ZIPF_DRAWS: usize = 1 << 20;
+/// Step through the uniform working set: a prime, so every key is visited, scattered.
+const STRIDE: usize = 7_919;
+
+/// 64 B hits over many keys (each get finds its entry out of the CPU caches), the memory
+/// adapter against moka holding the same keys: 100,000 keys visited with a prime stride,
+/// and 1,000,000 keys read in a Zipf (0.99) order drawn in advance, the same on both sides.
+fn working_sets(rt: &tokio::runtime::Runtime, registry: &Registry, filter: &str) {
+    let uniform = format!("working_set/uniform_{WORKING_SET}/64 vs moka_sync");
+    let zipf = format!("working_set/zipf_{ZIPF_S}_{ZIPF_KEYS}/64 vs moka_sync");
+    for (name, keys, skewed) in [(uniform, WORKING_SET, false), (zipf, ZIPF_KEYS, true)] {
+        if !name.contains(filter) {
+            continue;
+        }
+        let order: Vec<usize> = if skewed {
+            zipf_order(keys, ZIPF_S, ZIPF_DRAWS)
+        } else {
+            (0..keys).map(|i| (i * STRIDE) % keys).collect()
+        };
+        let keys: Vec<String> = (0..keys).map(|i| format!("ws-{i:07}")).collect();
+        // Room for every key in both (the adapter's two partitions share max-bytes).
+        let mut spec = StackSpec::new("memory");
+        spec.config = AdapterConfig::new().with("max-bytes", ConfigValue::Size(1 << 30));
+        spec.limits.memory = Some(SizeText(1 << 30));
+        // Growing a map of a million entries inside one `set` may outlast the default
+        // deadline on a loaded machine.
+        spec.limits.call_deadline = Some(DurationText(Duration::from_secs(60)));
+        let wasm = rt
+            .block_on(registry.build(&spec))
+            .expect("the memory adapter");
+        let moka: moka::sync::Cache<String, Vec<u8>> =
+            moka::sync::Cache::new(2 * keys.len() as u64);
+        for k in &keys {
+            rt.block_on(wasm.set(k, &[5u8; 64], None)).expect("set");
+            moka.insert(k.clone(), vec![5u8; 64]);
+        }
+        moka.run_pending_tasks();
+        let held = rt.block_on(wasm.get_multi(&keys)).expect("get_multi");
+        assert!(held.iter().all(Option::is_some), "every key is held");
+        let walk = |at: &mut usize| {
+            *at = (*at + 1) % order.len();
+            keys[order[*at]].as_str()
+        };
+        let (mut a, mut b) = (0, 0);
+        report(
+            &name,
+            filter,
+            Box::new(|n| {
+                for _ in 0..n {
+                    black_box(moka.get(black_box(walk(&mut a))));
+                }
+            }),
+            Box::new(|n| {
+                for _ in 0..n {
+                    let answer = wasm.get_now(black_box(walk(&mut b)));
+                    black_box(answer.expect("answered at once").expect("get"));
+                }
+            }),
+        );
+    }
+}
+
+/// `draws` indices of `0..n` drawn from a Zipf distribution of exponent `s` (rank 0 the
+/// most frequent), from a fixed seed, with each rank mapped to a scattered key index.
+fn zipf_order(n: usize, s: f64, draws: usize) -> Vec<usize> {
+    let mut cdf = Vec::with_capacity(n);
+    let mut total = 0.0;
+    for rank in 1..=n {
+        total += 1.0 / (rank as f64).powf(s);
+        cdf.push(total);
+    }
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..draws)
+        .map(|_| {
+            // xorshift64*: a fixed, cheap sequence; quality beyond that does not matter here.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            let u = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64;
+            let rank = cdf.partition_point(|&c| c < u * total).min(n - 1);
+            (rank * STRIDE) % n
+        })
+        .collect()
 }

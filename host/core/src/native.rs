@@ -185,6 +185,10 @@ impl Provider for NativeMemoryProvider {
         Ok(self.read(key))
     }
 
+    fn get_now(&self, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        Some(checked(key).map(|()| self.read(key)))
+    }
+
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
         checked(key)?;
         let ttl = set_ttl_ms(ttl)?;

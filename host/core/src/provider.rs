@@ -42,6 +42,15 @@ pub trait Provider: Send + Sync + 'static {
     /// The value under `key`, or `None` if missing or expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
+    /// [`get`](Provider::get) answered on the caller's thread, without an async frame,
+    /// when the provider can answer at once (it never waits for it); `None` when it
+    /// cannot this time (the answer would need a wait: call `get`). The same answer as
+    /// `get` otherwise. Default: `None`.
+    fn get_now(&self, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        let _ = key;
+        None
+    }
+
     /// Stores `value` under `key` with an optional TTL (see the contract for zero).
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()>;
 

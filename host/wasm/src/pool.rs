@@ -7,9 +7,10 @@
 //! the only ones ever started), and instances beyond them start only under concurrency.
 
 use super::instance::Live;
+use async_lock::{Mutex, MutexGuard};
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex as StdMutex;
-use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Free slot indices of a pool of `n` slots, and one permit per free slot.
 pub(crate) struct FreeSlots {

@@ -15,6 +15,7 @@ use crate::{
     AdapterConfig, Capability, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result,
     ScanPage, Stats,
 };
+use async_lock::Mutex;
 use async_trait::async_trait;
 use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
@@ -25,7 +26,6 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 /// Most partitions a provider may have.
 pub const MAX_PARTITIONS: usize = 64;
@@ -466,12 +466,11 @@ impl WasmProvider {
         if self.pooled {
             self.free.take(&self.partitions).await
         } else {
-            // Uncontended, `try_lock` takes the lock without building the wait future (it
-            // never overtakes a waiter: a freed lock goes to the first one).
+            // Uncontended, `try_lock` takes the lock without building the wait future.
             let slot = &self.partitions[part];
             SlotGuard::partition(match slot.try_lock() {
-                Ok(guard) => guard,
-                Err(_) => slot.lock().await,
+                Some(guard) => guard,
+                None => slot.lock().await,
             })
         }
     }
@@ -629,6 +628,34 @@ impl WasmProvider {
         Ok(out)
     }
 
+    /// `get` on the caller's thread (see [`Provider::get_now`]): for a partitioned provider
+    /// called synchronously whose partition is free and has a live instance. Otherwise
+    /// (a pool, fibers, a busy partition, an instance to start) `None`.
+    fn get_sync(&self, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        if self.pooled || self.shared.sync.is_none() {
+            return None;
+        }
+        if let Err(e) = validate_key(key)
+            .map_err(Error::from)
+            .and(self.shared.admit())
+        {
+            return Some(Err(e));
+        }
+        let mut slot = self.partitions[self.partition(key)].try_lock()?;
+        let live = slot.as_mut()?;
+        live.arm();
+        let Exports::Sync { adapter, .. } = &live.exports else {
+            return None;
+        };
+        let outcome = adapter.byoc_cache_provider().call_get(&mut live.store, key);
+        let value = self.shared.settle(&mut slot, outcome);
+        drop(slot);
+        Some(value.and_then(|value| {
+            self.check_response(std::iter::once(&value))?;
+            Ok(value)
+        }))
+    }
+
     /// `get` of `key` as its own call (reads not counted).
     async fn get_alone(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let value = call!(self, self.partition(key), call_get(key))?;
@@ -701,6 +728,9 @@ fn parse_cursor(cursor: &str, partitions: usize) -> Result<(usize, Option<String
 #[async_trait]
 impl Provider for WasmProvider {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(answer) = self.get_sync(key) {
+            return answer;
+        }
         validate_key(key)?;
         let value = match &self.coalescer {
             // Boxed: the coalescing future is large, and every `get` future (an in-memory
@@ -713,6 +743,10 @@ impl Provider for WasmProvider {
         };
         self.count_reads(usize::from(value.is_some()), usize::from(value.is_none()));
         Ok(value)
+    }
+
+    fn get_now(&self, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        self.get_sync(key)
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
