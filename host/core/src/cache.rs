@@ -289,7 +289,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
         // A provider that answers at once (an in-memory one) skips the async call.
         let provider = self.provider();
         let bytes = match provider.get_now(&key) {
-            Some(answer) => answer?,
+            Some(answer) => {
+                // An answer at once never yields by itself: tokio's cooperative budget
+                // makes a task that loops over hits give way to others now and then.
+                tokio::task::consume_budget().await;
+                answer?
+            }
             None => provider.get(&key).await?,
         };
         match bytes.as_deref() {

@@ -466,6 +466,9 @@ impl WasmProvider {
         if self.pooled {
             self.free.take(&self.partitions).await
         } else {
+            // `async-lock` takes no part in tokio's cooperative scheduling: spend the
+            // budget here, or a task whose calls never wait would never yield.
+            tokio::task::consume_budget().await;
             // Uncontended, `try_lock` takes the lock without building the wait future.
             let slot = &self.partitions[part];
             SlotGuard::partition(match slot.try_lock() {
@@ -729,6 +732,9 @@ fn parse_cursor(cursor: &str, partitions: usize) -> Result<(usize, Option<String
 impl Provider for WasmProvider {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         if let Some(answer) = self.get_sync(key) {
+            // Never waits, so it never yields: the cooperative budget does it now and then
+            // (a task looping over hits would otherwise starve the runtime's others).
+            tokio::task::consume_budget().await;
             return answer;
         }
         validate_key(key)?;

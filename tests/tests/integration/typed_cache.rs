@@ -320,3 +320,38 @@ async fn atomics_on_a_typed_cache() {
         Err(byoc::Error::Unsupported(_))
     ));
 }
+
+/// A task that loops over hits answered at once still yields to the runtime's other tasks
+/// (tokio's cooperative budget): through `Cache::get` on the wasm and the native memory
+/// providers, and through the wasm provider's own `get` and `set`. On a single-threaded
+/// runtime the spawned task must run while the loop goes on.
+#[tokio::test(flavor = "current_thread")]
+async fn a_loop_of_hits_gives_way_to_other_tasks() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let native: Arc<dyn Provider> = Arc::new(NativeMemoryProvider::new(Default::default()));
+    for (provider, ops) in [
+        (
+            wasm_memory().await,
+            &["cache get", "provider get", "provider set"][..],
+        ),
+        (native, &["cache get"][..]),
+    ] {
+        let users = Contract::<User>::new("users", provider.clone()).cache();
+        users.set("1", &ada(), None).await.expect("set");
+        for &op in ops {
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+            let mut calls = 0u32;
+            while !ran.load(Ordering::SeqCst) {
+                match op {
+                    "cache get" => assert!(users.get("1").await.expect("get").is_some()),
+                    "provider get" => assert!(provider.get("k").await.expect("get").is_none()),
+                    _ => provider.set("k2", b"v", None).await.expect("set"),
+                }
+                calls += 1;
+                assert!(calls < 100_000, "{op}: the other task never ran");
+            }
+        }
+    }
+}
