@@ -1,13 +1,14 @@
 //! S3, DynamoDB and etcd test servers (moto, s3rver, dynalite, etcd), shared by every test
 //! of the process, a plain HTTP/1.1 client that signs with the same SigV4 code, for interop
-//! checks and as the benchmarks' native baseline, and a proxy counting connections.
+//! checks and as the benchmarks' native baseline, a proxy counting connections, and a
+//! scripted listener for fault tests.
 
 use crate::service::{self, Service};
 use byoc_sigv4::{Credentials, Scope};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Credentials moto and dynalite accept (they do not check signatures).
@@ -452,4 +453,34 @@ pub fn model_cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10)
+}
+
+/// A scripted HTTP listener on a free loopback port: counts the connections it accepts
+/// and answers each request with `answer` (or never answers, for `None`). Returns its
+/// `http://` endpoint and the count.
+pub async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&count);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                let _ = stream.read(&mut buf).await;
+                match answer {
+                    Some(a) => {
+                        let _ = stream.write_all(a.as_bytes()).await;
+                        let _ = stream.shutdown().await;
+                    }
+                    None => tokio::time::sleep(Duration::from_secs(60)).await,
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), count)
 }

@@ -177,3 +177,26 @@ pub fn psql(port: u16, sql: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Stops `server` at once, backends included: a backend outlives a postmaster killed with
+/// SIGKILL for a moment and may still answer on its connection, so the postmaster gets
+/// SIGQUIT (immediate shutdown: it kills its children and exits), then the service stops.
+pub fn kill(server: &mut Service) {
+    if let Some(pid) = server.pid() {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline
+            && Command::new("pgrep")
+                .args(["-P", &pid.to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    server.stop();
+}

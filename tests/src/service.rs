@@ -138,6 +138,11 @@ impl Service {
         );
     }
 
+    /// The server process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port

@@ -362,7 +362,7 @@ async fn server_killed_and_restarted() {
         .await
         .expect("provider");
     p.set("k", b"v", None).await.expect("set");
-    server.stop();
+    postgres_server::kill(&mut server);
     for _ in 0..3 {
         let started = Instant::now();
         let err = p.get("k").await.expect_err("server is down");

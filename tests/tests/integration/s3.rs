@@ -5,12 +5,11 @@
 
 use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
 use byoc::{WasmProvider, builtin};
+use byoc_tests::cloud::scripted;
 use byoc_tests::cloud::{self, ANY_ACCESS_KEY, ANY_SECRET, S3RVER_KEY, Signer};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 fn text(v: &str) -> ConfigValue {
     ConfigValue::Text(v.into())
@@ -182,32 +181,6 @@ async fn a_wrong_secret_is_denied() {
     ] {
         assert!(matches!(r, Err(Error::Denied(_))), "{what}: {r:?}");
     }
-}
-
-/// A scripted HTTP listener: counts the connections it accepts and answers each with
-/// `answer` (or never answers, for `None`).
-async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            seen.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 << 10];
-                let _ = stream.read(&mut buf).await;
-                match answer {
-                    Some(a) => {
-                        let _ = stream.write_all(a.as_bytes()).await;
-                        let _ = stream.shutdown().await;
-                    }
-                    None => tokio::time::sleep(Duration::from_secs(60)).await,
-                }
-            });
-        }
-    });
-    (format!("http://{addr}"), count)
 }
 
 /// A provider for `endpoint` that does not touch the store when opened.
