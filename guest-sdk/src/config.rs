@@ -101,6 +101,13 @@ impl Config {
         self.text(name).filter(|t| !t.is_empty()).map(str::to_owned)
     }
 
+    /// A `text` field that must be set and not empty: its value, or
+    /// [`Error::InvalidConfig`] naming the field.
+    pub fn required_text(&self, name: &str) -> Result<String> {
+        self.filled_text(name)
+            .ok_or_else(|| Error::InvalidConfig(format!("field `{name}` is required")))
+    }
+
     /// A `size` field, in bytes.
     pub fn size(&self, name: &str) -> Option<u64> {
         match self.value(name) {

@@ -443,9 +443,7 @@ impl Adapter for Dynamo {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let table = config
-            .filled_text("table")
-            .ok_or_else(|| Error::InvalidConfig("field `table` is required".into()))?;
+        let table = config.required_text("table")?;
         let valid = (3..=255).contains(&table.len())
             && table
                 .bytes()

@@ -508,9 +508,7 @@ impl Adapter for Etcd {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let endpoint = config
-            .filled_text("endpoint")
-            .ok_or_else(|| Error::InvalidConfig("field `endpoint` is required".into()))?;
+        let endpoint = config.required_text("endpoint")?;
         let credentials = match (config.filled_text("user"), config.text("password")) {
             (Some(user), Some(password)) => Some((user, password.to_owned())),
             (None, None) => None,

@@ -162,10 +162,8 @@ impl Adapter for Http {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let url = config
-            .text("url")
-            .ok_or_else(|| Error::InvalidConfig("field `url` is required".into()))?;
-        let base = Base::parse(url)?;
+        let url = config.required_text("url")?;
+        let base = Base::parse(&url)?;
         let mut headers = Vec::new();
         for line in config.text_list("headers").unwrap_or(&[]) {
             let Some((name, value)) = line.split_once(':') else {

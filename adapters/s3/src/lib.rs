@@ -361,9 +361,7 @@ impl Adapter for S3 {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let bucket = config
-            .filled_text("bucket")
-            .ok_or_else(|| Error::InvalidConfig("field `bucket` is required".into()))?;
+        let bucket = config.required_text("bucket")?;
         check_bucket(&bucket)?;
         let region = config
             .filled_text("region")
