@@ -484,3 +484,21 @@ pub async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>
     });
     (format!("http://{addr}"), count)
 }
+
+/// `set` on the provider `open(endpoint, timeout_ms)` makes for a scripted listener that
+/// answers every request with `answer` (a 5xx or a throttling error): `unavailable`
+/// within 3 s, after 2 or 3 tries (the SDK client's bounded retries).
+pub async fn retried_then_unavailable(
+    answer: &'static str,
+    open: impl AsyncFn(&str, u64) -> Arc<dyn byoc::Provider>,
+) {
+    let (endpoint, count) = scripted(Some(answer)).await;
+    let p = open(&endpoint, 2000).await;
+    let started = std::time::Instant::now();
+    let r = p.set("k", b"v", None).await;
+    assert!(matches!(r, Err(byoc::Error::Unavailable(_))), "{r:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let tries = count.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&tries), "{tries} tries");
+}

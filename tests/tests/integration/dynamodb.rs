@@ -4,8 +4,8 @@
 
 use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
 use byoc::{WasmProvider, builtin};
-use byoc_tests::cloud::scripted;
 use byoc_tests::cloud::{self, ANY_ACCESS_KEY, ANY_SECRET, Signer};
+use byoc_tests::cloud::{retried_then_unavailable, scripted};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -238,14 +238,7 @@ async fn throttling_and_server_errors_are_retried_then_unavailable() {
         THROTTLED,
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
     ] {
-        let (endpoint, count) = scripted(Some(answer)).await;
-        let p = unchecked(&endpoint, 2000).await;
-        let started = Instant::now();
-        let r = p.set("k", b"v", None).await;
-        assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-        assert!(started.elapsed() < Duration::from_secs(3));
-        let tries = count.load(Ordering::SeqCst);
-        assert!((2..=3).contains(&tries), "{tries} tries");
+        retried_then_unavailable(answer, unchecked).await;
     }
 }
 

@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
 use byoc::{WasmProvider, builtin};
-use byoc_tests::cloud::scripted;
 use byoc_tests::cloud::{self, CountingProxy};
+use byoc_tests::cloud::{retried_then_unavailable, scripted};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -269,14 +269,7 @@ async fn server_errors_and_throttling_are_retried_then_unavailable() {
         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 49\r\n\r\n{\"error\":\"etcdserver: too many requests\",\"code\":8}",
     ] {
-        let (endpoint, count) = scripted(Some(answer)).await;
-        let p = with_timeout(&endpoint, 2000).await;
-        let started = Instant::now();
-        let r = p.set("k", b"v", None).await;
-        assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-        assert!(started.elapsed() < Duration::from_secs(3));
-        let tries = count.load(Ordering::SeqCst);
-        assert!((2..=3).contains(&tries), "{tries} tries");
+        retried_then_unavailable(answer, with_timeout).await;
     }
 }
 

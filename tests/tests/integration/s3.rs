@@ -5,8 +5,8 @@
 
 use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
 use byoc::{WasmProvider, builtin};
-use byoc_tests::cloud::scripted;
 use byoc_tests::cloud::{self, ANY_ACCESS_KEY, ANY_SECRET, S3RVER_KEY, Signer};
+use byoc_tests::cloud::{retried_then_unavailable, scripted};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -200,18 +200,7 @@ async fn server_errors_and_throttling_are_retried_then_unavailable() {
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
         "HTTP/1.1 503 Slow Down\r\ncontent-length: 47\r\n\r\n<Error><Code>SlowDown</Code><Message/></Error>\n",
     ] {
-        let (endpoint, count) = scripted(Some(answer)).await;
-        let p = unchecked(&endpoint, 2000).await;
-        let started = Instant::now();
-        let r = p.set("k", b"v", None).await;
-        assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            started.elapsed()
-        );
-        let tries = count.load(Ordering::SeqCst);
-        assert!((2..=3).contains(&tries), "{tries} tries");
+        retried_then_unavailable(answer, unchecked).await;
     }
 }
 
