@@ -14,7 +14,8 @@
 //!
 //! With the `redis` feature, the `redis` module binds the host's native Redis import
 //! (`wit/redis.wit`); `adapters/redis` is such an adapter. With the `http` feature, the
-//! `http` module sends requests over `wasi:http` (`adapters/http`, `s3`, `dynamodb`).
+//! `http` module sends requests over `wasi:http` (`adapters/http`, `s3`, `dynamodb`). The
+//! [`store`] module serves adapters that keep files in a granted directory.
 //!
 //! ```ignore
 //! use byoc_guest_sdk::{Adapter, Config, Entry, Result};
@@ -50,6 +51,7 @@ mod derive;
 mod entry;
 pub mod inner;
 mod scan;
+pub mod store;
 mod wrapper;
 
 #[cfg(feature = "redis")]

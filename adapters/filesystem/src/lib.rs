@@ -19,6 +19,7 @@
 //! A writer killed mid-write leaves a temporary file: `open` removes those older than
 //! [`STALE_TMP_MS`], and `stats` counts those left (`filesystem.temp-files`).
 
+use byoc_guest_sdk::store;
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use sha2::{Digest, Sha256};
@@ -91,17 +92,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Maps an I/O error to the contract: permission problems are the grant's refusal.
+/// Maps an I/O error to the contract (see [`store::io_error`]).
 fn io_error(what: &str, e: std::io::Error) -> Error {
-    match e.kind() {
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            Error::Denied(format!("{what}: {e}"))
-        }
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            Error::Unavailable(format!("{what}: {e}"))
-        }
-        _ => Error::Internal(format!("{what}: {e}")),
-    }
+    store::io_error(what, &e)
 }
 
 /// A file's contents: the key, then the encoded entry.
@@ -280,12 +273,7 @@ impl Adapter for Filesystem {
 
     fn config_fields() -> Vec<ConfigField> {
         vec![
-            ConfigField::new(
-                "path",
-                ConfigKind::Text,
-                false,
-                "Guest path of the granted directory (default /data).",
-            ),
+            store::dir_field(),
             ConfigField::new(
                 "namespace",
                 ConfigKind::Text,
@@ -302,7 +290,6 @@ impl Adapter for Filesystem {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let dir = PathBuf::from(config.text("path").unwrap_or("/data"));
         let ns = config.text("namespace").unwrap_or("");
         if ns.len() > 32
             || !ns
@@ -313,21 +300,7 @@ impl Adapter for Filesystem {
                 "namespace `{ns}` must be at most 32 of [a-z0-9_-]"
             )));
         }
-        match fs::metadata(&dir) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::InvalidConfig(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-            Err(e) => {
-                return Err(Error::Denied(format!(
-                    "no directory is granted at {}: {e}",
-                    dir.display()
-                )));
-            }
-        }
+        let dir = store::granted_dir(config)?;
         let fs = Filesystem {
             files: files::Files::new(&dir),
             dir,

@@ -10,7 +10,8 @@
 //!   [`EVENTUAL_SYNC_MS`] old, so a crash may lose that last second of writes (never tears
 //!   a value: redb's commits are atomic either way).
 //! - `lock-stale` (duration, default [`DEFAULT_STALE_MS`]): after how long without a
-//!   heartbeat the lock file of another process is taken over (see `byoc_common::lockfile`).
+//!   heartbeat the lock file of another process is taken over (see
+//!   `byoc_guest_sdk::store::lockfile`).
 //! - `cache-size` (size, default 32 MiB): redb's page cache.
 //! - `max-bytes` (size) and `max-entries` (integer), default unbounded: bounds on the
 //!   bytes of keys and values and on the entries; the entries accessed longest ago are
@@ -23,7 +24,7 @@
 //! dropped by an unbounded one). A read-only grant opens the file read-only (no lock,
 //! every write `denied`).
 
-use byoc_common::lockfile::{random_token, valid_file_name};
+use byoc_guest_sdk::store::{Bound, FileStore, io_error};
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use redb::{
@@ -32,13 +33,10 @@ use redb::{
 };
 use std::fs::{self, File};
 use std::io::ErrorKind;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod backend;
-
-use byoc_common::lockfile::{self as lock, Acquire, Lock};
 
 /// Key → encoded entry.
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("entries");
@@ -50,54 +48,23 @@ const ACCESS: TableDefinition<'_, &str, u64> = TableDefinition::new("access");
 const BY_ACCESS: TableDefinition<'_, (u64, &str), ()> = TableDefinition::new("by-access");
 /// Entries evicted at most per step of an eviction (steps repeat until under the bounds).
 const EVICT_BATCH: usize = 16;
-/// Access times kept in memory between writes (with a bound set); more are dropped until
-/// the next write stores them.
-const MAX_PENDING_ACCESSES: usize = 4096;
 
 /// Expired entries purged at most per write transaction.
 pub const PURGE_BATCH: usize = 32;
 /// Default stale time of a lock file's heartbeat (ms).
-pub const DEFAULT_STALE_MS: u64 = 10_000;
+pub const DEFAULT_STALE_MS: u64 = byoc_guest_sdk::store::DEFAULT_STALE_MS;
 /// Under `durability: eventual`, the longest a commit goes unsynced after the last synced
 /// one (ms), counted at each write.
 pub const EVENTUAL_SYNC_MS: u64 = 1_000;
 const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
-
-/// Maps an I/O error to the contract: permission problems are the grant's refusal.
-fn io_error(what: &str, e: &std::io::Error) -> Error {
-    match e.kind() {
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            Error::Denied(format!("{what}: {e}"))
-        }
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            Error::Unavailable(format!("{what}: {e}"))
-        }
-        _ => Error::Internal(format!("{what}: {e}")),
-    }
-}
+/// The database file's name unless `file` says otherwise.
+const DEFAULT_FILE: &str = "byoc.redb";
 
 /// Maps a redb error (all of redb's error types convert into [`redb::Error`]).
 fn db_error(e: impl Into<redb::Error>) -> Error {
     match e.into() {
         redb::Error::Io(e) => io_error("database I/O", &e),
         e => Error::Internal(format!("database: {e}")),
-    }
-}
-
-/// The bounds of `max-bytes` and `max-entries`, and what they are checked against.
-#[derive(Debug, Default)]
-struct Bound {
-    max_bytes: Option<u64>,
-    max_entries: Option<u64>,
-    /// Bytes of keys and values in the open database (counted when it opens).
-    bytes: Option<u64>,
-    /// Access times of keys read since the last write (stored by the next write).
-    pending: std::collections::HashMap<String, u64>,
-}
-
-impl Bound {
-    fn active(&self) -> bool {
-        self.max_bytes.is_some() || self.max_entries.is_some()
     }
 }
 
@@ -202,8 +169,7 @@ impl Tables<'_> {
     fn over(&self, bound: &Bound) -> Result<bool> {
         let entries = self.entries.len().map_err(db_error)?;
         let bytes = self.before.saturating_add_signed(self.bytes);
-        Ok(bound.max_entries.is_some_and(|m| entries > m)
-            || bound.max_bytes.is_some_and(|m| bytes > m))
+        Ok(bound.exceeded(entries, bytes))
     }
 
     /// Evicts the entries accessed longest ago until `bound` holds; returns how many.
@@ -247,8 +213,6 @@ impl Tables<'_> {
 
 /// The database of a read-write grant: open while this instance holds the lock file.
 struct Writer {
-    token: u64,
-    lock: Option<Lock>,
     /// The database and the fence of its backend (raised when the lock is lost).
     db: Option<(Database, Arc<AtomicBool>)>,
     /// When the last commit was synced (ms), for `durability: eventual`.
@@ -289,16 +253,12 @@ enum Mode {
 
 /// The redb adapter's state.
 pub struct Redb {
-    file: PathBuf,
-    lock_path: PathBuf,
-    file_name: String,
+    store: FileStore,
     eventual: bool,
-    stale_ms: u64,
     cache_bytes: usize,
     mode: Mode,
-    expirations: u64,
-    evictions: u64,
-    bound: Bound,
+    /// Bytes of keys and values in the open database (counted when it opens).
+    bytes: Option<u64>,
 }
 
 /// The expiry of an encoded entry, read without copying its value.
@@ -307,57 +267,18 @@ fn expiry_of(encoded: &[u8]) -> Option<u64> {
     (at != u64::MAX).then_some(at)
 }
 
-/// The refusal of a write under a read-only grant.
-fn denied(file_name: &str) -> Error {
-    Error::Denied(format!(
-        "{file_name} is granted read-only: writes are refused"
-    ))
-}
-
 impl Redb {
     /// The writer's open database, after taking or refreshing the lock.
     fn writer_db(&mut self, now: u64) -> Result<&Database> {
         let Mode::Write(w) = &mut self.mode else {
-            return Err(denied(&self.file_name));
+            return Err(self.store.read_only());
         };
-        if let Some(lock) = &mut w.lock {
-            match lock.refresh(now) {
-                Ok(true) => {}
-                // Too old to refresh in place: take it again below.
-                Ok(false) => w.lock = None,
-                Err(e) => return Err(io_error("refreshing the lock file", &e)),
-            }
-        }
-        if w.lock.is_none() {
-            match Lock::acquire(&self.lock_path, w.token, now, self.stale_ms) {
-                Ok(Acquire::Acquired { lock, resumed }) => {
-                    if !resumed {
-                        // Another process may have written the file meanwhile: reopen.
-                        w.lose();
-                        self.bound.bytes = None;
-                    }
-                    w.lock = Some(lock);
-                }
-                Ok(Acquire::Held(age)) => {
-                    w.lose();
-                    self.bound.bytes = None;
-                    return Err(Error::Unavailable(format!(
-                        "{} is in use by another process (its lock file's heartbeat is \
-                         {age} ms old; stale after {} ms)",
-                        self.file_name, self.stale_ms
-                    )));
-                }
-                Err(e) => return Err(io_error("taking the lock file", &e)),
-            }
-        }
+        self.store.lease.hold(now, || {
+            w.close();
+            self.bytes = None;
+        })?;
         if w.db.is_none() {
-            let file = File::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.file)
-                .map_err(|e| io_error("opening the database file", &e))?;
+            let file = self.store.create_file()?;
             let fence = Arc::new(AtomicBool::new(false));
             let db = Builder::new()
                 .set_cache_size(self.cache_bytes)
@@ -372,7 +293,7 @@ impl Redb {
                 let (k, v) = item.map_err(db_error)?;
                 bytes += (k.value().len() + v.value().len().saturating_sub(9)) as u64;
             }
-            if self.bound.active() {
+            if self.store.bound.active() {
                 // Built from the entries when missing or out of step (an unbounded
                 // writer dropped it): every entry counts as accessed at time 0.
                 let mut access = txn.open_table(ACCESS).map_err(db_error)?;
@@ -393,7 +314,7 @@ impl Redb {
             }
             drop(entries);
             txn.commit().map_err(db_error)?;
-            self.bound.bytes = Some(bytes);
+            self.bytes = Some(bytes);
             w.db = Some((db, fence));
         }
         match &w.db {
@@ -409,23 +330,12 @@ impl Redb {
         let eventual = self.eventual;
         self.writer_db(now)?;
         let Mode::Write(w) = &mut self.mode else {
-            return Err(denied(&self.file_name));
+            return Err(self.store.read_only());
         };
-        // The lease's timing says no one took over; the file says it for sure, and a
-        // write to a database another process owns would corrupt it.
-        let verified = w.lock.as_ref().map(Lock::verify).transpose();
-        match verified {
-            Ok(Some(true)) => {}
-            Ok(_) => {
-                w.lose();
-                self.bound.bytes = None;
-                return Err(Error::Unavailable(format!(
-                    "the lock file of {} was taken over by another process",
-                    self.file_name
-                )));
-            }
-            Err(e) => return Err(io_error("checking the lock file", &e)),
-        }
+        self.store.lease.verify(|| {
+            w.close();
+            self.bytes = None;
+        })?;
         let Some((db, _)) = &w.db else {
             return Err(Error::Internal("database not open".into()));
         };
@@ -437,9 +347,10 @@ impl Redb {
             Durability::None
         })
         .map_err(db_error)?;
-        let bytes_before = self.bound.bytes.unwrap_or(0);
+        let bound = &mut self.store.bound;
+        let bytes_before = self.bytes.unwrap_or(0);
         let (out, purged, evicted, bytes) = {
-            let access = if self.bound.active() {
+            let access = if bound.active() {
                 Some((
                     txn.open_table(ACCESS).map_err(db_error)?,
                     txn.open_table(BY_ACCESS).map_err(db_error)?,
@@ -455,7 +366,7 @@ impl Redb {
                 before: bytes_before,
                 bytes: 0,
             };
-            for (key, at) in &self.bound.pending {
+            for (key, at) in bound.pending() {
                 // Only keys still stored, accessed later than last recorded.
                 if tables
                     .entries
@@ -468,39 +379,24 @@ impl Redb {
             }
             let out = f(&mut tables)?;
             let purged = tables.purge()?;
-            let evicted = tables.evict(&self.bound)?;
+            let evicted = tables.evict(bound)?;
             (out, purged, evicted, tables.bytes)
         };
         txn.commit().map_err(db_error)?;
         if sync {
             w.last_sync = now;
         }
-        self.bound.bytes = Some(bytes_before.saturating_add_signed(bytes));
-        self.bound.pending.clear();
-        self.expirations += purged;
-        self.evictions += evicted;
+        self.bytes = Some(bytes_before.saturating_add_signed(bytes));
+        bound.clear_pending();
+        self.store.expirations += purged;
+        self.store.evictions += evicted;
         Ok(out)
     }
 
     /// Notes a read of `key` for the eviction order (with a bound set, under a writer).
     fn touch(&mut self, key: &str, now: u64) {
-        if self.bound.active()
-            && matches!(self.mode, Mode::Write(_))
-            && (self.bound.pending.len() < MAX_PENDING_ACCESSES
-                || self.bound.pending.contains_key(key))
-        {
-            self.bound.pending.insert(key.to_owned(), now);
-        }
-    }
-
-    /// Refuses an entry larger than `max-bytes` alone.
-    fn check_size(&self, key: &str, entry: &Entry) -> Result<()> {
-        let needed = (key.len() + entry.value.len()) as u64;
-        match self.bound.max_bytes {
-            Some(max) if needed > max => Err(Error::ValueTooLarge(format!(
-                "entry of {needed} bytes exceeds max-bytes of {max}"
-            ))),
-            _ => Ok(()),
+        if matches!(self.mode, Mode::Write(_)) {
+            self.store.bound.touch(key, now);
         }
     }
 
@@ -516,21 +412,14 @@ impl Redb {
         }
         // A live writer may reuse the pages of the snapshot this reader opened, or be
         // half-way through a commit while the file is copied.
-        match fs::read(&self.lock_path) {
-            Ok(contents) => {
-                if let Some(age) = lock::fresh(&contents, now, self.stale_ms) {
-                    self.set_reader(None, None);
-                    return Err(Error::Unavailable(format!(
-                        "{} is being written by another process (its lock file's \
-                         heartbeat is {age} ms old)",
-                        self.file_name
-                    )));
-                }
+        let mode = &mut self.mode;
+        self.store.lease.check_no_writer(now, || {
+            if let Mode::Read(r) = mode {
+                r.db = None;
+                r.seen = None;
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("checking the lock file", &e)),
-        }
-        let seen = file_state(&self.file)?;
+        })?;
+        let seen = file_state(&self.store.file)?;
         let current = match &self.mode {
             Mode::Read(r) => r.db.is_some() && r.seen == seen,
             Mode::Write(_) => return Ok(None),
@@ -557,7 +446,8 @@ impl Redb {
 
     /// Opens the file read-only, or a repaired copy of it in memory if it needs recovery.
     fn open_read_only(&self) -> Result<ReadDb> {
-        let file = File::open(&self.file).map_err(|e| io_error("opening the database", &e))?;
+        let file =
+            File::open(&self.store.file).map_err(|e| io_error("opening the database", &e))?;
         let direct = Builder::new()
             .set_cache_size(self.cache_bytes)
             .open_read_only_with_backend(redb::backends::FileBackend::new(file));
@@ -566,9 +456,10 @@ impl Redb {
         }
         // Copy it whole; a file that changed while it was read is not a consistent copy.
         for _ in 0..3 {
-            let before = file_state(&self.file)?;
-            let bytes = fs::read(&self.file).map_err(|e| io_error("reading the database", &e))?;
-            if file_state(&self.file)? != before {
+            let before = file_state(&self.store.file)?;
+            let bytes =
+                fs::read(&self.store.file).map_err(|e| io_error("reading the database", &e))?;
+            if file_state(&self.store.file)? != before {
                 continue;
             }
             let backend = redb::backends::InMemoryBackend::new();
@@ -583,7 +474,7 @@ impl Redb {
         }
         Err(Error::Unavailable(format!(
             "{} kept changing while it was read",
-            self.file_name
+            self.store.name
         )))
     }
 }
@@ -625,14 +516,13 @@ fn open_read<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 impl Writer {
-    /// Stops using the database: raises the fence (so closing it writes nothing) and
-    /// forgets the lock.
-    fn lose(&mut self) {
+    /// Stops using the database, which may be out of date or no longer this instance's:
+    /// raises the fence (so closing it writes nothing).
+    fn close(&mut self) {
         if let Some((db, fence)) = self.db.take() {
             fence.store(true, Ordering::Release);
             drop(db);
         }
-        self.lock = None;
     }
 }
 
@@ -641,10 +531,8 @@ impl Drop for Redb {
         if let Mode::Write(w) = &mut self.mode {
             // Close the database cleanly first, then give the lock back.
             drop(w.db.take());
-            if let Some(lock) = w.lock.take() {
-                lock.release();
-            }
         }
+        self.store.lease.release();
     }
 }
 
@@ -658,60 +546,26 @@ impl Adapter for Redb {
         .union(Capabilities::SET_MULTI);
 
     fn config_fields() -> Vec<ConfigField> {
-        vec![
-            ConfigField::new(
-                "path",
-                ConfigKind::Text,
-                false,
-                "Guest path of the granted directory (default /data).",
-            ),
-            ConfigField::new(
-                "file",
-                ConfigKind::Text,
-                false,
-                "Database file name in the directory (default byoc.redb).",
-            ),
-            ConfigField::new(
-                "durability",
-                ConfigKind::Text,
-                false,
-                "immediate (sync every commit, default) or eventual (sync at most every second).",
-            ),
-            ConfigField::new(
-                "lock-stale",
-                ConfigKind::DurationMs,
-                false,
-                "Take over another process's lock file after this long without a heartbeat (default 10 s).",
-            ),
-            ConfigField::new(
-                "cache-size",
-                ConfigKind::Size,
-                false,
-                "redb page cache (default 32 MiB).",
-            ),
-            ConfigField::new(
-                "max-bytes",
-                ConfigKind::Size,
-                false,
-                "Bound on the bytes of keys and values (default: none); oldest-accessed evicted first.",
-            ),
-            ConfigField::new(
-                "max-entries",
-                ConfigKind::Integer,
-                false,
-                "Bound on the number of entries (default: none); oldest-accessed evicted first.",
-            ),
-        ]
+        FileStore::config_fields(
+            DEFAULT_FILE,
+            vec![
+                ConfigField::new(
+                    "durability",
+                    ConfigKind::Text,
+                    false,
+                    "immediate (sync every commit, default) or eventual (sync at most every second).",
+                ),
+                ConfigField::new(
+                    "cache-size",
+                    ConfigKind::Size,
+                    false,
+                    "redb page cache (default 32 MiB).",
+                ),
+            ],
+        )
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let dir = PathBuf::from(config.text("path").unwrap_or("/data"));
-        let file_name = config.text("file").unwrap_or("byoc.redb").to_owned();
-        if !valid_file_name(&file_name) {
-            return Err(Error::InvalidConfig(format!(
-                "file `{file_name}` must be 1-64 of [A-Za-z0-9._-], not starting with a dot"
-            )));
-        }
         let eventual = match config.text("durability").unwrap_or("immediate") {
             "immediate" => false,
             "eventual" => true,
@@ -721,64 +575,25 @@ impl Adapter for Redb {
                 )));
             }
         };
-        let stale_ms = config.duration_ms("lock-stale").unwrap_or(DEFAULT_STALE_MS);
-        if stale_ms < 10 {
-            return Err(Error::InvalidConfig(
-                "lock-stale must be at least 10 ms".into(),
-            ));
-        }
         let cache_bytes = usize::try_from(config.size("cache-size").unwrap_or(DEFAULT_CACHE_BYTES))
             .map_err(|_| Error::InvalidConfig("cache-size is too large".into()))?;
-        let max_bytes = config.size("max-bytes").filter(|&b| b > 0);
-        let max_entries = match config.integer("max-entries") {
-            None | Some(0) => None,
-            Some(n) => Some(u64::try_from(n).map_err(|_| {
-                Error::InvalidConfig(format!("max-entries {n} must not be negative"))
-            })?),
-        };
-        let meta = fs::metadata(&dir).map_err(|e| {
-            Error::Denied(format!("no directory is granted at {}: {e}", dir.display()))
-        })?;
-        if !meta.is_dir() {
-            return Err(Error::InvalidConfig(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
-        }
-        let file = dir.join(&file_name);
-        let lock_path = dir.join(format!("{file_name}.lock"));
         let mut redb = Redb {
-            file,
-            lock_path,
-            file_name,
+            store: FileStore::open(config, DEFAULT_FILE)?,
             eventual,
-            stale_ms,
             cache_bytes,
             mode: Mode::Write(Writer {
-                token: random_token(now_ms()),
-                lock: None,
                 db: None,
                 last_sync: 0,
             }),
-            expirations: 0,
-            evictions: 0,
-            bound: Bound {
-                max_bytes,
-                max_entries,
-                ..Bound::default()
-            },
+            bytes: None,
         };
         // Take the lock now when it is free (a held lock is retried at each call). A
         // directory granted read-only refuses the lock file: read the database read-only.
-        match redb.writer_db(now_ms()) {
-            Ok(_) | Err(Error::Unavailable(_)) => {}
-            Err(Error::Denied(_)) => {
-                redb.mode = Mode::Read(Reader {
-                    db: None,
-                    seen: None,
-                });
-            }
-            Err(e) => return Err(e),
+        if !byoc_guest_sdk::store::writable(redb.writer_db(now_ms()))? {
+            redb.mode = Mode::Read(Reader {
+                db: None,
+                seen: None,
+            });
         }
         Ok(redb)
     }
@@ -821,13 +636,13 @@ impl Adapter for Redb {
     }
 
     fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
-        self.check_size(key, &entry)?;
+        self.store.bound.check_size(key, &entry)?;
         self.write(|t| t.put(key, &entry))
     }
 
     fn set_multi(&mut self, items: Vec<(String, Entry)>) -> Result<()> {
         for (key, entry) in &items {
-            self.check_size(key, entry)?;
+            self.store.bound.check_size(key, entry)?;
         }
         self.write(|t| {
             for (key, entry) in &items {
@@ -916,17 +731,7 @@ impl Adapter for Redb {
     }
 
     fn usage(&mut self) -> Result<Usage> {
-        let mut usage = Usage {
-            expirations: self.expirations,
-            evictions: self.evictions,
-            ..Usage::default()
-        };
-        if let Some(max) = self.bound.max_bytes {
-            usage.extra.push(("max-bytes".into(), max));
-        }
-        if let Some(max) = self.bound.max_entries {
-            usage.extra.push(("max-entries".into(), max));
-        }
+        let mut usage = self.store.usage();
         let Some(txn) = self.read_txn()? else {
             return Ok(usage);
         };
@@ -938,9 +743,7 @@ impl Adapter for Redb {
             let (k, v) = item.map_err(db_error)?;
             usage.bytes += (k.value().len() + v.value().len().saturating_sub(9)) as u64;
         }
-        if let Ok(m) = fs::metadata(&self.file) {
-            usage.extra.push(("file-bytes".into(), m.len()));
-        }
+        self.store.add_file_bytes(&mut usage);
         Ok(usage)
     }
 
@@ -957,7 +760,8 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert!(valid_file_name("byoc.redb"));
+        use byoc_guest_sdk::store::lockfile::valid_file_name;
+        assert!(valid_file_name(DEFAULT_FILE));
         for bad in ["", ".hidden", "../x", "a/b", "a\\b", &"x".repeat(65)] {
             assert!(!valid_file_name(bad), "{bad}");
         }

@@ -5,7 +5,7 @@
 //! guest), `file` (default `byoc.sqlite`), `journal` (`delete`, the default, `truncate` or
 //! `persist`: a rollback journal; WAL needs shared memory, which WASI lacks), `synchronous`
 //! (`full`, the default, `normal`, `off` or `extra`), `lock-stale` (see
-//! [`byoc_common::lockfile`]), `max-bytes` and `max-entries` (bounds; the entries accessed
+//! [`byoc_guest_sdk::store::lockfile`]), `max-bytes` and `max-entries` (bounds; the entries accessed
 //! longest ago are evicted first).
 //!
 //! Schema: `entries(key TEXT PRIMARY KEY, value BLOB, expires_at INTEGER, accessed_at
@@ -14,27 +14,23 @@
 //! (no file locks: WASI has none); the lock file keeps a second writer out. A read-only
 //! grant opens the file read-only: reads work, every write is `denied`.
 
-use byoc_common::lockfile::{self, Acquire, Lock};
-use byoc_common::lockfile::{random_token, valid_file_name};
+use byoc_guest_sdk::store::{FileStore, io_error};
 use byoc_guest_sdk::{Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error};
 use byoc_guest_sdk::{Result, ScanCursor, ScanPage, Usage, now_ms, sorted_page};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use std::collections::HashMap;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::PathBuf;
 
 mod glob;
 
 /// Expired rows purged at most per write transaction.
 pub const PURGE_BATCH: u32 = 32;
 /// Default stale time of a lock file's heartbeat (ms).
-pub const DEFAULT_STALE_MS: u64 = 10_000;
+pub const DEFAULT_STALE_MS: u64 = byoc_guest_sdk::store::DEFAULT_STALE_MS;
 /// Entries evicted at most per statement (statements repeat until under the bounds).
 const EVICT_BATCH: u64 = 64;
-/// Access times kept in memory between writes (with a bound set); more are dropped until
-/// the next write stores them.
-const MAX_PENDING_ACCESSES: usize = 4096;
+/// The database file's name unless `file` says otherwise.
+const DEFAULT_FILE: &str = "byoc.sqlite";
 /// The schema version, in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
 /// The VFS: SQLite's unix one without file locking.
@@ -52,19 +48,6 @@ CREATE INDEX IF NOT EXISTS entries_expires_at ON entries(expires_at)
 CREATE INDEX IF NOT EXISTS entries_accessed_at ON entries(accessed_at);
 ";
 
-/// Maps an I/O error to the contract: permission problems are the grant's refusal.
-fn io_error(what: &str, e: &std::io::Error) -> Error {
-    match e.kind() {
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => {
-            Error::Denied(format!("{what}: {e}"))
-        }
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            Error::Unavailable(format!("{what}: {e}"))
-        }
-        _ => Error::Internal(format!("{what}: {e}")),
-    }
-}
-
 /// Maps a SQLite error.
 fn db_error(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
@@ -79,53 +62,13 @@ fn db_error(e: rusqlite::Error) -> Error {
     }
 }
 
-/// The refusal of a write under a read-only grant.
-fn denied(file_name: &str) -> Error {
-    Error::Denied(format!(
-        "{file_name} is granted read-only: writes are refused"
-    ))
-}
-
 /// SQLite stores signed integers; times past `i64::MAX` ms are "never" anyway.
 fn to_sql_time(ms: u64) -> i64 {
     i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
-/// The bounds of `max-bytes` and `max-entries`, and the totals they are checked against.
-#[derive(Debug, Default)]
-struct Bound {
-    max_bytes: Option<u64>,
-    max_entries: Option<u64>,
-    /// (entries, bytes of keys and values) of the open database, counted when it opens.
-    totals: Option<(u64, u64)>,
-    /// Access times of keys read since the last write (stored by the next write).
-    pending: HashMap<String, u64>,
-}
-
-impl Bound {
-    fn active(&self) -> bool {
-        self.max_bytes.is_some() || self.max_entries.is_some()
-    }
-
-    fn over(&self) -> bool {
-        let Some((entries, bytes)) = self.totals else {
-            return false;
-        };
-        self.max_entries.is_some_and(|m| entries > m) || self.max_bytes.is_some_and(|m| bytes > m)
-    }
-
-    fn add(&mut self, entries: i64, bytes: i64) {
-        if let Some((e, b)) = &mut self.totals {
-            *e = e.saturating_add_signed(entries);
-            *b = b.saturating_add_signed(bytes);
-        }
-    }
-}
-
 /// The connection of a read-write grant: open while this instance holds the lock file.
 struct Writer {
-    token: u64,
-    lock: Option<Lock>,
     conn: Option<Connection>,
 }
 
@@ -141,16 +84,13 @@ enum Mode {
 
 /// The SQLite adapter's state.
 pub struct Sqlite {
-    file: PathBuf,
-    lock_path: PathBuf,
-    file_name: String,
+    store: FileStore,
     journal: &'static str,
     synchronous: &'static str,
-    stale_ms: u64,
     mode: Mode,
-    bound: Bound,
-    expirations: u64,
-    evictions: u64,
+    /// (entries, bytes of keys and values) of the open database, counted when a write
+    /// under a bound first needs them.
+    totals: Option<(u64, u64)>,
 }
 
 /// Opens `file` on the lock-free VFS with `flags`.
@@ -186,48 +126,16 @@ impl Sqlite {
     /// The writer's open connection, after taking or refreshing the lock.
     fn writer_conn(&mut self, now: u64) -> Result<&Connection> {
         let Mode::Write(w) = &mut self.mode else {
-            return Err(denied(&self.file_name));
+            return Err(self.store.read_only());
         };
-        if let Some(lock) = &mut w.lock {
-            match lock.refresh(now) {
-                Ok(true) => {}
-                Ok(false) => w.lock = None,
-                Err(e) => return Err(io_error("refreshing the lock file", &e)),
-            }
-        }
-        if w.lock.is_none() {
-            match Lock::acquire(&self.lock_path, w.token, now, self.stale_ms) {
-                Ok(Acquire::Acquired { lock, resumed }) => {
-                    if !resumed {
-                        // Another process may have written the file meanwhile.
-                        w.conn = None;
-                        self.bound.totals = None;
-                    }
-                    w.lock = Some(lock);
-                }
-                Ok(Acquire::Held(age)) => {
-                    w.conn = None;
-                    self.bound.totals = None;
-                    return Err(Error::Unavailable(format!(
-                        "{} is in use by another process (its lock file's heartbeat is \
-                         {age} ms old; stale after {} ms)",
-                        self.file_name, self.stale_ms
-                    )));
-                }
-                Err(e) => return Err(io_error("taking the lock file", &e)),
-            }
-        }
+        self.store.lease.hold(now, || {
+            w.conn = None;
+            self.totals = None;
+        })?;
         if w.conn.is_none() {
-            // The directory's grant decides first: SQLite's own error would not say why.
-            fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.file)
-                .map_err(|e| io_error("opening the database file", &e))?;
+            self.store.create_file()?;
             let conn = open_conn(
-                &self.file,
+                &self.store.file,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             )?;
             // Opening rolls back a hot journal a killed writer left (the lock says no one
@@ -260,39 +168,29 @@ impl Sqlite {
         let now = now_ms();
         self.writer_conn(now)?;
         let Mode::Write(w) = &mut self.mode else {
-            return Err(denied(&self.file_name));
+            return Err(self.store.read_only());
         };
-        // The lease's timing says no one took over; the file says it for sure.
-        match w.lock.as_ref().map(Lock::verify).transpose() {
-            Ok(Some(true)) => {}
-            Ok(_) => {
-                w.conn = None;
-                w.lock = None;
-                self.bound.totals = None;
-                return Err(Error::Unavailable(format!(
-                    "the lock file of {} was taken over by another process",
-                    self.file_name
-                )));
-            }
-            Err(e) => return Err(io_error("checking the lock file", &e)),
-        }
+        self.store.lease.verify(|| {
+            w.conn = None;
+            self.totals = None;
+        })?;
         let Some(conn) = &mut w.conn else {
             return Err(Error::Internal("database not open".into()));
         };
-        let bound = &mut self.bound;
-        if bound.active() && bound.totals.is_none() {
-            bound.totals = Some(totals(conn)?);
+        let bound = &mut self.store.bound;
+        if bound.active() && self.totals.is_none() {
+            self.totals = Some(totals(conn)?);
         }
         let txn = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
-        if bound.active() && !bound.pending.is_empty() {
+        if bound.active() && !bound.pending().is_empty() {
             let mut stmt = txn
                 .prepare_cached(
                     "UPDATE entries SET accessed_at = ?2 WHERE key = ?1 AND accessed_at < ?2",
                 )
                 .map_err(db_error)?;
-            for (key, at) in &bound.pending {
+            for (key, at) in bound.pending() {
                 stmt.execute(params![key, to_sql_time(*at)])
                     .map_err(db_error)?;
             }
@@ -311,24 +209,18 @@ impl Sqlite {
             })
             .map_err(db_error)?;
         let mut evicted = 0u64;
-        let mut snapshot = bound.totals;
-        if let Some((e, b)) = &mut snapshot {
-            *e = e.saturating_add_signed(d_entries - purged.len() as i64);
-            *b = b.saturating_add_signed(d_bytes - purged.iter().sum::<i64>());
-        }
-        let mut probe = Bound {
-            max_bytes: bound.max_bytes,
-            max_entries: bound.max_entries,
-            totals: snapshot,
-            pending: HashMap::new(),
-        };
-        while probe.over() {
+        let mut after = self.totals.map(|(e, b)| {
+            (
+                e.saturating_add_signed(d_entries - purged.len() as i64),
+                b.saturating_add_signed(d_bytes - purged.iter().sum::<i64>()),
+            )
+        });
+        while let Some((entries, bytes)) = after.filter(|&(e, b)| bound.exceeded(e, b)) {
             // The rows accessed longest ago: as many as the entries over the bound, else
             // (bytes over) one at a time.
-            let excess = match (probe.totals, probe.max_entries) {
-                (Some((entries, _)), Some(max)) => entries.saturating_sub(max),
-                _ => 0,
-            };
+            let excess = bound
+                .max_entries
+                .map_or(0, |max| entries.saturating_sub(max));
             let victims: Vec<i64> = txn
                 .prepare_cached(
                     "DELETE FROM entries WHERE key IN (SELECT key FROM entries \
@@ -344,14 +236,17 @@ impl Sqlite {
                 break;
             }
             evicted += victims.len() as u64;
-            probe.add(-(victims.len() as i64), -victims.iter().sum::<i64>());
+            after = Some((
+                entries.saturating_sub(victims.len() as u64),
+                bytes.saturating_add_signed(-victims.iter().sum::<i64>()),
+            ));
         }
         txn.commit().map_err(db_error)?;
         // Committed: the counters follow the file.
-        bound.totals = probe.totals;
-        bound.pending.clear();
-        self.expirations += purged.len() as u64;
-        self.evictions += evicted;
+        self.totals = after;
+        bound.clear_pending();
+        self.store.expirations += purged.len() as u64;
+        self.store.evictions += evicted;
         Ok(out)
     }
 
@@ -363,23 +258,13 @@ impl Sqlite {
         }
         // A live writer changes pages in place under a rollback journal: reading
         // without file locks could see half a commit.
-        match fs::read(&self.lock_path) {
-            Ok(contents) => {
-                if let Some(age) = lockfile::fresh(&contents, now, self.stale_ms) {
-                    if let Mode::Read(r) = &mut self.mode {
-                        r.conn = None;
-                    }
-                    return Err(Error::Unavailable(format!(
-                        "{} is being written by another process (its lock file's \
-                         heartbeat is {age} ms old)",
-                        self.file_name
-                    )));
-                }
+        let mode = &mut self.mode;
+        self.store.lease.check_no_writer(now, || {
+            if let Mode::Read(r) = mode {
+                r.conn = None;
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error("checking the lock file", &e)),
-        }
-        let exists = match fs::metadata(&self.file) {
+        })?;
+        let exists = match fs::metadata(&self.store.file) {
             Ok(m) => m.len() > 0,
             Err(e) if e.kind() == ErrorKind::NotFound => false,
             Err(e) => return Err(io_error("reading the database file's metadata", &e)),
@@ -392,7 +277,7 @@ impl Sqlite {
             return Ok(None);
         }
         if r.conn.is_none() {
-            let conn = open_conn(&self.file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            let conn = open_conn(&self.store.file, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             check_version(&conn)?;
             r.conn = Some(conn);
         }
@@ -401,12 +286,8 @@ impl Sqlite {
 
     /// Notes a read of `key` for the eviction order (with a bound set, under a writer).
     fn touch(&mut self, key: &str, now: u64) {
-        if self.bound.active()
-            && matches!(self.mode, Mode::Write(_))
-            && (self.bound.pending.len() < MAX_PENDING_ACCESSES
-                || self.bound.pending.contains_key(key))
-        {
-            self.bound.pending.insert(key.to_owned(), now);
+        if matches!(self.mode, Mode::Write(_)) {
+            self.store.bound.touch(key, now);
         }
     }
 }
@@ -487,27 +368,12 @@ fn remove(txn: &rusqlite::Transaction<'_>, key: &str) -> Result<(bool, i64, i64)
     })
 }
 
-impl Sqlite {
-    /// Refuses an entry larger than `max-bytes` alone.
-    fn check_size(&self, key: &str, entry: &Entry) -> Result<()> {
-        let needed = (key.len() + entry.value.len()) as u64;
-        match self.bound.max_bytes {
-            Some(max) if needed > max => Err(Error::ValueTooLarge(format!(
-                "entry of {needed} bytes exceeds max-bytes of {max}"
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
 impl Drop for Sqlite {
     fn drop(&mut self) {
         if let Mode::Write(w) = &mut self.mode {
             drop(w.conn.take());
-            if let Some(lock) = w.lock.take() {
-                lock.release();
-            }
         }
+        self.store.lease.release();
     }
 }
 
@@ -551,110 +417,39 @@ impl Adapter for Sqlite {
         .union(Capabilities::SET_MULTI);
 
     fn config_fields() -> Vec<ConfigField> {
-        vec![
-            ConfigField::new(
-                "path",
-                ConfigKind::Text,
-                false,
-                "Guest path of the granted directory (default /data).",
-            ),
-            ConfigField::new(
-                "file",
-                ConfigKind::Text,
-                false,
-                "Database file name in the directory (default byoc.sqlite).",
-            ),
-            ConfigField::new(
-                "journal",
-                ConfigKind::Text,
-                false,
-                "Rollback journal mode: delete (default), truncate or persist.",
-            ),
-            ConfigField::new(
-                "synchronous",
-                ConfigKind::Text,
-                false,
-                "full (default: every commit synced), normal, off or extra.",
-            ),
-            ConfigField::new(
-                "lock-stale",
-                ConfigKind::DurationMs,
-                false,
-                "Take over another process's lock file after this long without a heartbeat (default 10 s).",
-            ),
-            ConfigField::new(
-                "max-bytes",
-                ConfigKind::Size,
-                false,
-                "Bound on the bytes of keys and values (default: none); oldest-accessed evicted first.",
-            ),
-            ConfigField::new(
-                "max-entries",
-                ConfigKind::Integer,
-                false,
-                "Bound on the number of entries (default: none); oldest-accessed evicted first.",
-            ),
-        ]
+        FileStore::config_fields(
+            DEFAULT_FILE,
+            vec![
+                ConfigField::new(
+                    "journal",
+                    ConfigKind::Text,
+                    false,
+                    "Rollback journal mode: delete (default), truncate or persist.",
+                ),
+                ConfigField::new(
+                    "synchronous",
+                    ConfigKind::Text,
+                    false,
+                    "full (default: every commit synced), normal, off or extra.",
+                ),
+            ],
+        )
     }
 
     fn open(config: &Config) -> Result<Self> {
-        let dir = PathBuf::from(config.text("path").unwrap_or("/data"));
-        let file_name = config.text("file").unwrap_or("byoc.sqlite").to_owned();
-        if !valid_file_name(&file_name) {
-            return Err(Error::InvalidConfig(format!(
-                "file `{file_name}` must be 1-64 of [A-Za-z0-9._-], not starting with a dot"
-            )));
-        }
         let journal = journal_mode(config.text("journal").unwrap_or("delete"))?;
         let synchronous = synchronous_level(config.text("synchronous").unwrap_or("full"))?;
-        let stale_ms = config.duration_ms("lock-stale").unwrap_or(DEFAULT_STALE_MS);
-        if stale_ms < 10 {
-            return Err(Error::InvalidConfig(
-                "lock-stale must be at least 10 ms".into(),
-            ));
-        }
-        let max_bytes = config.size("max-bytes").filter(|&b| b > 0);
-        let max_entries = match config.integer("max-entries") {
-            None | Some(0) => None,
-            Some(n) => Some(u64::try_from(n).map_err(|_| {
-                Error::InvalidConfig(format!("max-entries {n} must not be negative"))
-            })?),
-        };
-        let meta = fs::metadata(&dir).map_err(|e| {
-            Error::Denied(format!("no directory is granted at {}: {e}", dir.display()))
-        })?;
-        if !meta.is_dir() {
-            return Err(Error::InvalidConfig(format!(
-                "{} is not a directory",
-                dir.display()
-            )));
-        }
         let mut sqlite = Sqlite {
-            file: dir.join(&file_name),
-            lock_path: dir.join(format!("{file_name}.lock")),
-            file_name,
+            store: FileStore::open(config, DEFAULT_FILE)?,
             journal,
             synchronous,
-            stale_ms,
-            mode: Mode::Write(Writer {
-                token: random_token(now_ms()),
-                lock: None,
-                conn: None,
-            }),
-            bound: Bound {
-                max_bytes,
-                max_entries,
-                ..Bound::default()
-            },
-            expirations: 0,
-            evictions: 0,
+            mode: Mode::Write(Writer { conn: None }),
+            totals: None,
         };
         // Take the lock now when it is free (a held lock is retried at each call). A
         // directory granted read-only refuses the lock file: read the database read-only.
-        match sqlite.writer_conn(now_ms()) {
-            Ok(_) | Err(Error::Unavailable(_)) => {}
-            Err(Error::Denied(_)) => sqlite.mode = Mode::Read(Reader { conn: None }),
-            Err(e) => return Err(e),
+        if !byoc_guest_sdk::store::writable(sqlite.writer_conn(now_ms()))? {
+            sqlite.mode = Mode::Read(Reader { conn: None });
         }
         Ok(sqlite)
     }
@@ -695,7 +490,7 @@ impl Adapter for Sqlite {
     }
 
     fn set(&mut self, key: &str, entry: Entry) -> Result<()> {
-        self.check_size(key, &entry)?;
+        self.store.bound.check_size(key, &entry)?;
         self.write(|txn, now| {
             let (e, b) = put(txn, key, &entry, now)?;
             Ok(((), e, b))
@@ -704,7 +499,7 @@ impl Adapter for Sqlite {
 
     fn set_multi(&mut self, items: Vec<(String, Entry)>) -> Result<()> {
         for (key, entry) in &items {
-            self.check_size(key, entry)?;
+            self.store.bound.check_size(key, entry)?;
         }
         self.write(|txn, now| {
             let (mut entries, mut bytes) = (0, 0);
@@ -791,26 +586,14 @@ impl Adapter for Sqlite {
     }
 
     fn usage(&mut self) -> Result<Usage> {
-        let mut usage = Usage {
-            expirations: self.expirations,
-            evictions: self.evictions,
-            ..Usage::default()
-        };
-        if let Some(max) = self.bound.max_bytes {
-            usage.extra.push(("max-bytes".into(), max));
-        }
-        if let Some(max) = self.bound.max_entries {
-            usage.extra.push(("max-entries".into(), max));
-        }
+        let mut usage = self.store.usage();
         let Some(conn) = self.read_conn()? else {
             return Ok(usage);
         };
         if has_entries(conn)? {
             (usage.keys, usage.bytes) = totals(conn)?;
         }
-        if let Ok(m) = fs::metadata(&self.file) {
-            usage.extra.push(("file-bytes".into(), m.len()));
-        }
+        self.store.add_file_bytes(&mut usage);
         Ok(usage)
     }
 
@@ -827,7 +610,8 @@ mod tests {
 
     #[test]
     fn file_names() {
-        assert!(valid_file_name("byoc.sqlite"));
+        use byoc_guest_sdk::store::lockfile::valid_file_name;
+        assert!(valid_file_name(DEFAULT_FILE));
         for bad in ["", ".hidden", "../x", "a/b", &"x".repeat(65)] {
             assert!(!valid_file_name(bad), "{bad}");
         }

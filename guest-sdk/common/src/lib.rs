@@ -16,7 +16,6 @@
 
 mod glob;
 mod key;
-pub mod lockfile;
 pub mod packed;
 mod scan;
 mod seed;

@@ -1,5 +1,5 @@
 //! The lock file that keeps a second process from writing an embedded store's database
-//! (WASI has no file locks): a lease with a heartbeat. Used by the redb and SQLite adapters.
+//! (WASI has no file locks): a lease with a heartbeat. [`Lease`](super::Lease) wraps it.
 //!
 //! `<file>.lock` holds the owner's random token and the wall-clock time (ms) of its last
 //! heartbeat. It is created whole and exclusively: written to `<file>.lock.<token>` first,
