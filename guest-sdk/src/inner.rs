@@ -5,11 +5,22 @@
 //! the host then satisfies with zero layers (every call fails with `invalid-argument`).
 
 use crate::bindings::byoc::cache::inner as wit;
-use crate::{Item, KeyTtl, ProviderInfo, Result, ScanPage, Stats};
+use crate::{Error, Item, KeyTtl, ProviderInfo, Result, ScanPage, Stats};
 
 /// How many layers the host gave this wrapper.
 pub fn layers() -> u32 {
     wit::layers()
+}
+
+/// Checks, in a two-layer wrapper's `open`, that the host gave it exactly two layers:
+/// otherwise `invalid-config` naming `wrapper` and its layers' roles (`first`, `second`).
+pub fn expect_two_layers(wrapper: &str, first: &str, second: &str) -> Result<()> {
+    match layers() {
+        2 => Ok(()),
+        n => Err(Error::InvalidConfig(format!(
+            "{wrapper} needs exactly two inner layers ({first}, {second}), got {n}"
+        ))),
+    }
 }
 
 /// `get` on `layer`.

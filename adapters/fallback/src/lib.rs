@@ -46,12 +46,7 @@ impl Wrapper for Fallback {
     const NATIVE: Capabilities = Capabilities::all();
 
     fn open(_config: &Config) -> Result<Self> {
-        if inner::layers() != 2 {
-            return Err(Error::InvalidConfig(format!(
-                "fallback needs exactly two inner layers (primary, fallback), got {}",
-                inner::layers()
-            )));
-        }
+        inner::expect_two_layers("fallback", "primary", "fallback")?;
         Ok(Fallback {
             primary_served: 0,
             fallback_served: 0,

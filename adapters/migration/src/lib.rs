@@ -184,12 +184,7 @@ impl Wrapper for Migration {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        if inner::layers() != 2 {
-            return Err(Error::InvalidConfig(format!(
-                "migration needs exactly two inner layers (old, new), got {}",
-                inner::layers()
-            )));
-        }
+        inner::expect_two_layers("migration", "old", "new")?;
         Ok(Migration {
             mode: Mode::parse(config.text("mode").unwrap_or("old-only"))?,
             new_atomics: inner::atomics_supported(NEW),

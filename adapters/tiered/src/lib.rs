@@ -93,12 +93,7 @@ impl Wrapper for Tiered {
     }
 
     fn open(config: &Config) -> Result<Self> {
-        if inner::layers() != 2 {
-            return Err(Error::InvalidConfig(format!(
-                "tiered needs exactly two inner layers (L1, L2), got {}",
-                inner::layers()
-            )));
-        }
+        inner::expect_two_layers("tiered", "L1", "L2")?;
         Ok(Tiered {
             l1_ttl: config.duration_ms("l1-ttl").filter(|ms| *ms > 0),
             l1_hits: 0,
