@@ -1,9 +1,9 @@
-//! The redb adapter: conformance, its directory grant, the lock file between two
-//! processes, and crash safety under SIGKILL.
+//! The redb adapter: conformance in both durabilities, and the tests every store in a
+//! granted directory shares (`stores.rs`).
 
 use crate::stores::{self, Opening, Store, config};
 use crate::temp_dir;
-use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry};
+use byoc::{AdapterConfig, ConfigValue, Provider, Registry};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -27,34 +27,6 @@ mod conformance {
 
 mod conformance_eventual {
     byoc_tests::conformance_tests!(|| super::on_fresh_dir("eventual"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn config_errors_are_clear() {
-    let registry = Registry::new().expect("registry");
-    let missing = registry.create("redb", AdapterConfig::new()).await.err();
-    assert!(
-        matches!(missing, Some(Error::InvalidConfig(_))),
-        "{missing:?}"
-    );
-    let dir = temp_dir();
-    for (field, value) in [
-        ("file", "../escape.redb"),
-        ("file", ".hidden"),
-        ("durability", "sometimes"),
-    ] {
-        let bad = registry
-            .create(
-                "redb",
-                config(dir.path()).with(field, ConfigValue::Text(value.into())),
-            )
-            .await
-            .err();
-        assert!(
-            matches!(bad, Some(Error::InvalidConfig(ref m)) if m.contains(value)),
-            "{field}={value}: {bad:?}"
-        );
-    }
 }
 
 fn open(config: AdapterConfig) -> Opening {
@@ -86,31 +58,8 @@ const REDB: Store = Store {
     open,
     fast: &[],
     read_natively,
+    built: || true,
+    bad_fields: &[("durability", "sometimes")],
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_grant_reads_but_denies_writes() {
-    stores::read_only_grant_reads_but_denies_writes(&REDB).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_grant_on_an_empty_directory_misses() {
-    stores::read_only_grant_on_an_empty_directory_misses(&REDB).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_entries_are_purged_by_writes() {
-    stores::expired_entries_are_purged_by_writes(&REDB).await;
-}
-
-/// The second process is refused while the first heartbeats; a third takes over once
-/// the first is killed and its lock goes stale.
-#[test]
-fn a_second_process_is_refused_until_the_lock_is_stale() {
-    stores::a_second_process_is_refused(&REDB, true);
-}
-
-#[test]
-fn killed_writers_lose_no_acknowledged_write() {
-    stores::killed_writers_lose_no_acknowledged_write(&REDB);
-}
+stores::store_tests!(REDB, take_over: true);

@@ -1,6 +1,6 @@
-//! The SQLite adapter: conformance, its directory grant, its size bound, the lock file
-//! between two processes, crash safety under SIGKILL, and the file read and written by the
-//! `sqlite3` command-line tool.
+//! The SQLite adapter: conformance, scans with glob metacharacters, the file read and
+//! written by the `sqlite3` command-line tool, and the tests every store in a granted
+//! directory shares (`stores.rs`).
 //!
 //! A host built without a C compiler for the adapter has no `sqlite` provider: its tests
 //! print `SKIPPED` (and fail under `BYOC_REQUIRE_SERVICES=1`).
@@ -64,38 +64,6 @@ mod conformance {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn config_errors_are_clear() {
-    if !built() {
-        return;
-    }
-    let registry = Registry::new().expect("registry");
-    let missing = registry.create("sqlite", AdapterConfig::new()).await.err();
-    assert!(
-        matches!(missing, Some(Error::InvalidConfig(_))),
-        "{missing:?}"
-    );
-    let dir = temp_dir();
-    for (field, value) in [
-        ("file", "../escape.sqlite"),
-        ("journal", "wal"),
-        ("journal", "sometimes"),
-        ("synchronous", "always"),
-    ] {
-        let bad = registry
-            .create(
-                "sqlite",
-                config(dir.path()).with(field, ConfigValue::Text(value.into())),
-            )
-            .await
-            .err();
-        assert!(
-            matches!(bad, Some(Error::InvalidConfig(ref m)) if m.contains(value)),
-            "{field}={value}: {bad:?}"
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_escape_glob_metacharacters() {
     let Some(p) = on_fresh_dir("off").await else {
         return;
@@ -118,60 +86,6 @@ async fn scans_escape_glob_metacharacters() {
         let mut expected = expected.to_vec();
         expected.sort();
         assert_eq!(keys, expected, "{pattern}");
-    }
-}
-
-/// `max-entries` and `max-bytes` evict the entries accessed longest ago.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bounds_evict_the_oldest_accessed() {
-    for provider in ["sqlite", "redb"] {
-        if provider == "sqlite" && !built() {
-            continue;
-        }
-        let dir = temp_dir();
-        let p = Registry::new()
-            .expect("registry")
-            .create(
-                provider,
-                config(dir.path()).with("max-entries", ConfigValue::Integer(3)),
-            )
-            .await
-            .expect("provider");
-        for key in ["a", "b", "c"] {
-            p.set(key, b"v", None).await.expect("set");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        // `a` is read: `b` is now the one accessed longest ago.
-        assert!(p.get("a").await.expect("get").is_some());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        p.set("d", b"v", None).await.expect("set");
-        let mut keys = p.keys("*").await.expect("keys");
-        keys.sort();
-        assert_eq!(keys, ["a", "c", "d"], "{provider}");
-        let stats = p.stats().await.expect("stats");
-        assert_eq!(stats.evictions, 1, "{provider}: {stats:?}");
-
-        let dir = temp_dir();
-        let p = Registry::new()
-            .expect("registry")
-            .create(
-                provider,
-                config(dir.path()).with("max-bytes", ConfigValue::Size(100)),
-            )
-            .await
-            .expect("provider");
-        let big = p.set("big", &[0; 200], None).await;
-        assert!(matches!(big, Err(Error::ValueTooLarge(_))), "{big:?}");
-        for i in 0..10 {
-            p.set(&format!("k{i}"), &[1; 30], None).await.expect("set");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let stats = p.stats().await.expect("stats");
-        assert!(stats.bytes <= 100, "{provider}: {stats:?}");
-        assert_eq!(stats.keys, 3, "{provider}: {stats:?}");
-        let mut keys = p.keys("*").await.expect("keys");
-        keys.sort();
-        assert_eq!(keys, ["k7", "k8", "k9"], "{provider}: the newest stay");
     }
 }
 
@@ -265,36 +179,12 @@ const SQLITE: Store = Store {
     open,
     fast: &[("synchronous", "off")],
     read_natively,
+    built,
+    bad_fields: &[
+        ("journal", "wal"),
+        ("journal", "sometimes"),
+        ("synchronous", "always"),
+    ],
 };
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_grant_reads_but_denies_writes() {
-    stores::read_only_grant_reads_but_denies_writes(&SQLITE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_grant_on_an_empty_directory_misses() {
-    stores::read_only_grant_on_an_empty_directory_misses(&SQLITE).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_entries_are_purged_by_writes() {
-    stores::expired_entries_are_purged_by_writes(&SQLITE).await;
-}
-
-/// Two processes on one database file: the second is refused while the first runs.
-#[test]
-fn a_second_process_is_refused_while_the_first_writes() {
-    if built() {
-        stores::a_second_process_is_refused(&SQLITE, false);
-    }
-}
-
-/// With `synchronous: full` (the writer's setting), every kill also passes SQLite's
-/// integrity check.
-#[test]
-fn killed_writers_lose_no_acknowledged_write() {
-    if built() {
-        stores::killed_writers_lose_no_acknowledged_write(&SQLITE);
-    }
-}
+stores::store_tests!(SQLITE, take_over: false);

@@ -1,9 +1,9 @@
 //! The tests the stores in a granted directory (`redb`, `sqlite`) share, each run on a
-//! [`Store`]: the read-only grant, expiry purged by writes, two processes on one file,
-//! and writers killed mid-write.
+//! [`Store`] by [`store_tests!`]: configuration errors, the read-only grant, expiry purged
+//! by writes, the size bounds, two processes on one file, and writers killed mid-write.
 
 use crate::temp_dir;
-use byoc::{AdapterConfig, ConfigValue, Error, Provider};
+use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -29,11 +29,132 @@ pub(crate) struct Store {
     /// Reads each key's stored value with the store's native library, after a kill
     /// (repairing the file as the adapter would); panics on a missing key.
     pub(crate) read_natively: fn(&Path, &[String]) -> Vec<Vec<u8>>,
+    /// Whether this host has the provider (a skip line said otherwise).
+    pub(crate) built: fn() -> bool,
+    /// Text values of the store's own fields that `open` refuses, besides bad `file` names.
+    pub(crate) bad_fields: &'static [(&'static str, &'static str)],
 }
+
+/// The shared tests below, as test functions of the calling module, on `$store`.
+/// `take_over`: whether the two-process test also has a third process take over a killed
+/// writer's lock once it is stale.
+macro_rules! store_tests {
+    ($store:expr, take_over: $take_over:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn config_errors_are_clear() {
+            $crate::stores::config_errors_are_clear(&$store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn read_only_grant_reads_but_denies_writes() {
+            $crate::stores::read_only_grant_reads_but_denies_writes(&$store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn read_only_grant_on_an_empty_directory_misses() {
+            $crate::stores::read_only_grant_on_an_empty_directory_misses(&$store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn expired_entries_are_purged_by_writes() {
+            $crate::stores::expired_entries_are_purged_by_writes(&$store).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn bounds_evict_the_oldest_accessed() {
+            $crate::stores::bounds_evict_the_oldest_accessed(&$store).await;
+        }
+
+        #[test]
+        fn a_second_process_is_refused() {
+            $crate::stores::a_second_process_is_refused(&$store, $take_over);
+        }
+
+        #[test]
+        fn killed_writers_lose_no_acknowledged_write() {
+            $crate::stores::killed_writers_lose_no_acknowledged_write(&$store);
+        }
+    };
+}
+pub(crate) use store_tests;
 
 /// The adapter's configuration for `dir`.
 pub(crate) fn config(dir: &Path) -> AdapterConfig {
     AdapterConfig::new().with("dir", ConfigValue::Text(dir.display().to_string()))
+}
+
+/// A configuration without `dir`, a `file` that is a path or hidden, and each of the
+/// store's [`bad_fields`](Store::bad_fields) are refused with a message that names them.
+pub(crate) async fn config_errors_are_clear(store: &Store) {
+    if !(store.built)() {
+        return;
+    }
+    let registry = Registry::new().expect("registry");
+    let missing = registry
+        .create(store.name, AdapterConfig::new())
+        .await
+        .err();
+    assert!(
+        matches!(missing, Some(Error::InvalidConfig(_))),
+        "{missing:?}"
+    );
+    let dir = temp_dir();
+    let escape = format!("../{}", store.file);
+    let common = [("file", escape.as_str()), ("file", ".hidden")];
+    for &(field, value) in common.iter().chain(store.bad_fields) {
+        let bad = registry
+            .create(
+                store.name,
+                config(dir.path()).with(field, ConfigValue::Text(value.into())),
+            )
+            .await
+            .err();
+        assert!(
+            matches!(bad, Some(Error::InvalidConfig(ref m)) if m.contains(value)),
+            "{field}={value}: {bad:?}"
+        );
+    }
+}
+
+/// `max-entries` and `max-bytes` evict the entries accessed longest ago; an entry larger
+/// than `max-bytes` alone is refused.
+pub(crate) async fn bounds_evict_the_oldest_accessed(store: &Store) {
+    let dir = temp_dir();
+    let Some(p) =
+        (store.open)(config(dir.path()).with("max-entries", ConfigValue::Integer(3))).await
+    else {
+        return;
+    };
+    for key in ["a", "b", "c"] {
+        p.set(key, b"v", None).await.expect("set");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // `a` is read: `b` is now the one accessed longest ago.
+    assert!(p.get("a").await.expect("get").is_some());
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    p.set("d", b"v", None).await.expect("set");
+    let mut keys = p.keys("*").await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["a", "c", "d"]);
+    let stats = p.stats().await.expect("stats");
+    assert_eq!(stats.evictions, 1, "{stats:?}");
+
+    let dir = temp_dir();
+    let p = (store.open)(config(dir.path()).with("max-bytes", ConfigValue::Size(100)))
+        .await
+        .expect("built");
+    let big = p.set("big", &[0; 200], None).await;
+    assert!(matches!(big, Err(Error::ValueTooLarge(_))), "{big:?}");
+    for i in 0..10 {
+        p.set(&format!("k{i}"), &[1; 30], None).await.expect("set");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let stats = p.stats().await.expect("stats");
+    assert!(stats.bytes <= 100, "{stats:?}");
+    assert_eq!(stats.keys, 3, "{stats:?}");
+    let mut keys = p.keys("*").await.expect("keys");
+    keys.sort();
+    assert_eq!(keys, ["k7", "k8", "k9"], "the newest stay");
 }
 
 /// A writer holds the file, a read-only provider is refused while the writer's
@@ -151,6 +272,9 @@ fn writer(store: &Store, dir: &Path, keys: usize, size: usize, stale_ms: u64, mo
 /// heartbeats; with `take_over`, a third takes the file over once the first is killed
 /// and its lock goes stale.
 pub(crate) fn a_second_process_is_refused(store: &Store, take_over: bool) {
+    if !(store.built)() {
+        return;
+    }
     let dir = temp_dir();
     let stale = 1_000;
     let mut first = writer(store, dir.path(), 1, 64, stale, "wait");
@@ -241,6 +365,9 @@ fn check_natively(
 /// that generation or a later one) and no value is torn; at the end the adapter reads it
 /// too. `BYOC_CRASH_KILLS` sets the number of kills (default 20).
 pub(crate) fn killed_writers_lose_no_acknowledged_write(store: &Store) {
+    if !(store.built)() {
+        return;
+    }
     const KEYS: usize = 4;
     const SIZE: usize = 64 << 10;
     const STALE_MS: u64 = 200;
