@@ -373,74 +373,12 @@ async fn component_files_load_pinned_and_checked_against_grants() {
     assert_eq!(m.get("k").await.expect("get"), Some(b"v".to_vec()));
     assert_eq!(m.info().name, "memory");
 
-    // Another sha256: refused.
-    let file = load(format!(
-        "caches:\n  - name: m\n    provider: mem.wasm\n    sha256: {}\n",
-        "ab".repeat(32)
-    ));
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("pin mismatch");
-    assert!(err.to_string().contains("pins"), "{err}");
-
-    // A Redis grant the component cannot use: refused.
-    let file = load(
-        "caches:\n  - name: m\n    provider: mem.wasm\n    grants: { redis: { url: \"redis://127.0.0.1:1\", namespace: \"m:\" } }\n"
-            .to_owned(),
-    );
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("useless grant");
-    assert!(
-        err.to_string().contains("does not import byoc:cache/redis"),
-        "{err}"
-    );
-
-    // The Redis adapter without a Redis grant: refused (a missing grant).
-    let redis_wasm = dir.path().join("redis.wasm");
-    std::fs::write(&redis_wasm, byoc::builtin::REDIS_ADAPTER).expect("write");
-    let file = load("caches:\n  - name: r\n    provider: redis.wasm\n".to_owned());
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("missing grant");
-    assert!(
-        err.to_string().contains("no Redis server is granted"),
-        "{err}"
-    );
-
-    // A wrapper component without layers, and a plain adapter given layers: refused.
-    let enc = dir.path().join("enc.wasm");
-    std::fs::write(&enc, byoc::builtin::ENCRYPTION_WRAPPER).expect("write");
-    let file = load("caches:\n  - name: e\n    provider: enc.wasm\n".to_owned());
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("no layers");
-    assert!(
-        err.to_string().contains("needs at least one `inner` layer"),
-        "{err}"
-    );
-    // A wrapper called synchronously: refused (its `inner` import waits).
-    let file = load(format!(
-        "caches:\n  - name: e\n    provider: enc.wasm\n    sync-calls: true\n    config: {{ keys: [\"k1:{KEY_HEX}\"] }}\n    inner: [{{ provider: memory }}]\n"
-    ));
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("a wrapper waits on its layers");
-    assert!(
-        err.to_string().contains("`sync-calls` needs")
-            && err.to_string().contains("byoc:cache/inner"),
-        "{err}"
-    );
-    let file = load(
-        "caches:\n  - name: e\n    provider: mem.wasm\n    inner: [{ provider: memory }]\n"
-            .to_owned(),
-    );
-    let err = Caches::open(&file, registry.clone())
-        .await
-        .expect_err("not a wrapper");
-    assert!(err.to_string().contains("is not a wrapper"), "{err}");
-
     // A wrapper component file over a built-in layer works.
+    std::fs::write(
+        dir.path().join("enc.wasm"),
+        byoc::builtin::ENCRYPTION_WRAPPER,
+    )
+    .expect("write");
     let file = load(format!(
         "caches:\n  - name: e\n    provider: enc.wasm\n    config: {{ keys: [\"k1:{KEY_HEX}\"] }}\n    inner: [{{ provider: memory }}]\n"
     ));
@@ -449,10 +387,60 @@ async fn component_files_load_pinned_and_checked_against_grants() {
     e.set("k", b"secret", None).await.expect("set");
     assert_eq!(e.get("k").await.expect("get"), Some(b"secret".to_vec()));
 
-    // A missing file.
-    let file = load("caches:\n  - name: x\n    provider: missing.wasm\n".to_owned());
-    let err = Caches::open(&file, registry).await.expect_err("missing");
-    assert!(err.to_string().contains("cannot read the file"), "{err}");
+    std::fs::write(dir.path().join("redis.wasm"), byoc::builtin::REDIS_ADAPTER).expect("write");
+    let refused = [
+        (
+            "another sha256",
+            format!(
+                "caches:\n  - name: m\n    provider: mem.wasm\n    sha256: {}\n",
+                "ab".repeat(32)
+            ),
+            &["pins"][..],
+        ),
+        (
+            "a Redis grant the component cannot use",
+            "caches:\n  - name: m\n    provider: mem.wasm\n    grants: { redis: { url: \"redis://127.0.0.1:1\", namespace: \"m:\" } }\n".to_owned(),
+            &["does not import byoc:cache/redis"],
+        ),
+        (
+            "the Redis adapter without a Redis grant",
+            "caches:\n  - name: r\n    provider: redis.wasm\n".to_owned(),
+            &["no Redis server is granted"],
+        ),
+        (
+            "a wrapper component without layers",
+            "caches:\n  - name: e\n    provider: enc.wasm\n".to_owned(),
+            &["needs at least one `inner` layer"],
+        ),
+        (
+            "a wrapper called synchronously (its `inner` import waits)",
+            format!(
+                "caches:\n  - name: e\n    provider: enc.wasm\n    sync-calls: true\n    config: {{ keys: [\"k1:{KEY_HEX}\"] }}\n    inner: [{{ provider: memory }}]\n"
+            ),
+            &["`sync-calls` needs", "byoc:cache/inner"],
+        ),
+        (
+            "a plain adapter given layers",
+            "caches:\n  - name: e\n    provider: mem.wasm\n    inner: [{ provider: memory }]\n"
+                .to_owned(),
+            &["is not a wrapper"],
+        ),
+        (
+            "a missing file",
+            "caches:\n  - name: x\n    provider: missing.wasm\n".to_owned(),
+            &["cannot read the file"],
+        ),
+    ];
+    for (what, yaml, expected) in refused {
+        let err = Caches::open(&load(yaml), registry.clone())
+            .await
+            .expect_err(what);
+        let message = err.to_string();
+        assert!(
+            expected.iter().all(|part| message.contains(part)),
+            "{what}: {message}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

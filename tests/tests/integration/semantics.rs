@@ -62,6 +62,23 @@ async fn failing() -> Result<Loaded<u64>, std::io::Error> {
     Err(std::io::Error::other("source down"))
 }
 
+/// `get_or_load("k")` with a [`counting`] loader that answers `value` at once.
+async fn load_k(
+    cache: &Cache<u64>,
+    calls: &Arc<AtomicUsize>,
+    value: u64,
+) -> Result<Option<CacheEntry<u64>>, LoadError> {
+    cache
+        .get_or_load("k", counting(calls, Duration::ZERO, value))
+        .await
+}
+
+/// `get_or_load("k")` with a [`failing`] loader, where fail-safe must serve an entry.
+async fn served_stale(cache: &Cache<u64>) -> CacheEntry<u64> {
+    let served = cache.get_or_load("k", failing).await;
+    served.expect("stale").expect("value")
+}
+
 async fn stat(cache: &Cache<u64>, name: &str) -> u64 {
     cache.stats().await.expect("stats").extra(name).unwrap_or(0)
 }
@@ -168,9 +185,7 @@ async fn a_failing_loader_serves_stale_within_max_stale_then_errors() {
         .fail_safe(Duration::from_millis(1200))
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    let first = cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 1))
-        .await;
+    let first = load_k(&cache, &calls, 1).await;
     assert_eq!(first.expect("load").map(|e| e.value), Some(1));
     tokio::time::sleep(Duration::from_millis(500)).await; // past the TTL
     assert_eq!(
@@ -178,11 +193,7 @@ async fn a_failing_loader_serves_stale_within_max_stale_then_errors() {
         None,
         "plain get: expired"
     );
-    let stale = cache
-        .get_or_load("k", failing)
-        .await
-        .expect("stale")
-        .expect("value");
+    let stale = served_stale(&cache).await;
     assert_eq!((stale.value, stale.freshness), (1, Freshness::Stale));
     assert_eq!(stat(&cache, STALE_SERVED).await, 1);
     let entry = cache
@@ -197,9 +208,7 @@ async fn a_failing_loader_serves_stale_within_max_stale_then_errors() {
         other => panic!("past max-stale: {other:?}"),
     }
     // Errors are not cached: the next call loads.
-    let again = cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 2))
-        .await;
+    let again = load_k(&cache, &calls, 2).await;
     assert_eq!(again.expect("load").map(|e| e.value), Some(2));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -213,23 +222,15 @@ async fn a_failing_backend_serves_the_last_value_within_max_stale_then_errors() 
         .fail_safe(Duration::from_millis(1200))
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    let first = cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 1))
-        .await;
+    let first = load_k(&cache, &calls, 1).await;
     assert_eq!(first.expect("load").map(|e| e.value), Some(1));
     switch.0.store(true, Ordering::SeqCst);
     assert!(cache.get("k").await.is_err(), "plain get sees the failure");
     // The backend and the loader both fail: the process's last value, marked stale.
-    let stale = cache
-        .get_or_load("k", failing)
-        .await
-        .expect("stale")
-        .expect("value");
+    let stale = served_stale(&cache).await;
     assert_eq!((stale.value, stale.freshness), (1, Freshness::Stale));
     // The backend fails but the loader works: a fresh value (not stored).
-    let fresh = cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 2))
-        .await;
+    let fresh = load_k(&cache, &calls, 2).await;
     let fresh = fresh.expect("load").expect("value");
     assert_eq!((fresh.value, fresh.freshness), (2, Freshness::Fresh));
     tokio::time::sleep(Duration::from_millis(1700)).await; // past TTL + max-stale
@@ -261,10 +262,7 @@ async fn without_fail_safe_a_backend_error_is_returned() {
     let provider: Arc<dyn Provider> = Arc::new(Hooked::around(native(), switch));
     let cache = Contract::<u64>::new("c", provider).cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    match cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 1))
-        .await
-    {
+    match load_k(&cache, &calls, 1).await {
         Err(LoadError::Cache(e)) => assert!(matches!(*e, Error::Unavailable(_)), "{e}"),
         other => panic!("{other:?}"),
     }
@@ -335,9 +333,7 @@ async fn soft_timeout_serves_stale_and_the_load_finishes_in_the_background() {
         .hard_timeout(Duration::from_secs(5))
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
-    let first = cache
-        .get_or_load("k", counting(&calls, Duration::ZERO, 1))
-        .await;
+    let first = load_k(&cache, &calls, 1).await;
     assert_eq!(first.expect("load").map(|e| e.value), Some(1));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let start = Instant::now();
@@ -534,11 +530,7 @@ async fn semantics_from_yaml() {
         .await;
     assert_eq!(first.expect("load").map(|e| e.value), Some(1));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let stale = cache
-        .get_or_load("k", failing)
-        .await
-        .expect("stale")
-        .expect("value");
+    let stale = served_stale(&cache).await;
     assert_eq!(stale.freshness, Freshness::Stale, "fail-safe from the file");
     for (bad, field) in [
         ("{ refresh-ahead: 1.5 }", "semantics.refresh-ahead"),
