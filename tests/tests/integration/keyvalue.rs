@@ -5,6 +5,7 @@
 //! adapter (composed and compiled once per process), it passes the same checks given
 //! only the grants its adapter needs, and is refused or denied without them.
 
+use crate::compose::plug;
 use byoc::redis::{RedisGrant, RedisTarget, WithRedis};
 use byoc::{Caches, ConfigFile, DirAccess, Grants, Registry};
 use byoc_keyvalue::app::{App, Outcome, RunOptions};
@@ -222,22 +223,6 @@ fn the_app_imports_wasi_keyvalue() {
         let name = format!("wasi:keyvalue/{interface}@0.2.0-draft");
         assert!(imports.contains(&name), "{name} not in {imports:?}");
     }
-}
-
-/// `plug`'s exports plugged into `socket`'s imports: what `wac plug socket.wasm --plug
-/// plug.wasm` does.
-fn plug(socket: &[u8], plug: &[u8]) -> Vec<u8> {
-    use wac_graph::types::Package;
-    use wac_graph::{CompositionGraph, EncodeOptions};
-    let mut graph = CompositionGraph::new();
-    let socket = Package::from_bytes("test:socket", None, socket.to_vec(), graph.types_mut())
-        .expect("socket");
-    let socket = graph.register_package(socket).expect("register socket");
-    let plug =
-        Package::from_bytes("test:plug", None, plug.to_vec(), graph.types_mut()).expect("plug");
-    let plug = graph.register_package(plug).expect("register plug");
-    wac_graph::plug(&mut graph, vec![plug], socket).expect("plug");
-    graph.encode(EncodeOptions::default()).expect("encode")
 }
 
 /// The built-in adapters the tests compose with the shim.

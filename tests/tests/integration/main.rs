@@ -6,6 +6,7 @@
 //! `cargo test -p byoc-tests --test integration sandbox::`.
 
 mod abandoned;
+mod compose;
 mod compression;
 mod config_example;
 mod config_file;

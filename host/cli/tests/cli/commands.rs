@@ -1,5 +1,6 @@
 //! The `byoc` command line, run as a user would: against `docs/examples/byoc.yaml`.
 
+use crate::compose::plug;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -533,21 +534,6 @@ fn run_and_inspect_a_keyvalue_application() {
         "{stdout}"
     );
     assert!(stdout.contains("keyvalue.buckets"), "{stdout}");
-}
-
-/// `plug`'s exports plugged into `socket`'s imports (`wac plug socket --plug plug`).
-fn plug(socket: &[u8], plug: &[u8]) -> Vec<u8> {
-    use wac_graph::types::Package;
-    use wac_graph::{CompositionGraph, EncodeOptions};
-    let mut graph = CompositionGraph::new();
-    let socket = Package::from_bytes("test:socket", None, socket.to_vec(), graph.types_mut())
-        .expect("socket");
-    let socket = graph.register_package(socket).expect("register socket");
-    let plug =
-        Package::from_bytes("test:plug", None, plug.to_vec(), graph.types_mut()).expect("plug");
-    let plug = graph.register_package(plug).expect("register plug");
-    wac_graph::plug(&mut graph, vec![plug], socket).expect("plug");
-    graph.encode(EncodeOptions::default()).expect("encode")
 }
 
 /// `byoc run` gives a component composed with the keyvalue shim and an adapter only the
