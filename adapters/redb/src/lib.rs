@@ -759,15 +759,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_names() {
-        use byoc_guest_sdk::store::lockfile::valid_file_name;
-        assert!(valid_file_name(DEFAULT_FILE));
-        for bad in ["", ".hidden", "../x", "a/b", "a\\b", &"x".repeat(65)] {
-            assert!(!valid_file_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
     fn expiry_is_read_from_the_encoding() {
         assert_eq!(
             expiry_of(&Entry::new(b"v".to_vec(), Some(5), 10).encode()),

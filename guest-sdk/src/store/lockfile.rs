@@ -233,6 +233,15 @@ mod tests {
     use std::hash::BuildHasher;
 
     #[test]
+    fn file_names() {
+        assert!(valid_file_name("byoc.redb"));
+        assert!(valid_file_name("byoc.sqlite"));
+        for bad in ["", ".hidden", "../x", "a/b", "a\\b", &"x".repeat(65)] {
+            assert!(!valid_file_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn render_parse_roundtrip() {
         assert_eq!(parse(render(0xabc, 42).as_bytes()), Some((0xabc, 42)));
         assert_eq!(parse(b"garbage"), None);

@@ -28,21 +28,40 @@ pub(crate) async fn redb(
     config: AdapterConfig,
     limits: &LimitsConfig,
 ) -> Result<Arc<dyn Provider>> {
-    let own = vec![
-        ConfigField::new("file", ConfigKind::Text, false, "database file name"),
+    let own = store_fields(vec![
         ConfigField::new(
             "durability",
             ConfigKind::Text,
             false,
             "immediate or eventual",
         ),
+        ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
+    ]);
+    let component = runtime.load_hashed(
+        REDB,
+        crate::builtin::REDB_ADAPTER,
+        crate::builtin::REDB_SHA256,
+    )?;
+    on_granted_dir(REDB, &runtime, component, config, own, limits).await
+}
+
+/// The fields every embedded store's adapter takes (`file`, `lock-stale`, `max-bytes`,
+/// `max-entries`: the guest SDK's `store::FileStore`) around its `own`.
+pub(super) fn store_fields(own: Vec<ConfigField>) -> Vec<ConfigField> {
+    let mut fields = vec![ConfigField::new(
+        "file",
+        ConfigKind::Text,
+        false,
+        "database file name",
+    )];
+    fields.extend(own);
+    fields.extend([
         ConfigField::new(
             "lock-stale",
             ConfigKind::DurationMs,
             false,
             "lock file stale time",
         ),
-        ConfigField::new("cache-size", ConfigKind::Size, false, "redb page cache"),
         ConfigField::new(
             "max-bytes",
             ConfigKind::Size,
@@ -55,13 +74,8 @@ pub(crate) async fn redb(
             false,
             "bound on entries",
         ),
-    ];
-    let component = runtime.load_hashed(
-        REDB,
-        crate::builtin::REDB_ADAPTER,
-        crate::builtin::REDB_SHA256,
-    )?;
-    on_granted_dir(REDB, &runtime, component, config, own, limits).await
+    ]);
+    fields
 }
 
 /// An embedded store's provider: `component` on the directory of the configuration's

@@ -25,8 +25,7 @@ pub(crate) async fn sqlite(
             crate::builtin::SQLITE_MISSING
         )));
     };
-    let own = vec![
-        ConfigField::new("file", ConfigKind::Text, false, "database file name"),
+    let own = super::redb::store_fields(vec![
         ConfigField::new(
             "journal",
             ConfigKind::Text,
@@ -39,25 +38,7 @@ pub(crate) async fn sqlite(
             false,
             "off, normal, full or extra",
         ),
-        ConfigField::new(
-            "lock-stale",
-            ConfigKind::DurationMs,
-            false,
-            "lock file stale time",
-        ),
-        ConfigField::new(
-            "max-bytes",
-            ConfigKind::Size,
-            false,
-            "bound on bytes stored",
-        ),
-        ConfigField::new(
-            "max-entries",
-            ConfigKind::Integer,
-            false,
-            "bound on entries",
-        ),
-    ];
+    ]);
     let component = runtime.load_hashed(SQLITE, bytes, sha256)?;
     super::redb::on_granted_dir(SQLITE, &runtime, component, config, own, limits).await
 }
