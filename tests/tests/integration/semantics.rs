@@ -277,17 +277,17 @@ async fn refresh_ahead_reloads_once_per_window_in_the_background() {
         .cache();
     let calls = Arc::new(AtomicUsize::new(0));
     let loader = |v| counting(&calls, Duration::from_millis(100), v);
+    // Ten calls with a loader of `value`: each a plain hit of `expected`.
+    let hits = async |value, expected| {
+        for _ in 0..10 {
+            let e = cache.get_or_load("k", loader(value)).await.expect("hit");
+            assert_eq!(e.expect("v").value, expected);
+        }
+    };
     let first = cache.get_or_load("k", loader(1)).await.expect("load");
     assert_eq!(first.map(|e| e.value), Some(1));
     // Before the refresh point: plain hits.
-    for _ in 0..10 {
-        let e = cache
-            .get_or_load("k", loader(99))
-            .await
-            .expect("hit")
-            .expect("v");
-        assert_eq!(e.value, 1);
-    }
+    hits(99, 1).await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(1200)).await; // past 50 % of the TTL
     let tasks: Vec<_> = (0..100)
@@ -312,14 +312,7 @@ async fn refresh_ahead_reloads_once_per_window_in_the_background() {
     );
     assert_eq!(stat(&cache, REFRESHES).await, 1);
     // The refreshed value starts a new window: no refresh until its own point.
-    for _ in 0..10 {
-        let e = cache
-            .get_or_load("k", loader(3))
-            .await
-            .expect("hit")
-            .expect("v");
-        assert_eq!(e.value, 2);
-    }
+    hits(3, 2).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
