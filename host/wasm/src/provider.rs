@@ -8,14 +8,13 @@ use super::grants::Grants;
 use super::http::GrantedHttp;
 use super::instance::{Exports, Live, Shared};
 use super::limits::Limits;
-use super::pool::{FreeSlots, SlotGuard};
+use super::pool::{FreeSlots, Slot, SlotGuard};
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
 use crate::{
     AdapterConfig, Capability, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result,
     ScanPage, Stats,
 };
-use async_lock::Mutex;
 use async_trait::async_trait;
 use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
@@ -85,7 +84,7 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// refuse to enter it again, so the next call replaces it ([`WasmProvider::abandoned`]).
 pub struct WasmProvider {
     shared: Arc<Shared>,
-    partitions: Box<[Mutex<Option<Live>>]>,
+    partitions: Box<[Slot]>,
     /// Pooled mode: any instance serves any call (see the type's docs).
     pooled: bool,
     /// Pooled mode: the free instance slots.
@@ -271,9 +270,9 @@ impl WasmProviderBuilder {
         if shared.atomics_supported(&mut first).await? {
             info.native.push(Capability::Atomics);
         }
-        let mut slots: Vec<Mutex<Option<Live>>> =
-            (0..partitions).map(|_| Mutex::new(None)).collect();
-        *slots[0].get_mut() = Some(first);
+        let slots: Vec<Slot> = std::iter::once(Slot::holding(first))
+            .chain((1..partitions).map(|_| Slot::empty()))
+            .collect();
         Ok(WasmProvider {
             shared,
             partitions: slots.into_boxed_slice(),
@@ -644,7 +643,7 @@ impl WasmProvider {
         {
             return Some(Err(e));
         }
-        let mut slot = self.partitions[self.partition(key)].try_lock()?;
+        let mut slot = try_lock_spinning(&self.partitions[self.partition(key)])?;
         let live = slot.as_mut()?;
         live.arm();
         let Exports::Sync { adapter, .. } = &live.exports else {
@@ -715,6 +714,31 @@ impl WasmProvider {
         }
         groups
     }
+}
+
+/// Rounds of [`try_lock_spinning`]; the pause between two tries doubles each round
+/// (1, 2, 4, ... 64 spin hints, about 250 in all).
+const SPIN_ROUNDS: u32 = 8;
+
+/// Locks a partition of a synchronous provider, spinning a little while it is taken.
+/// Whoever holds it is running one synchronous call into its instance on another thread
+/// (the only other holders are rare: an instance starting, `stats`), which ends within
+/// about the time of a hit; spinning that long is far cheaper than the asynchronous
+/// wait (a parked thread, a wake-up through the kernel). `None` after the last round:
+/// the caller waits asynchronously instead.
+fn try_lock_spinning(slot: &Slot) -> Option<async_lock::MutexGuard<'_, Option<Live>>> {
+    if let Some(guard) = slot.try_lock() {
+        return Some(guard);
+    }
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..1u32 << round {
+            std::hint::spin_loop();
+        }
+        if let Some(guard) = slot.try_lock() {
+            return Some(guard);
+        }
+    }
+    None
 }
 
 /// A host-issued scan cursor: the partition and the adapter's own cursor in it.
