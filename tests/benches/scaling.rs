@@ -1,14 +1,17 @@
 //! Hits per second from one thread, two threads and eight tasks on two workers: the
 //! partitioned `memory` adapter (also with four partitions per core), the near cache in
-//! front of it, and moka, in the same run.
+//! front of it, and moka, in the same run; and two baselines that share nothing written
+//! (a loop hashing keys, and lookups in a read-only `HashMap`), which show what the
+//! machine itself gives a second thread.
 //!
 //! Each measurement runs for a slice (`BYOC_SCALING_SLICE_MS`) and counts the hits; a
 //! round measures every (cache, mode) in turn, the order rotating from round to round, so
 //! a drift of the machine's speed hits all alike. The figure is the median over the rounds of the ratio
 //! of a mode's hits per second to one thread's, from the same round.
 //!
-//! Every thread or task reads the same 1,024 keys of 64 B (all hits), each from its own
-//! starting offset, with a prime stride: its reads spread over the adapter's partitions.
+//! Every reader (thread or task) has its own 1,024 keys of 64 B (all hits), read with a
+//! prime stride: readers share no key (no entry, value or reference count written by
+//! two), while each one's reads spread over all the adapter's partitions.
 //!
 //! Each slice also reads the CPU time its threads ran: on a machine shared with other
 //! work, hits per CPU second show what a mode costs per hit (a contended lock or cache
@@ -18,7 +21,7 @@
 //! `cargo bench -p byoc-tests --bench scaling`. `BYOC_SCALING_ROUNDS` (default 7) and
 //! `BYOC_SCALING_SLICE_MS` (default 300) set the rounds and the slice.
 
-use byoc::{AdapterConfig, NearCache, Provider, Registry, WasmProvider};
+use byoc::{AdapterConfig, Cache, Contract, NearCache, Provider, Registry, WasmProvider};
 use byoc_tests::bench::{thread_cpu, threads_cpu};
 use bytes::Bytes;
 use std::hint::black_box;
@@ -26,11 +29,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Keys of each reader.
 const KEYS: usize = 1024;
+/// Most readers of a mode: each has its own keys.
+const READERS: usize = 8;
 const STRIDE: usize = 389;
 const VALUE: [u8; 64] = [7u8; 64];
-/// Reads between two checks of the clock (and, in the tasks mode, between two yields).
+/// Reads between two checks of the clock.
 const CHUNK: usize = 64;
+/// In the tasks mode, chunks between two yields: a yield makes the worker poll the
+/// runtime's driver (a system call) before it runs the task again, which would add more
+/// than a read to every few reads of the cheaper targets. (The adapter's `get` also
+/// yields by itself, through tokio's cooperative budget.)
+const CHUNKS_PER_YIELD: u64 = 16;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -60,27 +71,43 @@ const MODES: [Mode; 3] = [Mode::Threads(1), Mode::Threads(2), Mode::Tasks(8)];
 /// What is read.
 #[derive(Clone)]
 enum Target {
+    /// Hashes the key: no memory written but the thread's own.
+    Cpu,
+    /// A lookup in a `HashMap` no one writes.
+    Map(Arc<std::collections::HashMap<String, Bytes>>),
     Moka(moka::sync::Cache<String, Bytes>),
     Adapter(&'static str, Arc<dyn Provider>),
+    /// A typed cache (`Cache<Vec<u8>>`, postcard) over the `memory` adapter.
+    Typed(Cache<Vec<u8>>),
     Near(Arc<NearCache>),
 }
 
 impl Target {
     fn name(&self) -> &'static str {
         match self {
+            Target::Cpu => "baseline: hash the key (no shared writes)",
+            Target::Map(_) => "baseline: read-only `HashMap`",
             Target::Moka(_) => "moka `Bytes`",
             Target::Adapter(name, _) => name,
+            Target::Typed(_) => "`Cache<Vec<u8>>::get` over the `memory` adapter",
             Target::Near(_) => "near cache (`get_cached`)",
         }
     }
 
-    /// Reads `CHUNK` keys from position `at`; returns the next position.
+    /// Reads `CHUNK` of the reader's `keys` from position `at`; returns the next position.
     async fn chunk(&self, keys: &[String], mut at: usize) -> usize {
         for _ in 0..CHUNK {
             let key = &keys[at];
             let found = match self {
+                Target::Cpu => {
+                    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+                    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+                    black_box(hasher.hash_one(black_box(key))) != 1
+                }
+                Target::Map(m) => black_box(m.get(key.as_str())).is_some(),
                 Target::Moka(c) => c.get(key.as_str()).is_some(),
                 Target::Adapter(_, p) => p.get(key).await.expect("get").is_some(),
+                Target::Typed(c) => c.get(key).await.expect("get").is_some(),
                 Target::Near(n) => n.get_cached(key).is_some(),
             };
             assert!(black_box(found), "every read is a hit");
@@ -90,20 +117,21 @@ impl Target {
     }
 }
 
-/// Reads until `stop`, from position `start`; adds its reads to `count`.
+/// Reader `r` reads its own keys until `stop`; adds its reads to `count`.
 async fn reader(
     target: Target,
     keys: Arc<Vec<String>>,
-    start: usize,
+    r: usize,
     stop: Instant,
     yields: bool,
     count: Arc<AtomicU64>,
 ) {
-    let (mut at, mut n) = (start, 0u64);
+    let own = &keys[r * KEYS..(r + 1) * KEYS];
+    let (mut at, mut n) = (0, 0u64);
     while Instant::now() < stop {
-        at = target.chunk(&keys, at).await;
+        at = target.chunk(own, at).await;
         n += CHUNK as u64;
-        if yields {
+        if yields && n.is_multiple_of(CHUNK as u64 * CHUNKS_PER_YIELD) {
             tokio::task::yield_now().await;
         }
     }
@@ -134,8 +162,7 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
                             .enable_all()
                             .build()
                             .expect("tokio");
-                        let offset = t * KEYS / n;
-                        rt.block_on(reader(target, keys, offset, stop, false, count));
+                        rt.block_on(reader(target, keys, t, stop, false, count));
                         let used = thread_cpu().unwrap_or_default().saturating_sub(cpu);
                         cpu_ns.fetch_add(used.as_nanos() as u64, Ordering::Relaxed);
                     });
@@ -155,7 +182,7 @@ fn measure(target: &Target, keys: &Arc<Vec<String>>, mode: Mode, slice: Duration
                     .map(|t| {
                         let (target, keys, count) =
                             (target.clone(), Arc::clone(keys), Arc::clone(&count));
-                        tokio::spawn(reader(target, keys, t * KEYS / n, stop, true, count))
+                        tokio::spawn(reader(target, keys, t, stop, true, count))
                     })
                     .collect();
                 for task in tasks {
@@ -188,15 +215,25 @@ fn main() {
     let near = Arc::new(
         NearCache::builder()
             .max_staleness(Duration::from_secs(3600))
+            .max_entries(100_000)
             .build(Arc::clone(&adapter)),
     );
-    let moka: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(10_000);
-    let keys: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("key-{i}")).collect());
+    let moka: moka::sync::Cache<String, Bytes> = moka::sync::Cache::new(100_000);
+    let keys: Arc<Vec<String>> =
+        Arc::new((0..KEYS * READERS).map(|i| format!("key-{i}")).collect());
     for key in keys.iter() {
         rt.block_on(adapter.set(key, &VALUE, None)).expect("set");
         rt.block_on(near.get_bytes(key))
             .expect("fill the near cache");
         moka.insert(key.clone(), Bytes::from_static(&VALUE));
+    }
+    // Its own keys (a prefix) in the same adapter: its values are encoded.
+    let typed = Contract::<Vec<u8>>::new("scaling", Arc::clone(&adapter))
+        .key_prefix("typed/")
+        .cache();
+    for key in keys.iter() {
+        rt.block_on(typed.set(key, &VALUE.to_vec(), None))
+            .expect("set");
     }
     let partitions = rt
         .block_on(adapter.stats())
@@ -225,9 +262,16 @@ fn main() {
     for key in keys.iter() {
         rt.block_on(wide.set(key, &VALUE, None)).expect("set");
     }
+    let map = keys
+        .iter()
+        .map(|k| (k.clone(), Bytes::from_static(&VALUE)))
+        .collect();
     let targets = [
+        Target::Cpu,
+        Target::Map(Arc::new(map)),
         Target::Moka(moka),
         Target::Adapter("`memory` adapter (`Provider::get`)", adapter),
+        Target::Typed(typed),
         Target::Adapter("the same component, 4 partitions per core", wide),
         Target::Near(near),
     ];

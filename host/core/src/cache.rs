@@ -286,16 +286,16 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// reads as `None`.
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
         let key = self.key(key);
-        // A provider that answers at once (an in-memory one) skips the async call.
-        let provider = self.provider();
-        let bytes = match provider.get_now(&key) {
+        // A provider that answers at once (an in-memory one) skips the async call, and
+        // the provider's reference count (see `SwapPoint::get_now`).
+        let bytes = match self.inner.provider.get_now(&key) {
             Some(answer) => {
                 // An answer at once never yields by itself: tokio's cooperative budget
                 // makes a task that loops over hits give way to others now and then.
                 tokio::task::consume_budget().await;
                 answer?
             }
-            None => provider.get(&key).await?,
+            None => self.provider().get(&key).await?,
         };
         match bytes.as_deref() {
             Some(b) if Self::is_enveloped(b) => self.read_enveloped(b).await,

@@ -26,10 +26,62 @@ pub const DEFAULT_NEAR_MAX_STALENESS: Duration = Duration::from_secs(1);
 /// The longest `time_to_live` moka accepts (it panics beyond): 1000 years.
 const MAX_STALENESS: Duration = Duration::from_secs(1000 * 365 * 24 * 3600);
 
-/// The L1: keys hashed with foldhash, seeded at random per cache. moka's default,
-/// SipHash-1-3, made a hit on a short key measurably slower (BENCHMARKS.md); the random
-/// seed still keeps a key's bucket unpredictable to whoever picks the keys.
-type L1 = Cache<String, NearEntry, foldhash::fast::RandomState>;
+/// One moka cache of the L1: keys hashed with foldhash, seeded at random per cache. moka's
+/// default, SipHash-1-3, made a hit on a short key measurably slower (BENCHMARKS.md); the
+/// random seed still keeps a key's bucket unpredictable to whoever picks the keys.
+type Shard = Cache<String, NearEntry, foldhash::fast::RandomState>;
+
+/// Most shards of an L1 per available core.
+const SHARDS_PER_CORE: usize = 4;
+/// Least bytes (of `max_bytes`) and entries (of `max_entries`) a shard is given: a
+/// smaller L1 has fewer shards, one at the least.
+const SHARD_MIN_BYTES: u64 = 1 << 20;
+const SHARD_MIN_ENTRIES: u64 = 256;
+
+/// The L1: moka caches, each holding the keys that hash to it and an equal share of the
+/// bounds. A moka read records itself in its cache's one queue of reads: threads reading
+/// one cache at once all write that queue's cache lines, and the trips of those lines
+/// between cores cost more than the hit. With a few shards per core, two threads reading
+/// different keys mostly write different queues.
+#[derive(Clone)]
+struct L1 {
+    shards: Arc<[Shard]>,
+    /// Picks a key's shard; seeded apart from the shards' own hashers.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl L1 {
+    fn shard(&self, key: &str) -> &Shard {
+        let n = self.shards.len();
+        if n == 1 {
+            return &self.shards[0];
+        }
+        // The hash's high bits: moka's own hash of the key is seeded apart, so keys of one
+        // shard still spread over its buckets.
+        let at = (u128::from(self.hasher.hash_one(key)) * n as u128) >> 64;
+        &self.shards[at as usize]
+    }
+
+    fn get(&self, key: &str) -> Option<NearEntry> {
+        self.shard(key).get(key)
+    }
+
+    fn insert(&self, key: String, entry: NearEntry) {
+        self.shard(&key).insert(key, entry);
+    }
+
+    fn invalidate(&self, key: &str) {
+        self.shard(key).invalidate(key);
+    }
+
+    fn invalidate_all(&self) {
+        self.shards.iter().for_each(Shard::invalidate_all);
+    }
+
+    fn entry_count(&self) -> u64 {
+        self.shards.iter().map(Shard::entry_count).sum()
+    }
+}
 
 /// Write-epoch stripes: a fill is dropped when a write hit its key's stripe meanwhile.
 const STRIPES: usize = 64;
@@ -104,7 +156,11 @@ impl NearCacheBuilder {
         self
     }
 
-    /// Most bytes of keys and values the L1 holds (at least 1); larger values are not kept.
+    /// Most bytes of keys and values the L1 holds (at least 1). An L1 of 2 MiB or more is
+    /// split into shards (up to four per core, each of at least 1 MiB and 256 entries, each
+    /// bounded by its share of `max_bytes` and `max_entries`) so that threads reading at
+    /// once do not all write one cache's read log; a value larger than one shard's share
+    /// of `max_bytes` is not kept.
     pub fn max_bytes(mut self, n: u64) -> Self {
         self.max_bytes = n.max(1);
         self
@@ -131,19 +187,32 @@ impl NearCacheBuilder {
         // One moka bound for two limits: each entry weighs at least max_bytes/max_entries,
         // so the total weight bounds the bytes and the number of entries at once.
         let min_weight = self.max_bytes.div_ceil(self.max_entries).max(1);
-        let l1 = Cache::builder()
-            .max_capacity(self.max_bytes)
-            .weigher(move |k: &String, e: &NearEntry| {
-                let bytes = (k.len() + e.value.len()) as u64;
-                u32::try_from(bytes.max(min_weight)).unwrap_or(u32::MAX)
-            })
-            .time_to_live(self.max_staleness.min(MAX_STALENESS))
-            .build_with_hasher(foldhash::fast::RandomState::default());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shards = (SHARDS_PER_CORE * cores)
+            .min(usize::try_from(self.max_bytes / SHARD_MIN_BYTES).unwrap_or(usize::MAX))
+            .min(usize::try_from(self.max_entries / SHARD_MIN_ENTRIES).unwrap_or(usize::MAX))
+            .max(1);
+        let share = self.max_bytes / shards as u64;
+        let l1 = L1 {
+            shards: (0..shards)
+                .map(|_| {
+                    Cache::builder()
+                        .max_capacity(share)
+                        .weigher(move |k: &String, e: &NearEntry| {
+                            let bytes = (k.len() + e.value.len()) as u64;
+                            u32::try_from(bytes.max(min_weight)).unwrap_or(u32::MAX)
+                        })
+                        .time_to_live(self.max_staleness.min(MAX_STALENESS))
+                        .build_with_hasher(foldhash::fast::RandomState::default())
+                })
+                .collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        };
         NearCache {
             inner,
             l1: l1.clone(),
             max_staleness: self.max_staleness,
-            max_value: self.max_bytes,
+            max_value: share,
             ttl: self.ttl,
             coherence: NearInvalidator {
                 l1: l1.clone(),

@@ -12,6 +12,33 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Mutex as StdMutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+/// An instance slot (a partition's or a pool's) alone on its cache lines: two threads
+/// calling instances in neighbouring slots would otherwise write one line (a slot's lock
+/// word sits next to the previous slot's instance handles) and pass it between cores on
+/// every call. 128 bytes: CPUs that fetch lines in pairs.
+#[repr(align(128))]
+pub(crate) struct Slot(Mutex<Option<Live>>);
+
+impl Slot {
+    /// A slot without an instance.
+    pub(crate) fn empty() -> Slot {
+        Slot(Mutex::new(None))
+    }
+
+    /// A slot holding `live`.
+    pub(crate) fn holding(live: Live) -> Slot {
+        Slot(Mutex::new(Some(live)))
+    }
+}
+
+impl Deref for Slot {
+    type Target = Mutex<Option<Live>>;
+
+    fn deref(&self) -> &Mutex<Option<Live>> {
+        &self.0
+    }
+}
+
 /// Free slot indices of a pool of `n` slots, and one permit per free slot.
 pub(crate) struct FreeSlots {
     /// Free slot indices; the last is taken first.
@@ -30,7 +57,7 @@ impl FreeSlots {
     }
 
     /// Waits (first come, first served) for a free slot of `slots` and locks it.
-    pub(crate) async fn take<'a>(&'a self, slots: &'a [Mutex<Option<Live>>]) -> SlotGuard<'a> {
+    pub(crate) async fn take<'a>(&'a self, slots: &'a [Slot]) -> SlotGuard<'a> {
         // The semaphore is never closed, so acquiring cannot fail.
         let permit = self.permits.acquire().await.ok();
         let index = self.lock_free().pop();
@@ -111,8 +138,8 @@ mod tests {
         }
     }
 
-    fn slots(n: usize) -> Vec<Mutex<Option<Live>>> {
-        (0..n).map(|_| Mutex::new(None)).collect()
+    fn slots(n: usize) -> Vec<Slot> {
+        (0..n).map(|_| Slot::empty()).collect()
     }
 
     #[tokio::test]

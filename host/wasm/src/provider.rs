@@ -8,14 +8,13 @@ use super::grants::Grants;
 use super::http::GrantedHttp;
 use super::instance::{Exports, Live, Shared};
 use super::limits::Limits;
-use super::pool::{FreeSlots, SlotGuard};
+use super::pool::{FreeSlots, Slot, SlotGuard};
 use super::quarantine::QuarantineState;
 use super::runtime::{AdapterComponent, Runtime};
 use crate::{
     AdapterConfig, Capability, ConfigField, Error, Item, KeyTtl, Provider, ProviderInfo, Result,
     ScanPage, Stats,
 };
-use async_lock::Mutex;
 use async_trait::async_trait;
 use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
@@ -24,7 +23,7 @@ use bytes::Bytes;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Most partitions a provider may have.
@@ -85,7 +84,7 @@ pub const MAX_POOLED_INSTANCES: usize = 1024;
 /// refuse to enter it again, so the next call replaces it ([`WasmProvider::abandoned`]).
 pub struct WasmProvider {
     shared: Arc<Shared>,
-    partitions: Box<[Mutex<Option<Live>>]>,
+    partitions: Box<[Slot]>,
     /// Pooled mode: any instance serves any call (see the type's docs).
     pooled: bool,
     /// Pooled mode: the free instance slots.
@@ -115,8 +114,40 @@ impl std::fmt::Debug for WasmProvider {
 /// A pool's read counters.
 #[derive(Default)]
 struct ReadCounts {
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: Counter,
+    misses: Counter,
+}
+
+/// Slots of a [`Counter`]: threads pick one by their order of first use.
+const COUNTER_SLOTS: usize = 8;
+
+/// A counter split over cache lines: threads reading at once would otherwise all write
+/// one line, passed between cores on every read. The sum is exact.
+#[derive(Default)]
+struct Counter([CounterSlot; COUNTER_SLOTS]);
+
+/// One slot of a [`Counter`], alone on its cache lines (128 bytes: CPUs that fetch lines
+/// in pairs).
+#[derive(Default)]
+#[repr(align(128))]
+struct CounterSlot(AtomicU64);
+
+impl Counter {
+    fn add(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed) % COUNTER_SLOTS;
+        }
+        let slot = SLOT.with(|s| *s);
+        self.0[slot].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).sum()
+    }
 }
 
 /// Builds a [`WasmProvider`]; see [`WasmProvider::builder`].
@@ -271,9 +302,9 @@ impl WasmProviderBuilder {
         if shared.atomics_supported(&mut first).await? {
             info.native.push(Capability::Atomics);
         }
-        let mut slots: Vec<Mutex<Option<Live>>> =
-            (0..partitions).map(|_| Mutex::new(None)).collect();
-        *slots[0].get_mut() = Some(first);
+        let slots: Vec<Slot> = std::iter::once(Slot::holding(first))
+            .chain((1..partitions).map(|_| Slot::empty()))
+            .collect();
         Ok(WasmProvider {
             shared,
             partitions: slots.into_boxed_slice(),
@@ -644,7 +675,7 @@ impl WasmProvider {
         {
             return Some(Err(e));
         }
-        let mut slot = self.partitions[self.partition(key)].try_lock()?;
+        let mut slot = try_lock_spinning(&self.partitions[self.partition(key)])?;
         let live = slot.as_mut()?;
         live.arm();
         let Exports::Sync { adapter, .. } = &live.exports else {
@@ -670,8 +701,8 @@ impl WasmProvider {
     /// first), with the pool's hits and misses as the host counted them.
     async fn pool_stats(&self) -> Result<Stats> {
         let mut stats: Stats = call!(self, 0, call_stats())?.into();
-        stats.hits = self.reads.hits.load(Ordering::Relaxed);
-        stats.misses = self.reads.misses.load(Ordering::Relaxed);
+        stats.hits = self.reads.hits.get();
+        stats.misses = self.reads.misses.get();
         Ok(stats)
     }
 
@@ -679,10 +710,8 @@ impl WasmProvider {
     /// instances count their own.
     fn count_reads(&self, hits: usize, misses: usize) {
         if self.pooled {
-            self.reads.hits.fetch_add(hits as u64, Ordering::Relaxed);
-            self.reads
-                .misses
-                .fetch_add(misses as u64, Ordering::Relaxed);
+            self.reads.hits.add(hits as u64);
+            self.reads.misses.add(misses as u64);
         }
     }
 
@@ -715,6 +744,31 @@ impl WasmProvider {
         }
         groups
     }
+}
+
+/// Rounds of [`try_lock_spinning`]; the pause between two tries doubles each round
+/// (1, 2, 4, ... 64 spin hints, about 250 in all).
+const SPIN_ROUNDS: u32 = 8;
+
+/// Locks a partition of a synchronous provider, spinning a little while it is taken.
+/// Whoever holds it is running one synchronous call into its instance on another thread
+/// (the only other holders are rare: an instance starting, `stats`), which ends within
+/// about the time of a hit; spinning that long is far cheaper than the asynchronous
+/// wait (a parked thread, a wake-up through the kernel). `None` after the last round:
+/// the caller waits asynchronously instead.
+fn try_lock_spinning(slot: &Slot) -> Option<async_lock::MutexGuard<'_, Option<Live>>> {
+    if let Some(guard) = slot.try_lock() {
+        return Some(guard);
+    }
+    for round in 0..SPIN_ROUNDS {
+        for _ in 0..1u32 << round {
+            std::hint::spin_loop();
+        }
+        if let Some(guard) = slot.try_lock() {
+            return Some(guard);
+        }
+    }
+    None
 }
 
 /// A host-issued scan cursor: the partition and the adapter's own cursor in it.
