@@ -300,7 +300,7 @@ impl Client {
         &self,
         mut request: Request,
         retryable: &dyn Fn(&Response) -> bool,
-        mut prepare: Option<&mut dyn FnMut(&mut Request) -> Result<()>>,
+        mut prepare: Option<&mut Prepare<'_>>,
     ) -> Result<Response> {
         let started = crate::now_ms();
         let own_headers = request.headers.len();
@@ -342,12 +342,15 @@ impl Client {
     }
 }
 
+/// A hook run before each try of a request (e.g. signing).
+type Prepare<'a> = dyn FnMut(&mut Request) -> Result<()> + 'a;
+
 /// A request being built for one [`Client`] (see [`Client::call`]).
 pub struct Call<'c> {
     client: &'c Client,
     request: Request,
     retryable: Box<dyn Fn(&Response) -> bool + 'c>,
-    prepare: Option<Box<dyn FnMut(&mut Request) -> Result<()> + 'c>>,
+    prepare: Option<Box<Prepare<'c>>>,
 }
 
 impl std::fmt::Debug for Call<'_> {
@@ -397,9 +400,7 @@ impl<'c> Call<'c> {
             retryable,
             mut prepare,
         } = self;
-        let prepare = prepare
-            .as_mut()
-            .map(|p| p.as_mut() as &mut dyn FnMut(&mut Request) -> Result<()>);
+        let prepare = prepare.as_mut().map(|p| p.as_mut() as &mut Prepare<'_>);
         client.run(request, retryable.as_ref(), prepare)
     }
 
@@ -674,5 +675,46 @@ mod tests {
         let client = Client::new(Origin::parse("http://127.0.0.1:1").expect("parse"), 100);
         let r = client.send(&Request::new("GET", "/"));
         assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn statuses_map_to_typed_errors() {
+        let answer = |status| Response {
+            status,
+            headers: Vec::new(),
+            body: b"why".to_vec(),
+        };
+        assert!(matches!(status_error("S", &answer(403)), Error::Denied(_)));
+        assert!(matches!(
+            status_error("S", &answer(413)),
+            Error::ValueTooLarge(_)
+        ));
+        for s in [408, 429, 500, 503] {
+            assert!(
+                matches!(status_error("S", &answer(s)), Error::Unavailable(_)),
+                "{s}"
+            );
+        }
+        assert!(matches!(status_error("S", &answer(418)), Error::Internal(m) if m.contains("why")));
+    }
+
+    #[test]
+    fn calls_run_their_hook_and_are_unsupported_outside_wasm() {
+        let client = Client::new(Origin::parse("http://127.0.0.1:1").expect("parse"), 100);
+        let mut tries = 0;
+        let r = client
+            .call("PUT", "/k")
+            .header("x-a", "1")
+            .body(b"v".to_vec())
+            .retry_if(|_| true)
+            .before_each_try(|r| {
+                tries += 1;
+                assert_eq!(r.headers.len(), 1, "hook headers are dropped per try");
+                r.headers.push(("x-signed".into(), "yes".into()));
+                Ok(())
+            })
+            .expect_success(|r| status_error("S", r));
+        assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+        assert_eq!(tries, 1, "an unsupported request is not retried");
     }
 }
