@@ -1,12 +1,15 @@
 //! Outgoing HTTP for adapters over `wasi:http` (feature `http`): one [`Client`] per
-//! origin, with per-request timeouts, bounded retries with backoff on 5xx, throttling and
-//! refused connections, and a limit on the answer's size. The host checks every request
-//! against the cache's HTTP grant, caps the timeouts and never follows redirects.
+//! origin, and [`Call`], the request builder every HTTP adapter sends with: per-request
+//! timeouts, bounded retries with backoff on 5xx, throttling and refused connections, a
+//! hook run before each try (signing), a limit on the answer's size, and an unsuccessful
+//! status turned into a typed error ([`status_error`] or the adapter's own mapping). The
+//! host checks every request against the cache's HTTP grant, caps the timeouts and never
+//! follows redirects.
 //!
 //! Retries stop after [`Retry::attempts`] tries or once the request's timeout has passed
 //! since the first try, whichever comes first, so a call ends within its deadline. A
 //! timeout is never retried (the server is slow; another try would only be slower).
-//! Outside a wasm component [`Client::send`] answers `unsupported`.
+//! Outside a wasm component every request answers `unsupported`.
 
 use crate::{Config, ConfigField, ConfigKind, Error, Result};
 
@@ -181,6 +184,12 @@ impl Retry {
         max_delay_ms: 0,
     };
 
+    /// Waits [`delay_ms`](Retry::delay_ms) before retry number `retry`: for loops of
+    /// their own, such as a batch's unprocessed items.
+    pub fn pause(&self, retry: u32) {
+        std::thread::sleep(std::time::Duration::from_millis(self.delay_ms(retry)));
+    }
+
     /// The delay before retry number `retry` (1 for the first): exponential, with jitter
     /// in its upper half so clients that failed together do not retry together.
     pub fn delay_ms(&self, retry: u32) -> u64 {
@@ -196,6 +205,20 @@ impl Retry {
 /// Whether an answer is worth another try: 5xx (but 501), 429 and 408.
 pub fn retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502..=599)
+}
+
+/// The contract error for an unsuccessful answer from `service`, by its status alone:
+/// 401 and 403 `denied`, 413 `value-too-large`, 408, 429 and 5xx `unavailable`, anything
+/// else `internal` (with the start of the body). Adapters map their services' error
+/// codes first and fall back on this.
+pub fn status_error(service: &str, response: &Response) -> Error {
+    let detail = format!("{service} answered {}", response.status);
+    match response.status {
+        401 | 403 => Error::Denied(format!("{detail}: check the credentials")),
+        413 => Error::ValueTooLarge(detail),
+        408 | 429 | 500..=599 => Error::Unavailable(detail),
+        _ => Error::Internal(format!("{detail}: {}", response.snippet())),
+    }
 }
 
 /// A client for one origin.
@@ -241,6 +264,17 @@ impl Client {
         self.timeout_ms
     }
 
+    /// A request to this origin: `method` and `path` (with query, already encoded, below
+    /// the origin's prefix), sent with [`Call::send`] or [`Call::expect_success`].
+    pub fn call(&self, method: &str, path: impl Into<String>) -> Call<'_> {
+        Call {
+            client: self,
+            request: Request::new(method, path),
+            retryable: Box::new(|r| retryable_status(r.status)),
+            prepare: None,
+        }
+    }
+
     /// Sends `request`, retrying refused connections and answers [`retryable_status`]
     /// calls retryable. The last answer is returned whatever its status.
     pub fn send(&self, request: &Request) -> Result<Response> {
@@ -249,31 +283,46 @@ impl Client {
 
     /// Like [`send`](Client::send), with `retryable` deciding which answers are tried
     /// again (e.g. a service's throttling error in a 400), and `prepare` called before
-    /// each try (e.g. to sign it again with a fresh date).
+    /// each try (e.g. to sign it again with a fresh date; the headers it adds are
+    /// removed before the next try).
     pub fn send_with(
         &self,
         request: &Request,
         retryable: impl Fn(&Response) -> bool,
         mut prepare: impl FnMut(&mut Request) -> Result<()>,
     ) -> Result<Response> {
+        self.run(request.clone(), &retryable, Some(&mut prepare))
+    }
+
+    /// The retry loop: `request`'s own headers are kept across tries, what `prepare`
+    /// adds is dropped before the next one (no copy of the body per try).
+    fn run(
+        &self,
+        mut request: Request,
+        retryable: &dyn Fn(&Response) -> bool,
+        mut prepare: Option<&mut Prepare<'_>>,
+    ) -> Result<Response> {
         let started = crate::now_ms();
+        let own_headers = request.headers.len();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut this = request.clone();
-            prepare(&mut this)?;
-            let outcome = self.send_once(&this);
+            request.headers.truncate(own_headers);
+            if let Some(prepare) = prepare.as_mut() {
+                prepare(&mut request)?;
+            }
+            let outcome = self.send_once(&request);
             let again = match &outcome {
                 Ok(response) => retryable(response),
                 Err(Failure::Retryable(_)) => true,
                 Err(Failure::Final(_)) => false,
             };
+            if !again || attempt >= self.retry.attempts {
+                return outcome.map_err(Failure::into_error);
+            }
             let delay = self.retry.delay_ms(attempt);
             let spent = crate::now_ms().saturating_sub(started);
-            if !again
-                || attempt >= self.retry.attempts
-                || spent.saturating_add(delay) >= self.timeout_ms
-            {
+            if spent.saturating_add(delay) >= self.timeout_ms {
                 return outcome.map_err(Failure::into_error);
             }
             std::thread::sleep(std::time::Duration::from_millis(delay));
@@ -290,6 +339,80 @@ impl Client {
     #[cfg(target_arch = "wasm32")]
     fn send_once(&self, request: &Request) -> Result<Response, Failure> {
         wasm::send(self, request)
+    }
+}
+
+/// A hook run before each try of a request (e.g. signing).
+type Prepare<'a> = dyn FnMut(&mut Request) -> Result<()> + 'a;
+
+/// A request being built for one [`Client`] (see [`Client::call`]).
+pub struct Call<'c> {
+    client: &'c Client,
+    request: Request,
+    retryable: Box<dyn Fn(&Response) -> bool + 'c>,
+    prepare: Option<Box<Prepare<'c>>>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("method", &self.request.method)
+            .field("path", &self.request.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'c> Call<'c> {
+    /// Adds a header (lowercase name).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Call<'c> {
+        self.request.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: Vec<u8>) -> Call<'c> {
+        self.request.body = body;
+        self
+    }
+
+    /// Which answers are tried again (default [`retryable_status`]), e.g. also a
+    /// service's throttling error sent as a 400.
+    pub fn retry_if(mut self, retryable: impl Fn(&Response) -> bool + 'c) -> Call<'c> {
+        self.retryable = Box::new(retryable);
+        self
+    }
+
+    /// Runs `prepare` before each try, e.g. to sign the request with a fresh date. The
+    /// headers it adds are dropped before the next try.
+    pub fn before_each_try(
+        mut self,
+        prepare: impl FnMut(&mut Request) -> Result<()> + 'c,
+    ) -> Call<'c> {
+        self.prepare = Some(Box::new(prepare));
+        self
+    }
+
+    /// Sends the request with the client's retries; the last answer whatever its status.
+    pub fn send(self) -> Result<Response> {
+        let Call {
+            client,
+            request,
+            retryable,
+            mut prepare,
+        } = self;
+        let prepare = prepare.as_mut().map(|p| p.as_mut() as &mut Prepare<'_>);
+        client.run(request, retryable.as_ref(), prepare)
+    }
+
+    /// Like [`send`](Call::send), with an unsuccessful (non-2xx) last answer turned into
+    /// the error `error` makes of it (e.g. `|r| status_error("S3", r)`).
+    pub fn expect_success(self, error: impl FnOnce(&Response) -> Error) -> Result<Response> {
+        let response = self.send()?;
+        if response.is_success() {
+            Ok(response)
+        } else {
+            Err(error(&response))
+        }
     }
 }
 
@@ -552,5 +675,46 @@ mod tests {
         let client = Client::new(Origin::parse("http://127.0.0.1:1").expect("parse"), 100);
         let r = client.send(&Request::new("GET", "/"));
         assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    }
+
+    #[test]
+    fn statuses_map_to_typed_errors() {
+        let answer = |status| Response {
+            status,
+            headers: Vec::new(),
+            body: b"why".to_vec(),
+        };
+        assert!(matches!(status_error("S", &answer(403)), Error::Denied(_)));
+        assert!(matches!(
+            status_error("S", &answer(413)),
+            Error::ValueTooLarge(_)
+        ));
+        for s in [408, 429, 500, 503] {
+            assert!(
+                matches!(status_error("S", &answer(s)), Error::Unavailable(_)),
+                "{s}"
+            );
+        }
+        assert!(matches!(status_error("S", &answer(418)), Error::Internal(m) if m.contains("why")));
+    }
+
+    #[test]
+    fn calls_run_their_hook_and_are_unsupported_outside_wasm() {
+        let client = Client::new(Origin::parse("http://127.0.0.1:1").expect("parse"), 100);
+        let mut tries = 0;
+        let r = client
+            .call("PUT", "/k")
+            .header("x-a", "1")
+            .body(b"v".to_vec())
+            .retry_if(|_| true)
+            .before_each_try(|r| {
+                tries += 1;
+                assert_eq!(r.headers.len(), 1, "hook headers are dropped per try");
+                r.headers.push(("x-signed".into(), "yes".into()));
+                Ok(())
+            })
+            .expect_success(|r| status_error("S", r));
+        assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+        assert_eq!(tries, 1, "an unsupported request is not retried");
     }
 }

@@ -502,3 +502,101 @@ pub async fn retried_then_unavailable(
     let tries = count.load(Ordering::SeqCst);
     assert!((2..=3).contains(&tries), "{tries} tries");
 }
+
+/// A server that is down (nothing listens) and one that never answers: `get` and
+/// `get_multi` on the providers `open(endpoint, timeout_ms)` makes for them are
+/// `unavailable` within about the timeout, and the slow one is asked once (a timeout is
+/// not retried).
+pub async fn down_or_slow_is_unavailable(open: impl AsyncFn(&str, u64) -> Arc<dyn byoc::Provider>) {
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let p = open(&format!("http://{down}"), 1000).await;
+    let started = std::time::Instant::now();
+    let r = p.get("k").await;
+    assert!(matches!(r, Err(byoc::Error::Unavailable(_))), "down: {r:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "down: too slow");
+
+    let (endpoint, count) = scripted(None).await;
+    let p = open(&endpoint, 500).await;
+    let started = std::time::Instant::now();
+    let r = p.get_multi(&["a".into(), "b".into()]).await;
+    let took = started.elapsed();
+    assert!(matches!(r, Err(byoc::Error::Unavailable(_))), "slow: {r:?}");
+    assert!(took < Duration::from_secs(2), "slow: took {took:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 1, "a timeout is not retried");
+}
+
+/// The adapter `component` (named `name`) configured by `config` for endpoint B but
+/// granted only A: every call is `denied` and B sees 0 connections.
+pub async fn ungranted_is_never_contacted(
+    name: &str,
+    component: &[u8],
+    config: impl Fn(&str) -> byoc::AdapterConfig,
+) {
+    use byoc::{Grants, HttpGrant, Limits, Provider, WasmProvider};
+    let (target, contacted) =
+        scripted(Some("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")).await;
+    let (granted, _) = scripted(None).await;
+    let registry = byoc::Registry::new().expect("registry");
+    let runtime = registry.runtime();
+    let component = runtime.load(name, component).expect("load");
+    let p = WasmProvider::builder(runtime, component)
+        .config(config(&target))
+        .grants(Grants::none().http(HttpGrant::new([granted.as_str()]).expect("grant")))
+        .limits(Limits::new().call_deadline(Duration::from_secs(10)))
+        .partitions(1)
+        .build()
+        .await
+        .expect("provider");
+    for _ in 0..3 {
+        let r = p.get("k").await;
+        assert!(matches!(r, Err(byoc::Error::Denied(_))), "{r:?}");
+    }
+    assert_eq!(contacted.load(Ordering::SeqCst), 0);
+}
+
+/// The fault tests every cloud adapter runs, one test each: every answer of `errors`
+/// (5xx, throttling) is retried then `unavailable`, a down or slow server is
+/// `unavailable` within the timeout, and (with `ungranted`) an ungranted endpoint is
+/// never contacted. `open(endpoint, timeout_ms)` makes a provider that does not touch
+/// the server when opened.
+///
+/// ```ignore
+/// byoc_tests::cloud_fault_tests!(open: unchecked, errors: [ERROR_503],
+///     ungranted: ("s3", builtin::S3_ADAPTER, |e: &str| config(e)));
+/// ```
+#[macro_export]
+macro_rules! cloud_fault_tests {
+    (open: $open:path, errors: [$($answer:expr),+ $(,)?] $(, ungranted: ($name:expr, $component:expr, $config:expr))? $(,)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn server_errors_and_throttling_are_retried_then_unavailable() {
+            for answer in [$($answer),+] {
+                $crate::cloud::retried_then_unavailable(answer, $open).await;
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_down_or_slow_server_is_unavailable_within_the_timeout() {
+            $crate::cloud::down_or_slow_is_unavailable($open).await;
+        }
+
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_ungranted_endpoint_is_never_contacted() {
+                $crate::cloud::ungranted_is_never_contacted($name, $component, $config).await;
+            }
+        )?
+    };
+}
+
+/// What every S3 and DynamoDB test configuration has: `endpoint`, the credentials and a
+/// 3 s timeout.
+pub fn aws_config(endpoint: &str, key: &str, secret: &str) -> byoc::AdapterConfig {
+    use byoc::ConfigValue;
+    byoc::AdapterConfig::new()
+        .with("endpoint", ConfigValue::Text(endpoint.into()))
+        .with("access-key-id", ConfigValue::Text(key.into()))
+        .with("secret-access-key", ConfigValue::Text(secret.into()))
+        .with("timeout", ConfigValue::DurationMs(3000))
+}

@@ -19,12 +19,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use byoc_guest_sdk::http::{Client, Origin, Request, Response, Retry, retryable_status};
+use byoc_guest_sdk::http::{Client, Origin, Response, Retry, retryable_status};
 use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, KeyTtl, Result,
     ScanCursor, ScanPage, Usage, now_ms,
 };
-use byoc_sigv4::{Credentials, Scope, sha256_hex};
+use byoc_sigv4::{Credentials, Signer, sha256_hex};
 use serde_json::{Value, json};
 
 /// Default `timeout`.
@@ -44,10 +44,9 @@ pub const MAX_VALUE: usize = 400 * 1024 - 2 * 1024 - 64;
 /// The DynamoDB adapter's state.
 pub struct Dynamo {
     client: Client,
-    region: String,
     table: String,
     namespace: String,
-    credentials: Option<Credentials>,
+    signer: Option<Signer>,
 }
 
 /// The error `__type` of an answer (`ResourceNotFoundException`, …), without its prefix.
@@ -102,10 +101,11 @@ pub fn status_error(response: &Response) -> Error {
         | "InternalServerError"
         | "ServiceUnavailable" => Error::Unavailable(detail),
         "ValidationException" if message.contains("size") => Error::ValueTooLarge(detail),
-        _ => match response.status {
-            401 | 403 => Error::Denied(detail),
-            408 | 429 | 500..=599 => Error::Unavailable(detail),
-            _ => Error::Internal(detail),
+        _ => match byoc_guest_sdk::http::status_error("DynamoDB", response) {
+            Error::Denied(_) => Error::Denied(detail),
+            Error::Unavailable(_) => Error::Unavailable(detail),
+            Error::Internal(_) => Error::Internal(detail),
+            other => other,
         },
     }
 }
@@ -193,36 +193,22 @@ impl Dynamo {
         let body = serde_json::to_vec(body)
             .map_err(|e| Error::Internal(format!("encoding a request: {e}")))?;
         let payload = sha256_hex(&body);
-        let request = Request::new("POST", "/")
+        let mut call = self
+            .client
+            .call("POST", "/")
             .header("content-type", "application/x-amz-json-1.0")
             .header("x-amz-target", format!("DynamoDB_20120810.{operation}"))
-            .body(body);
-        let authority = self.client.origin().authority.clone();
-        let path = format!("{}/", self.client.origin().prefix);
-        let response = self.client.send_with(&request, throttled, |r| {
-            let Some(credentials) = &self.credentials else {
-                return Ok(());
-            };
-            let mut to_sign = r.headers.clone();
-            to_sign.push(("host".into(), authority.clone()));
-            let signed = byoc_sigv4::sign(
-                credentials,
-                &Scope {
-                    region: &self.region,
-                    service: "dynamodb",
-                },
-                &byoc_sigv4::amz_date(now_ms()),
-                &byoc_sigv4::Request {
-                    method: "POST",
-                    path: &path,
-                    query: &[],
-                    headers: &to_sign,
-                    payload_sha256: &payload,
-                },
-            );
-            r.headers.extend(signed.headers());
-            Ok(())
-        })?;
+            .body(body)
+            .retry_if(throttled);
+        if let Some(signer) = &self.signer {
+            let path = format!("{}/", self.client.origin().prefix);
+            call = call.before_each_try(move |r| {
+                let signed = signer.headers(now_ms(), "POST", &path, &[], &r.headers, &payload);
+                r.headers.extend(signed);
+                Ok(())
+            });
+        }
+        let response = call.send()?;
         if response.is_success() {
             return serde_json::from_slice(&response.body)
                 .map(Ok)
@@ -287,7 +273,7 @@ impl Dynamo {
             if requests.is_empty() {
                 return Ok(());
             }
-            std::thread::sleep(std::time::Duration::from_millis(retry.delay_ms(attempt)));
+            retry.pause(attempt);
         }
         Err(Error::Unavailable(
             "DynamoDB left items of a batch write unprocessed (throttled)".into(),
@@ -408,7 +394,7 @@ impl Adapter for Dynamo {
         let text = |name: &str, required: bool, doc: &str| {
             ConfigField::new(name, ConfigKind::Text, required, doc)
         };
-        vec![
+        let mut fields = vec![
             text("table", true, "The table (partition key `pk`, a string)."),
             text(
                 "endpoint",
@@ -421,17 +407,6 @@ impl Adapter for Dynamo {
                 false,
                 "Prefix of this cache's partition keys (default none).",
             ),
-            text(
-                "access-key-id",
-                false,
-                "Access key id (default: unsigned requests).",
-            ),
-            text("secret-access-key", false, "Secret access key."),
-            text(
-                "session-token",
-                false,
-                "Session token of temporary credentials.",
-            ),
             byoc_guest_sdk::http::timeout_field(),
             ConfigField::new(
                 "create-table",
@@ -439,7 +414,13 @@ impl Adapter for Dynamo {
                 false,
                 "Create the table when opening if it does not exist (default false).",
             ),
-        ]
+        ];
+        fields.extend(
+            Credentials::FIELDS
+                .iter()
+                .map(|(name, doc)| text(name, false, doc)),
+        );
+        fields
     }
 
     fn open(config: &Config) -> Result<Self> {
@@ -459,29 +440,20 @@ impl Adapter for Dynamo {
         let endpoint = config
             .filled_text("endpoint")
             .unwrap_or_else(|| format!("https://dynamodb.{region}.amazonaws.com"));
-        let credentials = match (
+        let credentials = Credentials::from_parts(
             config.filled_text("access-key-id"),
             config.filled_text("secret-access-key"),
-        ) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: config.filled_text("session-token"),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(Error::InvalidConfig(
-                    "`access-key-id` and `secret-access-key` go together".into(),
-                ));
-            }
-        };
+            config.filled_text("session-token"),
+        )
+        .map_err(Error::InvalidConfig)?;
         let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
+        let origin = Origin::parse(&endpoint)?;
+        let signer = credentials.map(|c| Signer::new(c, &region, "dynamodb", &origin.authority));
         let dynamo = Dynamo {
-            client: Client::new(Origin::parse(&endpoint)?, timeout_ms),
-            region,
+            client: Client::new(origin, timeout_ms),
             table,
             namespace: config.text("namespace").unwrap_or_default().to_owned(),
-            credentials,
+            signer,
         };
         if config.boolean("create-table").unwrap_or(false) {
             dynamo.create_table()?;
@@ -582,9 +554,7 @@ impl Adapter for Dynamo {
                             ));
                         }
                         request = rest.clone();
-                        std::thread::sleep(std::time::Duration::from_millis(
-                            retry.delay_ms(attempt),
-                        ));
+                        retry.pause(attempt);
                     }
                     _ => break,
                 }

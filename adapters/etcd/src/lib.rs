@@ -17,7 +17,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use byoc_guest_sdk::atomic::{add_counter, parse_counter};
-use byoc_guest_sdk::http::{Client, Origin, Request, Response};
+use byoc_guest_sdk::http::{Client, Origin, Response};
 use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, Result, ScanCursor,
     ScanPage, Usage, now_ms,
@@ -180,10 +180,12 @@ pub fn status_error(response: &Response) -> Error {
         || matches!(response.status, 401 | 403)
     {
         Error::Denied(detail)
-    } else if matches!(response.status, 408 | 429 | 500..=599) {
-        Error::Unavailable(detail)
     } else {
-        Error::Internal(detail)
+        match byoc_guest_sdk::http::status_error("etcd", response) {
+            Error::Unavailable(_) => Error::Unavailable(detail),
+            Error::Denied(_) => Error::Denied(detail),
+            _ => Error::Internal(detail),
+        }
     }
 }
 
@@ -263,10 +265,12 @@ impl Etcd {
         };
         let body = serde_json::to_vec(&json!({ "name": user, "password": password }))
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let request = Request::new("POST", "/v3/auth/authenticate")
+        let response = self
+            .client
+            .call("POST", "/v3/auth/authenticate")
             .header("content-type", "application/json")
-            .body(body);
-        let response = self.client.send(&request)?;
+            .body(body)
+            .send()?;
         if !response.is_success() {
             return Err(match status_error(&response) {
                 Error::Internal(detail) => Error::Denied(detail),
@@ -291,23 +295,27 @@ impl Etcd {
         body: &Value,
         accept: Option<&str>,
     ) -> Result<std::result::Result<Value, ()>> {
-        let body =
+        let mut body =
             serde_json::to_vec(body).map_err(|e| Error::Internal(format!("encoding: {e}")))?;
-        let mut request = Request::new("POST", path)
-            .header("content-type", "application/json")
-            .body(body);
         let mut renewed = false;
         loop {
             if self.credentials.is_some() && self.token.is_none() {
                 self.authenticate()?;
             }
-            request.headers.truncate(1);
+            let mut call = self
+                .client
+                .call("POST", path)
+                .header("content-type", "application/json");
+            // The body is sent again only after a renewed token.
+            call = if self.credentials.is_some() {
+                call.body(body.clone())
+            } else {
+                call.body(std::mem::take(&mut body))
+            };
             if let Some(token) = &self.token {
-                request
-                    .headers
-                    .push(("authorization".into(), token.clone()));
+                call = call.header("authorization", token.clone());
             }
-            let response = self.client.send(&request)?;
+            let response = call.send()?;
             if response.is_success() {
                 return serde_json::from_slice(&response.body)
                     .map(Ok)

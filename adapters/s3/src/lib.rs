@@ -15,12 +15,12 @@
 //! `access-key-id`, `secret-access-key`, `session-token`, `timeout` (default 5 s),
 //! `create-bucket` (default false).
 
-use byoc_guest_sdk::http::{Client, Origin, Request, Response};
+use byoc_guest_sdk::http::{Client, Origin, Response};
 use byoc_guest_sdk::{
     Adapter, Capabilities, Config, ConfigField, ConfigKind, Entry, Error, KeyTtl, Result,
     ScanCursor, ScanPage, Usage, now_ms,
 };
-use byoc_sigv4::{Credentials, Scope, sha256_hex, uri_encode};
+use byoc_sigv4::{Credentials, Signer, sha256_hex, uri_encode};
 
 mod xml;
 
@@ -106,7 +106,7 @@ pub struct S3 {
     bucket: String,
     prefix: String,
     addressing: Addressing,
-    credentials: Option<Credentials>,
+    signer: Option<Signer>,
 }
 
 /// What a HEAD tells about an object.
@@ -144,9 +144,7 @@ pub fn status_error(response: &Response) -> Error {
         (300..=399, _) => Error::InvalidConfig(format!(
             "{detail}: the bucket is elsewhere (wrong region or endpoint?); redirects are not followed"
         )),
-        (401 | 403, _) => Error::Denied(format!("{detail}: check the credentials")),
-        (408 | 429 | 500..=599, _) => Error::Unavailable(detail),
-        _ => Error::Internal(format!("{detail}: {}", response.snippet())),
+        _ => byoc_guest_sdk::http::status_error("S3", response),
     }
 }
 
@@ -174,47 +172,31 @@ impl S3 {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Response> {
-        let canonical_query = byoc_sigv4::canonical_query(query);
-        let path = self.path(object, &canonical_query);
-        let signed_path = self.path(object, "");
-        let mut request = Request::new(method, path);
-        request.headers = headers;
+        let path = self.path(object, &byoc_sigv4::canonical_query(query));
         let payload = sha256_hex(&body);
-        request
-            .headers
-            .push(("x-amz-content-sha256".into(), payload.clone()));
-        request.body = body;
-        let authority = self.client.origin().authority.clone();
-        let prefix = self.client.origin().prefix.clone();
-        self.client.send_with(
-            &request,
-            |r| byoc_guest_sdk::http::retryable_status(r.status),
-            |r| {
-                let Some(credentials) = &self.credentials else {
-                    return Ok(());
-                };
-                let mut to_sign = r.headers.clone();
-                to_sign.push(("host".into(), authority.clone()));
-                let full_path = format!("{prefix}{signed_path}");
-                let signed = byoc_sigv4::sign(
-                    credentials,
-                    &Scope {
-                        region: &self.region,
-                        service: "s3",
-                    },
-                    &byoc_sigv4::amz_date(now_ms()),
-                    &byoc_sigv4::Request {
-                        method: &r.method,
-                        path: &full_path,
-                        query,
-                        headers: &to_sign,
-                        payload_sha256: &payload,
-                    },
+        let mut call = self.client.call(method, path);
+        for (name, value) in headers {
+            call = call.header(&name, value);
+        }
+        call = call
+            .header("x-amz-content-sha256", payload.clone())
+            .body(body);
+        if let Some(signer) = &self.signer {
+            let signed_path = format!("{}{}", self.client.origin().prefix, self.path(object, ""));
+            call = call.before_each_try(move |r| {
+                let signed = signer.headers(
+                    now_ms(),
+                    &r.method,
+                    &signed_path,
+                    query,
+                    &r.headers,
+                    &payload,
                 );
-                r.headers.extend(signed.headers());
+                r.headers.extend(signed);
                 Ok(())
-            },
-        )
+            });
+        }
+        call.send()
     }
 
     fn head(&self, key: &str) -> Result<Option<Head>> {
@@ -321,7 +303,7 @@ impl Adapter for S3 {
         let text = |name: &str, required: bool, doc: &str| {
             ConfigField::new(name, ConfigKind::Text, required, doc)
         };
-        vec![
+        let mut fields = vec![
             text("bucket", true, "The bucket."),
             text(
                 "endpoint",
@@ -339,17 +321,6 @@ impl Adapter for S3 {
                 false,
                 "`path` (endpoint/bucket/object, default) or `virtual` (bucket.endpoint/object).",
             ),
-            text(
-                "access-key-id",
-                false,
-                "Access key id (default: unsigned requests).",
-            ),
-            text("secret-access-key", false, "Secret access key."),
-            text(
-                "session-token",
-                false,
-                "Session token of temporary credentials.",
-            ),
             byoc_guest_sdk::http::timeout_field(),
             ConfigField::new(
                 "create-bucket",
@@ -357,7 +328,13 @@ impl Adapter for S3 {
                 false,
                 "Create the bucket when opening if it does not exist (default false).",
             ),
-        ]
+        ];
+        fields.extend(
+            Credentials::FIELDS
+                .iter()
+                .map(|(name, doc)| text(name, false, doc)),
+        );
+        fields
     }
 
     fn open(config: &Config) -> Result<Self> {
@@ -378,31 +355,22 @@ impl Adapter for S3 {
                 )));
             }
         };
-        let credentials = match (
+        let credentials = Credentials::from_parts(
             config.filled_text("access-key-id"),
             config.filled_text("secret-access-key"),
-        ) {
-            (Some(access_key_id), Some(secret_access_key)) => Some(Credentials {
-                access_key_id,
-                secret_access_key,
-                session_token: config.filled_text("session-token"),
-            }),
-            (None, None) => None,
-            _ => {
-                return Err(Error::InvalidConfig(
-                    "`access-key-id` and `secret-access-key` go together".into(),
-                ));
-            }
-        };
+            config.filled_text("session-token"),
+        )
+        .map_err(Error::InvalidConfig)?;
         let timeout_ms = byoc_guest_sdk::http::timeout_ms(config)?;
         let origin = request_origin(&endpoint, &bucket, addressing)?;
+        let signer = credentials.map(|c| Signer::new(c, &region, "s3", &origin.authority));
         let s3 = S3 {
             client: Client::new(origin, timeout_ms),
             region,
             bucket,
             prefix: config.text("prefix").unwrap_or_default().to_owned(),
             addressing,
-            credentials,
+            signer,
         };
         if config.boolean("create-bucket").unwrap_or(false) {
             s3.create_bucket()?;

@@ -36,6 +36,37 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+impl Credentials {
+    /// The configuration fields the adapters take credentials from: name and description.
+    pub const FIELDS: [(&'static str, &'static str); 3] = [
+        (
+            "access-key-id",
+            "Access key id (default: unsigned requests).",
+        ),
+        ("secret-access-key", "Secret access key."),
+        ("session-token", "Session token of temporary credentials."),
+    ];
+
+    /// Credentials from an access key id and a secret (both or neither: `None`, unsigned
+    /// requests) and an optional session token; one without the other is an error
+    /// message for the configuration.
+    pub fn from_parts(
+        access_key_id: Option<String>,
+        secret_access_key: Option<String>,
+        session_token: Option<String>,
+    ) -> Result<Option<Credentials>, String> {
+        match (access_key_id, secret_access_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Some(Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            })),
+            (None, None) => Ok(None),
+            _ => Err("`access-key-id` and `secret-access-key` go together".into()),
+        }
+    }
+}
+
 /// What a signature is scoped to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope<'a> {
@@ -200,6 +231,19 @@ pub fn sign(
     amz_date: &str,
     request: &Request<'_>,
 ) -> Signed {
+    let date = amz_date.get(..8).unwrap_or(amz_date);
+    let key = signing_key(&credentials.secret_access_key, date, scope);
+    sign_with_key(credentials, scope, &key, amz_date, request)
+}
+
+/// [`sign`] with the day's signing key already derived (see [`signing_key`]).
+fn sign_with_key(
+    credentials: &Credentials,
+    scope: &Scope<'_>,
+    key: &[u8],
+    amz_date: &str,
+    request: &Request<'_>,
+) -> Signed {
     let mut headers = request.headers.to_vec();
     headers.push(("x-amz-date".into(), amz_date.to_owned()));
     if let Some(token) = &credentials.session_token {
@@ -215,8 +259,7 @@ pub fn sign(
         "AWS4-HMAC-SHA256\n{amz_date}\n{credential_scope}\n{}",
         sha256_hex(canonical.as_bytes())
     );
-    let key = signing_key(&credentials.secret_access_key, date, scope);
-    let signature = hex::encode(hmac(&key, string_to_sign.as_bytes()));
+    let signature = hex::encode(hmac(key, string_to_sign.as_bytes()));
     Signed {
         amz_date: amz_date.to_owned(),
         authorization: format!(
@@ -225,6 +268,90 @@ pub fn sign(
         ),
         security_token: credentials.session_token.clone(),
         signature,
+    }
+}
+
+/// Signs every request of one client: credentials, region, service and the `host` it
+/// sends to, with the day's signing key derived once per day rather than per request.
+/// `Debug` hides the secret and the key (as [`Credentials`] does).
+pub struct Signer {
+    credentials: Credentials,
+    region: String,
+    service: String,
+    host: String,
+    /// The day (`YYYYMMDD`) and its signing key.
+    key: std::sync::Mutex<Option<(String, Vec<u8>)>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("credentials", &self.credentials)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer for requests to `host` (`authority` as sent, e.g. `127.0.0.1:9000`).
+    pub fn new(credentials: Credentials, region: &str, service: &str, host: &str) -> Signer {
+        Signer {
+            credentials,
+            region: region.to_owned(),
+            service: service.to_owned(),
+            host: host.to_owned(),
+            key: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The headers to add to a request at `epoch_ms`: `method`, `path` (as sent),
+    /// raw `query`, its `headers` (the `host` header is added here) and the hex SHA-256
+    /// of its body.
+    pub fn headers(
+        &self,
+        epoch_ms: u64,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        headers: &[(String, String)],
+        payload_sha256: &str,
+    ) -> Vec<(String, String)> {
+        let amz_date = amz_date(epoch_ms);
+        let date = amz_date.get(..8).unwrap_or(&amz_date);
+        let scope = Scope {
+            region: &self.region,
+            service: &self.service,
+        };
+        let key = {
+            let mut cached = self.key.lock().unwrap_or_else(|e| e.into_inner());
+            match cached.as_ref() {
+                Some((day, key)) if day == date => key.clone(),
+                _ => {
+                    let key = signing_key(&self.credentials.secret_access_key, date, &scope);
+                    *cached = Some((date.to_owned(), key.clone()));
+                    key
+                }
+            }
+        };
+        let mut to_sign = Vec::with_capacity(headers.len() + 1);
+        to_sign.extend_from_slice(headers);
+        to_sign.push(("host".to_owned(), self.host.clone()));
+        sign_with_key(
+            &self.credentials,
+            &scope,
+            &key,
+            &amz_date,
+            &Request {
+                method,
+                path,
+                query,
+                headers: &to_sign,
+                payload_sha256,
+            },
+        )
+        .headers()
     }
 }
 
@@ -426,5 +553,38 @@ mod tests {
             !printed.contains("EXAMPLEKEY") && !printed.contains("SESSIONXYZ"),
             "{printed}"
         );
+    }
+
+    #[test]
+    fn a_signer_signs_as_sign_does_across_days() {
+        let signer = Signer::new(
+            suite_credentials(),
+            "us-east-1",
+            "service",
+            "example.amazonaws.com",
+        );
+        let headers = h(&[("x-amz-content-sha256", EMPTY_SHA256)]);
+        for epoch_ms in [1_440_938_160_000, 1_440_938_161_000, 1_441_038_160_000] {
+            let mut to_sign = headers.clone();
+            to_sign.push(("host".into(), "example.amazonaws.com".into()));
+            let expected = sign(
+                &suite_credentials(),
+                &Scope {
+                    region: "us-east-1",
+                    service: "service",
+                },
+                &amz_date(epoch_ms),
+                &Request {
+                    method: "GET",
+                    path: "/",
+                    query: &[],
+                    headers: &to_sign,
+                    payload_sha256: EMPTY_SHA256,
+                },
+            );
+            let got = signer.headers(epoch_ms, "GET", "/", &[], &headers, EMPTY_SHA256);
+            assert_eq!(got, expected.headers(), "{epoch_ms}");
+        }
+        assert!(!format!("{signer:?}").contains("wJalr"));
     }
 }

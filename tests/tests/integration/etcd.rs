@@ -8,9 +8,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
 use byoc::{WasmProvider, builtin};
 use byoc_tests::cloud::{self, CountingProxy};
-use byoc_tests::cloud::{retried_then_unavailable, scripted};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 fn text(v: &str) -> ConfigValue {
@@ -263,34 +261,13 @@ async fn with_timeout(endpoint: &str, timeout_ms: u64) -> Arc<dyn Provider> {
         .expect("provider")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_and_throttling_are_retried_then_unavailable() {
-    for answer in [
+byoc_tests::cloud_fault_tests!(
+    open: with_timeout,
+    errors: [
         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
         "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: 49\r\n\r\n{\"error\":\"etcdserver: too many requests\",\"code\":8}",
-    ] {
-        retried_then_unavailable(answer, with_timeout).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_down_or_slow_server_is_unavailable_within_the_timeout() {
-    let down = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port");
-    let p = with_timeout(&format!("http://{down}"), 1000).await;
-    let started = Instant::now();
-    let r = p.get("k").await;
-    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
-    let (endpoint, count) = scripted(None).await;
-    let p = with_timeout(&endpoint, 500).await;
-    let started = Instant::now();
-    let r = p.get_multi(&["a".into(), "b".into()]).await;
-    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(count.load(Ordering::SeqCst), 1, "a timeout is not retried");
-}
+    ],
+);
 
 /// etcd killed while a writer runs, then restarted: every write acknowledged before the
 /// kill is there afterwards, and the writes during the outage failed as `unavailable`.

@@ -3,13 +3,10 @@
 //! faults (down, slow, 5xx) from a scripted listener. (s3rver stopped answering during
 //! the conformance suite, so it is the cross-check for interop only.)
 
-use byoc::{AdapterConfig, ConfigValue, Error, Grants, HttpGrant, Limits, Provider, Registry};
-use byoc::{WasmProvider, builtin};
-use byoc_tests::cloud::{self, ANY_ACCESS_KEY, ANY_SECRET, S3RVER_KEY, Signer};
-use byoc_tests::cloud::{retried_then_unavailable, scripted};
+use byoc::{AdapterConfig, ConfigValue, Error, Provider, Registry, builtin};
+use byoc_tests::cloud::{self, ANY_ACCESS_KEY, ANY_SECRET, S3RVER_KEY, Signer, scripted};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn text(v: &str) -> ConfigValue {
     ConfigValue::Text(v.into())
@@ -17,14 +14,10 @@ fn text(v: &str) -> ConfigValue {
 
 /// A config for a fresh bucket on `endpoint` with `key` / `secret`.
 fn config(endpoint: &str, bucket: &str, key: &str, secret: &str) -> AdapterConfig {
-    AdapterConfig::new()
-        .with("endpoint", text(endpoint))
+    cloud::aws_config(endpoint, key, secret)
         .with("bucket", text(bucket))
         .with("prefix", text("cache/"))
-        .with("access-key-id", text(key))
-        .with("secret-access-key", text(secret))
         .with("create-bucket", ConfigValue::Boolean(true))
-        .with("timeout", ConfigValue::DurationMs(3000))
 }
 
 async fn create(config: AdapterConfig) -> byoc::Result<Arc<dyn Provider>> {
@@ -194,62 +187,17 @@ async fn unchecked(endpoint: &str, timeout_ms: u64) -> Arc<dyn Provider> {
     .expect("provider")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_errors_and_throttling_are_retried_then_unavailable() {
-    for answer in [
+byoc_tests::cloud_fault_tests!(
+    open: unchecked,
+    errors: [
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
         "HTTP/1.1 503 Slow Down\r\ncontent-length: 47\r\n\r\n<Error><Code>SlowDown</Code><Message/></Error>\n",
-    ] {
-        retried_then_unavailable(answer, unchecked).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_down_or_slow_store_is_unavailable_within_the_timeout() {
-    let down = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port");
-    let p = unchecked(&format!("http://{down}"), 1000).await;
-    let started = Instant::now();
-    let r = p.get("k").await;
-    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-    assert!(started.elapsed() < Duration::from_secs(2));
-
-    let (endpoint, count) = scripted(None).await;
-    let p = unchecked(&endpoint, 500).await;
-    let started = Instant::now();
-    let r = p.get("k").await;
-    let took = started.elapsed();
-    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
-    assert_eq!(count.load(Ordering::SeqCst), 1, "a timeout is not retried");
-}
-
-/// An adapter configured for one endpoint, granted another: denied, 0 connections.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ungranted_endpoint_is_never_contacted() {
-    let (target, contacted) = scripted(Some("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")).await;
-    let (granted, _) = scripted(None).await;
-    let registry = Registry::new().expect("registry");
-    let runtime = registry.runtime();
-    let component = runtime.load("s3", builtin::S3_ADAPTER).expect("load");
-    let p = WasmProvider::builder(runtime, component)
-        .config(
-            config(&target, "bucket", ANY_ACCESS_KEY, ANY_SECRET)
-                .with("create-bucket", ConfigValue::Boolean(false)),
-        )
-        .grants(Grants::none().http(HttpGrant::new([granted.as_str()]).expect("grant")))
-        .limits(Limits::new().call_deadline(Duration::from_secs(10)))
-        .partitions(1)
-        .build()
-        .await
-        .expect("provider");
-    for _ in 0..3 {
-        let r = p.get("k").await;
-        assert!(matches!(r, Err(Error::Denied(_))), "{r:?}");
-    }
-    assert_eq!(contacted.load(Ordering::SeqCst), 0);
-}
+    ],
+    ungranted: ("s3", builtin::S3_ADAPTER, |target: &str| {
+        config(target, "bucket", ANY_ACCESS_KEY, ANY_SECRET)
+            .with("create-bucket", ConfigValue::Boolean(false))
+    }),
+);
 
 /// Requests reuse pooled connections (counted by a proxy in front of s3rver; moto closes
 /// every connection after one answer). One caller: s3rver fails requests under 32
