@@ -157,6 +157,32 @@ struct Request<'l, F> {
     inner: Pin<&'l mut F>,
     /// Its id among the waiting requests, once it has polled the driver.
     id: Option<u64>,
+    /// The waker its answer channel holds (see [`Quiet`]), once it has waited.
+    quiet: Option<(Arc<Quiet>, Waker)>,
+}
+
+/// The waker a request gives its answer channel: its task's, muted while the request
+/// itself polls the driver. The request looks at its answer right after that poll, so a
+/// wake-up from delivering it would only poll the task once more for nothing. Only the
+/// driver sends answers, and only under the driver's lock, so muting is exact.
+struct Quiet {
+    task: Mutex<Waker>,
+    muted: AtomicBool,
+}
+
+impl std::task::Wake for Quiet {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.muted.load(Ordering::Acquire) {
+            self.task
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .wake_by_ref();
+        }
+    }
 }
 
 impl<F: Future> Future for Request<'_, F> {
@@ -164,7 +190,22 @@ impl<F: Future> Future for Request<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        if let Poll::Ready(v) = this.inner.as_mut().poll(cx) {
+        let (quiet, waker) = this.quiet.get_or_insert_with(|| {
+            let quiet = Arc::new(Quiet {
+                task: Mutex::new(cx.waker().clone()),
+                muted: AtomicBool::new(false),
+            });
+            let waker = Waker::from(Arc::clone(&quiet));
+            (quiet, waker)
+        });
+        quiet
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone_from(cx.waker());
+        let quiet = Arc::clone(quiet);
+        let mut inner_cx = Context::from_waker(waker);
+        if let Poll::Ready(v) = this.inner.as_mut().poll(&mut inner_cx) {
             this.leave();
             return Poll::Ready(v);
         }
@@ -181,13 +222,16 @@ impl<F: Future> Future for Request<'_, F> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if let Some(driver) = d.driver.as_mut()
-                && driver.as_mut().poll(cx).is_ready()
-            {
-                // The connection closed: its requests are answered with an error (their
-                // answer channels dropped), and the next request connects again.
-                d.driver = None;
-                this.live.closed.store(true, Ordering::Release);
+            if let Some(driver) = d.driver.as_mut() {
+                quiet.muted.store(true, Ordering::Release);
+                let ended = driver.as_mut().poll(cx).is_ready();
+                quiet.muted.store(false, Ordering::Release);
+                if ended {
+                    // The connection closed: its requests are answered with an error
+                    // (their answer channels dropped), and the next request connects again.
+                    d.driver = None;
+                    this.live.closed.store(true, Ordering::Release);
+                }
             }
             let id = *this.id.get_or_insert_with(|| {
                 d.next_id = d.next_id.wrapping_add(1);
@@ -199,7 +243,7 @@ impl<F: Future> Future for Request<'_, F> {
             }
             d.driven_by = Some(id);
         }
-        if let Poll::Ready(v) = this.inner.as_mut().poll(cx) {
+        if let Poll::Ready(v) = this.inner.as_mut().poll(&mut inner_cx) {
             this.leave();
             return Poll::Ready(v);
         }
@@ -244,6 +288,7 @@ impl Driven {
             live: &live,
             inner,
             id: None,
+            quiet: None,
         }
         .await
     }
@@ -311,9 +356,9 @@ mod tests {
                 tokio::spawn(async move {
                     for round in 0..50u64 {
                         let key = format!("k{}", (t + round as usize) % 64);
-                        let get = redis::cmd("GET")
-                            .arg(&key)
-                            .query_async::<Option<u64>>(&mut c);
+                        let mut cmd = redis::cmd("GET");
+                        cmd.arg(&key);
+                        let get = cmd.query_async::<Option<u64>>(&mut c);
                         if (t as u64 + round) % 3 == 0 {
                             // Dropped after a yield, mostly while it waits for its answer.
                             tokio::select! {
