@@ -359,7 +359,7 @@ mod tests {
                         let mut cmd = redis::cmd("GET");
                         cmd.arg(&key);
                         let get = cmd.query_async::<Option<u64>>(&mut c);
-                        if (t as u64 + round) % 3 == 0 {
+                        if (t as u64 + round).is_multiple_of(3) {
                             // Dropped after a yield, mostly while it waits for its answer.
                             tokio::select! {
                                 biased;
