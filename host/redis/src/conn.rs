@@ -15,6 +15,7 @@
 //! costs the wasm call no timer of its own.
 
 use super::RedisGrant;
+use super::driven::Driven;
 use super::grant::RedisTarget;
 use byoc_wasm::bindings::byoc::cache::types::Error as WitError;
 use byoc_wasm::deadline::bounded_by;
@@ -50,8 +51,44 @@ fn requests() -> u64 {
 /// times them.
 #[derive(Clone)]
 pub(crate) enum Conn {
-    Single(ConnectionManager),
+    Single(Single),
     Cluster(ClusterConnection),
+}
+
+/// The connection to one server: driven by its callers over plain TCP (see
+/// [`Driven`]), or redis-rs' `ConnectionManager` (TLS, Unix sockets).
+#[derive(Clone)]
+pub(crate) enum Single {
+    Driven(Driven),
+    Managed(ConnectionManager),
+}
+
+impl redis::aio::ConnectionLike for Single {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> redis::RedisFuture<'a, Value> {
+        match self {
+            Single::Driven(c) => c.req_packed_command(cmd),
+            Single::Managed(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<Value>> {
+        match self {
+            Single::Driven(c) => c.req_packed_commands(pipeline, offset, count),
+            Single::Managed(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Single::Driven(c) => c.get_db(),
+            Single::Managed(c) => c.get_db(),
+        }
+    }
 }
 
 impl Conn {
@@ -322,6 +359,12 @@ impl Connection {
             match &grant.target {
                 RedisTarget::Single(url) => {
                     let client = grant.client(url.as_str())?;
+                    let info = client.get_connection_info();
+                    if Driven::supports(info) {
+                        return Driven::connect(info.clone(), grant.connect_timeout)
+                            .await
+                            .map(|c| Conn::Single(Single::Driven(c)));
+                    }
                     // No response timeout here: `attempt_until` enforces it with the
                     // call's one timer instead of one more timer per request.
                     let config = redis::aio::ConnectionManagerConfig::new()
@@ -332,7 +375,7 @@ impl Connection {
                     client
                         .get_connection_manager_with_config(config)
                         .await
-                        .map(Conn::Single)
+                        .map(|c| Conn::Single(Single::Managed(c)))
                 }
                 RedisTarget::Cluster(urls) => {
                     let mut builder =

@@ -1,7 +1,8 @@
 //! Native Redis offered to adapters as the host import `byoc:cache/redis` (`wit/redis.wit`).
 //!
-//! The host owns the connection (the `redis` crate on tokio: a reconnecting
-//! `ConnectionManager` for one server, a cluster connection for Redis Cluster); adapters
+//! The host owns the connection (the `redis` crate on tokio: for one server a reconnecting
+//! multiplexed connection driven by its callers, module `driven`, or `ConnectionManager`
+//! over TLS; a cluster connection for Redis Cluster); adapters
 //! never get a socket. A provider's [`Grants`] may carry a [`RedisGrant`] ([`WithRedis`]);
 //! every store of that provider shares one connection. Without a grant every import call
 //! answers `denied`.
@@ -25,6 +26,7 @@ mod batch;
 mod conn;
 #[cfg(test)]
 mod deadline_tests;
+mod driven;
 #[cfg(test)]
 mod fuzz_tests;
 mod grant;
