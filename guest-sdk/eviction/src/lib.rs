@@ -29,6 +29,7 @@
 mod ghost;
 mod hash;
 mod list;
+mod shadow;
 mod sizer;
 mod sketch;
 mod tinylfu;
