@@ -1,7 +1,8 @@
-//! W-TinyLFU with an adaptive window, after Caffeine's `BoundedLocalCache`; the window is
-//! sized from ghost hits (as ARC sizes its recency list) judged in samples by a sign test,
-//! and restarts from its start size when the hit rate drops (module `sizer`), instead of
-//! Caffeine's hit-rate hill climber.
+//! W-TinyLFU with an adaptive window, after Caffeine's `BoundedLocalCache`. Instead of
+//! Caffeine's hit-rate hill climber, an entry-bounded policy takes the window share whose
+//! small simulated cache hits most (module `shadow`); a weight-bounded one sizes the window
+//! from ghost hits (as ARC sizes its recency list) judged in samples by a sign test, and
+//! restarts from its start size when the hit rate drops (module `sizer`).
 
 use crate::ghost::Ghost;
 use crate::hash::IndexHasher;
@@ -195,14 +196,16 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.maximum
     }
 
-    /// The window's current share of the maximum (2% at first, moved by samples of ghost
-    /// hits between 1% and 99.5% of the maximum, back to 2% on a phase change).
+    /// The window's current share of the maximum: bounded by entries, 1% at first, then the
+    /// simulated share that hits most (1%, 20%, 50% or 99.5%); bounded by weight, 2% at
+    /// first, moved by samples of ghost hits between 1% and 99.5%, back to 2% on a phase
+    /// change.
     pub fn window_maximum(&self) -> u64 {
         self.window_max
     }
 
     /// How many times the hit rate dropped enough (a phase change of the load) that the
-    /// window's search restarted from its start size.
+    /// window's search restarted from its start size (weight-bounded policies only).
     pub fn phase_changes(&self) -> u64 {
         self.sizer.phase_changes()
     }
