@@ -80,8 +80,9 @@ pub struct WTinyLfu<K> {
     adjustment: i64,
     /// Decides the window's moves from ghost hits and the hit rate.
     sizer: WindowSizer,
-    /// Whether the window adapts (false: a fixed share, for simulations).
-    adaptive: bool,
+    /// Whether the ghost sizer moves the window (false: the shadow does, or, in a
+    /// simulation, the window is fixed).
+    ghost_sizing: bool,
     /// Picks the window's share from small simulated caches (None: a simulation itself).
     shadow: Option<Box<Shadow>>,
     /// Reused for the evictions of [`insert_quietly`](Self::insert_quietly).
@@ -94,7 +95,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     pub fn new(maximum: u64) -> Self {
         let capacity = usize::try_from(maximum).unwrap_or(usize::MAX);
         let mut policy = Self::build(maximum, FrequencySketch::new(capacity), false);
-        policy.adaptive = false;
+        policy.ghost_sizing = false;
         policy.shadow = Some(Box::new(Shadow::new(maximum, maximum)));
         policy.set_window(policy.window_for(SHARES[INITIAL]));
         policy
@@ -150,7 +151,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             ghost_main: Ghost::new(ghost),
             adjustment: 0,
             sizer: WindowSizer::new(sketch_entries, ghost),
-            adaptive: true,
+            ghost_sizing: true,
             shadow: None,
             scratch: Vec::new(),
             rng: 0x2545_f491_4f6c_dd1d,
@@ -163,7 +164,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// [`Shadow`].
     pub(crate) fn simulation(maximum: u64, entries: usize, share: f64) -> Self {
         let mut policy = Self::build(maximum, FrequencySketch::new(entries), false);
-        policy.adaptive = false;
+        policy.ghost_sizing = false;
         policy.set_window(policy.window_for(share));
         policy
     }
@@ -247,7 +248,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Counts an access's outcome for the sizer; on a phase change (the hit rate
     /// dropped), restarts the window from its start size.
     fn record(&mut self, hit: bool) {
-        if self.adaptive && self.sizer.access(hit) {
+        if self.ghost_sizing && self.sizer.access(hit) {
             let start = self.initial_window.min(self.maximum);
             // Only a window above the start moves: a small window is the
             // frequency-friendly default the search starts from anyway.
@@ -305,7 +306,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             } else {
                 None
             };
-            if let Some(side) = side.filter(|_| self.adaptive) {
+            if let Some(side) = side.filter(|_| self.ghost_sizing) {
                 let step = self.sizer.ghost_hit(side, weight);
                 self.adjustment = self.adjustment.saturating_add(step);
             }
