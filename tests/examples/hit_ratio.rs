@@ -13,7 +13,9 @@
 //! (`byoc_cli::trace::synth::holdout`); `--native` replays the adapter's `tinylfu` natively
 //! (the same `byoc-eviction` code, hit for hit; much faster) instead of the wasm adapter's
 //! `lru`, `lfu` and `tinylfu`; `--check` exits with status 1 if `tinylfu` is more than 0.5
-//! points below the best of LRU, ARC and moka anywhere.
+//! points below the best of LRU, ARC and moka anywhere. `--only=lru,arc` (names: `tinylfu`,
+//! `lru`, `arc`, `moka`; implies `--native`) replays only those, e.g. moka in its own
+//! process on a long trace.
 
 use anyhow::{Context, bail};
 use byoc::Registry;
@@ -28,7 +30,20 @@ async fn main() -> anyhow::Result<()> {
     let registry = Registry::new()?;
     let runtime = registry.runtime();
     let flag = |name: &str| args.iter().any(|a| a == name);
-    let (policies, adaptive) = if flag("--native") {
+    let only = args.iter().find_map(|a| a.strip_prefix("--only="));
+    let (policies, adaptive) = if let Some(only) = only {
+        let mut policies = Vec::new();
+        for name in only.split(',') {
+            policies.push(match name {
+                "tinylfu" => Policy::TinyLfuNative,
+                "lru" => Policy::Lru,
+                "arc" => Policy::Arc,
+                "moka" => Policy::Moka,
+                other => bail!("--only: unknown policy `{other}` (tinylfu, lru, arc, moka)"),
+            });
+        }
+        (policies, Policy::TinyLfuNative.name())
+    } else if flag("--native") {
         let policies = vec![
             Policy::TinyLfuNative,
             Policy::Lru,

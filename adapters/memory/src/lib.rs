@@ -8,7 +8,8 @@
 //!   least recent), `ttl` the one expiring soonest (entries without TTL last; ties: least
 //!   recent), `tinylfu` adaptive W-TinyLFU ([`byoc_eviction::WTinyLfu`]: a newcomer is
 //!   kept only if it is used more often than the entry it would displace, with a window
-//!   sized from ghost hits, ARC-style; its bound is `max-entries` when set, else
+//!   share picked by simulating small caches under `max-entries`, else sized from ghost
+//!   hits, ARC-style; its bound is `max-entries` when set, else
 //!   `max-bytes`, and a newcomer that loses admission is dropped at once). Expired entries
 //!   are always purged before anything live is evicted.
 //!

@@ -7,8 +7,9 @@
 //! [`WTinyLfu`] is W-TinyLFU with an adaptive window, after Caffeine: new entries enter a
 //! small LRU window; one leaving it must beat the probation segment's least recent entry on
 //! estimated frequency ([`FrequencySketch`]) to stay; entries used again move to a
-//! protected segment. The window is sized from ghost hits, judged in samples by a sign
-//! test, and restarts from its start size when the hit rate drops sharply. Why each choice:
+//! protected segment. The window's share is picked by a miniature simulation (a hash sample
+//! of the keys replayed against small caches with fixed shares) when the cache is bounded
+//! by entries, and sized from ghost hits when it is bounded by weight. Why each choice:
 //! `docs/internals.md`, "The eviction policy".
 //!
 //! ```
@@ -29,6 +30,7 @@
 mod ghost;
 mod hash;
 mod list;
+mod shadow;
 mod sizer;
 mod sketch;
 mod tinylfu;

@@ -1,4 +1,4 @@
-//! How the W-TinyLFU window is sized: a sign test on samples of ghost hits (the local
+//! How a weight-bounded W-TinyLFU's window is sized: a sign test on samples of ghost hits (the local
 //! search) and a restart from the start size when the hit rate drops (the global escape).
 //!
 //! Both are O(1) per access and allocate nothing.

@@ -1,11 +1,13 @@
-//! W-TinyLFU with an adaptive window, after Caffeine's `BoundedLocalCache`; the window is
-//! sized from ghost hits (as ARC sizes its recency list) judged in samples by a sign test,
-//! and restarts from its start size when the hit rate drops (module `sizer`), instead of
-//! Caffeine's hit-rate hill climber.
+//! W-TinyLFU with an adaptive window, after Caffeine's `BoundedLocalCache`. Instead of
+//! Caffeine's hit-rate hill climber, an entry-bounded policy takes the window share whose
+//! small simulated cache hits most (module `shadow`); a weight-bounded one sizes the window
+//! from ghost hits (as ARC sizes its recency list) judged in samples by a sign test, and
+//! restarts from its start size when the hit rate drops (module `sizer`).
 
 use crate::ghost::Ghost;
 use crate::hash::IndexHasher;
 use crate::list::{List, Slab};
+use crate::shadow::{INITIAL, SHARES, Shadow};
 use crate::sizer::{Side, WindowSizer};
 use crate::{FrequencySketch, stable_hash};
 use std::borrow::Borrow;
@@ -78,6 +80,13 @@ pub struct WTinyLfu<K> {
     adjustment: i64,
     /// Decides the window's moves from ghost hits and the hit rate.
     sizer: WindowSizer,
+    /// Whether the ghost sizer moves the window (false: the shadow does, or, in a
+    /// simulation, the window is fixed).
+    ghost_sizing: bool,
+    /// Picks the window's share from small simulated caches (None: a simulation itself).
+    shadow: Option<Box<Shadow>>,
+    /// Reused for the evictions of [`insert_quietly`](Self::insert_quietly).
+    scratch: Vec<K>,
     rng: u64,
 }
 
@@ -85,7 +94,30 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// A policy for at most `maximum` entries of weight 1 (the sketch is sized for it).
     pub fn new(maximum: u64) -> Self {
         let capacity = usize::try_from(maximum).unwrap_or(usize::MAX);
+        let mut policy = Self::build(maximum, FrequencySketch::new(capacity), false);
+        policy.ghost_sizing = false;
+        policy.shadow = Some(Box::new(Shadow::new(maximum, maximum)));
+        policy.set_window(policy.window_for(SHARES[INITIAL]));
+        policy
+    }
+
+    /// A policy like [`new`](Self::new) whose window is sized from ghost hits, as the
+    /// [`weighted`](Self::weighted) policy's is.
+    #[cfg(test)]
+    fn with_ghost_sizer(maximum: u64) -> Self {
+        let capacity = usize::try_from(maximum).unwrap_or(usize::MAX);
         Self::build(maximum, FrequencySketch::new(capacity), false)
+    }
+
+    /// The window's weight for `share` of the maximum, within its floor and the main
+    /// space's.
+    fn window_for(&self, share: f64) -> u64 {
+        ((share * self.maximum as f64) as u64)
+            .clamp(
+                self.min_window,
+                self.maximum.saturating_sub(self.min_main).max(1),
+            )
+            .min(self.maximum)
     }
 
     /// A policy bounded by a total `maximum` weight (for example bytes) whose entry count
@@ -119,10 +151,30 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             ghost_main: Ghost::new(ghost),
             adjustment: 0,
             sizer: WindowSizer::new(sketch_entries, ghost),
+            ghost_sizing: true,
+            shadow: None,
+            scratch: Vec::new(),
             rng: 0x2545_f491_4f6c_dd1d,
         };
         policy.set_window(initial_window.min(maximum));
         policy
+    }
+
+    /// A fixed-window policy of `maximum` weight for `entries` entries, simulated by a
+    /// [`Shadow`].
+    pub(crate) fn simulation(maximum: u64, entries: usize, share: f64) -> Self {
+        let mut policy = Self::build(maximum, FrequencySketch::new(entries), false);
+        policy.ghost_sizing = false;
+        policy.set_window(policy.window_for(share));
+        policy
+    }
+
+    /// [`insert`](Self::insert) without returning the evicted keys.
+    pub(crate) fn insert_quietly(&mut self, key: K, weight: u64) {
+        let mut evicted = std::mem::take(&mut self.scratch);
+        self.insert_into(key, weight, &mut evicted);
+        evicted.clear();
+        self.scratch = evicted;
     }
 
     /// Number of keys tracked.
@@ -145,14 +197,16 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.maximum
     }
 
-    /// The window's current share of the maximum (2% at first, moved by samples of ghost
-    /// hits between 1% and 99.5% of the maximum, back to 2% on a phase change).
+    /// The window's current share of the maximum: bounded by entries, 1% at first, then the
+    /// simulated share that hits most (1%, 20%, 50% or 99.5%); bounded by weight, 2% at
+    /// first, moved by samples of ghost hits between 1% and 99.5%, back to 2% on a phase
+    /// change.
     pub fn window_maximum(&self) -> u64 {
         self.window_max
     }
 
     /// How many times the hit rate dropped enough (a phase change of the load) that the
-    /// window's search restarted from its start size.
+    /// window's search restarted from its start size (weight-bounded policies only).
     pub fn phase_changes(&self) -> u64 {
         self.sizer.phase_changes()
     }
@@ -185,6 +239,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             return false;
         };
         self.on_access(i);
+        self.shadow_access(i);
         self.record(true);
         self.climb();
         true
@@ -193,7 +248,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Counts an access's outcome for the sizer; on a phase change (the hit rate
     /// dropped), restarts the window from its start size.
     fn record(&mut self, hit: bool) {
-        if self.sizer.access(hit) {
+        if self.ghost_sizing && self.sizer.access(hit) {
             let start = self.initial_window.min(self.maximum);
             // Only a window above the start moves: a small window is the
             // frequency-friendly default the search starts from anyway.
@@ -206,12 +261,33 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
     /// Adds `key` with `weight` (or, if tracked, records a use and sets its new weight),
     /// then returns the keys evicted to keep the total weight within the maximum.
     pub fn insert(&mut self, key: K, weight: u64) -> Vec<K> {
+        let mut evicted = Vec::new();
+        self.insert_into(key, weight, &mut evicted);
+        evicted
+    }
+
+    /// Replays an access to node `i` in the shadow, and moves the window if it says so.
+    #[inline]
+    fn shadow_access(&mut self, i: u32) {
+        let Some(shadow) = self.shadow.as_mut() else {
+            return;
+        };
+        let node = self.slab.node(i);
+        if let Some(share) = shadow.access(node.hash, node.weight) {
+            let target = self.window_for(share);
+            self.adjustment = i64::try_from(target).unwrap_or(i64::MAX)
+                - i64::try_from(self.window_max).unwrap_or(i64::MAX);
+        }
+    }
+
+    fn insert_into(&mut self, key: K, weight: u64, evicted: &mut Vec<K>) {
         if let Some(&i) = self.index.get(&key) {
             let segment = self.slab.node(i).segment;
             self.unlink(i);
             self.slab.node_mut(i).weight = weight;
             self.push(segment, i);
             self.on_access(i);
+            self.shadow_access(i);
         } else {
             if self.grow_sketch && self.index.len() >= self.sketch.capacity() {
                 let capacity = self.sketch.capacity().saturating_mul(2);
@@ -230,7 +306,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             } else {
                 None
             };
-            if let Some(side) = side {
+            if let Some(side) = side.filter(|_| self.ghost_sizing) {
                 let step = self.sizer.ghost_hit(side, weight);
                 self.adjustment = self.adjustment.saturating_add(step);
             }
@@ -239,10 +315,10 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
             self.index.insert(key, i);
             self.push(Segment::Window, i);
             self.sketch.increment(hash);
+            self.shadow_access(i);
         }
-        let evicted = self.evict_entries();
+        self.evict_entries(evicted);
         self.climb();
-        evicted
     }
 
     /// Stops tracking `key` (deleted or expired); returns whether it was tracked.
@@ -282,7 +358,14 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
         self.ghost_main.clear();
         self.adjustment = 0;
         self.sizer.reset();
-        self.set_window(self.initial_window.min(self.maximum));
+        let start = match self.shadow.as_mut() {
+            Some(shadow) => {
+                shadow.clear();
+                self.window_for(SHARES[INITIAL])
+            }
+            None => self.initial_window.min(self.maximum),
+        };
+        self.set_window(start);
     }
 
     fn list(&mut self, segment: Segment) -> &mut List {
@@ -350,8 +433,7 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
 
     /// Moves the window's overflow to probation, then evicts until within the maximum,
     /// each time the less frequent of the oldest newcomer and probation's least recent.
-    fn evict_entries(&mut self) -> Vec<K> {
-        let mut evicted = Vec::new();
+    fn evict_entries(&mut self, evicted: &mut Vec<K>) {
         let mut first = None;
         let mut node = self.window.first();
         while self.window.weight > self.window_max {
@@ -439,7 +521,6 @@ impl<K: Hash + Eq + Clone> WTinyLfu<K> {
                 evicted.extend(self.drop_node(c));
             }
         }
-        evicted
     }
 
     /// Applies the pending window adjustment (ghost hits), and keeps the protected
@@ -607,7 +688,7 @@ mod tests {
     fn window_grows_on_recency_heavy_load() {
         // A working set slightly larger than the main space's comfort, shifting slowly:
         // the climber must move away from the initial 1% window at some point.
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         let start = p.window_maximum();
         for t in 0..400_000u64 {
             let key = t / 4 % 200_000 + (t % 4) * 7;
@@ -640,10 +721,10 @@ mod tests {
     }
 
     #[test]
-    fn window_takes_the_whole_cache_on_a_sliding_working_set() {
+    fn ghost_sizer_window_takes_the_whole_cache_on_a_sliding_working_set() {
         // Uniform over 1,000 keys that slide by one key every 20 accesses: recency is all
         // that matters, so the window (an LRU) must take over the main space.
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         assert_eq!(p.window_maximum(), 20, "starts at 2%");
         let hits = replay(&mut p, (0..300_000u64).map(|t| t / 20 + mix(t) % 1000));
         assert!(p.window_maximum() >= 900, "window {}", p.window_maximum());
@@ -652,12 +733,12 @@ mod tests {
     }
 
     #[test]
-    fn window_stays_small_on_stable_popularity() {
+    fn ghost_sizer_window_stays_small_on_stable_popularity() {
         // Skewed stable popularity (key = floor(1 / u^2), P(k) ~ k^-1.5): frequency is all
         // that matters, so the window stays far below the LRU-like top. (It settles near
         // a third, not at the floor: candidates rejected by the admission margin feed the
         // window's ghost; the hot keys sit in the protected segment either way.)
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         replay(
             &mut p,
             (0..300_000u64).map(|t| {
@@ -670,7 +751,7 @@ mod tests {
 
     #[test]
     fn window_shrinks_back_when_the_load_turns_frequency_heavy() {
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         replay(&mut p, (0..300_000u64).map(|t| t / 20 + mix(t) % 1000));
         let grown = p.window_maximum();
         assert!(grown >= 900, "window {grown}");
@@ -697,7 +778,7 @@ mod tests {
         // The trap of a local search: after a sliding working set parks the window at the
         // top, the window's ghost gets about twice the main ghost's hits on a
         // frequency-heavy load, so every sample argues for a large window.
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         replay(&mut p, (0..300_000u64).map(|t| t / 20 + mix(t) % 1000));
         assert!(p.window_maximum() >= 900);
         assert_eq!(p.phase_changes(), 0, "a stationary slide");
@@ -725,7 +806,7 @@ mod tests {
         // about 4%; the hit-rate hill climber this crate replaced wandered to 30% on a Zipf
         // load with one-hit wonders) and no phase
         // change is seen.
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         let zipf = |t: u64| {
             let u = (mix(t) >> 11) as f64 / (1u64 << 53) as f64;
             (50_000f64.powf(u) as u64).min(49_999)
@@ -743,7 +824,7 @@ mod tests {
 
     #[test]
     fn a_growing_window_takes_room_from_the_main_space_least_recent_first() {
-        let mut p = WTinyLfu::new(100);
+        let mut p = WTinyLfu::with_ghost_sizer(100);
         for k in 0..100u64 {
             p.insert(k, 1);
         }
@@ -772,7 +853,7 @@ mod tests {
 
     #[test]
     fn a_shrinking_window_demotes_to_the_next_victims() {
-        let mut p = WTinyLfu::new(100);
+        let mut p = WTinyLfu::with_ghost_sizer(100);
         for k in 0..100u64 {
             p.insert(k, 1);
         }
@@ -802,10 +883,61 @@ mod tests {
 
     #[test]
     fn clear_resets_the_window() {
-        let mut p = WTinyLfu::new(1000);
+        let mut p = WTinyLfu::with_ghost_sizer(1000);
         replay(&mut p, (0..100_000u64).map(|t| t / 20 + mix(t) % 1000));
         p.clear();
         assert_eq!(p.window_maximum(), 20);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn shadow_gives_the_window_the_whole_cache_on_a_sliding_working_set() {
+        // As above, with the window picked by the miniature simulation (the default).
+        let mut p = WTinyLfu::new(1000);
+        assert_eq!(p.window_maximum(), 10, "starts at 1%");
+        let hits = replay(&mut p, (0..300_000u64).map(|t| t / 20 + mix(t) % 1000));
+        assert!(p.window_maximum() >= 900, "window {}", p.window_maximum());
+        assert!(hits > 255_000, "{hits} hits");
+    }
+
+    #[test]
+    fn shadow_keeps_the_window_small_on_stable_popularity_and_shrinks_it_back() {
+        let mut p = WTinyLfu::new(1000);
+        let skewed = |t: u64| {
+            let u = (mix(t) >> 11) as f64 / (1u64 << 53) as f64;
+            (1.0 / (u * u).max(1e-12)) as u64
+        };
+        replay(&mut p, (0..300_000u64).map(skewed));
+        assert!(p.window_maximum() <= 200, "window {}", p.window_maximum());
+        // A sliding working set takes the window to the top; a hot set among keys used
+        // once brings it back down.
+        replay(
+            &mut p,
+            (0..300_000u64).map(|t| (1 << 40) + t / 20 + mix(t) % 1000),
+        );
+        assert!(p.window_maximum() >= 900, "window {}", p.window_maximum());
+        let hits = replay(
+            &mut p,
+            (0..300_000u64).map(|t| {
+                if t % 2 == 0 {
+                    (2 << 40) | (mix(t) % 600)
+                } else {
+                    (3 << 40) | t
+                }
+            }),
+        );
+        assert!(p.window_maximum() <= 200, "window {}", p.window_maximum());
+        // An LRU of 1,000 keeps about 3/4 of the 600 hot keys; W-TinyLFU keeps all.
+        assert!(hits >= 140_000, "{hits} hits of 150,000");
+    }
+
+    #[test]
+    fn a_small_cache_is_simulated_whole_and_clear_resets_the_shadow() {
+        let mut p = WTinyLfu::new(100);
+        replay(&mut p, (0..50_000u64).map(|t| t / 20 + mix(t) % 100));
+        assert!(p.window_maximum() >= 90, "window {}", p.window_maximum());
+        p.clear();
+        assert_eq!(p.window_maximum(), 1);
         assert!(p.is_empty());
     }
 }
