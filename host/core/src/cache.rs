@@ -285,18 +285,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     /// one past its logical TTL, a cached "not found", or one whose tag was invalidated
     /// reads as `None`.
     pub async fn get(&self, key: &str) -> Result<Option<T>> {
-        let key = self.key(key);
-        // A provider that answers at once (an in-memory one) skips the async call, and
-        // the provider's reference count (see `SwapPoint::get_now`).
-        let bytes = match self.inner.provider.get_now(&key) {
-            Some(answer) => {
-                // An answer at once never yields by itself: tokio's cooperative budget
-                // makes a task that loops over hits give way to others now and then.
-                tokio::task::consume_budget().await;
-                answer?
-            }
-            None => self.provider().get(&key).await?,
-        };
+        let bytes = self.read(&self.key(key)).await?;
         match bytes.as_deref() {
             Some(b) if Self::is_enveloped(b) => self.read_enveloped(b).await,
             b => Ok(self.decode(b)),
@@ -379,7 +368,23 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
 
     /// The raw bytes under `key`, without decoding (typed entries include their header).
     pub async fn get_raw(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.provider().get(&self.key(key)).await
+        self.read(&self.key(key)).await
+    }
+
+    /// The provider's bytes under the namespaced key `full`. A provider that answers at
+    /// once (an in-memory one) skips the async call and its boxed future.
+    pub(crate) async fn read(&self, full: &str) -> Result<Option<Vec<u8>>> {
+        // A provider that answers at once (an in-memory one) skips the async call, and
+        // the provider's reference count (see `SwapPoint::get_now`).
+        match self.inner.provider.get_now(full) {
+            Some(answer) => {
+                // An answer at once never yields by itself: tokio's cooperative budget
+                // makes a task that loops over hits give way to others now and then.
+                tokio::task::consume_budget().await;
+                answer
+            }
+            None => self.provider().get(full).await,
+        }
     }
 
     /// Stores raw bytes under `key` (`ttl: None`: the default TTL). A later

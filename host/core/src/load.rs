@@ -590,7 +590,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync + 'static> Cache<T> {
     }
 
     async fn lookup(&self, full: &str) -> Result<Lookup<T>> {
-        let bytes = self.provider().get(full).await?;
+        let bytes = self.read(full).await?;
         self.resolve(bytes.as_deref()).await
     }
 

@@ -7,7 +7,7 @@
 //! the only ones ever started), and instances beyond them start only under concurrency.
 
 use super::instance::Live;
-use async_lock::{Mutex, MutexGuard};
+use futures_util::lock::{Mutex, MutexGuard};
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex as StdMutex;
 use tokio::sync::{Semaphore, SemaphorePermit};

@@ -20,6 +20,7 @@ use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use byoc_core::provider::{MultiValue, expire_ttl_ms, set_ttl_ms};
 use bytes::Bytes;
+use futures_util::lock::Mutex;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -497,7 +498,7 @@ impl WasmProvider {
         if self.pooled {
             self.free.take(&self.partitions).await
         } else {
-            // `async-lock` takes no part in tokio's cooperative scheduling: spend the
+            // The mutex takes no part in tokio's cooperative scheduling: spend the
             // budget here, or a task whose calls never wait would never yield.
             tokio::task::consume_budget().await;
             // Uncontended, `try_lock` takes the lock without building the wait future.
