@@ -20,7 +20,7 @@ use byoc_common::packed::{self, PackError};
 use byoc_common::{glob_match, validate_key, validate_pattern};
 use byoc_core::provider::{MultiValue, expire_ttl_ms, set_ttl_ms};
 use bytes::Bytes;
-use futures_util::lock::Mutex;
+use futures_util::lock::MutexGuard;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -757,7 +757,7 @@ const SPIN_ROUNDS: u32 = 8;
 /// about the time of a hit; spinning that long is far cheaper than the asynchronous
 /// wait (a parked thread, a wake-up through the kernel). `None` after the last round:
 /// the caller waits asynchronously instead.
-fn try_lock_spinning(slot: &Slot) -> Option<async_lock::MutexGuard<'_, Option<Live>>> {
+fn try_lock_spinning(slot: &Slot) -> Option<MutexGuard<'_, Option<Live>>> {
     if let Some(guard) = slot.try_lock() {
         return Some(guard);
     }
