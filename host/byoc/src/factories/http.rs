@@ -12,9 +12,6 @@ use std::time::Duration;
 /// Name of the built-in HTTP adapter.
 pub const HTTP: &str = "http";
 
-/// Pooled instances of an `http` provider (started on demand).
-const HTTP_INSTANCES: usize = 8;
-
 /// Default `timeout` of the HTTP adapter (kept in step with `adapters/http`).
 const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,6 +57,7 @@ pub(crate) async fn http(
     let mut grant = HttpGrant::new([url.as_str()])?;
     grant.max_timeout = timeout;
     grant.ca_file = ca_file.map(Into::into);
+    let instances = grant.max_connections;
     let component = runtime.load_hashed(HTTP, HTTP_ADAPTER, crate::builtin::HTTP_SHA256)?;
     let provider = WasmProvider::builder(&runtime, component)
         .config(config)
@@ -70,8 +68,11 @@ pub(crate) async fn http(
             Limits::default().call_deadline(timeout.saturating_mul(4) + Duration::from_secs(1)),
         ))
         // The state is on the server: interchangeable instances, so concurrent requests
-        // overlap; scan, clear and stats go to one of them.
-        .pooled(HTTP_INSTANCES)
+        // overlap; scan, clear and stats go to one of them. A call holds its instance
+        // while its request is in flight, so there is one instance (started on demand)
+        // per connection the grant allows: fewer would cap the requests in flight below
+        // the connections, more would only queue for a connection.
+        .pooled(instances)
         .build()
         .await?;
     Ok(Arc::new(provider))
