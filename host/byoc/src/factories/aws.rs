@@ -8,9 +8,6 @@ use crate::{AdapterConfig, ConfigField, ConfigKind, Provider, Result};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pooled instances of an AWS provider (started on demand).
-const INSTANCES: usize = 8;
-
 /// Default `timeout` (kept in step with the adapters).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -69,6 +66,10 @@ pub(super) async fn provider(
     let timeout = config.duration("timeout").unwrap_or(DEFAULT_TIMEOUT);
     let mut grant = HttpGrant::new([origin])?;
     grant.max_timeout = timeout;
+    // A call holds its instance while its request is in flight: one instance (started
+    // on demand) per connection the grant allows, so instances never cap the requests
+    // in flight below the connections.
+    let instances = grant.max_connections;
     let (bytes, sha256) = component;
     let component = runtime.load_hashed(name, bytes, sha256)?;
     let deadline = timeout.saturating_mul(REQUESTS_PER_CALL) + Duration::from_secs(1);
@@ -76,7 +77,7 @@ pub(super) async fn provider(
         .config(config)
         .grants(Grants::none().http(grant))
         .limits(limits.apply(Limits::default().call_deadline(deadline)))
-        .pooled(INSTANCES)
+        .pooled(instances)
         .build()
         .await?;
     Ok(Arc::new(provider))
