@@ -461,6 +461,13 @@ pub fn model_cases() -> u32 {
 /// and answers each request with `answer` (or never answers, for `None`). Returns its
 /// `http://` endpoint and the count.
 pub async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>) {
+    let (addr, count) = listener(answer.map(str::to_owned)).await;
+    (format!("http://{addr}"), count)
+}
+
+/// The listener behind [`scripted`], answering an owned `answer`: its address and the
+/// count of connections it accepted.
+pub async fn listener(answer: Option<String>) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -471,6 +478,7 @@ pub async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             seen.fetch_add(1, Ordering::SeqCst);
+            let answer = answer.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 64 << 10];
                 let _ = stream.read(&mut buf).await;
@@ -484,7 +492,7 @@ pub async fn scripted(answer: Option<&'static str>) -> (String, Arc<AtomicUsize>
             });
         }
     });
-    (format!("http://{addr}"), count)
+    (addr, count)
 }
 
 /// `set` on the provider `open(endpoint, timeout_ms)` makes for a scripted listener that

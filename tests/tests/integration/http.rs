@@ -59,36 +59,6 @@ mod conformance {
     });
 }
 
-/// A TCP listener that counts the connections it accepts and answers each with `answer`
-/// (or never answers, for `None`).
-async fn raw_server(answer: Option<String>) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind(loopback()).await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::clone(&count);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            seen.fetch_add(1, Ordering::SeqCst);
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 << 10];
-                let _ = stream.read(&mut buf).await;
-                match answer {
-                    Some(a) => {
-                        let _ = stream.write_all(a.as_bytes()).await;
-                        let _ = stream.shutdown().await;
-                    }
-                    None => tokio::time::sleep(Duration::from_secs(60)).await,
-                }
-            });
-        }
-    });
-    (addr, count)
-}
-
 /// A provider whose adapter is pointed at `target` while the grant allows only `granted`.
 async fn misgranted(target: &str, grants: Grants) -> WasmProvider {
     let registry = Registry::new().expect("registry");
@@ -109,7 +79,7 @@ async fn misgranted(target: &str, grants: Grants) -> WasmProvider {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ungranted_port_is_never_contacted() {
     let granted = serve(None).await;
-    let (other, contacted) = raw_server(Some(
+    let (other, contacted) = byoc_tests::cloud::listener(Some(
         "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n".into(),
     ))
     .await;
@@ -133,7 +103,7 @@ async fn an_ungranted_port_is_never_contacted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_http_grant_every_request_is_denied() {
-    let (addr, contacted) = raw_server(Some(
+    let (addr, contacted) = byoc_tests::cloud::listener(Some(
         "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n".into(),
     ))
     .await;
@@ -145,11 +115,11 @@ async fn without_an_http_grant_every_request_is_denied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirects_to_another_origin_are_not_followed() {
-    let (target, contacted) = raw_server(Some(
+    let (target, contacted) = byoc_tests::cloud::listener(Some(
         "HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n".into(),
     ))
     .await;
-    let (redirector, _) = raw_server(Some(format!(
+    let (redirector, _) = byoc_tests::cloud::listener(Some(format!(
         "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://{target}/v1/ping\r\ncontent-length: 0\r\n\r\n"
     )))
     .await;
@@ -187,7 +157,7 @@ async fn a_down_backend_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_backend_is_unavailable_within_the_timeout() {
-    let (addr, _) = raw_server(None).await;
+    let (addr, _) = byoc_tests::cloud::listener(None).await;
     let p =
         http_provider(url(&format!("http://{addr}")).with("timeout", ConfigValue::DurationMs(500)))
             .await
@@ -213,7 +183,7 @@ async fn a_hanging_backend_is_unavailable_within_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_are_unavailable() {
-    let (addr, _) = raw_server(Some(
+    let (addr, _) = byoc_tests::cloud::listener(Some(
         "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\noops".into(),
     ))
     .await;
@@ -222,7 +192,7 @@ async fn server_errors_are_unavailable() {
         .expect("provider");
     let r = p.set("k", b"v", None).await;
     assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
-    let (addr, _) = raw_server(Some(
+    let (addr, _) = byoc_tests::cloud::listener(Some(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n".into(),
     ))
     .await;
